@@ -1,0 +1,291 @@
+/**
+ * Validation and normalisation of caller input (spec/store-contract.md, sections 3, 5.5, 6.1, 7, 8.3).
+ *
+ * V1. Checks run in the contract's precedence: the book field's type, then INVALID_BOOK, then the
+ *     rest of the shape. The first bad field decides, and the error's `field` names it.
+ * V2. The result is a fresh, normalised copy that shares nothing with the caller's objects: i64
+ *     fields as bigint, txids in lowercase, missing optional fields as null, metadata passed
+ *     through the JSON codec.
+ * V3. Every string is well-formed UTF-16, and the encoded event fits EVENT_BYTES_MAX.
+ * V4. Nothing here touches store state; the store runs its own checks on the clean value.
+ */
+import { isReservedBook, isValidBookName } from './book-name.js';
+import { StoreError } from './errors.js';
+import {
+  encodeAccountOpened,
+  encodeAssetRegistered,
+  encodeTransactionPosted,
+} from './event-codec.js';
+import { parseJson, stringifyJson } from './json.js';
+import { EVENT_BYTES_MAX, METADATA_DEPTH_MAX } from './limits.js';
+import { isRfc3339 } from './time.js';
+import {
+  ACCOUNT_KINDS,
+  I64_MAX,
+  I64_MIN,
+  type AccountCfg,
+  type AccountDef,
+  type AccountId,
+  type AccountKind,
+  type AssetClass,
+  type AssetDef,
+  type Direction,
+  type ExternalRef,
+  type JsonValue,
+  type Posting,
+  type Transaction,
+} from './types.js';
+
+const UUID_PATTERN = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
+type Fields = Record<string, unknown>;
+
+function invalid(field: string, problem: string): never {
+  throw StoreError.invalidArgument(field, problem);
+}
+
+function objectField(value: unknown, field: string): Fields {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) invalid(field, 'must be an object');
+  return value as Fields;
+}
+
+export function stringField(value: unknown, field: string): string {
+  if (typeof value !== 'string') invalid(field, 'must be a string');
+  if (!value.isWellFormed()) invalid(field, 'contains a lone surrogate');
+  return value;
+}
+
+function nullableStringField(value: unknown, field: string): string | null {
+  return value === undefined || value === null ? null : stringField(value, field);
+}
+
+/** A bigint inside i64, or a safe-integer number (converted). Anything else is INVALID_ARGUMENT. */
+export function i64Field(value: unknown, field: string): bigint {
+  if (typeof value === 'bigint') {
+    if (value < I64_MIN || value > I64_MAX) invalid(field, 'is outside the i64 range');
+    return value;
+  }
+  if (typeof value === 'number') {
+    if (!Number.isSafeInteger(value)) invalid(field, 'must be a bigint or a safe integer number');
+    return BigInt(value);
+  }
+  return invalid(field, 'must be a bigint or a safe integer number');
+}
+
+function directionField(value: unknown, field: string): Direction {
+  if (value !== 'debit' && value !== 'credit') invalid(field, 'must be "debit" or "credit"');
+  return value;
+}
+
+function arrayField(value: unknown, field: string): unknown[] {
+  if (!Array.isArray(value)) invalid(field, 'must be an array');
+  return value;
+}
+
+function checkEventSize(eventJson: string, field: string): void {
+  // A UTF-8 byte count is at most 3 × the UTF-16 length; only measure when it could matter.
+  if (eventJson.length * 3 <= EVENT_BYTES_MAX) return;
+  const bytes = Buffer.byteLength(eventJson, 'utf8');
+  if (bytes > EVENT_BYTES_MAX) invalid(field, `the event is ${bytes} bytes, above the limit of ${EVENT_BYTES_MAX}`);
+}
+
+/** Book names. `write` adds the reserved-name rule. */
+export function checkBook(book: unknown, field: string, write: boolean): string {
+  if (typeof book !== 'string') invalid(field, 'must be a string');
+  if (!isValidBookName(book)) throw StoreError.invalidBook(book, 'pattern');
+  if (write && isReservedBook(book)) throw StoreError.invalidBook(book, 'reserved');
+  return book;
+}
+
+/** The account argument of a read: its type, its book's pattern, then its path. */
+export function accountArgument(value: unknown): AccountId {
+  const account = objectField(value, 'account');
+  const book = checkBook(account.book, 'account.book', false);
+  const path = stringField(account.path, 'account.path');
+  return { book, path };
+}
+
+/** `from`, `limit` and `afterSeq`: safe integers >= 0. */
+export function countArgument(value: unknown, field: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    invalid(field, 'must be a safe integer >= 0');
+  }
+  return value;
+}
+
+export function txidArgument(value: unknown, field = 'txid'): string {
+  if (typeof value !== 'string' || !UUID_PATTERN.test(value)) invalid(field, 'must be a UUID (8-4-4-4-12 hex)');
+  return value.toLowerCase();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metadata
+
+/** Checks that `value` is JSON data (store-contract 5.5) and returns it normalised, with its text. */
+export function normaliseMetadata(value: unknown, field = 'metadata'): { metadata: JsonValue; json: string } {
+  checkJsonValue(value, field, new Set(), 0);
+  const json = stringifyJson(value as JsonValue);
+  return { metadata: parseJson(json), json };
+}
+
+function checkJsonValue(value: unknown, field: string, ancestors: Set<object>, depth: number): void {
+  switch (typeof value) {
+    case 'boolean':
+    case 'bigint':
+      return;
+    case 'string':
+      if (!value.isWellFormed()) invalid(field, 'contains a lone surrogate');
+      return;
+    case 'number':
+      if (!Number.isFinite(value)) invalid(field, 'must be a finite number');
+      return;
+    case 'object':
+      break;
+    default:
+      invalid(field, `a ${typeof value} is not JSON`);
+  }
+  if (value === null) return;
+  if (depth >= METADATA_DEPTH_MAX) invalid(field, `nests deeper than ${METADATA_DEPTH_MAX} levels`);
+  if (ancestors.has(value)) invalid(field, 'contains a cycle');
+  ancestors.add(value);
+  if (Array.isArray(value)) {
+    for (let index = 0; index < value.length; index++) {
+      if (!(index in value)) invalid(`${field}[${index}]`, 'is a hole in a sparse array');
+      checkJsonValue(value[index], `${field}[${index}]`, ancestors, depth + 1);
+    }
+  } else {
+    const prototype = Object.getPrototypeOf(value);
+    if (prototype !== Object.prototype && prototype !== null) invalid(field, 'must be a plain object');
+    for (const key of Object.keys(value)) {
+      if (!key.isWellFormed()) invalid(field, 'has a key with a lone surrogate');
+      checkJsonValue((value as Fields)[key], `${field}.${key}`, ancestors, depth + 1);
+    }
+  }
+  ancestors.delete(value);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Write arguments
+
+export interface NormalisedAsset {
+  def: AssetDef;
+  eventJson: string;
+}
+
+export function normaliseAssetDef(value: unknown): NormalisedAsset {
+  const def = objectField(value, 'def');
+  const id = stringField(def.id, 'def.id');
+  const assetClass = assetClassField(def.class);
+  const precision = def.precision;
+  if (typeof precision !== 'number' || !Number.isInteger(precision) || precision < 0 || precision > 255) {
+    invalid('def.precision', 'must be an integer from 0 to 255');
+  }
+  const name = stringField(def.name, 'def.name');
+  const normalised: AssetDef = { id, class: assetClass, precision, name };
+  const eventJson = encodeAssetRegistered(normalised);
+  checkEventSize(eventJson, 'def');
+  return { def: normalised, eventJson };
+}
+
+function assetClassField(value: unknown): AssetClass {
+  if (value === 'fiat') return 'fiat';
+  if (typeof value !== 'object' || value === null) invalid('def.class', "must be 'fiat' or { crypto: {...} }");
+  const crypto = objectField((value as Fields).crypto, 'def.class.crypto');
+  return {
+    crypto: {
+      network: stringField(crypto.network, 'def.class.crypto.network'),
+      native_id: nullableStringField(crypto.native_id, 'def.class.crypto.native_id'),
+    },
+  };
+}
+
+export interface NormalisedAccount {
+  def: AccountDef;
+  cfg: AccountCfg;
+  eventJson: string;
+}
+
+/**
+ * `checkBookState` runs after the book's pattern and reserved checks and before the rest of the
+ * shape, where the contract puts the case-conflict check.
+ */
+export function normaliseAccount(
+  defValue: unknown,
+  cfgValue: unknown,
+  checkBookState?: (book: string) => void,
+): NormalisedAccount {
+  const def = objectField(defValue, 'def');
+  const id = objectField(def.id, 'def.id');
+  const book = checkBook(id.book, 'def.id.book', true);
+  checkBookState?.(book);
+  const path = stringField(id.path, 'def.id.path');
+  const asset = stringField(def.asset, 'def.asset');
+  if (!(ACCOUNT_KINDS as readonly unknown[]).includes(def.kind)) {
+    invalid('def.kind', `must be one of ${ACCOUNT_KINDS.join(', ')}`);
+  }
+  const cfg = objectField(cfgValue, 'cfg');
+  const normalSide =
+    cfg.normal_side === undefined || cfg.normal_side === null ? null : directionField(cfg.normal_side, 'cfg.normal_side');
+  const minBalance =
+    cfg.min_balance === undefined || cfg.min_balance === null ? null : i64Field(cfg.min_balance, 'cfg.min_balance');
+  const normalisedDef: AccountDef = { id: { book, path }, asset, kind: def.kind as AccountKind };
+  const normalisedCfg: AccountCfg = { normal_side: normalSide, min_balance: minBalance };
+  const eventJson = encodeAccountOpened(normalisedDef, normalisedCfg);
+  checkEventSize(eventJson, 'def');
+  return { def: normalisedDef, cfg: normalisedCfg, eventJson };
+}
+
+export interface NormalisedTransaction {
+  tx: Transaction;
+  eventJson: string;
+}
+
+export function normaliseTransaction(value: unknown): NormalisedTransaction {
+  const tx = objectField(value, 'tx');
+  const book = checkBook(tx.book, 'book', true);
+  const id = txidArgument(tx.id, 'id');
+  const idempotencyKey = stringField(tx.idempotency_key, 'idempotency_key');
+  const postings = arrayField(tx.postings, 'postings').map((posting, index) => postingField(posting, `postings[${index}]`));
+  const externalRefs = arrayField(tx.external_refs, 'external_refs').map((ref, index): ExternalRef => {
+    const fields = objectField(ref, `external_refs[${index}]`);
+    return {
+      kind: stringField(fields.kind, `external_refs[${index}].kind`),
+      value: stringField(fields.value, `external_refs[${index}].value`),
+    };
+  });
+  if (!('metadata' in tx)) invalid('metadata', 'is missing (use null for none)');
+  const { metadata, json: metadataJson } = normaliseMetadata(tx.metadata);
+  const occurredAt = tx.occurred_at;
+  if (typeof occurredAt !== 'string' || !isRfc3339(occurredAt)) {
+    invalid('occurred_at', 'must be an RFC 3339 string such as 2026-06-05T12:00:00Z (use date.toISOString())');
+  }
+  const normalised: Transaction = {
+    id,
+    book,
+    postings,
+    idempotency_key: idempotencyKey,
+    external_refs: externalRefs,
+    metadata,
+    occurred_at: occurredAt,
+  };
+  const eventJson = encodeTransactionPosted(normalised, metadataJson);
+  checkEventSize(eventJson, 'tx');
+  return { tx: normalised, eventJson };
+}
+
+function postingField(value: unknown, field: string): Posting {
+  const posting = objectField(value, field);
+  const account = objectField(posting.account, `${field}.account`);
+  const amount = objectField(posting.amount, `${field}.amount`);
+  return {
+    account: {
+      book: stringField(account.book, `${field}.account.book`),
+      path: stringField(account.path, `${field}.account.path`),
+    },
+    amount: {
+      minor: i64Field(amount.minor, `${field}.amount.minor`),
+      asset: stringField(amount.asset, `${field}.amount.asset`),
+    },
+    direction: directionField(posting.direction, `${field}.direction`),
+  };
+}

@@ -1,0 +1,28 @@
+/**
+ * Every bound and default the store uses, with its unit (spec/log-engine.md, section 11.4).
+ */
+import assert from 'node:assert/strict';
+
+/** Largest `event` JSON accepted, in UTF-8 bytes (store-contract 5.6). Larger: INVALID_ARGUMENT. */
+export const EVENT_BYTES_MAX = 4 * 1024 * 1024;
+/** Room for `{"seq":…,"at":"…","event":` and `}` around an event. */
+export const FRAME_WRAPPER_BYTES_MAX = 128;
+/** The largest frame payload written or read. */
+export const FRAME_PAYLOAD_BYTES_MAX = EVENT_BYTES_MAX + FRAME_WRAPPER_BYTES_MAX;
+/** u32 length + u32 CRC, as the Rust store writes them. */
+export const FRAME_HEADER_BYTES = 8;
+
+/** Live events a subscription buffers before it drops them and re-reads from the log. */
+export const SUBSCRIBER_EVENTS_BUFFERED_MAX = 1024;
+/** Events per catch-up page of a subscription. */
+export const SUBSCRIBE_PAGE_EVENTS = 512;
+
+assert(FRAME_PAYLOAD_BYTES_MAX > EVENT_BYTES_MAX);
+assert(FRAME_PAYLOAD_BYTES_MAX < 2 ** 24); // the top byte of every valid length is zero
+
+/**
+ * Deepest metadata nesting accepted. serde_json refuses documents nested deeper than 128 levels,
+ * and the frame payload and event objects take two of them, so the Rust store can read every
+ * event this project writes.
+ */
+export const METADATA_DEPTH_MAX = 100;

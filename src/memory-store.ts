@@ -1,0 +1,412 @@
+/**
+ * MemoryStore: the in-memory reference model of the store contract, with no disk.
+ *
+ * It is written to be obviously correct rather than fast: every event is kept, balances are folded
+ * as commits arrive, and point-in-time reads scan. The log engine is checked against it answer for
+ * answer, so it shares no book-state code with the engine; it shares only input validation, the
+ * event codec and the subscription stream, which are part of the contract itself.
+ *
+ * M1. All state changes of one operation happen synchronously after every check has passed, so a
+ *     failed operation changes nothing and concurrent calls see each other's complete effects.
+ * M2. Stored and returned objects are copies; a caller can never reach the store's state.
+ */
+import { accountKey } from './account-key.js';
+import { bookCaseKey } from './book-name.js';
+import { StoreError } from './errors.js';
+import {
+  accountArgument,
+  checkBook,
+  countArgument,
+  normaliseAccount,
+  normaliseAssetDef,
+  normaliseTransaction,
+  stringField,
+  txidArgument,
+} from './input.js';
+import type { EventStream, Store, SubscribeOptions } from './store.js';
+import { SubscriptionHub } from './subscription.js';
+import { asOfToUs, formatAtUs, wallClockUs } from './time.js';
+import { sameTransactionContent } from './transaction-content.js';
+import {
+  I64_MAX,
+  I64_MIN,
+  SYSTEM_BOOK,
+  type AccountCfg,
+  type AccountDef,
+  type AccountId,
+  type AssetDef,
+  type BalanceSnapshot,
+  type CommitResult,
+  type Committed,
+  type Direction,
+  type LedgerEvent,
+  type PostingRecord,
+  type SequencedEvent,
+  type StoredTransaction,
+  type Transaction,
+  type TrialBalanceRow,
+} from './types.js';
+
+export interface StoreWarning {
+  code: string;
+  message: string;
+  book?: string;
+}
+
+export interface MemoryStoreOptions {
+  /** The commit clock in microseconds since the epoch; default: the wall clock. */
+  clockUs?: () => number;
+  /** Receives operational warnings; default: process.emitWarning. */
+  onWarning?: (warning: StoreWarning) => void;
+}
+
+interface PostingEntry {
+  seq: number;
+  atUs: number;
+  txid: string;
+  amountMinor: bigint;
+  asset: string;
+  direction: Direction;
+  /** The account's raw balance after this posting. */
+  rawAfter: bigint;
+}
+
+interface AccountModel {
+  def: AccountDef;
+  cfg: AccountCfg;
+  raw: bigint;
+  postings: PostingEntry[];
+}
+
+interface BookModel {
+  events: SequencedEvent[];
+  eventAtUs: number[];
+  lastAtUs: number;
+  accounts: Map<string, AccountModel>;
+  idempotency: Map<string, { tx: Transaction; committed: Committed }>;
+  sumsSaturationWarned: boolean;
+}
+
+export class MemoryStore implements Store {
+  readonly #assets = new Map<string, AssetDef>();
+  readonly #books = new Map<string, BookModel>();
+  readonly #booksByCaseKey = new Map<string, string>();
+  readonly #txids = new Map<string, { book: string; index: number }>();
+  readonly #hub = new SubscriptionHub();
+  readonly #clockUs: () => number;
+  readonly #onWarning: (warning: StoreWarning) => void;
+  #closed = false;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    this.#clockUs = options.clockUs ?? wallClockUs;
+    this.#onWarning =
+      options.onWarning ?? ((warning) => process.emitWarning(warning.message, { code: warning.code }));
+  }
+
+  // --- writes -----------------------------------------------------------------------------------
+
+  async registerAsset(def: AssetDef): Promise<void> {
+    this.#checkOpen();
+    const { def: asset } = normaliseAssetDef(def);
+    const existing = this.#assets.get(asset.id);
+    if (existing !== undefined) {
+      if (sameAsset(existing, asset)) return;
+      throw StoreError.alreadyExists(`asset ${asset.id}`);
+    }
+    this.#append(SYSTEM_BOOK, { kind: 'asset_registered', ...asset });
+    this.#assets.set(asset.id, asset);
+  }
+
+  async openAccount(def: AccountDef, cfg: AccountCfg): Promise<void> {
+    this.#checkOpen();
+    const account = normaliseAccount(def, cfg, (book) => this.#checkCaseConflict(book));
+    if (!this.#assets.has(account.def.asset)) throw StoreError.unknownAsset(account.def.asset);
+    const key = accountKey(account.def.id);
+    const existing = this.#books.get(account.def.id.book)?.accounts.get(key);
+    if (existing !== undefined) {
+      if (
+        existing.def.asset === account.def.asset &&
+        existing.def.kind === account.def.kind &&
+        existing.cfg.normal_side === account.cfg.normal_side &&
+        existing.cfg.min_balance === account.cfg.min_balance
+      ) {
+        return;
+      }
+      throw StoreError.alreadyExists(`account ${key}`);
+    }
+    const book = this.#append(account.def.id.book, { kind: 'account_opened', def: account.def, cfg: account.cfg });
+    book.accounts.set(key, { def: account.def, cfg: account.cfg, raw: 0n, postings: [] });
+  }
+
+  async commit(tx: Transaction): Promise<Committed> {
+    this.#checkOpen();
+    return this.#commit(normaliseTransaction(tx).tx);
+  }
+
+  async commitBatch(txs: Transaction[]): Promise<CommitResult[]> {
+    this.#checkOpen();
+    if (!Array.isArray(txs)) throw StoreError.invalidArgument('txs', 'must be an array');
+    return txs.map((tx): CommitResult => {
+      try {
+        return { ok: true, value: this.#commit(normaliseTransaction(tx).tx) };
+      } catch (error) {
+        if (error instanceof StoreError) return { ok: false, error };
+        throw error;
+      }
+    });
+  }
+
+  #commit(tx: Transaction): Committed {
+    const book = this.#books.get(tx.book);
+    // Idempotency first: a same-content retry returns the original whatever happened since.
+    const prior = book?.idempotency.get(tx.idempotency_key);
+    if (prior !== undefined) {
+      if (sameTransactionContent(prior.tx, tx)) return { ...prior.committed };
+      throw StoreError.idempotencyConflict(tx.book, tx.idempotency_key, { ...prior.committed });
+    }
+    if (this.#txids.has(tx.id)) throw StoreError.alreadyExists(`transaction ${tx.id}`);
+
+    // Postings, in order: the account must be open in tx.book and hold the posting's asset.
+    const touched = new Map<string, { account: AccountModel; delta: bigint }>();
+    for (const posting of tx.postings) {
+      const key = accountKey(posting.account);
+      const account = posting.account.book === tx.book ? book?.accounts.get(key) : undefined;
+      if (account === undefined) throw StoreError.unknownAccount({ ...posting.account });
+      if (account.def.asset !== posting.amount.asset) {
+        throw StoreError.assetMismatch({ ...posting.account }, account.def.asset, posting.amount.asset);
+      }
+    }
+    // Fold into one checked delta per account, in order of first appearance.
+    for (const posting of tx.postings) {
+      const key = accountKey(posting.account);
+      const account = book!.accounts.get(key)!;
+      const entry = touched.get(key) ?? { account, delta: 0n };
+      entry.delta += posting.direction === 'debit' ? posting.amount.minor : -posting.amount.minor;
+      if (entry.delta < I64_MIN || entry.delta > I64_MAX) throw StoreError.overflow({ ...posting.account });
+      touched.set(key, entry);
+    }
+    for (const { account, delta } of touched.values()) {
+      const projected = account.raw + delta;
+      if (projected < I64_MIN || projected > I64_MAX) throw StoreError.overflow({ ...account.def.id });
+      if (account.cfg.normal_side === 'credit' && projected === I64_MIN) throw StoreError.overflow({ ...account.def.id });
+    }
+    for (const { account, delta } of touched.values()) {
+      const minBalance = account.cfg.min_balance;
+      if (minBalance === null) continue;
+      const wouldBe = effective(account.cfg, account.raw + delta);
+      if (wouldBe < minBalance) throw StoreError.constraintViolation({ ...account.def.id }, minBalance, wouldBe);
+    }
+
+    const model = this.#append(tx.book, { kind: 'transaction_posted', ...tx });
+    const event = model.events[model.events.length - 1]!;
+    const atUs = model.eventAtUs[model.eventAtUs.length - 1]!;
+    for (const posting of tx.postings) {
+      const account = model.accounts.get(accountKey(posting.account))!;
+      account.raw += posting.direction === 'debit' ? posting.amount.minor : -posting.amount.minor;
+      account.postings.push({
+        seq: event.seq,
+        atUs,
+        txid: tx.id,
+        amountMinor: posting.amount.minor,
+        asset: posting.amount.asset,
+        direction: posting.direction,
+        rawAfter: account.raw,
+      });
+    }
+    const committed: Committed = { txid: tx.id, seq: event.seq, at: event.at };
+    model.idempotency.set(tx.idempotency_key, { tx: structuredClone(tx), committed });
+    this.#txids.set(tx.id, { book: tx.book, index: model.events.length - 1 });
+    return { ...committed };
+  }
+
+  /** Appends one event to a book (creating the book), stamps it, and wakes its subscribers. */
+  #append(bookName: string, event: LedgerEvent): BookModel {
+    let book = this.#books.get(bookName);
+    if (book === undefined) {
+      book = {
+        events: [],
+        eventAtUs: [],
+        lastAtUs: 0,
+        accounts: new Map(),
+        idempotency: new Map(),
+        sumsSaturationWarned: false,
+      };
+      this.#books.set(bookName, book);
+      this.#booksByCaseKey.set(bookCaseKey(bookName), bookName);
+    }
+    const atUs = Math.max(this.#clockUs(), book.lastAtUs);
+    book.lastAtUs = atUs;
+    const sequenced: SequencedEvent = { seq: book.events.length + 1, at: formatAtUs(atUs), event: structuredClone(event) };
+    book.events.push(sequenced);
+    book.eventAtUs.push(atUs);
+    this.#hub.publish(bookName, [sequenced]);
+    return book;
+  }
+
+  // --- reads ------------------------------------------------------------------------------------
+
+  async balance(account: AccountId, asOf?: string | Date | null): Promise<BalanceSnapshot> {
+    this.#checkOpen();
+    const id = accountArgument(account);
+    const asOfUs = asOfToUs(asOf);
+    const model = this.#account(id);
+    let last: PostingEntry | undefined;
+    if (asOfUs === null) {
+      last = model.postings[model.postings.length - 1];
+    } else {
+      for (const entry of model.postings) {
+        if (entry.atUs > asOfUs) break;
+        last = entry;
+      }
+    }
+    return {
+      amount: { minor: last === undefined ? 0n : effective(model.cfg, last.rawAfter), asset: model.def.asset },
+      updated_seq: last === undefined ? 0 : last.seq,
+    };
+  }
+
+  async asset(id: string): Promise<AssetDef | null> {
+    this.#checkOpen();
+    const asset = this.#assets.get(stringField(id, 'id'));
+    return asset === undefined ? null : structuredClone(asset);
+  }
+
+  async accountHistory(account: AccountId, afterSeq: number | null, limit: number): Promise<PostingRecord[]> {
+    this.#checkOpen();
+    const id = accountArgument(account);
+    const after = afterSeq === null ? 0 : countArgument(afterSeq, 'afterSeq');
+    const seqCountMax = countArgument(limit, 'limit');
+    const model = this.#account(id);
+    const records: PostingRecord[] = [];
+    let seqCount = 0;
+    let lastSeq = -1;
+    for (const entry of model.postings) {
+      if (entry.seq <= after) continue;
+      if (entry.seq !== lastSeq) {
+        if (seqCount === seqCountMax) break;
+        seqCount++;
+        lastSeq = entry.seq;
+      }
+      records.push({
+        seq: entry.seq,
+        txid: entry.txid,
+        account: { ...id },
+        amount: { minor: entry.amountMinor, asset: entry.asset },
+        direction: entry.direction,
+        at: formatAtUs(entry.atUs),
+      });
+    }
+    return records;
+  }
+
+  async transaction(txid: string): Promise<StoredTransaction | null> {
+    this.#checkOpen();
+    const location = this.#txids.get(txidArgument(txid));
+    if (location === undefined) return null;
+    const sequenced = this.#books.get(location.book)!.events[location.index]!;
+    const { kind: _kind, ...transaction } = structuredClone(sequenced.event) as { kind: string } & Transaction;
+    return { transaction, seq: sequenced.seq, at: sequenced.at };
+  }
+
+  async trialBalance(book: string, asOf?: string | Date | null): Promise<TrialBalanceRow[]> {
+    this.#checkOpen();
+    const name = checkBook(book, 'book', false);
+    const asOfUs = asOfToUs(asOf);
+    const model = this.#books.get(name);
+    if (model === undefined) return [];
+    const sums = new Map<string, { debits: bigint; credits: bigint }>();
+    let saturated = false;
+    for (let index = 0; index < model.events.length; index++) {
+      if (asOfUs !== null && model.eventAtUs[index]! > asOfUs) break;
+      const event = model.events[index]!.event;
+      if (event.kind !== 'transaction_posted') continue;
+      for (const posting of event.postings) {
+        const row = sums.get(posting.amount.asset) ?? { debits: 0n, credits: 0n };
+        const column = posting.direction === 'debit' ? 'debits' : 'credits';
+        const sum = row[column] + posting.amount.minor;
+        const clamped = sum > I64_MAX ? I64_MAX : sum < I64_MIN ? I64_MIN : sum;
+        if (clamped !== sum) saturated = true;
+        row[column] = clamped;
+        sums.set(posting.amount.asset, row);
+      }
+    }
+    if (saturated && !model.sumsSaturationWarned) {
+      model.sumsSaturationWarned = true;
+      this.#onWarning({
+        code: 'SUMS_SATURATED',
+        message: `trial-balance sums of book ${name} reached the i64 bound and are saturated`,
+        book: name,
+      });
+    }
+    return [...sums.entries()]
+      .sort(([left], [right]) => Buffer.compare(Buffer.from(left), Buffer.from(right)))
+      .map(([asset, row]) => ({ asset, debits: row.debits, credits: row.credits }));
+  }
+
+  async readEvents(book: string, from: number, limit: number): Promise<SequencedEvent[]> {
+    this.#checkOpen();
+    const name = checkBook(book, 'book', false);
+    const first = countArgument(from, 'from');
+    const count = countArgument(limit, 'limit');
+    return this.#readPage(name, first, count);
+  }
+
+  subscribe(book: string, from: number, options?: SubscribeOptions): EventStream {
+    let initialError: unknown;
+    let name = typeof book === 'string' ? book : '';
+    let signal: AbortSignal | undefined;
+    try {
+      this.#checkOpen();
+      name = checkBook(book, 'book', false);
+      countArgument(from, 'from');
+      if (options !== undefined && (typeof options !== 'object' || options === null)) {
+        throw StoreError.invalidArgument('options', 'must be an object');
+      }
+      signal = options?.signal;
+      if (signal !== undefined && !(signal instanceof AbortSignal)) {
+        throw StoreError.invalidArgument('options.signal', 'must be an AbortSignal');
+      }
+    } catch (error) {
+      initialError = error;
+    }
+    return this.#hub.open(name, from, signal, async (first, limit) => this.#readPage(name, first, limit), initialError);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#hub.endAll();
+  }
+
+  // --- helpers ----------------------------------------------------------------------------------
+
+  #checkOpen(): void {
+    if (this.#closed) throw StoreError.closed();
+  }
+
+  #checkCaseConflict(book: string): void {
+    if (this.#books.has(book)) return;
+    if (this.#booksByCaseKey.has(bookCaseKey(book))) throw StoreError.invalidBook(book, 'case_conflict');
+  }
+
+  #account(id: AccountId): AccountModel {
+    const model = this.#books.get(id.book)?.accounts.get(accountKey(id));
+    if (model === undefined) throw StoreError.unknownAccount({ ...id });
+    return model;
+  }
+
+  #readPage(book: string, from: number, limit: number): SequencedEvent[] {
+    const events = this.#books.get(book)?.events ?? [];
+    const start = Math.max(from, 1) - 1;
+    return structuredClone(events.slice(start, start + limit));
+  }
+}
+
+function effective(cfg: AccountCfg, raw: bigint): bigint {
+  return cfg.normal_side === 'credit' ? -raw : raw;
+}
+
+function sameAsset(left: AssetDef, right: AssetDef): boolean {
+  if (left.id !== right.id || left.precision !== right.precision || left.name !== right.name) return false;
+  if (left.class === 'fiat' || right.class === 'fiat') return left.class === right.class;
+  return left.class.crypto.network === right.class.crypto.network && left.class.crypto.native_id === right.class.crypto.native_id;
+}
