@@ -131,8 +131,9 @@ export class StoreError extends Error {
     return make('BOOK_UNAVAILABLE', `book ${book} is unavailable after a storage failure; reopen the store`, { book }, cause);
   }
 
-  static corrupt(book: string, file: string, offset: number, reason: string): StoreErrorOf<'CORRUPT'> {
-    return make('CORRUPT', `${reason} in book ${book}, file ${file} at offset ${offset}`, { book, file, offset });
+  /** `message` names the file and offset in the words of the recovery table (log-engine 5.5). */
+  static corrupt(book: string, file: string, offset: number, message: string): StoreErrorOf<'CORRUPT'> {
+    return make('CORRUPT', message, { book, file, offset });
   }
 
   static io(message: string, cause?: unknown): StoreErrorOf<'IO'> {

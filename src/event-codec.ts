@@ -39,6 +39,9 @@ export class EventDecodeError extends Error {
 
 const str = JSON.stringify;
 
+/** Txids on disk are canonical: lowercase, hyphenated, 36 characters (as both writers emit them). */
+const CANONICAL_UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 // ---------------------------------------------------------------------------------------------
 // Writing
 
@@ -326,6 +329,7 @@ function readEvent(reader: JsonReader): LedgerEvent {
     }
     case 'transaction_posted': {
       const id = readStringValue(at('id'), 'id');
+      if (!CANONICAL_UUID_PATTERN.test(id)) shapeError(`id ${JSON.stringify(id)} is not a lowercase hyphenated UUID`);
       const book = readStringValue(at('book'), 'book');
       const postings = readArray(at('postings'), 'postings', (index) => readPosting(reader, `postings[${index}]`));
       const idempotencyKey = readStringValue(at('idempotency_key'), 'idempotency_key');

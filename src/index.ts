@@ -13,3 +13,6 @@ export { isValidBookName, isReservedBook, BOOK_NAME_PATTERN } from './book-name.
 export { formatAtUs, parseTimestampUs, wallClockUs } from './time.js';
 export { parseJson, stringifyJson, jsonEqual } from './json.js';
 export { decodeEvent, encodeEvent, EventDecodeError } from './event-codec.js';
+export { LogStore } from './log-store.js';
+export type { LogStoreOptions, LogStoreWarning, LogStoreTestHooks } from './options.js';
+export { workerIndexOf } from './sharding.js';

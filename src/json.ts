@@ -40,8 +40,16 @@ export interface NumberToken {
   integer: boolean;
 }
 
+/**
+ * Deepest nesting of arrays and objects the reader accepts, so deep input fails with a
+ * JsonSyntaxError (J4) instead of overflowing the stack. serde_json refuses the same depth, so the
+ * Rust store could not read such a document either; metadata is capped lower (METADATA_DEPTH_MAX).
+ */
+const NESTING_DEPTH_MAX = 128;
+
 export class JsonReader {
   position = 0;
+  private depth = 0;
 
   constructor(readonly text: string) {}
 
@@ -240,16 +248,24 @@ export class JsonReader {
 
   private readArray(): JsonValue[] {
     this.expect(0x5b);
+    this.enterNesting();
     const items: JsonValue[] = [];
-    if (this.accept(0x5d)) return items;
-    do {
-      items.push(this.readValue());
-    } while (this.accept(0x2c));
-    this.expect(0x5d);
+    if (!this.accept(0x5d)) {
+      do {
+        items.push(this.readValue());
+      } while (this.accept(0x2c));
+      this.expect(0x5d);
+    }
+    this.depth--;
     return items;
   }
 
+  private enterNesting(): void {
+    if (++this.depth > NESTING_DEPTH_MAX) this.fail(`nested deeper than ${NESTING_DEPTH_MAX} levels`);
+  }
+
   private readObject(): { [key: string]: JsonValue } {
+    this.enterNesting();
     const object: { [key: string]: JsonValue } = {};
     this.readMembers((key) => {
       const value = this.readValue();
@@ -259,6 +275,7 @@ export class JsonReader {
         object[key] = value;
       }
     });
+    this.depth--;
     return object;
   }
 
@@ -301,6 +318,10 @@ export function stringifyJson(value: JsonValue): string {
     case 'string':
       return JSON.stringify(value);
     case 'number':
+      // JSON.stringify(2 ** 60) is "1152921504606847000", which the reader (J2) would take as a
+      // different integer; write such numbers' exact digits (store-contract 5.5: 2 ** 60 comes back
+      // as 1152921504606846976n). JSON.parse reads either text as the same double.
+      if (!Number.isSafeInteger(value) && Number.isInteger(value) && Math.abs(value) < 1e21) return BigInt(value).toString();
       return JSON.stringify(value);
     case 'bigint':
       return value.toString();

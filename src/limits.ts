@@ -26,3 +26,14 @@ assert(FRAME_PAYLOAD_BYTES_MAX < 2 ** 24); // the top byte of every valid length
  * event this project writes.
  */
 export const METADATA_DEPTH_MAX = 100;
+
+/** Jobs drained into one batch (one fsync). */
+export const BATCH_DRAFTS_MAX = 1024;
+/** Staged frame bytes in one batch; a job that would cross it waits for the next batch. */
+export const BATCH_BYTES_MAX = 16 * 1024 * 1024;
+/** Watermark slots per SharedArrayBuffer chunk (8 bytes each). */
+export const WATERMARK_SLOTS_PER_CHUNK = 1024;
+/** Write jobs in flight per book before OVERLOADED (default of the `queueDepthMax` option). */
+export const QUEUE_DEPTH_MAX_DEFAULT = 4096;
+/** Warning code for trial-balance sums that reached an i64 bound. */
+export const I64_SATURATION_WARNING = 'SUMS_SATURATED';

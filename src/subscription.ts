@@ -23,8 +23,20 @@ export type PageReader = (from: number, limit: number) => Promise<SequencedEvent
 
 const DONE: IteratorResult<SequencedEvent, undefined> = Object.freeze({ done: true, value: undefined });
 
+export interface HubHooks {
+  /** A book got its first open stream (a durable store starts forwarding its events). */
+  onFirst?(book: string): void;
+  /** A book's last open stream ended. */
+  onLast?(book: string): void;
+}
+
 export class SubscriptionHub {
   readonly #byBook = new Map<string, Set<Subscription>>();
+  readonly #hooks: HubHooks;
+
+  constructor(hooks: HubHooks = {}) {
+    this.#hooks = hooks;
+  }
 
   /** Creates a stream. `initialError` (validation, CLOSED) makes its first next() reject. */
   open(book: string, from: number, signal: AbortSignal | undefined, readPage: PageReader, initialError?: unknown): Subscription {
@@ -34,6 +46,7 @@ export class SubscriptionHub {
       if (subscribers === undefined) {
         subscribers = new Set();
         this.#byBook.set(book, subscribers);
+        this.#hooks.onFirst?.(book);
       }
       subscribers.add(subscription);
     }
@@ -70,7 +83,10 @@ export class SubscriptionHub {
     const subscribers = this.#byBook.get(subscription.book);
     if (subscribers === undefined) return;
     subscribers.delete(subscription);
-    if (subscribers.size === 0) this.#byBook.delete(subscription.book);
+    if (subscribers.size === 0) {
+      this.#byBook.delete(subscription.book);
+      this.#hooks.onLast?.(subscription.book);
+    }
   }
 }
 

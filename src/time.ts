@@ -18,14 +18,21 @@ const TIMESTAMP_PATTERN =
 
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
-const performanceOriginUs = Date.now() * 1000 - Math.floor(performance.now() * 1000);
+/** performance.now() in µs plus this gives wall-clock µs; re-anchored whenever the two disagree. */
+let performanceOriginUs = Date.now() * 1000 - Math.floor(performance.now() * 1000);
 
 /** The wall clock in integer microseconds, within the millisecond that Date.now() reports. */
 export function wallClockUs(): number {
   const wallUs = Date.now() * 1000;
   const fineUs = performanceOriginUs + Math.floor(performance.now() * 1000);
-  if (fineUs < wallUs) return wallUs;
-  if (fineUs > wallUs + 999) return wallUs + 999;
+  if (fineUs < wallUs) {
+    performanceOriginUs += wallUs - fineUs;
+    return wallUs;
+  }
+  if (fineUs > wallUs + 999) {
+    performanceOriginUs -= fineUs - (wallUs + 999);
+    return wallUs + 999;
+  }
   return fineUs;
 }
 

@@ -1,0 +1,126 @@
+/**
+ * The injectable door to the disk (spec/log-engine.md, section 13.2). Every file operation of the
+ * engine goes through a FileSystem, so tests can fail the Nth write, fsync or rename for real
+ * instead of mocking the engine. Only the data-directory lock bypasses it.
+ *
+ * Synchronous calls are deliberate: they block only the worker's own thread, while asynchronous
+ * fs calls would queue on libuv's small thread pool, shared by every worker, behind other fsyncs.
+ */
+import fs from 'node:fs';
+
+export type OpenFlags = 'r' | 'r+' | 'a' | 'wx';
+
+export interface FileSystem {
+  openSync(path: string, flags: OpenFlags): number;
+  closeSync(fd: number): void;
+  /** Reads up to `target.length` bytes at `positionBytes`; returns the count read. */
+  readSync(fd: number, target: Uint8Array, positionBytes: number): number;
+  /** Writes at the file's current position (its end, in append mode); may write fewer bytes. */
+  writevSync(fd: number, chunks: readonly Uint8Array[]): number;
+  fsyncSync(fd: number): void;
+  fstatSizeSync(fd: number): number;
+  ftruncateSync(fd: number, lengthBytes: number): void;
+  renameSync(source: string, target: string): void;
+  unlinkSync(path: string): void;
+  /** Creates one directory; an existing directory is not an error. */
+  mkdirSync(path: string): void;
+  /** Entry names, sorted. */
+  readdirSync(path: string): string[];
+  /** What is at `path`, or null when nothing is. */
+  statKindSync(path: string): 'file' | 'directory' | 'other' | null;
+  /** Makes a directory's entries durable: open it read-only, fsync, close. */
+  fsyncDirSync(path: string): void;
+}
+
+export class RealFileSystem implements FileSystem {
+  openSync(path: string, flags: OpenFlags): number {
+    return fs.openSync(path, flags);
+  }
+  closeSync(fd: number): void {
+    fs.closeSync(fd);
+  }
+  readSync(fd: number, target: Uint8Array, positionBytes: number): number {
+    return fs.readSync(fd, target, 0, target.length, positionBytes);
+  }
+  writevSync(fd: number, chunks: readonly Uint8Array[]): number {
+    return fs.writevSync(fd, chunks as Uint8Array[]);
+  }
+  fsyncSync(fd: number): void {
+    fs.fsyncSync(fd);
+  }
+  fstatSizeSync(fd: number): number {
+    return fs.fstatSync(fd).size;
+  }
+  ftruncateSync(fd: number, lengthBytes: number): void {
+    fs.ftruncateSync(fd, lengthBytes);
+  }
+  renameSync(source: string, target: string): void {
+    fs.renameSync(source, target);
+  }
+  unlinkSync(path: string): void {
+    fs.unlinkSync(path);
+  }
+  mkdirSync(path: string): void {
+    try {
+      fs.mkdirSync(path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || this.statKindSync(path) !== 'directory') throw error;
+    }
+  }
+  readdirSync(path: string): string[] {
+    return fs.readdirSync(path).sort();
+  }
+  statKindSync(path: string): 'file' | 'directory' | 'other' | null {
+    try {
+      const stats = fs.statSync(path);
+      return stats.isFile() ? 'file' : stats.isDirectory() ? 'directory' : 'other';
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw error;
+    }
+  }
+  fsyncDirSync(path: string): void {
+    const fd = fs.openSync(path, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+}
+
+/** Linux accepts at most this many buffers in one writev (IOV_MAX). */
+const IOV_MAX = 1024;
+
+/**
+ * Writes every byte of `chunks` back to back, continuing after short writes (a short write is not
+ * an error) and splitting at IOV_MAX buffers.
+ */
+export function writeAll(fileSystem: FileSystem, fd: number, chunks: readonly Uint8Array[]): void {
+  let pending = chunks.length <= IOV_MAX ? chunks : [Buffer.concat(chunks as Uint8Array[])];
+  while (pending.length > 0) {
+    let written = fileSystem.writevSync(fd, pending);
+    if (written <= 0) {
+      throw Object.assign(new Error('a write made no progress'), { code: 'EIO' });
+    }
+    let index = 0;
+    while (index < pending.length && written >= pending[index]!.length) {
+      written -= pending[index]!.length;
+      index++;
+    }
+    const rest = pending.slice(index);
+    if (rest.length > 0 && written > 0) rest[0] = rest[0]!.subarray(written);
+    pending = rest;
+  }
+}
+
+/** Reads exactly `length` bytes at `positionBytes`, or fewer only at the end of the file. */
+export function readFully(fileSystem: FileSystem, fd: number, target: Uint8Array, positionBytes: number): number {
+  let total = 0;
+  while (total < target.length) {
+    const count = fileSystem.readSync(fd, target.subarray(total), positionBytes + total);
+    if (count === 0) break;
+    total += count;
+  }
+  return total;
+}

@@ -1,0 +1,513 @@
+/**
+ * LogStore: the durable, worker-sharded Store (spec/log-engine.md). This module is the public API:
+ * lifecycle, input validation, the book table, the store-wide txid index, the asset registry copy,
+ * admission control and subscriptions. The writers live in the shards (src/shard.ts).
+ *
+ * A1. A write resolves only after the fsync of the batch that holds it has returned; from then on
+ *     every read reflects it and durableSeq(book) >= its seq.
+ * A2. Every call is checked in the contract's precedence: CLOSED, argument types, INVALID_BOOK, the
+ *     rest of the shape; then BOOK_UNAVAILABLE and OVERLOADED; then the book's own checks.
+ * A3. Admission is bounded: at most `queueDepthMax` write jobs per book are in flight; beyond that
+ *     a write is OVERLOADED at once and nothing was done.
+ * A4. close() always resolves: with open subscriptions, in-flight work, dead books or dead workers.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { bookCaseKey, isValidBookName } from './book-name.js';
+import { sameAssetDef } from './book-state.js';
+import { DataDirLock } from './data-dir-lock.js';
+import { StoreError } from './errors.js';
+import {
+  accountArgument,
+  checkBook,
+  countArgument,
+  normaliseAccount,
+  normaliseAssetDef,
+  normaliseTransaction,
+  stringField,
+  txidArgument,
+  type NormalisedTransaction,
+} from './input.js';
+import { WATERMARK_SLOTS_PER_CHUNK } from './limits.js';
+import { resolveOptions, type LogStoreOptions, type ResolvedOptions } from './options.js';
+import { Router } from './router.js';
+import { workerIndexOf } from './sharding.js';
+import type { EventStream, Store, SubscribeOptions } from './store.js';
+import { SubscriptionHub } from './subscription.js';
+import { asOfToUs } from './time.js';
+import {
+  SYSTEM_BOOK,
+  type AccountCfg,
+  type AccountDef,
+  type AccountId,
+  type AssetDef,
+  type BalanceSnapshot,
+  type CommitResult,
+  type Committed,
+  type PostingRecord,
+  type SequencedEvent,
+  type StoredTransaction,
+  type Transaction,
+  type TrialBalanceRow,
+} from './types.js';
+import { fromWireError, type JobRequest, type RecoverResult } from './worker-protocol.js';
+
+type Lifecycle = 'open' | 'closing' | 'closed';
+
+type BookStatus = 'absent' | 'creating' | 'live' | 'dead';
+
+interface BookEntry {
+  name: string;
+  worker: number;
+  slot: number;
+  status: BookStatus;
+  /** Write jobs sent to the worker and not yet answered (A3). */
+  inFlight: number;
+  deadError: StoreError | null;
+}
+
+export class LogStore implements Store {
+  readonly #dir: string;
+  readonly #options: ResolvedOptions;
+  readonly #lock: DataDirLock;
+  readonly #router: Router;
+  readonly #books = new Map<string, BookEntry>();
+  readonly #booksByCaseKey = new Map<string, string>();
+  readonly #txids = new Map<string, string>();
+  readonly #txidReservations = new Map<string, { book: string; count: number }>();
+  readonly #assets = new Map<string, AssetDef>();
+  readonly #slotChunks: BigInt64Array[] = [];
+  readonly #hub: SubscriptionHub;
+  #slotCount = 0;
+  #registrations: Promise<unknown> = Promise.resolve();
+  #lifecycle: Lifecycle = 'open';
+  #closePromise: Promise<void> | null = null;
+
+  private constructor(dir: string, options: ResolvedOptions, lock: DataDirLock) {
+    this.#dir = dir;
+    this.#options = options;
+    this.#lock = lock;
+    this.#hub = new SubscriptionHub({
+      onFirst: (book) => void this.#router.request(this.#workerOf(book), { op: 'watch', book }).catch(() => undefined),
+      onLast: (book) => void this.#router.request(this.#workerOf(book), { op: 'unwatch', book }).catch(() => undefined),
+    });
+    const testClock = options.testHooks.clockUs ?? null;
+    this.#router = new Router(
+      {
+        workerCount: options.workers,
+        shard: {
+          dataDir: dir,
+          segmentMax: options.segmentMax,
+          clockUs: testClock,
+          fileSystemModule: options.testHooks.fileSystemModule ?? null,
+          fileSystemConfig: options.testHooks.fileSystemConfig ?? null,
+        },
+        inProcess: options.testHooks.inProcess === true,
+        inProcessFileSystem: options.testHooks.fileSystem,
+      },
+      {
+        onEvents: (book, events) => this.#hub.publish(book, events),
+        onBookDead: (book, error) => this.#markDead(book, error),
+        onWarning: (warning) => this.#options.onWarning(warning),
+        onWorkerDeath: (workerIndex, cause) => {
+          for (const entry of this.#books.values()) {
+            if (entry.worker === workerIndex) this.#markDead(entry.name, StoreError.bookUnavailable(entry.name, cause));
+          }
+        },
+      },
+    );
+  }
+
+  /**
+   * Opens (creating if needed) the data directory `dir`: takes its lock, recovers every book and
+   * resolves with a ready store. Rejects INVALID_ARGUMENT for bad options, IO when the directory is
+   * locked, CORRUPT (with file and offset) for damage recovery may not repair.
+   */
+  static async open(dir: string, options?: LogStoreOptions): Promise<LogStore> {
+    if (typeof dir !== 'string' || dir.length === 0) throw StoreError.invalidArgument('dir', 'must be a non-empty string');
+    const resolved = resolveOptions(options);
+    const root = path.resolve(dir);
+    createDirectories(root);
+    const lock = DataDirLock.acquire(root);
+    let store: LogStore | undefined;
+    try {
+      const books = listBooks(root);
+      store = new LogStore(root, resolved, lock);
+      await store.#recover(books);
+      return store;
+    } catch (error) {
+      if (store !== undefined) await store.#router.close().catch(() => undefined);
+      lock.release();
+      throw error;
+    }
+  }
+
+  async #recover(books: string[]): Promise<void> {
+    const perWorker = new Map<number, Array<{ book: string; slot: number }>>();
+    for (const book of books) {
+      const entry = this.#entry(book);
+      entry.status = 'live';
+      this.#booksByCaseKey.set(bookCaseKey(book), book);
+      const list = perWorker.get(entry.worker) ?? [];
+      list.push({ book, slot: entry.slot });
+      perWorker.set(entry.worker, list);
+    }
+    const results = await Promise.all(
+      [...perWorker].map(([worker, list]) => this.#router.request(worker, { op: 'recover', books: list }) as Promise<RecoverResult>),
+    );
+    // The first failing book in UTF-8 name order decides, so the error does not depend on timing.
+    const failures: Array<{ book: string; error: StoreError }> = [];
+    for (const result of results) {
+      for (const book of result.books) {
+        if ('error' in book) failures.push({ book: book.book, error: fromWireError(book.error) });
+        else for (const txid of book.txids) this.#txids.set(txid, book.book);
+      }
+      if (result.assets !== null) for (const def of result.assets) this.#assets.set(def.id, def);
+    }
+    if (failures.length > 0) {
+      failures.sort((left, right) => Buffer.compare(Buffer.from(left.book), Buffer.from(right.book)));
+      throw failures[0]!.error;
+    }
+    await this.#router.broadcast({ op: 'repair' });
+    await this.#router.broadcast({ op: 'assets', assets: [...this.#assets.values()] });
+  }
+
+  // --- writes -----------------------------------------------------------------------------------
+
+  async registerAsset(def: AssetDef): Promise<void> {
+    this.#checkOpen();
+    const { def: asset, eventJson } = normaliseAssetDef(def);
+    // Registrations are serialised; nothing else waits for them.
+    const registration = this.#registrations.then(() => this.#registerAsset(asset, eventJson));
+    this.#registrations = registration.catch(() => undefined);
+    return registration;
+  }
+
+  async #registerAsset(asset: AssetDef, eventJson: string): Promise<void> {
+    this.#checkOpen();
+    const existing = this.#assets.get(asset.id);
+    if (existing !== undefined) {
+      if (sameAssetDef(existing, asset)) return;
+      throw StoreError.alreadyExists(`asset ${asset.id}`);
+    }
+    const entry = this.#admit(SYSTEM_BOOK, 1);
+    await this.#write(entry, 1, { op: 'registerAsset', book: SYSTEM_BOOK, slot: entry.slot, def: asset, eventJson });
+    // Every worker's registry copy learns the asset before the caller does.
+    await this.#router.broadcast({ op: 'assetRegistered', def: asset });
+    this.#assets.set(asset.id, asset);
+  }
+
+  async openAccount(def: AccountDef, cfg: AccountCfg): Promise<void> {
+    this.#checkOpen();
+    const account = normaliseAccount(def, cfg, (book) => this.#checkCaseConflict(book));
+    const book = account.def.id.book;
+    const entry = this.#admit(book, 1);
+    if (entry.status === 'absent') {
+      entry.status = 'creating';
+      this.#booksByCaseKey.set(bookCaseKey(book), book);
+    }
+    await this.#write(entry, 1, { op: 'openAccount', book, slot: entry.slot, def: account.def, cfg: account.cfg, eventJson: account.eventJson });
+  }
+
+  async commit(tx: Transaction): Promise<Committed> {
+    this.#checkOpen();
+    const draft = normaliseTransaction(tx);
+    const entry = this.#admit(draft.tx.book, 1);
+    return this.#commitDraft(entry, draft);
+  }
+
+  async commitBatch(txs: Transaction[]): Promise<CommitResult[]> {
+    this.#checkOpen();
+    if (!Array.isArray(txs)) throw StoreError.invalidArgument('txs', 'must be an array');
+    const results: Array<CommitResult | Promise<CommitResult>> = new Array(txs.length);
+    const byBook = new Map<string, Array<{ index: number; draft: NormalisedTransaction }>>();
+    for (let index = 0; index < txs.length; index++) {
+      try {
+        const draft = normaliseTransaction(txs[index]);
+        const group = byBook.get(draft.tx.book) ?? [];
+        group.push({ index, draft });
+        byBook.set(draft.tx.book, group);
+      } catch (error) {
+        if (!(error instanceof StoreError)) throw error;
+        results[index] = { ok: false, error };
+      }
+    }
+    for (const [book, group] of byBook) {
+      let entry: BookEntry;
+      try {
+        entry = this.#admit(book, group.length); // a book's part is admitted whole or not at all
+      } catch (error) {
+        if (!(error instanceof StoreError)) throw error;
+        for (const { index } of group) results[index] = { ok: false, error };
+        continue;
+      }
+      for (const { index, draft } of group) {
+        results[index] = this.#commitDraft(entry, draft).then(
+          (value): CommitResult => ({ ok: true, value }),
+          (error: unknown): CommitResult => {
+            if (error instanceof StoreError) return { ok: false, error };
+            throw error;
+          },
+        );
+      }
+    }
+    return Promise.all(results);
+  }
+
+  /** Sends one admitted commit, checking its txid store-wide on the way. */
+  async #commitDraft(entry: BookEntry, draft: NormalisedTransaction): Promise<Committed> {
+    const { tx, eventJson } = draft;
+    const owner = this.#txids.get(tx.id);
+    const reservation = this.#txidReservations.get(tx.id);
+    const txidForeign = (owner !== undefined && owner !== tx.book) || (reservation !== undefined && reservation.book !== tx.book);
+    if (!txidForeign) {
+      if (reservation === undefined) this.#txidReservations.set(tx.id, { book: tx.book, count: 1 });
+      else reservation.count++;
+    }
+    try {
+      const committed = (await this.#write(entry, 1, {
+        op: 'commit',
+        book: tx.book,
+        slot: entry.slot,
+        tx,
+        eventJson,
+        txidForeign,
+      })) as Committed;
+      if (committed.txid === tx.id) this.#txids.set(tx.id, tx.book);
+      return committed;
+    } finally {
+      if (!txidForeign) {
+        const held = this.#txidReservations.get(tx.id)!;
+        held.count--;
+        if (held.count === 0) this.#txidReservations.delete(tx.id);
+      }
+    }
+  }
+
+  /** Admits `count` write jobs for a book (A2, A3) and returns its entry. */
+  #admit(book: string, count: number): BookEntry {
+    const entry = this.#entry(book);
+    if (entry.status === 'dead') throw entry.deadError ?? StoreError.bookUnavailable(book);
+    const limit = this.#options.queueDepthMax;
+    if (entry.inFlight > 0 && entry.inFlight + count > limit) throw StoreError.overloaded(book);
+    entry.inFlight += count;
+    return entry;
+  }
+
+  /** Sends one admitted write job and releases its admission when it settles. */
+  async #write(entry: BookEntry, count: number, job: JobRequest): Promise<unknown> {
+    try {
+      const value = await this.#router.request(entry.worker, job, entry.name);
+      if (entry.status === 'creating' && this.#durableSeqOf(entry) > 0) entry.status = 'live';
+      return value;
+    } finally {
+      entry.inFlight -= count;
+      if (entry.inFlight === 0 && entry.status === 'creating' && this.#durableSeqOf(entry) === 0) {
+        // Nothing was ever appended: the book does not exist, and its name is free again.
+        entry.status = 'absent';
+        this.#booksByCaseKey.delete(bookCaseKey(entry.name));
+      }
+    }
+  }
+
+  // --- reads ------------------------------------------------------------------------------------
+
+  async balance(account: AccountId, asOf?: string | Date | null): Promise<BalanceSnapshot> {
+    this.#checkOpen();
+    const id = accountArgument(account);
+    const asOfUs = asOfToUs(asOf);
+    const value = (await this.#read(id.book, { op: 'balance', book: id.book, account: id, asOfUs })) as {
+      minor: bigint;
+      asset: string;
+      updatedSeq: number;
+    };
+    return { amount: { minor: value.minor, asset: value.asset }, updated_seq: value.updatedSeq };
+  }
+
+  async asset(id: string): Promise<AssetDef | null> {
+    this.#checkOpen();
+    const asset = this.#assets.get(stringField(id, 'id'));
+    return asset === undefined ? null : structuredClone(asset);
+  }
+
+  async accountHistory(account: AccountId, afterSeq: number | null, limit: number): Promise<PostingRecord[]> {
+    this.#checkOpen();
+    const id = accountArgument(account);
+    const after = afterSeq === null ? 0 : countArgument(afterSeq, 'afterSeq');
+    const count = countArgument(limit, 'limit');
+    return (await this.#read(id.book, { op: 'history', book: id.book, account: id, afterSeq: after, limit: count })) as PostingRecord[];
+  }
+
+  async transaction(txid: string): Promise<StoredTransaction | null> {
+    this.#checkOpen();
+    const id = txidArgument(txid);
+    const book = this.#txids.get(id);
+    if (book === undefined) return null;
+    return (await this.#read(book, { op: 'transaction', book, txid: id })) as StoredTransaction | null;
+  }
+
+  async trialBalance(book: string, asOf?: string | Date | null): Promise<TrialBalanceRow[]> {
+    this.#checkOpen();
+    const name = checkBook(book, 'book', false);
+    const asOfUs = asOfToUs(asOf);
+    return (await this.#read(name, { op: 'trialBalance', book: name, asOfUs })) as TrialBalanceRow[];
+  }
+
+  async readEvents(book: string, from: number, limit: number): Promise<SequencedEvent[]> {
+    this.#checkOpen();
+    const name = checkBook(book, 'book', false);
+    const first = countArgument(from, 'from');
+    const count = countArgument(limit, 'limit');
+    return this.#readEvents(name, first, count);
+  }
+
+  #readEvents(book: string, from: number, limit: number): Promise<SequencedEvent[]> {
+    if (limit === 0 || !this.#books.has(book)) return Promise.resolve([]);
+    return this.#read(book, { op: 'readEvents', book, from, limit }) as Promise<SequencedEvent[]>;
+  }
+
+  #read(book: string, job: JobRequest): Promise<unknown> {
+    return this.#router.request(this.#workerOf(book), job, book);
+  }
+
+  subscribe(book: string, from: number, options?: SubscribeOptions): EventStream {
+    let initialError: unknown;
+    let name = typeof book === 'string' ? book : '';
+    let signal: AbortSignal | undefined;
+    try {
+      this.#checkOpen();
+      name = checkBook(book, 'book', false);
+      countArgument(from, 'from');
+      if (options !== undefined && (typeof options !== 'object' || options === null)) {
+        throw StoreError.invalidArgument('options', 'must be an object');
+      }
+      signal = options?.signal;
+      if (signal !== undefined && !(signal instanceof AbortSignal)) {
+        throw StoreError.invalidArgument('options.signal', 'must be an AbortSignal');
+      }
+    } catch (error) {
+      initialError = error;
+    }
+    const stream = this.#hub.open(name, from, signal, (first, limit) => this.#readEvents(name, first, limit), initialError);
+    const entry = this.#books.get(name);
+    if (initialError === undefined && entry?.status === 'dead') stream.fail(entry.deadError);
+    return stream;
+  }
+
+  /** The highest fsynced and applied seq of a book: one Atomics.load, no round trip. */
+  durableSeq(book: string): number {
+    this.#checkOpen();
+    const name = checkBook(book, 'book', false);
+    const entry = this.#books.get(name);
+    return entry === undefined ? 0 : this.#durableSeqOf(entry);
+  }
+
+  /** Resolves when every worker has stopped and the lock is released (A4). Idempotent. */
+  close(): Promise<void> {
+    if (this.#closePromise !== null) return this.#closePromise;
+    this.#lifecycle = 'closing';
+    this.#hub.endAll();
+    this.#closePromise = (async () => {
+      try {
+        await this.#router.close();
+      } finally {
+        this.#lock.release();
+        this.#lifecycle = 'closed';
+      }
+    })();
+    return this.#closePromise;
+  }
+
+  // --- helpers ----------------------------------------------------------------------------------
+
+  #checkOpen(): void {
+    if (this.#lifecycle !== 'open') throw StoreError.closed();
+  }
+
+  #checkCaseConflict(book: string): void {
+    const entry = this.#books.get(book);
+    if (entry !== undefined && entry.status !== 'absent') return;
+    const holder = this.#booksByCaseKey.get(bookCaseKey(book));
+    if (holder !== undefined && holder !== book) throw StoreError.invalidBook(book, 'case_conflict');
+  }
+
+  #workerOf(book: string): number {
+    return workerIndexOf(book, this.#router.workerCount);
+  }
+
+  /** The book's entry, created (status `absent`, with a watermark slot) on first sight. */
+  #entry(book: string): BookEntry {
+    let entry = this.#books.get(book);
+    if (entry === undefined) {
+      entry = { name: book, worker: this.#workerOf(book), slot: this.#allocateSlot(), status: 'absent', inFlight: 0, deadError: null };
+      this.#books.set(book, entry);
+    }
+    return entry;
+  }
+
+  #allocateSlot(): number {
+    const slot = this.#slotCount++;
+    const chunkIndex = Math.floor(slot / WATERMARK_SLOTS_PER_CHUNK);
+    if (chunkIndex === this.#slotChunks.length) {
+      const buffer = new SharedArrayBuffer(WATERMARK_SLOTS_PER_CHUNK * BigInt64Array.BYTES_PER_ELEMENT);
+      this.#slotChunks.push(new BigInt64Array(buffer));
+      // Queued before any job that uses a slot of this chunk, on every worker's port.
+      void this.#router.broadcast({ op: 'slots', chunkIndex, buffer }).catch(() => undefined);
+    }
+    return slot;
+  }
+
+  #durableSeqOf(entry: BookEntry): number {
+    const chunk = this.#slotChunks[Math.floor(entry.slot / WATERMARK_SLOTS_PER_CHUNK)]!;
+    return Number(Atomics.load(chunk, entry.slot % WATERMARK_SLOTS_PER_CHUNK));
+  }
+
+  #markDead(book: string, error: StoreError): void {
+    const entry = this.#entry(book);
+    entry.status = 'dead';
+    entry.deadError = error.code === 'BOOK_UNAVAILABLE' ? error : StoreError.bookUnavailable(book, error);
+    this.#hub.fail(book, entry.deadError);
+  }
+}
+
+/** Creates `<dir>` and `<dir>/books` if missing, fsyncing the parent of each created directory. */
+function createDirectories(root: string): void {
+  try {
+    for (const directory of [root, path.join(root, 'books')]) {
+      const missing: string[] = [];
+      for (let current = directory; !fs.existsSync(current); current = path.dirname(current)) missing.unshift(current);
+      for (const created of missing) {
+        fs.mkdirSync(created);
+        const fd = fs.openSync(path.dirname(created), 'r');
+        try {
+          fs.fsyncSync(fd);
+        } finally {
+          fs.closeSync(fd);
+        }
+      }
+    }
+  } catch (error) {
+    throw StoreError.io(`cannot create data dir ${root}`, error);
+  }
+}
+
+/** The book directories of `books/` (D2, D3, D4 of log-engine 5.2). */
+function listBooks(root: string): string[] {
+  const booksDir = path.join(root, 'books');
+  const books: string[] = [];
+  const byCaseKey = new Map<string, string>();
+  for (const dirent of fs.readdirSync(booksDir, { withFileTypes: true })) {
+    if (!dirent.isDirectory()) continue; // D4
+    const name = dirent.name;
+    if (!isValidBookName(name)) throw StoreError.invalidBook(name, 'pattern');
+    const other = byCaseKey.get(bookCaseKey(name));
+    if (other !== undefined) {
+      const error = StoreError.invalidBook(name, 'case_conflict');
+      error.message = `INVALID_BOOK: book directories "${other}" and "${name}" differ only in ASCII case`;
+      throw error;
+    }
+    byCaseKey.set(bookCaseKey(name), name);
+    books.push(name);
+  }
+  return books.sort();
+}

@@ -1,0 +1,127 @@
+/**
+ * LogStore options and environment tunables (spec/log-engine.md, section 11).
+ *
+ * O1. An option that is present wins; otherwise the environment variable, if set; otherwise the
+ *     default. A variable is parsed only when its option is absent.
+ * O2. The environment is read once, at open, from `options.env` or `process.env`.
+ * O3. Everything is checked before the data directory is touched; a bad value is INVALID_ARGUMENT
+ *     naming the option (`options.<name>`) or the variable.
+ */
+import os from 'node:os';
+import { StoreError } from './errors.js';
+import type { FileSystem } from './file-system.js';
+import { QUEUE_DEPTH_MAX_DEFAULT } from './limits.js';
+
+export interface LogStoreWarning {
+  code: string;
+  message: string;
+  book?: string;
+  file?: string;
+}
+
+export interface LogStoreTestHooks {
+  /** One element over a SharedArrayBuffer; when non-zero, the engine's clock reads it (µs). */
+  clockUs?: BigInt64Array;
+  /** URL of a module exporting createFileSystem(config): FileSystem, imported by every worker. */
+  fileSystemModule?: string;
+  /** Structured-cloneable; may hold SharedArrayBuffers for live control. */
+  fileSystemConfig?: unknown;
+  /** Run the shards on the main thread over MessageChannels. */
+  inProcess?: boolean;
+  /** Only with inProcess: the FileSystem object to use. */
+  fileSystem?: FileSystem;
+}
+
+export interface LogStoreOptions {
+  /** Shard worker threads; default os.availableParallelism(); 1 to 256. */
+  workers?: number;
+  /** Overrides TALEA_LOG_SNAPSHOT_EVERY. */
+  snapshotEvery?: number;
+  /** Overrides TALEA_LOG_IDEM_HOT_CAP. */
+  idemHotCap?: number;
+  /** Overrides TALEA_LOG_SEGMENT_MAX (bytes). */
+  segmentMax?: number;
+  /** Write jobs in flight per book before OVERLOADED; default 4096; 1 to 1048576. */
+  queueDepthMax?: number;
+  /** Where the variables are read; default process.env. */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Default: process.emitWarning. */
+  onWarning?: (warning: LogStoreWarning) => void;
+  /** Tests only; no stability promise. */
+  testHooks?: LogStoreTestHooks;
+}
+
+export interface ResolvedOptions {
+  workers: number;
+  snapshotEvery: number;
+  idemHotCap: number;
+  segmentMax: number;
+  queueDepthMax: number;
+  onWarning: (warning: LogStoreWarning) => void;
+  testHooks: LogStoreTestHooks;
+}
+
+const KNOWN_OPTIONS = new Set(['workers', 'snapshotEvery', 'idemHotCap', 'segmentMax', 'queueDepthMax', 'env', 'onWarning', 'testHooks']);
+
+const TUNABLES = [
+  { option: 'snapshotEvery', variable: 'TALEA_LOG_SNAPSHOT_EVERY', fallback: 100_000 },
+  { option: 'idemHotCap', variable: 'TALEA_LOG_IDEM_HOT_CAP', fallback: 1_000_000 },
+  { option: 'segmentMax', variable: 'TALEA_LOG_SEGMENT_MAX', fallback: 128 * 1024 * 1024 },
+] as const;
+
+function integerOption(value: unknown, name: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw StoreError.invalidArgument(`options.${name}`, `must be an integer from ${min} to ${max}`);
+  }
+  return value;
+}
+
+export function resolveOptions(options: LogStoreOptions | undefined): ResolvedOptions {
+  if (options !== undefined && (typeof options !== 'object' || options === null)) {
+    throw StoreError.invalidArgument('options', 'must be an object');
+  }
+  const given = (options ?? {}) as Record<string, unknown>;
+  for (const name of Object.keys(given)) {
+    if (!KNOWN_OPTIONS.has(name)) throw StoreError.invalidArgument(`options.${name}`, 'is not a LogStore option');
+  }
+  const env = (given.env ?? process.env) as Record<string, string | undefined>;
+  if (typeof env !== 'object' || env === null) throw StoreError.invalidArgument('options.env', 'must be an object');
+  const tunables: Record<string, number> = {};
+  for (const { option, variable, fallback } of TUNABLES) {
+    if (given[option] !== undefined) {
+      tunables[option] = integerOption(given[option], option, 0, Number.MAX_SAFE_INTEGER);
+    } else if (env[variable] !== undefined) {
+      const text = env[variable];
+      const value = Number(text);
+      if (!/^[0-9]+$/.test(text) || !Number.isSafeInteger(value)) {
+        throw StoreError.invalidArgument(
+          variable,
+          `invalid ${variable}: ${JSON.stringify(text)} (expected an integer from 0 to ${Number.MAX_SAFE_INTEGER})`,
+        );
+      }
+      tunables[option] = value;
+    } else {
+      tunables[option] = fallback;
+    }
+  }
+  const workers = given.workers === undefined ? Math.min(256, Math.max(1, os.availableParallelism())) : integerOption(given.workers, 'workers', 1, 256);
+  const queueDepthMax =
+    given.queueDepthMax === undefined ? QUEUE_DEPTH_MAX_DEFAULT : integerOption(given.queueDepthMax, 'queueDepthMax', 1, 1_048_576);
+  if (given.onWarning !== undefined && typeof given.onWarning !== 'function') {
+    throw StoreError.invalidArgument('options.onWarning', 'must be a function');
+  }
+  const onWarning =
+    (given.onWarning as ResolvedOptions['onWarning'] | undefined) ??
+    ((warning: LogStoreWarning) => process.emitWarning(warning.message, { code: warning.code }));
+  const testHooks = (given.testHooks ?? {}) as LogStoreTestHooks;
+  if (typeof testHooks !== 'object' || testHooks === null) throw StoreError.invalidArgument('options.testHooks', 'must be an object');
+  return {
+    workers,
+    snapshotEvery: tunables.snapshotEvery!,
+    idemHotCap: tunables.idemHotCap!,
+    segmentMax: tunables.segmentMax!,
+    queueDepthMax,
+    onWarning,
+    testHooks,
+  };
+}

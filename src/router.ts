@@ -1,0 +1,235 @@
+/**
+ * The router: starts the shard workers, batches requests per worker per event-loop turn, matches
+ * replies to callers, and reports worker events (live events, dead books, warnings, crashes) to
+ * the store. It knows nothing about the ledger.
+ *
+ * R1. One message per worker per event-loop turn carries every job submitted in that turn, so a
+ *     book's concurrent writes reach its writer together and can share one fsync.
+ * R2. Every request settles: with its reply, or, when its worker dies or the store closes, with
+ *     BOOK_UNAVAILABLE or CLOSED. No caller waits forever.
+ */
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { StoreError } from './errors.js';
+import type { FileSystem } from './file-system.js';
+import { RealFileSystem } from './file-system.js';
+import { Shard } from './shard.js';
+import {
+  fromWireError,
+  type Job,
+  type JobRequest,
+  type JobsMessage,
+  type ReplyValue,
+  type ShardConfig,
+  type StoreWarningMessage,
+  type WireError,
+  type WorkerMessage,
+} from './worker-protocol.js';
+import type { SequencedEvent } from './types.js';
+
+const WORKER_URL = new URL('../workers/shard-worker.js', import.meta.url);
+/** How long close() waits for a worker to finish its batch and exit before terminating it. */
+const WORKER_EXIT_GRACE_MS = 5000;
+
+export interface RouterEvents {
+  onEvents(book: string, events: SequencedEvent[]): void;
+  onBookDead(book: string, error: StoreError): void;
+  onWarning(warning: StoreWarningMessage): void;
+  /** A worker exited unexpectedly (a bug): every book it owns is gone. */
+  onWorkerDeath(workerIndex: number, cause: unknown): void;
+}
+
+interface Pending {
+  resolve(value: ReplyValue): void;
+  reject(error: StoreError): void;
+  book: string | null;
+}
+
+interface Endpoint {
+  post(message: JobsMessage): void;
+  /** Keeps the process alive while requests are outstanding, and only then. */
+  hold(active: boolean): void;
+  outbox: Job[];
+  pending: Map<number, Pending>;
+  alive: boolean;
+  exited: Promise<void>;
+  terminate(): Promise<void>;
+}
+
+export interface RouterConfig {
+  workerCount: number;
+  shard: Omit<ShardConfig, 'workerIndex'>;
+  inProcess: boolean;
+  inProcessFileSystem: FileSystem | undefined;
+}
+
+export class Router {
+  readonly workerCount: number;
+  readonly #endpoints: Endpoint[] = [];
+  readonly #events: RouterEvents;
+  #nextId = 1;
+  #flushScheduled = false;
+  #closing = false;
+
+  constructor(config: RouterConfig, events: RouterEvents) {
+    this.workerCount = config.workerCount;
+    this.#events = events;
+    for (let workerIndex = 0; workerIndex < config.workerCount; workerIndex++) {
+      const shardConfig: ShardConfig = { ...config.shard, workerIndex };
+      this.#endpoints.push(
+        config.inProcess ? this.#startInProcess(workerIndex, shardConfig, config.inProcessFileSystem) : this.#startWorker(workerIndex, shardConfig),
+      );
+    }
+  }
+
+  #startWorker(workerIndex: number, shardConfig: ShardConfig): Endpoint {
+    const worker = new Worker(fileURLToPath(WORKER_URL), { workerData: shardConfig });
+    let exitResolve!: () => void;
+    const exited = new Promise<void>((resolve) => (exitResolve = resolve));
+    const endpoint: Endpoint = {
+      post: (message) => worker.postMessage(message),
+      hold: (active) => (active ? worker.ref() : worker.unref()),
+      outbox: [],
+      pending: new Map(),
+      alive: true,
+      exited,
+      terminate: async () => {
+        await worker.terminate();
+      },
+    };
+    worker.on('message', (message: WorkerMessage) => this.#onMessage(workerIndex, message));
+    let failure: unknown;
+    worker.on('error', (error) => {
+      failure = error;
+    });
+    worker.on('exit', (code) => {
+      endpoint.alive = false;
+      exitResolve();
+      const cause = failure ?? new Error(`shard worker ${workerIndex} exited with code ${code}`);
+      this.#failPending(endpoint, cause);
+      if (!this.#closing) this.#events.onWorkerDeath(workerIndex, cause);
+    });
+    worker.unref(); // an idle store does not keep the process alive; pending work holds promises
+    return endpoint;
+  }
+
+  #startInProcess(workerIndex: number, shardConfig: ShardConfig, fileSystem: FileSystem | undefined): Endpoint {
+    const channel = new MessageChannel();
+    const shard = new Shard(shardConfig, fileSystem ?? new RealFileSystem(), (message) => channel.port2.postMessage(message));
+    channel.port2.on('message', (message: JobsMessage) => shard.handle(message));
+    channel.port1.on('message', (message: WorkerMessage) => this.#onMessage(workerIndex, message));
+    channel.port1.unref();
+    channel.port2.unref();
+    const endpoint: Endpoint = {
+      post: (message) => channel.port1.postMessage(message),
+      hold: (active) => (active ? channel.port1.ref() : channel.port1.unref()),
+      outbox: [],
+      pending: new Map(),
+      alive: true,
+      exited: Promise.resolve(),
+      terminate: async () => {
+        channel.port1.close();
+        channel.port2.close();
+      },
+    };
+    return endpoint;
+  }
+
+  /** Queues a job for this turn's message to its worker; settles with the worker's reply (R2). */
+  request(workerIndex: number, job: JobRequest, book: string | null = null): Promise<ReplyValue> {
+    const endpoint = this.#endpoints[workerIndex]!;
+    return new Promise<ReplyValue>((resolve, reject) => {
+      if (!endpoint.alive) {
+        reject(this.#closing ? StoreError.closed() : StoreError.bookUnavailable(book ?? 'unknown', new Error('its shard worker has died')));
+        return;
+      }
+      const id = this.#nextId++;
+      if (endpoint.pending.size === 0) endpoint.hold(true);
+      endpoint.pending.set(id, { resolve, reject, book });
+      endpoint.outbox.push({ ...job, id } as Job);
+      this.#scheduleFlush();
+    });
+  }
+
+  /** Sends a job to every live worker and waits for all replies. */
+  async broadcast(job: JobRequest): Promise<ReplyValue[]> {
+    const replies: Promise<ReplyValue>[] = [];
+    for (let workerIndex = 0; workerIndex < this.workerCount; workerIndex++) {
+      if (this.#endpoints[workerIndex]!.alive) replies.push(this.request(workerIndex, job));
+    }
+    return Promise.all(replies);
+  }
+
+  isAlive(workerIndex: number): boolean {
+    return this.#endpoints[workerIndex]!.alive;
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(() => this.#flush());
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    for (const endpoint of this.#endpoints) {
+      if (endpoint.outbox.length === 0) continue;
+      const jobs = endpoint.outbox;
+      endpoint.outbox = [];
+      if (endpoint.alive) endpoint.post({ type: 'jobs', jobs });
+    }
+  }
+
+  #onMessage(workerIndex: number, message: WorkerMessage): void {
+    const endpoint = this.#endpoints[workerIndex]!;
+    switch (message.type) {
+      case 'replies':
+        for (const reply of message.replies) {
+          const pending = endpoint.pending.get(reply.id);
+          if (pending === undefined) continue;
+          endpoint.pending.delete(reply.id);
+          if (endpoint.pending.size === 0) endpoint.hold(false);
+          if (reply.ok) pending.resolve(reply.value);
+          else pending.reject(fromWireError(reply.error));
+        }
+        break;
+      case 'events':
+        this.#events.onEvents(message.book, message.events);
+        break;
+      case 'bookDead':
+        this.#events.onBookDead(message.book, fromWireError(message.error as WireError));
+        break;
+      case 'warning':
+        this.#events.onWarning(message.warning);
+        break;
+      case 'closed':
+        break;
+    }
+  }
+
+  #failPending(endpoint: Endpoint, cause: unknown): void {
+    const pending = [...endpoint.pending.values()];
+    endpoint.pending.clear();
+    for (const entry of pending) {
+      entry.reject(this.#closing ? StoreError.closed() : StoreError.bookUnavailable(entry.book ?? 'unknown', cause));
+    }
+  }
+
+  /**
+   * Asks every worker to finish its running batch, answer its queued jobs CLOSED and exit; then
+   * ends them. Resolves even when workers have died (R2).
+   */
+  async close(): Promise<void> {
+    this.#closing = true;
+    const closing = this.broadcast({ op: 'close' }).catch(() => undefined);
+    const grace = new Promise<void>((resolve) => setTimeout(resolve, WORKER_EXIT_GRACE_MS).unref());
+    await Promise.race([closing, grace]);
+    await Promise.all(
+      this.#endpoints.map(async (endpoint) => {
+        endpoint.alive = false;
+        await endpoint.terminate().catch(() => undefined);
+        this.#failPending(endpoint, StoreError.closed());
+      }),
+    );
+  }
+}

@@ -1,0 +1,498 @@
+/**
+ * A shard: the books one worker owns, their queues, and the group-commit writer loop
+ * (spec/log-engine.md, section 6). Pure: it talks to the router only through `post`, so it runs in
+ * a worker thread (workers/shard-worker.ts) or, for tests, on the main thread.
+ *
+ * W1. No reply for a write leaves the shard before the fsync of the batch that holds it has
+ *     returned; this includes rejections and replays that share a batch with appended frames.
+ * W2. BookState changes only after that fsync, so no read ever sees an event that is not durable.
+ * W3. The book's watermark slot is stored after the fsync and the apply and before the batch's
+ *     first reply. It never decreases and never moves for a failed batch.
+ * W4. A failed write, fsync, rotation or book creation ends the book. The fsync is never retried.
+ * W5. The accepted events of a batch take consecutive seqs; a rejection or a replay takes none.
+ * W6. A batch is one write and one fsync of one segment file.
+ * W7. Replies leave in job order, after the batch's events have been handed to subscribers.
+ */
+import assert from 'node:assert/strict';
+import {
+  BatchOverlay,
+  BookState,
+  sameAssetDef,
+  stageCommit,
+  stageOpenAccount,
+  validateCommit,
+  validateOpenAccount,
+  type OriginalLoader,
+} from './book-state.js';
+import { StoreError } from './errors.js';
+import { encodeSequencedPayload } from './event-codec.js';
+import type { FileSystem } from './file-system.js';
+import { encodeFrameFromText } from './frame.js';
+import { BATCH_BYTES_MAX, BATCH_DRAFTS_MAX, I64_SATURATION_WARNING, WATERMARK_SLOTS_PER_CHUNK } from './limits.js';
+import { recoverBook, repairBook, type RepairPlan } from './recovery.js';
+import { SegmentLog } from './segment.js';
+import { formatAtUs, wallClockUs } from './time.js';
+import {
+  I64_MAX,
+  I64_MIN,
+  SYSTEM_BOOK,
+  type AssetDef,
+  type Committed,
+  type LedgerEvent,
+  type SequencedEvent,
+  type Transaction,
+  type TrialBalanceRow,
+} from './types.js';
+import {
+  toWireError,
+  type Job,
+  type JobsMessage,
+  type ReadJob,
+  type RecoverResult,
+  type Reply,
+  type ReplyValue,
+  type ShardConfig,
+  type WorkerMessage,
+  type WriteJob,
+} from './worker-protocol.js';
+import { sortRows } from './book-state.js';
+
+interface BookRuntime {
+  state: BookState;
+  log: SegmentLog;
+  slot: number;
+  queue: WriteJob[];
+  dead: StoreError | null;
+  repair: RepairPlan | null;
+}
+
+interface Staged {
+  seq: number;
+  atUs: number;
+  at: string;
+  event: LedgerEvent;
+  frame: Buffer;
+}
+
+type Outcome = { ok: true; value: ReplyValue } | { ok: false; error: StoreError };
+
+export class Shard {
+  readonly #config: ShardConfig;
+  readonly #fileSystem: FileSystem;
+  readonly #post: (message: WorkerMessage) => void;
+  readonly #books = new Map<string, BookRuntime>();
+  readonly #assets = new Map<string, AssetDef>();
+  readonly #watched = new Set<string>();
+  readonly #slotChunks: BigInt64Array[] = [];
+  #passScheduled = false;
+  #closed = false;
+
+  constructor(config: ShardConfig, fileSystem: FileSystem, post: (message: WorkerMessage) => void) {
+    this.#config = config;
+    this.#fileSystem = fileSystem;
+    this.#post = post;
+  }
+
+  /** One message from the router: queue its writes, answer its reads and control jobs now. */
+  handle(message: JobsMessage): void {
+    const replies: Reply[] = [];
+    for (const job of message.jobs) {
+      if (this.#closed) {
+        replies.push(errorReply(job.id, StoreError.closed()));
+        continue;
+      }
+      switch (job.op) {
+        case 'commit':
+        case 'openAccount':
+        case 'registerAsset':
+          this.#enqueue(job, replies);
+          break;
+        case 'balance':
+        case 'history':
+        case 'trialBalance':
+        case 'readEvents':
+        case 'transaction':
+          replies.push(this.#read(job));
+          break;
+        default:
+          replies.push(this.#control(job));
+      }
+    }
+    if (replies.length > 0) this.#post({ type: 'replies', replies });
+    this.#schedulePass();
+  }
+
+  // --- writes -----------------------------------------------------------------------------------
+
+  #enqueue(job: WriteJob, replies: Reply[]): void {
+    const runtime = this.#bookFor(job.book, job.slot);
+    if (runtime.dead !== null) {
+      replies.push(errorReply(job.id, runtime.dead));
+      return;
+    }
+    runtime.queue.push(job);
+  }
+
+  #bookFor(book: string, slot: number): BookRuntime {
+    let runtime = this.#books.get(book);
+    if (runtime === undefined) {
+      runtime = {
+        state: new BookState(book),
+        log: new SegmentLog(this.#fileSystem, this.#config.dataDir, book),
+        slot,
+        queue: [],
+        dead: null,
+        repair: null,
+      };
+      this.#books.set(book, runtime);
+    }
+    return runtime;
+  }
+
+  #schedulePass(): void {
+    if (this.#passScheduled || this.#closed) return;
+    for (const runtime of this.#books.values()) {
+      if (runtime.queue.length > 0) {
+        this.#passScheduled = true;
+        // Yield first, so every message already waiting in the port joins this pass's batches.
+        setImmediate(() => this.#pass());
+        return;
+      }
+    }
+  }
+
+  /** One batch for each book with queued jobs, in turn. */
+  #pass(): void {
+    this.#passScheduled = false;
+    if (this.#closed) return;
+    for (const runtime of this.#books.values()) {
+      if (runtime.queue.length > 0 && runtime.dead === null) this.#runBatch(runtime);
+    }
+    this.#schedulePass();
+  }
+
+  #runBatch(runtime: BookRuntime): void {
+    const { state, log } = runtime;
+    const jobs = drain(runtime.queue);
+    const overlay = new BatchOverlay();
+    const outcomes: Outcome[] = [];
+    const staged: Staged[] = [];
+    let seq = state.seqNext;
+    let atPrevUs = state.atLastUs ?? 0;
+    let corruption: StoreError | null = null;
+    const loadOriginal: OriginalLoader = (originalSeq) => loadCommitted(log, originalSeq);
+
+    const stage = (event: LedgerEvent, eventJson: string): Staged => {
+      const atUs = Math.max(this.#clockUs(), atPrevUs);
+      const at = formatAtUs(atUs);
+      const entry: Staged = { seq, atUs, at, event, frame: encodeFrameFromText(encodeSequencedPayload(seq, at, eventJson)) };
+      staged.push(entry);
+      seq++;
+      atPrevUs = atUs;
+      return entry;
+    };
+
+    for (const job of jobs) {
+      try {
+        switch (job.op) {
+          case 'commit': {
+            const verdict = validateCommit(state, overlay, job.tx, job.txidForeign, loadOriginal);
+            if (verdict.kind === 'replay') {
+              outcomes.push({ ok: true, value: verdict.committed });
+              break;
+            }
+            const entry = stage({ kind: 'transaction_posted', ...job.tx }, job.eventJson);
+            const committed: Committed = { txid: job.tx.id, seq: entry.seq, at: entry.at };
+            stageCommit(overlay, job.tx, verdict, committed);
+            outcomes.push({ ok: true, value: committed });
+            break;
+          }
+          case 'openAccount': {
+            const verdict = validateOpenAccount(state, overlay, job.def, job.cfg, (id) => this.#assets.has(id));
+            if (verdict === 'new') {
+              stage({ kind: 'account_opened', def: job.def, cfg: job.cfg }, job.eventJson);
+              stageOpenAccount(overlay, job.def, job.cfg);
+            }
+            outcomes.push({ ok: true, value: undefined });
+            break;
+          }
+          case 'registerAsset': {
+            assert.equal(state.book, SYSTEM_BOOK);
+            const existing = this.#assets.get(job.def.id) ?? overlay.assets.get(job.def.id);
+            if (existing !== undefined) {
+              if (!sameAssetDef(existing, job.def)) throw StoreError.alreadyExists(`asset ${job.def.id}`);
+            } else {
+              stage({ kind: 'asset_registered', ...job.def }, job.eventJson);
+              overlay.assets.set(job.def.id, job.def);
+            }
+            outcomes.push({ ok: true, value: undefined });
+            break;
+          }
+        }
+      } catch (error) {
+        if (!(error instanceof StoreError)) throw error;
+        if (error.code === 'CORRUPT') corruption ??= error;
+        outcomes.push({ ok: false, error });
+      }
+    }
+    for (let index = 1; index < staged.length; index++) assert.equal(staged[index]!.seq, staged[index - 1]!.seq + 1); // W5
+    assert(staged.length === 0 || staged[0]!.seq === state.seqNext);
+
+    if (corruption !== null) {
+      // A read below the watermark met damage: the log is no longer trustworthy. Nothing was written.
+      this.#killBook(runtime, corruption, jobs);
+      return;
+    }
+    if (staged.length > 0) {
+      try {
+        log.appendBatch(
+          staged.map((entry) => entry.frame),
+          staged[0]!.seq,
+          this.#config.segmentMax,
+        );
+      } catch (error) {
+        this.#killBook(runtime, error, jobs); // W4: no apply, no watermark, no retry
+        return;
+      }
+      // Steps 8-11 run with no yield in between (W1-W3, W7).
+      for (const entry of staged) {
+        const outcome = state.apply(entry.seq, entry.atUs, entry.event);
+        if (entry.event.kind === 'asset_registered') {
+          const { kind: _kind, ...def } = entry.event;
+          this.#assets.set(def.id, def);
+        }
+        if (outcome.sumsSaturatedNow) this.#warnSaturated(state.book);
+      }
+      this.#storeWatermark(runtime.slot, state.lastSeq);
+      if (this.#watched.has(state.book)) {
+        const events: SequencedEvent[] = staged.map((entry) => ({ seq: entry.seq, at: entry.at, event: entry.event }));
+        this.#post({ type: 'events', book: state.book, events });
+      }
+    }
+    const replies: Reply[] = jobs.map((job, index) => {
+      const outcome = outcomes[index]!;
+      return outcome.ok ? { id: job.id, ok: true, value: outcome.value } : errorReply(job.id, outcome.error);
+    });
+    this.#post({ type: 'replies', replies });
+  }
+
+  #killBook(runtime: BookRuntime, cause: unknown, batch: readonly WriteJob[]): void {
+    const book = runtime.state.book;
+    const error = cause instanceof StoreError && cause.code === 'BOOK_UNAVAILABLE' ? cause : StoreError.bookUnavailable(book, cause);
+    runtime.dead = error;
+    runtime.log.close(); // never fsynced again
+    const queued = runtime.queue.splice(0);
+    const replies = [...batch, ...queued].map((job) => errorReply(job.id, error));
+    this.#post({ type: 'bookDead', book, error: toWireError(error) });
+    this.#post({ type: 'replies', replies });
+  }
+
+  #warnSaturated(book: string): void {
+    this.#post({
+      type: 'warning',
+      warning: { code: I64_SATURATION_WARNING, message: `trial-balance sums of book ${book} reached the i64 bound and are saturated`, book },
+    });
+  }
+
+  #clockUs(): number {
+    const testClock = this.#config.clockUs;
+    if (testClock !== null) {
+      const frozen = Atomics.load(testClock, 0);
+      if (frozen !== 0n) return Number(frozen);
+    }
+    return wallClockUs();
+  }
+
+  #storeWatermark(slot: number, seq: number): void {
+    const chunk = this.#slotChunks[Math.floor(slot / WATERMARK_SLOTS_PER_CHUNK)];
+    assert(chunk !== undefined);
+    const index = slot % WATERMARK_SLOTS_PER_CHUNK;
+    assert(BigInt(seq) >= Atomics.load(chunk, index)); // never decreases
+    Atomics.store(chunk, index, BigInt(seq));
+  }
+
+  // --- reads ------------------------------------------------------------------------------------
+
+  #read(job: ReadJob): Reply {
+    const runtime = this.#books.get(job.book);
+    try {
+      return { id: job.id, ok: true, value: this.#readValue(job, runtime) };
+    } catch (error) {
+      if (!(error instanceof StoreError)) throw error;
+      if (error.code === 'CORRUPT' && runtime !== undefined && runtime.dead === null) this.#killBook(runtime, error, []);
+      return errorReply(job.id, error);
+    }
+  }
+
+  #readValue(job: ReadJob, runtime: BookRuntime | undefined): ReplyValue {
+    switch (job.op) {
+      case 'balance':
+        if (runtime === undefined) throw StoreError.unknownAccount(job.account);
+        return runtime.state.balance(job.account, job.asOfUs);
+      case 'history':
+        if (runtime === undefined) throw StoreError.unknownAccount(job.account);
+        return runtime.state.history(job.account, job.afterSeq, job.limit);
+      case 'trialBalance':
+        if (runtime === undefined) return [];
+        return job.asOfUs === null ? runtime.state.trialBalance() : this.#trialBalanceAsOf(runtime, job.asOfUs);
+      case 'readEvents': {
+        if (runtime === undefined) return [];
+        const events: SequencedEvent[] = [];
+        runtime.log.scan(job.from, job.limit, runtime.state.lastSeq, (decoded) => {
+          events.push(decoded.event);
+          return true;
+        });
+        return events;
+      }
+      case 'transaction': {
+        if (runtime === undefined) return null;
+        const seq = runtime.state.txids.get(job.txid);
+        if (seq === undefined) return null;
+        const { tx, committed } = loadCommitted(runtime.log, seq);
+        if (tx.id !== job.txid) {
+          const file = runtime.log.segmentPath(runtime.log.baseOf(seq));
+          throw StoreError.corrupt(job.book, file, 0, `the frame of seq ${seq} in "${file}" does not hold transaction ${job.txid}`);
+        }
+        return { transaction: tx, seq: committed.seq, at: committed.at };
+      }
+    }
+  }
+
+  /** A scan from seq 1 that stops at the first event with a later commit time (at never decreases). */
+  #trialBalanceAsOf(runtime: BookRuntime, asOfUs: number): TrialBalanceRow[] {
+    const sums = new Map<string, { debits: bigint; credits: bigint }>();
+    let saturated = false;
+    runtime.log.scan(1, Number.MAX_SAFE_INTEGER, runtime.state.lastSeq, (decoded) => {
+      if (decoded.atUs > asOfUs) return false;
+      const event = decoded.event.event;
+      if (event.kind === 'transaction_posted') {
+        for (const posting of event.postings) {
+          const row = sums.get(posting.amount.asset) ?? { debits: 0n, credits: 0n };
+          const column = posting.direction === 'debit' ? 'debits' : 'credits';
+          let sum = row[column] + posting.amount.minor;
+          if (sum > I64_MAX || sum < I64_MIN) {
+            saturated = true;
+            sum = sum > I64_MAX ? I64_MAX : I64_MIN;
+          }
+          row[column] = sum;
+          sums.set(posting.amount.asset, row);
+        }
+      }
+      return true;
+    });
+    if (saturated && !runtime.state.sumsSaturated) {
+      runtime.state.sumsSaturated = true;
+      this.#warnSaturated(runtime.state.book);
+    }
+    return sortRows(sums);
+  }
+
+  // --- control ----------------------------------------------------------------------------------
+
+  #control(job: Exclude<Job, WriteJob | ReadJob>): Reply {
+    switch (job.op) {
+      case 'watch':
+        this.#watched.add(job.book);
+        return { id: job.id, ok: true, value: undefined };
+      case 'unwatch':
+        this.#watched.delete(job.book);
+        return { id: job.id, ok: true, value: undefined };
+      case 'assetRegistered':
+        this.#assets.set(job.def.id, job.def);
+        return { id: job.id, ok: true, value: undefined };
+      case 'assets':
+        for (const def of job.assets) this.#assets.set(def.id, def);
+        return { id: job.id, ok: true, value: undefined };
+      case 'slots':
+        assert.equal(job.chunkIndex, this.#slotChunks.length);
+        this.#slotChunks.push(new BigInt64Array(job.buffer));
+        return { id: job.id, ok: true, value: undefined };
+      case 'recover':
+        return { id: job.id, ok: true, value: this.#recover(job.books) };
+      case 'repair':
+        this.#repair();
+        return { id: job.id, ok: true, value: { done: true } };
+      case 'close':
+        this.#close();
+        return { id: job.id, ok: true, value: undefined };
+    }
+  }
+
+  #recover(books: Array<{ book: string; slot: number }>): RecoverResult {
+    const result: RecoverResult = { books: [], assets: null };
+    for (const { book, slot } of books) {
+      try {
+        const recovered = recoverBook(this.#fileSystem, this.#config.dataDir, new BookState(book));
+        this.#books.set(book, { state: recovered.state, log: recovered.log, slot, queue: [], dead: null, repair: recovered.repair });
+        for (const warning of recovered.warnings) {
+          this.#post({ type: 'warning', warning: { code: 'REPLAY_DUPLICATE', message: `book ${book}: ${warning}`, book } });
+        }
+        if (book === SYSTEM_BOOK) result.assets = [...recovered.state.assets.values()];
+        result.books.push({ book, lastSeq: recovered.state.lastSeq, txids: [...recovered.state.txids.keys()] });
+      } catch (error) {
+        if (!(error instanceof StoreError)) throw error;
+        result.books.push({ book, error: toWireError(error) });
+      }
+    }
+    return result;
+  }
+
+  #repair(): void {
+    for (const runtime of this.#books.values()) {
+      const plan = runtime.repair;
+      runtime.repair = null;
+      if (plan !== null) {
+        repairBook(this.#fileSystem, runtime.log.bookDir, plan);
+        const book = runtime.state.book;
+        if (plan.tornTail !== null) {
+          const { file, offsetBytes, discardedBytes } = plan.tornTail;
+          this.#post({
+            type: 'warning',
+            warning: { code: 'TORN_TAIL_TRUNCATED', message: `truncated a torn tail of ${discardedBytes} bytes in "${file}" at offset ${offsetBytes}`, book, file },
+          });
+        }
+        for (const file of plan.temporaryFiles) {
+          this.#post({ type: 'warning', warning: { code: 'TMP_REMOVED', message: `removed leftover temporary file "${file}"`, book, file } });
+        }
+      }
+      this.#storeWatermark(runtime.slot, runtime.state.lastSeq);
+    }
+  }
+
+  #close(): void {
+    this.#closed = true;
+    const closed = StoreError.closed();
+    for (const runtime of this.#books.values()) {
+      const queued = runtime.queue.splice(0);
+      if (queued.length > 0) this.#post({ type: 'replies', replies: queued.map((job) => errorReply(job.id, closed)) });
+      runtime.log.close();
+    }
+  }
+}
+
+function drain(queue: WriteJob[]): WriteJob[] {
+  let count = 0;
+  let bytes = 0;
+  while (count < queue.length && count < BATCH_DRAFTS_MAX) {
+    const estimate = queue[count]!.eventJson.length + 128;
+    if (count > 0 && bytes + estimate > BATCH_BYTES_MAX) break; // stays at the head for the next batch
+    bytes += estimate;
+    count++;
+  }
+  return queue.splice(0, count);
+}
+
+function loadCommitted(log: SegmentLog, seq: number): { tx: Transaction; committed: Committed } {
+  const decoded = log.readEvent(seq);
+  const event = decoded.event.event;
+  if (event.kind !== 'transaction_posted') {
+    const file = log.segmentPath(log.baseOf(seq));
+    throw StoreError.corrupt(log.book, file, 0, `seq ${seq} in "${file}" is a ${event.kind}, not a transaction`);
+  }
+  const { kind: _kind, ...tx } = event;
+  return { tx, committed: { txid: tx.id, seq, at: decoded.event.at } };
+}
+
+function errorReply(id: number, error: StoreError): Reply {
+  return { id, ok: false, error: toWireError(error) };
+}

@@ -1,0 +1,133 @@
+/**
+ * The typed messages between the router (main thread) and the shard workers. Both directions are
+ * batched: one message per port per event-loop turn carries every request or reply of that turn.
+ *
+ * Errors cross the port as WireError and are re-created as StoreError on the caller's thread, so
+ * `instanceof StoreError` holds for errors that began in a worker.
+ */
+import { StoreError, type StoreErrorCode } from './errors.js';
+import type {
+  AccountCfg,
+  AccountDef,
+  AccountId,
+  AssetDef,
+  Committed,
+  PostingRecord,
+  SequencedEvent,
+  StoredTransaction,
+  Transaction,
+  TrialBalanceRow,
+} from './types.js';
+
+export interface WireError {
+  code: StoreErrorCode;
+  message: string;
+  details: Record<string, unknown>;
+  cause?: { message: string; code?: string };
+}
+
+export function toWireError(error: unknown): WireError {
+  if (error instanceof StoreError) {
+    const { name: _name, message, code, stack: _stack, cause, ...details } = error as StoreError & Record<string, unknown>;
+    return { code, message, details, cause: describeCause(cause) };
+  }
+  return { code: 'IO', message: `IO: ${(error as Error)?.message ?? String(error)}`, details: {}, cause: describeCause(error) };
+}
+
+function describeCause(cause: unknown): WireError['cause'] {
+  if (cause === undefined || cause === null) return undefined;
+  const { message, code } = cause as { message?: unknown; code?: unknown };
+  return { message: String(message ?? cause), ...(typeof code === 'string' ? { code } : {}) };
+}
+
+export function fromWireError(wire: WireError): StoreError {
+  const cause = wire.cause === undefined ? undefined : Object.assign(new Error(wire.cause.message), wire.cause.code === undefined ? {} : { code: wire.cause.code });
+  const error = new StoreError(wire.code, '', wire.details, { cause });
+  error.message = wire.message; // the original text, code prefix included
+  return error;
+}
+
+// --- requests ---------------------------------------------------------------------------------
+
+export type WriteJob =
+  | { op: 'commit'; id: number; book: string; slot: number; tx: Transaction; eventJson: string; txidForeign: boolean }
+  | { op: 'openAccount'; id: number; book: string; slot: number; def: AccountDef; cfg: AccountCfg; eventJson: string }
+  | { op: 'registerAsset'; id: number; book: string; slot: number; def: AssetDef; eventJson: string };
+
+export type ReadJob =
+  | { op: 'balance'; id: number; book: string; account: AccountId; asOfUs: number | null }
+  | { op: 'history'; id: number; book: string; account: AccountId; afterSeq: number; limit: number }
+  | { op: 'trialBalance'; id: number; book: string; asOfUs: number | null }
+  | { op: 'readEvents'; id: number; book: string; from: number; limit: number }
+  | { op: 'transaction'; id: number; book: string; txid: string };
+
+export type ControlJob =
+  | { op: 'watch'; id: number; book: string }
+  | { op: 'unwatch'; id: number; book: string }
+  | { op: 'assetRegistered'; id: number; def: AssetDef }
+  | { op: 'slots'; id: number; chunkIndex: number; buffer: SharedArrayBuffer }
+  | { op: 'recover'; id: number; books: Array<{ book: string; slot: number }> }
+  | { op: 'repair'; id: number }
+  | { op: 'assets'; id: number; assets: AssetDef[] }
+  | { op: 'close'; id: number };
+
+export type Job = WriteJob | ReadJob | ControlJob;
+
+/** A job before the router numbers it. */
+export type JobRequest = Job extends infer J ? (J extends Job ? Omit<J, 'id'> : never) : never;
+
+export interface JobsMessage {
+  type: 'jobs';
+  jobs: Job[];
+}
+
+// --- replies ----------------------------------------------------------------------------------
+
+export type ReplyValue =
+  | Committed
+  | PostingRecord[]
+  | TrialBalanceRow[]
+  | SequencedEvent[]
+  | StoredTransaction
+  | { minor: bigint; asset: string; updatedSeq: number }
+  | RecoverResult
+  | RepairResult
+  | null
+  | undefined;
+
+export type Reply = { id: number; ok: true; value: ReplyValue } | { id: number; ok: false; error: WireError };
+
+export interface RecoverResult {
+  /** Per book, in request order: its last seq, or the error that refuses the open. */
+  books: Array<{ book: string; lastSeq: number; txids: string[] } | { book: string; error: WireError }>;
+  /** `_system`'s registry, when this worker owns `_system`. */
+  assets: AssetDef[] | null;
+}
+
+export interface RepairResult {
+  done: true;
+}
+
+export interface StoreWarningMessage {
+  code: string;
+  message: string;
+  book?: string;
+  file?: string;
+}
+
+export type WorkerMessage =
+  | { type: 'replies'; replies: Reply[] }
+  | { type: 'events'; book: string; events: SequencedEvent[] }
+  | { type: 'bookDead'; book: string; error: WireError }
+  | { type: 'warning'; warning: StoreWarningMessage }
+  | { type: 'closed' };
+
+/** Shard worker start-up data (workerData). */
+export interface ShardConfig {
+  workerIndex: number;
+  dataDir: string;
+  segmentMax: number;
+  clockUs: BigInt64Array | null;
+  fileSystemModule: string | null;
+  fileSystemConfig: unknown;
+}
