@@ -1,0 +1,142 @@
+/**
+ * The process-crash loop (spec/log-engine.md, section 13.3), shared by the short run in `npm test`
+ * and the long campaign script.
+ *
+ * Each cycle forks a child that commits under concurrent load, kills it with SIGKILL after a random
+ * delay, reopens the same directory at once (so the lock must be free), and checks:
+ *   C1. every acknowledged commit is present exactly once, with its original seq, txid and at;
+ *   C2. every definite failure left nothing behind;
+ *   C3. every call with an unknown outcome is present at most once, and retrying it with its key
+ *       and content settles it: exactly once afterwards;
+ *   C4. each book's seqs run 1..N with no gap, and per asset debits equal credits.
+ * The directory is reused from cycle to cycle, so damage would accumulate.
+ */
+import assert from 'node:assert/strict';
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { LogStore } from '../../src/log-store.js';
+import type { Committed, SequencedEvent } from '../../src/types.js';
+import { crashDraft, CRASH_BOOKS } from './crash-workload.js';
+
+const CHILD = fileURLToPath(new URL('./crash-child.js', import.meta.url));
+
+interface CallRecord {
+  book: string;
+  minor: bigint;
+  state: 'invoke' | 'ok' | 'fail';
+  code?: string;
+  committed?: Committed;
+}
+
+export interface CampaignResult {
+  cycles: number;
+  acknowledgedChecked: number;
+  unknownRetried: number;
+}
+
+/** A small deterministic PRNG, so a failing run can be repeated from its seed. */
+function mulberry32(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let value = state;
+    value = Math.imul(value ^ (value >>> 15), value | 1);
+    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
+    return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+async function runChild(dir: string, cycle: number, killDelayMs: number, calls: Map<string, CallRecord>): Promise<void> {
+  const child = fork(CHILD, [dir, String(cycle)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.on('message', (message: { type: string; key?: string; book?: string; minor?: string; code?: string; committed?: Committed }) => {
+    switch (message.type) {
+      case 'ready':
+        setTimeout(() => child.kill('SIGKILL'), killDelayMs);
+        break;
+      case 'invoke':
+        calls.set(message.key!, { book: message.book!, minor: BigInt(message.minor!), state: 'invoke' });
+        break;
+      case 'ok': {
+        const record = calls.get(message.key!)!;
+        record.state = 'ok';
+        record.committed = message.committed!;
+        break;
+      }
+      case 'fail': {
+        const record = calls.get(message.key!)!;
+        record.state = 'fail';
+        record.code = message.code!;
+        break;
+      }
+    }
+  });
+  // A child that never reports ready (a failed open) must not hang the campaign.
+  const watchdog = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  await exited;
+  clearTimeout(watchdog);
+}
+
+async function readAll(store: LogStore, book: string): Promise<SequencedEvent[]> {
+  const events: SequencedEvent[] = [];
+  for (;;) {
+    const page = await store.readEvents(book, events.length + 1, 5000);
+    if (page.length === 0) return events;
+    events.push(...page);
+  }
+}
+
+export async function runCrashCampaign(dir: string, cycles: number, seed: number, log: (line: string) => void = () => {}): Promise<CampaignResult> {
+  const random = mulberry32(seed);
+  const acknowledged = new Map<string, Committed & { book: string }>();
+  let acknowledgedChecked = 0;
+  let unknownRetried = 0;
+  for (let cycle = 0; cycle < cycles; cycle++) {
+    const calls = new Map<string, CallRecord>();
+    const killDelayMs = 20 + Math.floor(random() * 300);
+    await runChild(dir, cycle, killDelayMs, calls);
+
+    const store = await LogStore.open(dir, { workers: 2, segmentMax: 64 * 1024 });
+    try {
+      // Retry every call whose outcome is unknown, with its key and content (C3).
+      for (const [key, record] of calls) {
+        const unknown = record.state === 'invoke' || (record.state === 'fail' && record.code === 'BOOK_UNAVAILABLE');
+        if (!unknown) continue;
+        const committed = await store.commit(crashDraft(record.book, key, record.minor));
+        record.state = 'ok';
+        record.committed = committed;
+        unknownRetried++;
+      }
+      for (const [key, record] of calls) {
+        if (record.state === 'ok') acknowledged.set(key, { ...record.committed!, book: record.book });
+      }
+      // Scan every book: gapless seqs, each key once, every acknowledged commit as acknowledged.
+      const seen = new Map<string, { book: string; seq: number; at: string; txid: string }>();
+      for (const book of CRASH_BOOKS) {
+        const events = await readAll(store, book);
+        events.forEach((event, index) => assert.equal(event.seq, index + 1, `${book}: seq gap at index ${index}`)); // C4
+        for (const event of events) {
+          if (event.event.kind !== 'transaction_posted') continue;
+          const key = event.event.idempotency_key;
+          assert(!seen.has(key), `key ${key} appears twice`); // C1, C3
+          seen.set(key, { book, seq: event.seq, at: event.at, txid: event.event.id });
+        }
+        const rows = await store.trialBalance(book);
+        for (const row of rows) assert.equal(row.debits, row.credits, `${book}: debits and credits differ`); // C4
+      }
+      for (const [key, committed] of acknowledged) {
+        const found = seen.get(key);
+        assert(found !== undefined, `acknowledged key ${key} is missing`); // C1
+        assert.deepEqual(found, { book: committed.book, seq: committed.seq, at: committed.at, txid: committed.txid }, `key ${key}`);
+        acknowledgedChecked++;
+      }
+      for (const [key, record] of calls) {
+        if (record.state === 'fail') assert(!seen.has(key), `key ${key} failed with ${record.code} but is present`); // C2
+      }
+    } finally {
+      await store.close();
+    }
+    log(`cycle ${cycle + 1}/${cycles}: killed after ${killDelayMs} ms, ${calls.size} calls, ${acknowledged.size} acknowledged so far`);
+  }
+  return { cycles, acknowledgedChecked, unknownRetried };
+}
