@@ -181,7 +181,7 @@ export function normaliseAssetDef(value: unknown): NormalisedAsset {
     invalid('def.precision', 'must be an integer from 0 to 255');
   }
   const name = stringField(def.name, 'def.name');
-  const normalised: AssetDef = { id, class: assetClass, precision, name };
+  const normalised: AssetDef = { id, class: assetClass, precision: precision === 0 ? 0 : precision, name }; // -0 → 0
   const eventJson = encodeAssetRegistered(normalised);
   checkEventSize(eventJson, 'def');
   return { def: normalised, eventJson };
@@ -245,8 +245,9 @@ export function normaliseTransaction(value: unknown): NormalisedTransaction {
   const book = checkBook(tx.book, 'book', true);
   const id = txidArgument(tx.id, 'id');
   const idempotencyKey = stringField(tx.idempotency_key, 'idempotency_key');
-  const postings = arrayField(tx.postings, 'postings').map((posting, index) => postingField(posting, `postings[${index}]`));
-  const externalRefs = arrayField(tx.external_refs, 'external_refs').map((ref, index): ExternalRef => {
+  // Array.from, not map: map skips the holes of a sparse array, and a hole is not a posting.
+  const postings = Array.from(arrayField(tx.postings, 'postings'), (posting, index) => postingField(posting, `postings[${index}]`));
+  const externalRefs = Array.from(arrayField(tx.external_refs, 'external_refs'), (ref, index): ExternalRef => {
     const fields = objectField(ref, `external_refs[${index}]`);
     return {
       kind: stringField(fields.kind, `external_refs[${index}].kind`),

@@ -37,3 +37,5 @@ export const WATERMARK_SLOTS_PER_CHUNK = 1024;
 export const QUEUE_DEPTH_MAX_DEFAULT = 4096;
 /** Warning code for trial-balance sums that reached an i64 bound. */
 export const I64_SATURATION_WARNING = 'SUMS_SATURATED';
+/** Active segment descriptors a worker keeps open between batches. */
+export const SEGMENT_FDS_OPEN_MAX = 256;

@@ -28,7 +28,13 @@ import { StoreError } from './errors.js';
 import { encodeSequencedPayload } from './event-codec.js';
 import type { FileSystem } from './file-system.js';
 import { encodeFrameFromText } from './frame.js';
-import { BATCH_BYTES_MAX, BATCH_DRAFTS_MAX, I64_SATURATION_WARNING, WATERMARK_SLOTS_PER_CHUNK } from './limits.js';
+import {
+  BATCH_BYTES_MAX,
+  BATCH_DRAFTS_MAX,
+  I64_SATURATION_WARNING,
+  SEGMENT_FDS_OPEN_MAX,
+  WATERMARK_SLOTS_PER_CHUNK,
+} from './limits.js';
 import { recoverBook, repairBook, type RepairPlan } from './recovery.js';
 import { SegmentLog } from './segment.js';
 import { formatAtUs, wallClockUs } from './time.js';
@@ -84,6 +90,8 @@ export class Shard {
   readonly #assets = new Map<string, AssetDef>();
   readonly #watched = new Set<string>();
   readonly #slotChunks: BigInt64Array[] = [];
+  /** Books whose active segment descriptor is open, least recently written first. */
+  readonly #openSegments = new Set<BookRuntime>();
   #passScheduled = false;
   #closed = false;
 
@@ -254,6 +262,7 @@ export class Shard {
         this.#killBook(runtime, error, jobs); // W4: no apply, no watermark, no retry
         return;
       }
+      this.#touchSegment(runtime);
       // Steps 8-11 run with no yield in between (W1-W3, W7).
       for (const entry of staged) {
         const outcome = state.apply(entry.seq, entry.atUs, entry.event);
@@ -276,11 +285,25 @@ export class Shard {
     this.#post({ type: 'replies', replies });
   }
 
+  /**
+   * Keeps at most SEGMENT_FDS_OPEN_MAX active descriptors open; the least recently written is
+   * closed (every byte in it is fsynced) and reopened in append mode by its book's next batch.
+   */
+  #touchSegment(runtime: BookRuntime): void {
+    this.#openSegments.delete(runtime);
+    this.#openSegments.add(runtime);
+    if (this.#openSegments.size <= SEGMENT_FDS_OPEN_MAX) return;
+    const oldest = this.#openSegments.values().next().value as BookRuntime;
+    this.#openSegments.delete(oldest);
+    oldest.log.close();
+  }
+
   #killBook(runtime: BookRuntime, cause: unknown, batch: readonly WriteJob[]): void {
     const book = runtime.state.book;
     const error = cause instanceof StoreError && cause.code === 'BOOK_UNAVAILABLE' ? cause : StoreError.bookUnavailable(book, cause);
     runtime.dead = error;
     runtime.log.close(); // never fsynced again
+    this.#openSegments.delete(runtime);
     const queued = runtime.queue.splice(0);
     const replies = [...batch, ...queued].map((job) => errorReply(job.id, error));
     this.#post({ type: 'bookDead', book, error: toWireError(error) });
