@@ -15,7 +15,7 @@ import { accountKey } from './account-key.js';
 import { StoreError } from './errors.js';
 import { PostingIndex } from './posting-index.js';
 import { formatAtUs } from './time.js';
-import { sameTransactionContent } from './transaction-content.js';
+import { sameAccount, sameTransactionContent } from './identity.js';
 import {
   I64_MAX,
   I64_MIN,
@@ -326,14 +326,7 @@ export function validateOpenAccount(
   const key = accountKey(def.id);
   const existing = state.accounts.get(key) ?? overlay.accounts.get(key);
   if (existing === undefined) return 'new';
-  if (
-    existing.def.asset === def.asset &&
-    existing.def.kind === def.kind &&
-    existing.cfg.normal_side === cfg.normal_side &&
-    existing.cfg.min_balance === cfg.min_balance
-  ) {
-    return 'identical';
-  }
+  if (sameAccount(existing, { def, cfg })) return 'identical';
   throw StoreError.alreadyExists(`account ${key}`);
 }
 
@@ -343,8 +336,3 @@ export function stageOpenAccount(overlay: BatchOverlay, def: AccountDef, cfg: Ac
   overlay.stagedAccounts.set(key, { def, cfg, rawBalance: 0n, updatedSeq: 0, postings: new PostingIndex() });
 }
 
-export function sameAssetDef(left: AssetDef, right: AssetDef): boolean {
-  if (left.id !== right.id || left.precision !== right.precision || left.name !== right.name) return false;
-  if (left.class === 'fiat' || right.class === 'fiat') return left.class === right.class;
-  return left.class.crypto.network === right.class.crypto.network && left.class.crypto.native_id === right.class.crypto.native_id;
-}

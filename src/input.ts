@@ -290,3 +290,16 @@ function postingField(value: unknown, field: string): Posting {
     direction: directionField(posting.direction, `${field}.direction`),
   };
 }
+
+/**
+ * The arguments of `subscribe`, checked in the contract's order (book type, pattern, `from`,
+ * `options`, `signal`). Throws the first problem; subscribe reports it through `next()`.
+ */
+export function subscribeArguments(book: unknown, from: unknown, options: unknown): { book: string; signal: AbortSignal | undefined } {
+  const name = checkBook(book, 'book', false);
+  countArgument(from, 'from');
+  if (options !== undefined && (typeof options !== 'object' || options === null)) invalid('options', 'must be an object');
+  const signal = (options as { signal?: unknown } | undefined)?.signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) invalid('options.signal', 'must be an AbortSignal');
+  return { book: name, signal };
+}

@@ -14,9 +14,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { bookCaseKey, isValidBookName } from './book-name.js';
-import { sameAssetDef } from './book-state.js';
 import { DataDirLock } from './data-dir-lock.js';
 import { StoreError } from './errors.js';
+import { sameAssetDef } from './identity.js';
 import {
   accountArgument,
   checkBook,
@@ -25,6 +25,7 @@ import {
   normaliseAssetDef,
   normaliseTransaction,
   stringField,
+  subscribeArguments,
   txidArgument,
   type NormalisedTransaction,
 } from './input.js';
@@ -376,15 +377,7 @@ export class LogStore implements Store {
     let signal: AbortSignal | undefined;
     try {
       this.#checkOpen();
-      name = checkBook(book, 'book', false);
-      countArgument(from, 'from');
-      if (options !== undefined && (typeof options !== 'object' || options === null)) {
-        throw StoreError.invalidArgument('options', 'must be an object');
-      }
-      signal = options?.signal;
-      if (signal !== undefined && !(signal instanceof AbortSignal)) {
-        throw StoreError.invalidArgument('options.signal', 'must be an AbortSignal');
-      }
+      ({ book: name, signal } = subscribeArguments(book, from, options));
     } catch (error) {
       initialError = error;
     }

@@ -21,12 +21,13 @@ import {
   normaliseAssetDef,
   normaliseTransaction,
   stringField,
+  subscribeArguments,
   txidArgument,
 } from './input.js';
 import type { EventStream, Store, SubscribeOptions } from './store.js';
 import { SubscriptionHub } from './subscription.js';
 import { asOfToUs, formatAtUs, wallClockUs } from './time.js';
-import { sameTransactionContent } from './transaction-content.js';
+import { sameAccount, sameAssetDef, sameTransactionContent } from './identity.js';
 import {
   I64_MAX,
   I64_MIN,
@@ -110,7 +111,7 @@ export class MemoryStore implements Store {
     const { def: asset } = normaliseAssetDef(def);
     const existing = this.#assets.get(asset.id);
     if (existing !== undefined) {
-      if (sameAsset(existing, asset)) return;
+      if (sameAssetDef(existing, asset)) return;
       throw StoreError.alreadyExists(`asset ${asset.id}`);
     }
     this.#append(SYSTEM_BOOK, { kind: 'asset_registered', ...asset });
@@ -124,14 +125,7 @@ export class MemoryStore implements Store {
     const key = accountKey(account.def.id);
     const existing = this.#books.get(account.def.id.book)?.accounts.get(key);
     if (existing !== undefined) {
-      if (
-        existing.def.asset === account.def.asset &&
-        existing.def.kind === account.def.kind &&
-        existing.cfg.normal_side === account.cfg.normal_side &&
-        existing.cfg.min_balance === account.cfg.min_balance
-      ) {
-        return;
-      }
+      if (sameAccount(existing, account)) return;
       throw StoreError.alreadyExists(`account ${key}`);
     }
     const book = this.#append(account.def.id.book, { kind: 'account_opened', def: account.def, cfg: account.cfg });
@@ -357,15 +351,7 @@ export class MemoryStore implements Store {
     let signal: AbortSignal | undefined;
     try {
       this.#checkOpen();
-      name = checkBook(book, 'book', false);
-      countArgument(from, 'from');
-      if (options !== undefined && (typeof options !== 'object' || options === null)) {
-        throw StoreError.invalidArgument('options', 'must be an object');
-      }
-      signal = options?.signal;
-      if (signal !== undefined && !(signal instanceof AbortSignal)) {
-        throw StoreError.invalidArgument('options.signal', 'must be an AbortSignal');
-      }
+      ({ book: name, signal } = subscribeArguments(book, from, options));
     } catch (error) {
       initialError = error;
     }
@@ -403,10 +389,4 @@ export class MemoryStore implements Store {
 
 function effective(cfg: AccountCfg, raw: bigint): bigint {
   return cfg.normal_side === 'credit' ? -raw : raw;
-}
-
-function sameAsset(left: AssetDef, right: AssetDef): boolean {
-  if (left.id !== right.id || left.precision !== right.precision || left.name !== right.name) return false;
-  if (left.class === 'fiat' || right.class === 'fiat') return left.class === right.class;
-  return left.class.crypto.network === right.class.crypto.network && left.class.crypto.native_id === right.class.crypto.native_id;
 }

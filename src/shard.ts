@@ -17,7 +17,6 @@ import assert from 'node:assert/strict';
 import {
   BatchOverlay,
   BookState,
-  sameAssetDef,
   stageCommit,
   stageOpenAccount,
   validateCommit,
@@ -25,6 +24,7 @@ import {
   type OriginalLoader,
 } from './book-state.js';
 import { StoreError } from './errors.js';
+import { sameAssetDef } from './identity.js';
 import { encodeSequencedPayload } from './event-codec.js';
 import type { FileSystem } from './file-system.js';
 import { encodeFrameFromText } from './frame.js';
