@@ -14,6 +14,7 @@ import assert from 'node:assert/strict';
 import { accountKey } from './account-key.js';
 import { StoreError } from './errors.js';
 import { PostingIndex } from './posting-index.js';
+import { IdemIndex } from './idem-index.js';
 import { formatAtUs } from './time.js';
 import { sameAccount, sameTransactionContent } from './identity.js';
 import {
@@ -66,8 +67,8 @@ export class BookState {
   seqNext = 1;
   atLastUs: number | null = null;
   readonly accounts = new Map<string, AccountState>();
-  /** Idempotency key → seq of its transaction. Permanent. */
-  readonly idempotency = new Map<string, number>();
+  /** Idempotency key → the original commit. Permanent. */
+  readonly idempotency = new IdemIndex();
   /** Txid → seq of its transaction. */
   readonly txids = new Map<string, number>();
   readonly sums = new Map<string, { debits: bigint; credits: bigint }>();
@@ -159,8 +160,9 @@ export class BookState {
       }
     }
     let duplicate: string | null = null;
-    if (this.idempotency.has(tx.idempotency_key)) duplicate = `idempotency key ${JSON.stringify(tx.idempotency_key)} seen again`;
-    else this.idempotency.set(tx.idempotency_key, seq);
+    if (!this.idempotency.insert(tx.idempotency_key, { txid: tx.id, seq, atUs })) {
+      duplicate = `idempotency key ${JSON.stringify(tx.idempotency_key)} seen again`;
+    }
     if (this.txids.has(tx.id)) duplicate = `txid ${tx.id} seen again`;
     else this.txids.set(tx.id, seq);
     return { sumsSaturatedNow: saturatedNow, duplicate };
@@ -258,9 +260,9 @@ export function validateCommit(
     if (sameTransactionContent(batchmate.tx, tx)) return { kind: 'replay', committed: { ...batchmate.committed } };
     throw StoreError.idempotencyConflict(state.book, tx.idempotency_key, { ...batchmate.committed });
   }
-  const committedSeq = state.idempotency.get(tx.idempotency_key);
-  if (committedSeq !== undefined) {
-    const original = loadOriginal(committedSeq);
+  const record = state.idempotency.get(tx.idempotency_key);
+  if (record !== undefined) {
+    const original = loadOriginal(record.seq);
     if (sameTransactionContent(original.tx, tx)) return { kind: 'replay', committed: original.committed };
     throw StoreError.idempotencyConflict(state.book, tx.idempotency_key, original.committed);
   }

@@ -31,7 +31,7 @@ export type FrameDecodeResult =
   | { kind: 'frame'; decoded: DecodedPayload; frameBytes: number };
 
 /** A bad frame: bytes that do not form a frame, as a torn write can leave them. */
-export function isBadFrame(result: FrameDecodeResult): result is Extract<FrameDecodeResult, { kind: 'torn' | 'corrupt' }> {
+export function isBadFrame(result: { kind: string }): result is Extract<FrameDecodeResult, { kind: 'torn' | 'corrupt' }> {
   return result.kind === 'torn' || result.kind === 'corrupt';
 }
 

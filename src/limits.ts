@@ -39,3 +39,5 @@ export const QUEUE_DEPTH_MAX_DEFAULT = 4096;
 export const I64_SATURATION_WARNING = 'SUMS_SATURATED';
 /** Active segment descriptors a worker keeps open between batches. */
 export const SEGMENT_FDS_OPEN_MAX = 256;
+/** Snapshot bytes encoded and written per slice between batches. */
+export const SNAPSHOT_SLICE_BYTES = 256 * 1024;

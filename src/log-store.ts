@@ -99,6 +99,8 @@ export class LogStore implements Store {
         shard: {
           dataDir: dir,
           segmentMax: options.segmentMax,
+          snapshotEvery: options.snapshotEvery,
+          idemHotCap: options.idemHotCap,
           clockUs: testClock,
           fileSystemModule: options.testHooks.fileSystemModule ?? null,
           fileSystemConfig: options.testHooks.fileSystemConfig ?? null,
@@ -299,7 +301,10 @@ export class LogStore implements Store {
   async #write(entry: BookEntry, count: number, job: JobRequest): Promise<unknown> {
     try {
       const value = await this.#router.request(entry.worker, job, entry.name);
-      if (entry.status === 'creating' && this.#durableSeqOf(entry) > 0) entry.status = 'live';
+      if ((entry.status === 'creating' || entry.status === 'absent') && this.#durableSeqOf(entry) > 0) {
+        entry.status = 'live';
+        this.#booksByCaseKey.set(bookCaseKey(entry.name), entry.name);
+      }
       return value;
     } finally {
       entry.inFlight -= count;
@@ -309,6 +314,22 @@ export class LogStore implements Store {
         this.#booksByCaseKey.delete(bookCaseKey(entry.name));
       }
     }
+  }
+
+  /**
+   * Takes a snapshot of a book now (an operator and test method). Resolves when the file is
+   * durable; resolves without a file for an empty book. Rejects INVALID_ARGUMENT for a book that
+   * does not exist, BOOK_UNAVAILABLE for a dead one, IO when the snapshot could not be written.
+   */
+  async snapshot(book: string): Promise<void> {
+    this.#checkOpen();
+    const name = checkBook(book, 'book', false);
+    const known = this.#books.get(name);
+    if (known === undefined || known.status === 'absent' || (known.status === 'creating' && this.#durableSeqOf(known) === 0)) {
+      throw StoreError.invalidArgument('book', `book ${name} does not exist`);
+    }
+    const entry = this.#admit(name, 1);
+    await this.#write(entry, 1, { op: 'snapshot', book: name, slot: entry.slot });
   }
 
   // --- reads ------------------------------------------------------------------------------------

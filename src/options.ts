@@ -84,7 +84,7 @@ export function resolveOptions(options: LogStoreOptions | undefined): ResolvedOp
   for (const name of Object.keys(given)) {
     if (!KNOWN_OPTIONS.has(name)) throw StoreError.invalidArgument(`options.${name}`, 'is not a LogStore option');
   }
-  const env = (given.env ?? process.env) as Record<string, string | undefined>;
+  const env = (given.env === undefined ? process.env : given.env) as Record<string, string | undefined>;
   if (typeof env !== 'object' || env === null) throw StoreError.invalidArgument('options.env', 'must be an object');
   const tunables: Record<string, number> = {};
   for (const { option, variable, fallback } of TUNABLES) {
@@ -113,7 +113,7 @@ export function resolveOptions(options: LogStoreOptions | undefined): ResolvedOp
   const onWarning =
     (given.onWarning as ResolvedOptions['onWarning'] | undefined) ??
     ((warning: LogStoreWarning) => process.emitWarning(warning.message, { code: warning.code }));
-  const testHooks = (given.testHooks ?? {}) as LogStoreTestHooks;
+  const testHooks = (given.testHooks === undefined ? {} : given.testHooks) as LogStoreTestHooks;
   if (typeof testHooks !== 'object' || testHooks === null) throw StoreError.invalidArgument('options.testHooks', 'must be an object');
   return {
     workers,

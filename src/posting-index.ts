@@ -25,6 +25,15 @@ export interface PostingEntry {
   rawAfter: bigint;
 }
 
+export interface PostingColumns {
+  seqs: Buffer;
+  atUs: Buffer;
+  txids: Buffer;
+  minors: Buffer;
+  directions: Buffer;
+  rawAfters: Buffer;
+}
+
 export class PostingIndex {
   length = 0;
   #seqs = new Float64Array(2);
@@ -84,6 +93,64 @@ export class PostingIndex {
     };
   }
 
+  /**
+   * Entries [start, end) as little-endian column bytes, for snapshots: seqs and atUs as f64,
+   * txids as 16 bytes each, minors and rawAfters as i64, directions as u8 (0 debit, 1 credit).
+   */
+  exportColumns(start: number, end: number): PostingColumns {
+    assert(start >= 0 && start <= end && end <= this.length);
+    const bytesOf = (array: Float64Array | BigInt64Array | Uint8Array, width: number): Buffer =>
+      Buffer.from(array.buffer, array.byteOffset + start * width, (end - start) * width);
+    return {
+      seqs: Buffer.from(bytesOf(this.#seqs, 8)),
+      atUs: Buffer.from(bytesOf(this.#atUs, 8)),
+      txids: Buffer.from(bytesOf(this.#txids, TXID_BYTES)),
+      minors: Buffer.from(bytesOf(this.#minors, 8)),
+      directions: Buffer.from(bytesOf(this.#directions, 1)),
+      rawAfters: Buffer.from(bytesOf(this.#rawAfters, 8)),
+    };
+  }
+
+  /**
+   * Appends entries from column bytes (the inverse of exportColumns). Returns false, changing
+   * nothing, when the columns are inconsistent or break P1 (a snapshot is input, not our state).
+   */
+  importColumns(columns: PostingColumns): boolean {
+    const count = columns.seqs.length / 8;
+    if (!Number.isInteger(count)) return false;
+    if (columns.atUs.length !== count * 8 || columns.txids.length !== count * TXID_BYTES) return false;
+    if (columns.minors.length !== count * 8 || columns.rawAfters.length !== count * 8 || columns.directions.length !== count) return false;
+    const seqs = new Float64Array(count);
+    const atUs = new Float64Array(count);
+    const minors = new BigInt64Array(count);
+    const rawAfters = new BigInt64Array(count);
+    new Uint8Array(seqs.buffer).set(columns.seqs);
+    new Uint8Array(atUs.buffer).set(columns.atUs);
+    new Uint8Array(minors.buffer).set(columns.minors);
+    new Uint8Array(rawAfters.buffer).set(columns.rawAfters);
+    let previousSeq = this.length > 0 ? this.#seqs[this.length - 1]! : 0;
+    let previousAtUs = this.length > 0 ? this.#atUs[this.length - 1]! : Number.NEGATIVE_INFINITY;
+    for (let index = 0; index < count; index++) {
+      const seq = seqs[index]!;
+      const at = atUs[index]!;
+      if (!Number.isSafeInteger(seq) || seq < 1 || seq < previousSeq) return false;
+      if (!Number.isSafeInteger(at) || at < previousAtUs) return false;
+      if (columns.directions[index]! > DIRECTION_CREDIT) return false;
+      previousSeq = seq;
+      previousAtUs = at;
+    }
+    while (this.#seqs.length < this.length + count) this.#grow();
+    const at = this.length;
+    this.#seqs.set(seqs, at);
+    this.#atUs.set(atUs, at);
+    this.#minors.set(minors, at);
+    this.#rawAfters.set(rawAfters, at);
+    this.#directions.set(columns.directions, at);
+    this.#txids.set(columns.txids, at * TXID_BYTES);
+    this.length += count;
+    return true;
+  }
+
   /** The first index whose seq is greater than `seq` (length if none). */
   firstAfterSeq(seq: number): number {
     return upperBound(this.#seqs, this.length, seq);
@@ -114,7 +181,7 @@ function upperBound(values: Float64Array, length: number, key: number): number {
 const HEX = '0123456789abcdef';
 
 /** Writes a canonical lowercase UUID as 16 bytes. */
-function writeTxid(target: Uint8Array, offset: number, txid: string): void {
+export function writeTxid(target: Uint8Array, offset: number, txid: string): void {
   let byteIndex = 0;
   for (let index = 0; index < txid.length; index++) {
     if (txid.charCodeAt(index) === 0x2d) continue; // '-'
@@ -127,7 +194,7 @@ function writeTxid(target: Uint8Array, offset: number, txid: string): void {
   assert.equal(byteIndex, TXID_BYTES);
 }
 
-function readTxid(source: Uint8Array, offset: number): string {
+export function readTxid(source: Uint8Array, offset: number): string {
   let text = '';
   for (let index = 0; index < TXID_BYTES; index++) {
     if (index === 4 || index === 6 || index === 8 || index === 10) text += '-';

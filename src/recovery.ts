@@ -10,15 +10,17 @@
  *     whose base differs from its first seq, time going backwards or an impossible event refuses
  *     to open with CORRUPT naming the file and byte offset.
  */
+import assert from 'node:assert/strict';
 import path from 'node:path';
-import { ApplyError, type BookState } from './book-state.js';
+import { ApplyError, BookState } from './book-state.js';
 import { StoreError } from './errors.js';
 import type { DecodedPayload } from './event-codec.js';
 import { readFully, type FileSystem } from './file-system.js';
-import { decodeFrame, findIntactFrameAfter, isBadFrame } from './frame.js';
-import { parseSegmentFileName, SegmentLog } from './segment.js';
+import { checkFrame, decodeFrame, findIntactFrameAfter, FRAME_HEADER_BYTES, isBadFrame, peekSeq } from './frame.js';
+import { bookDirectory, parseSegmentFileName, SegmentLog } from './segment.js';
+import { listSnapshots, loadSnapshot, snapshotFileName, SnapshotUnusable, type LoadedSnapshot } from './snapshot.js';
 
-export type RecoveryAction = 'open' | 'truncate-tail' | 'refuse-corrupt' | 'empty-book' | 'remove-tmp' | 'ignore';
+export type RecoveryAction = 'open' | 'truncate-tail' | 'refuse-corrupt' | 'empty-book' | 'remove-tmp' | 'ignore' | 'ignore-snapshot';
 
 export interface RecoveryCase {
   readonly id: string;
@@ -38,6 +40,10 @@ export const RECOVERY_CASES: readonly RecoveryCase[] = [
   { id: 'R8', when: 'a book directory with no segment, or only an empty final segment with base 1', action: 'empty-book' },
   { id: 'R9', when: 'a commit time earlier than the previous event of the book', action: 'refuse-corrupt' },
   { id: 'R10', when: 'a frame that decodes but cannot be applied', action: 'refuse-corrupt' },
+  { id: 'R11', when: 'no snapshot file', action: 'open' },
+  { id: 'R12', when: 'a snapshot that fails its length, magic, version, CRC, name, schema or commit-time check', action: 'ignore-snapshot' },
+  { id: 'R13', when: 'a usable snapshot that covers a seq beyond the end of the log', action: 'refuse-corrupt' },
+  { id: 'R14', when: 'a usable snapshot within the log: load it and replay the tail after it', action: 'open' },
   { id: 'R18', when: 'leftover temporary files', action: 'remove-tmp' },
   { id: 'R19', when: 'files matching none of the known names', action: 'ignore' },
 ];
@@ -57,40 +63,86 @@ export interface RecoveredBook {
   state: BookState;
   log: SegmentLog;
   repair: RepairPlan;
-  /** Warnings met while replaying (duplicates a Rust-written log may hold). */
-  warnings: string[];
+  /** Warnings met while recovering: unusable snapshots, duplicates a Rust-written log may hold. */
+  warnings: RecoveryWarning[];
+  temporaryFiles: string[];
+}
+
+export interface RecoveryWarning {
+  code: string;
+  message: string;
+  file?: string;
 }
 
 /**
- * Check phase for one book: verifies every segment, replays every event into `state` and decides
- * the fate of a bad final tail. Reads only (C1). Throws CORRUPT.
+ * Check phase for one book: loads the newest usable snapshot, verifies every segment (CRC, seq and
+ * naming for every frame), replays the events after the snapshot into the state, and decides the
+ * fate of a bad final tail. Reads only (C1). Throws CORRUPT.
  */
-export function recoverBook(fileSystem: FileSystem, dataDir: string, state: BookState): RecoveredBook {
-  const book = state.book;
-  const log = new SegmentLog(fileSystem, dataDir, book);
-  const repair: RepairPlan = { tornTail: null, temporaryFiles: [] };
-  const warnings: string[] = [];
+export function recoverBook(fileSystem: FileSystem, dataDir: string, book: string): RecoveredBook {
+  const bookDir = bookDirectory(dataDir, book);
+  const warnings: RecoveryWarning[] = [];
+  const temporaryFiles: string[] = [];
   const bases = new Map<number, string>();
-  for (const name of fileSystem.readdirSync(log.bookDir)) {
+  for (const name of fileSystem.readdirSync(bookDir)) {
     if (name.endsWith('.tmp')) {
-      repair.temporaryFiles.push(path.join(log.bookDir, name));
+      temporaryFiles.push(path.join(bookDir, name)); // R18: never read, removed in the repair phase
       continue;
     }
     const base = parseSegmentFileName(name);
-    if (base === null) continue; // R19
+    if (base === null) continue; // snapshots are listed below; anything else is R19
     const other = bases.get(base);
     if (other !== undefined) {
-      const file = path.join(log.bookDir, name);
-      throw StoreError.corrupt(book, file, 0, `segment "${file}" has the same base as "${path.join(log.bookDir, other)}"`);
+      const file = path.join(bookDir, name);
+      throw StoreError.corrupt(book, file, 0, `segment "${file}" has the same base as "${path.join(bookDir, other)}"`);
     }
     bases.set(base, name);
   }
-  const ordered = [...bases.keys()].sort((left, right) => left - right);
-  for (let index = 0; index < ordered.length; index++) {
-    const base = ordered[index]!;
-    const final = index === ordered.length - 1;
-    const file = path.join(log.bookDir, bases.get(base)!);
-    const expectedSeq = state.seqNext;
+  const segments = [...bases.keys()].sort((left, right) => left - right).map((base) => ({ base, file: path.join(bookDir, bases.get(base)!) }));
+  // Snapshots newest first; the first that passes its own checks and agrees with the log wins.
+  for (const snapshotSeq of listSnapshots(fileSystem, bookDir)) {
+    const file = path.join(bookDir, snapshotFileName(snapshotSeq));
+    let snapshot: LoadedSnapshot;
+    try {
+      snapshot = loadSnapshot(fileSystem, file, book, snapshotSeq);
+    } catch (error) {
+      if (!(error instanceof SnapshotUnusable)) throw error;
+      warnings.push({ code: 'SNAPSHOT_UNUSABLE', message: `snapshot "${file}" ${error.message}; ignored`, file });
+      continue;
+    }
+    try {
+      return { ...replayLog(fileSystem, book, bookDir, segments, snapshot, warnings), temporaryFiles };
+    } catch (error) {
+      if (!(error instanceof SnapshotUnusable)) throw error;
+      warnings.push({ code: 'SNAPSHOT_UNUSABLE', message: `snapshot "${file}" ${error.message}; ignored`, file });
+    }
+  }
+  return { ...replayLog(fileSystem, book, bookDir, segments, null, warnings), temporaryFiles };
+}
+
+interface ReplayResult {
+  state: BookState;
+  log: SegmentLog;
+  repair: RepairPlan;
+  warnings: RecoveryWarning[];
+}
+
+function replayLog(
+  fileSystem: FileSystem,
+  book: string,
+  bookDir: string,
+  segments: Array<{ base: number; file: string }>,
+  snapshot: LoadedSnapshot | null,
+  warnings: RecoveryWarning[],
+): ReplayResult & { temporaryFiles?: never } {
+  const dataDir = path.dirname(path.dirname(bookDir));
+  const log = new SegmentLog(fileSystem, dataDir, book);
+  const state = snapshot?.state ?? new BookState(book);
+  const context: ReplayContext = { book, state, log, snapshot, warnings, tornTail: null, expectedSeq: 1 };
+  for (let index = 0; index < segments.length; index++) {
+    const { base, file } = segments[index]!;
+    const final = index === segments.length - 1;
+    const expectedSeq = context.expectedSeq;
     if (base !== expectedSeq) {
       // R6 for a lost first or middle segment (a gap before this base), R7 otherwise.
       if (base > expectedSeq) {
@@ -103,29 +155,50 @@ export function recoverBook(fileSystem: FileSystem, dataDir: string, state: Book
       throw StoreError.corrupt(book, file, 0, `segment "${file}" does not start at seq ${expectedSeq} (it is empty and not the final segment)`);
     }
     log.adoptSegment(base, bytes.length);
-    const usableBytes = replaySegment(bytes, file, final, state, log, repair, warnings);
-    log.activeLengthBytes = usableBytes;
+    log.activeLengthBytes = replaySegment(bytes, file, final, context);
   }
-  return { state, log, repair, warnings };
+  const lastSeq = context.expectedSeq - 1;
+  if (snapshot !== null && snapshot.seq > lastSeq) {
+    // R13: the snapshot proves that events up to its seq were durable; never fall back.
+    const finalSegment = segments[segments.length - 1];
+    const file = finalSegment?.file ?? bookDir;
+    throw StoreError.corrupt(
+      book,
+      file,
+      finalSegment === undefined ? 0 : log.activeLengthBytes,
+      `snapshot "${snapshot.file}" covers seq ${snapshot.seq} but the log of book ${book} ends at seq ${lastSeq}`,
+    );
+  }
+  assert.equal(state.lastSeq, lastSeq);
+  return { state, log, repair: { tornTail: context.tornTail, temporaryFiles: [] }, warnings };
 }
 
-function replaySegment(
-  bytes: Buffer,
-  file: string,
-  final: boolean,
-  state: BookState,
-  log: SegmentLog,
-  repair: RepairPlan,
-  warnings: string[],
-): number {
-  const book = state.book;
+interface ReplayContext {
+  book: string;
+  state: BookState;
+  log: SegmentLog;
+  snapshot: LoadedSnapshot | null;
+  warnings: RecoveryWarning[];
+  tornTail: TornTail | null;
+  /** The seq the next frame must carry. */
+  expectedSeq: number;
+}
+
+/**
+ * Walks one segment frame by frame. Frames the snapshot covers are verified (length, CRC, seq)
+ * without a full decode; the snapshot's own frame is decoded to check its commit time; later
+ * frames are decoded and applied. Returns the usable length of the segment.
+ */
+function replaySegment(bytes: Buffer, file: string, final: boolean, context: ReplayContext): number {
+  const { book, state, log } = context;
+  const snapshotSeq = context.snapshot?.seq ?? 0;
   let offset = 0;
   for (;;) {
-    const result = decodeFrame(bytes, offset, bytes.length);
-    if (result.kind === 'end') return offset;
-    if (isBadFrame(result)) {
+    const checked = checkFrame(bytes, offset, bytes.length);
+    if (checked.kind === 'end') return offset;
+    if (isBadFrame(checked)) {
       if (!final) {
-        throw StoreError.corrupt(book, file, offset, `corrupt frame in sealed segment "${file}" at offset ${offset} (${result.reason})`);
+        throw StoreError.corrupt(book, file, offset, `corrupt frame in sealed segment "${file}" at offset ${offset} (${checked.reason})`);
       }
       const intact = findIntactFrameAfter(bytes, offset, bytes.length);
       if (intact !== null) {
@@ -133,38 +206,56 @@ function replaySegment(
           book,
           file,
           offset,
-          `corrupt frame in final segment "${file}" at offset ${offset} (${result.reason}); an intact frame follows at offset ${intact}`,
+          `corrupt frame in final segment "${file}" at offset ${offset} (${checked.reason}); an intact frame follows at offset ${intact}`,
         );
       }
-      repair.tornTail = { file, offsetBytes: offset, discardedBytes: bytes.length - offset };
+      context.tornTail = { file, offsetBytes: offset, discardedBytes: bytes.length - offset }; // R2
       return offset;
     }
-    if (result.kind === 'invalid') {
-      throw StoreError.corrupt(book, file, offset, `invalid event in segment "${file}" at offset ${offset}: ${result.reason}`);
+    assert(checked.kind === 'sound');
+    const payloadStart = offset + FRAME_HEADER_BYTES;
+    const frameBytes = FRAME_HEADER_BYTES + checked.payloadBytes;
+    const peeked = peekSeq(bytes, payloadStart, payloadStart + checked.payloadBytes);
+    const expectedSeq = context.expectedSeq;
+    if (peeked !== null && peeked < snapshotSeq) {
+      if (peeked !== expectedSeq) throw seqGap(book, file, offset, expectedSeq, peeked);
+    } else {
+      const result = decodeFrame(bytes, offset, bytes.length);
+      if (result.kind === 'invalid') {
+        throw StoreError.corrupt(book, file, offset, `invalid event in segment "${file}" at offset ${offset}: ${result.reason}`);
+      }
+      assert(result.kind === 'frame');
+      const decoded: DecodedPayload = result.decoded;
+      if (decoded.seq !== expectedSeq) throw seqGap(book, file, offset, expectedSeq, decoded.seq);
+      if (decoded.seq === snapshotSeq) {
+        if (decoded.atUs !== state.atLastUs) throw new SnapshotUnusable(`does not match the log's commit time at seq ${snapshotSeq} (another history)`);
+      } else if (decoded.seq > snapshotSeq) {
+        applyReplayed(context, decoded, file, offset);
+      }
     }
-    const decoded: DecodedPayload = result.decoded;
-    if (decoded.seq !== state.seqNext) {
-      throw StoreError.corrupt(
-        book,
-        file,
-        offset,
-        `seq gap in book ${book}: expected seq ${state.seqNext}, found ${decoded.seq} in "${file}" at offset ${offset}`,
-      );
-    }
-    if (state.atLastUs !== null && decoded.atUs < state.atLastUs) {
-      throw StoreError.corrupt(book, file, offset, `commit time goes backwards in book ${book} at seq ${decoded.seq} in "${file}" at offset ${offset}`);
-    }
-    try {
-      const outcome = state.apply(decoded.seq, decoded.atUs, decoded.event.event);
-      if (outcome.duplicate !== null) warnings.push(`${outcome.duplicate} at seq ${decoded.seq}`);
-    } catch (error) {
-      if (!(error instanceof ApplyError)) throw error;
-      const base = log.catalog[log.catalog.length - 1];
-      throw StoreError.corrupt(book, file, offset, `corrupt log in book ${book} at segment ${base} offset ${offset}: ${error.message}`);
-    }
-    log.recordFrame(decoded.seq, offset);
-    offset += result.frameBytes;
+    log.recordFrame(expectedSeq, offset);
+    context.expectedSeq = expectedSeq + 1;
+    offset += frameBytes;
   }
+}
+
+function applyReplayed(context: ReplayContext, decoded: DecodedPayload, file: string, offset: number): void {
+  const { book, state, log } = context;
+  if (state.atLastUs !== null && decoded.atUs < state.atLastUs) {
+    throw StoreError.corrupt(book, file, offset, `commit time goes backwards in book ${book} at seq ${decoded.seq} in "${file}" at offset ${offset}`);
+  }
+  try {
+    const outcome = state.apply(decoded.seq, decoded.atUs, decoded.event.event);
+    if (outcome.duplicate !== null) context.warnings.push({ code: 'REPLAY_DUPLICATE', message: `book ${book}: ${outcome.duplicate} at seq ${decoded.seq}`, file });
+  } catch (error) {
+    if (!(error instanceof ApplyError)) throw error;
+    const base = log.catalog[log.catalog.length - 1];
+    throw StoreError.corrupt(book, file, offset, `corrupt log in book ${book} at segment ${base} offset ${offset}: ${error.message}`);
+  }
+}
+
+function seqGap(book: string, file: string, offset: number, expected: number, found: number): StoreError {
+  return StoreError.corrupt(book, file, offset, `seq gap in book ${book}: expected seq ${expected}, found ${found} in "${file}" at offset ${offset}`);
 }
 
 function readWholeFile(fileSystem: FileSystem, file: string): Buffer {

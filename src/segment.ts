@@ -181,6 +181,11 @@ export class SegmentLog {
     return catalog[low]!;
   }
 
+  /** The byte offset of seq's frame in its segment (baseOf(seq)). */
+  offsetOf(seq: number): number {
+    return this.#offsets.at(seq - 1);
+  }
+
   /** Reads and decodes the frame of one seq, checking that it carries that seq (G4). */
   readEvent(seq: number): DecodedPayload {
     assert(seq >= 1 && seq <= this.lastSeq);

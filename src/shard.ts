@@ -33,10 +33,12 @@ import {
   BATCH_DRAFTS_MAX,
   I64_SATURATION_WARNING,
   SEGMENT_FDS_OPEN_MAX,
+  SNAPSHOT_SLICE_BYTES,
   WATERMARK_SLOTS_PER_CHUNK,
 } from './limits.js';
 import { recoverBook, repairBook, type RepairPlan } from './recovery.js';
 import { SegmentLog } from './segment.js';
+import { captureCut, pruneSnapshots, SnapshotWriter } from './snapshot.js';
 import { formatAtUs, wallClockUs } from './time.js';
 import {
   I64_MAX,
@@ -70,6 +72,12 @@ interface BookRuntime {
   queue: WriteJob[];
   dead: StoreError | null;
   repair: RepairPlan | null;
+  /** Events applied since the last snapshot started (or since open). */
+  eventsSinceSnapshot: number;
+  /** The snapshot being written between batches, if any. */
+  snapshot: SnapshotWriter | null;
+  /** Explicit snapshot requests: answered when a snapshot covering `seqRequired` is durable. */
+  snapshotWaiters: Array<{ id: number; seqRequired: number }>;
 }
 
 interface Staged {
@@ -80,7 +88,7 @@ interface Staged {
   frame: Buffer;
 }
 
-type Outcome = { ok: true; value: ReplyValue } | { ok: false; error: StoreError };
+type Outcome = { ok: true; value: ReplyValue } | { ok: false; error: StoreError } | { deferred: true };
 
 export class Shard {
   readonly #config: ShardConfig;
@@ -113,6 +121,7 @@ export class Shard {
         case 'commit':
         case 'openAccount':
         case 'registerAsset':
+        case 'snapshot':
           this.#enqueue(job, replies);
           break;
         case 'balance':
@@ -151,6 +160,9 @@ export class Shard {
         queue: [],
         dead: null,
         repair: null,
+        eventsSinceSnapshot: 0,
+        snapshot: null,
+        snapshotWaiters: [],
       };
       this.#books.set(book, runtime);
     }
@@ -160,7 +172,7 @@ export class Shard {
   #schedulePass(): void {
     if (this.#passScheduled || this.#closed) return;
     for (const runtime of this.#books.values()) {
-      if (runtime.queue.length > 0) {
+      if (runtime.queue.length > 0 || runtime.snapshot !== null) {
         this.#passScheduled = true;
         // Yield first, so every message already waiting in the port joins this pass's batches.
         setImmediate(() => this.#pass());
@@ -175,6 +187,10 @@ export class Shard {
     if (this.#closed) return;
     for (const runtime of this.#books.values()) {
       if (runtime.queue.length > 0 && runtime.dead === null) this.#runBatch(runtime);
+    }
+    // Deferred work, one bounded slice per book, never before the batches' replies.
+    for (const runtime of this.#books.values()) {
+      if (runtime.snapshot !== null && runtime.dead === null) this.#snapshotSlice(runtime);
     }
     this.#schedulePass();
   }
@@ -224,6 +240,9 @@ export class Shard {
             outcomes.push({ ok: true, value: undefined });
             break;
           }
+          case 'snapshot':
+            outcomes.push({ deferred: true }); // answered when a snapshot of this state is durable
+            break;
           case 'registerAsset': {
             assert.equal(state.book, SYSTEM_BOOK);
             const existing = this.#assets.get(job.def.id) ?? overlay.assets.get(job.def.id);
@@ -278,11 +297,80 @@ export class Shard {
         this.#post({ type: 'events', book: state.book, events });
       }
     }
-    const replies: Reply[] = jobs.map((job, index) => {
+    const replies: Reply[] = [];
+    jobs.forEach((job, index) => {
       const outcome = outcomes[index]!;
-      return outcome.ok ? { id: job.id, ok: true, value: outcome.value } : errorReply(job.id, outcome.error);
+      if ('deferred' in outcome) {
+        if (state.lastSeq === 0) replies.push({ id: job.id, ok: true, value: undefined }); // an empty book has nothing to snapshot
+        else runtime.snapshotWaiters.push({ id: job.id, seqRequired: state.lastSeq });
+      } else {
+        replies.push(outcome.ok ? { id: job.id, ok: true, value: outcome.value } : errorReply(job.id, outcome.error));
+      }
     });
     this.#post({ type: 'replies', replies });
+    runtime.eventsSinceSnapshot += staged.length;
+    this.#considerSnapshot(runtime);
+  }
+
+  // --- snapshots (log-engine section 8) ----------------------------------------------------------
+
+  /** Starts a snapshot when one is due (periodic) or requested, and none is in flight. */
+  #considerSnapshot(runtime: BookRuntime): void {
+    if (runtime.snapshot !== null || runtime.dead !== null || runtime.state.lastSeq === 0) return;
+    const every = this.#config.snapshotEvery;
+    const periodic = every > 0 && runtime.eventsSinceSnapshot >= every;
+    if (!periodic && runtime.snapshotWaiters.length === 0) return;
+    const { state, log } = runtime;
+    runtime.eventsSinceSnapshot = 0;
+    runtime.snapshot = new SnapshotWriter(
+      this.#fileSystem,
+      log.bookDir,
+      captureCut(state, (seq) => ({ base: log.baseOf(seq), offset: log.offsetOf(seq) })),
+    );
+  }
+
+  #snapshotSlice(runtime: BookRuntime): void {
+    const writer = runtime.snapshot!;
+    const book = runtime.state.book;
+    let done: boolean;
+    try {
+      done = writer.step(SNAPSHOT_SLICE_BYTES);
+    } catch (error) {
+      writer.abandon();
+      runtime.snapshot = null;
+      this.#post({
+        type: 'warning',
+        warning: { code: 'SNAPSHOT_WRITE_FAILED', message: `snapshot of book ${book} failed: ${(error as Error).message}`, book, file: writer.finalPath },
+      });
+      const failure = StoreError.io(`snapshot of book ${book} could not be written`, error);
+      this.#answerSnapshotWaiters(runtime, Number.POSITIVE_INFINITY, failure);
+      return;
+    }
+    if (!done) return;
+    runtime.snapshot = null;
+    for (const file of pruneSnapshots(this.#fileSystem, runtime.log.bookDir)) {
+      this.#post({ type: 'warning', warning: { code: 'DELETE_FAILED', message: `could not delete old snapshot "${file}"`, book, file } });
+    }
+    this.#answerSnapshotWaiters(runtime, writer.cut.seq, null);
+    this.#considerSnapshot(runtime); // waiters that need a newer state get a new snapshot
+  }
+
+  /** Answers the waiters whose required seq is covered: with `error`, or as done. */
+  #answerSnapshotWaiters(runtime: BookRuntime, seqCovered: number, error: StoreError | null): void {
+    const answered = runtime.snapshotWaiters.filter((waiter) => waiter.seqRequired <= seqCovered);
+    if (answered.length === 0) return;
+    runtime.snapshotWaiters = runtime.snapshotWaiters.filter((waiter) => waiter.seqRequired > seqCovered);
+    this.#post({
+      type: 'replies',
+      replies: answered.map((waiter) => (error === null ? { id: waiter.id, ok: true, value: undefined } : errorReply(waiter.id, error))),
+    });
+  }
+
+  /** Stops snapshot work of a book that died or is closing; its waiters get `error`. */
+  #abandonSnapshot(runtime: BookRuntime, error: StoreError): void {
+    runtime.snapshot?.abandon();
+    runtime.snapshot = null;
+    this.#answerSnapshotWaiters(runtime, Number.POSITIVE_INFINITY, error);
   }
 
   /**
@@ -302,6 +390,7 @@ export class Shard {
     const book = runtime.state.book;
     const error = cause instanceof StoreError && cause.code === 'BOOK_UNAVAILABLE' ? cause : StoreError.bookUnavailable(book, cause);
     runtime.dead = error;
+    this.#abandonSnapshot(runtime, error);
     runtime.log.close(); // never fsynced again
     this.#openSegments.delete(runtime);
     const queued = runtime.queue.splice(0);
@@ -445,11 +534,20 @@ export class Shard {
     const result: RecoverResult = { books: [], assets: null };
     for (const { book, slot } of books) {
       try {
-        const recovered = recoverBook(this.#fileSystem, this.#config.dataDir, new BookState(book));
-        this.#books.set(book, { state: recovered.state, log: recovered.log, slot, queue: [], dead: null, repair: recovered.repair });
-        for (const warning of recovered.warnings) {
-          this.#post({ type: 'warning', warning: { code: 'REPLAY_DUPLICATE', message: `book ${book}: ${warning}`, book } });
-        }
+        const recovered = recoverBook(this.#fileSystem, this.#config.dataDir, book);
+        const repair = { tornTail: recovered.repair.tornTail, temporaryFiles: recovered.temporaryFiles };
+        this.#books.set(book, {
+          state: recovered.state,
+          log: recovered.log,
+          slot,
+          queue: [],
+          dead: null,
+          repair,
+          eventsSinceSnapshot: 0,
+          snapshot: null,
+          snapshotWaiters: [],
+        });
+        for (const warning of recovered.warnings) this.#post({ type: 'warning', warning: { ...warning, book } });
         if (book === SYSTEM_BOOK) result.assets = [...recovered.state.assets.values()];
         result.books.push({ book, lastSeq: recovered.state.lastSeq, txids: [...recovered.state.txids.keys()] });
       } catch (error) {
@@ -488,6 +586,7 @@ export class Shard {
     for (const runtime of this.#books.values()) {
       const queued = runtime.queue.splice(0);
       if (queued.length > 0) this.#post({ type: 'replies', replies: queued.map((job) => errorReply(job.id, closed)) });
+      this.#abandonSnapshot(runtime, closed);
       runtime.log.close();
     }
   }
@@ -497,7 +596,8 @@ function drain(queue: WriteJob[]): WriteJob[] {
   let count = 0;
   let bytes = 0;
   while (count < queue.length && count < BATCH_DRAFTS_MAX) {
-    const estimate = queue[count]!.eventJson.length + 128;
+    const job = queue[count]!;
+    const estimate = (job.op === 'snapshot' ? 0 : job.eventJson.length) + 128;
     if (count > 0 && bytes + estimate > BATCH_BYTES_MAX) break; // stays at the head for the next batch
     bytes += estimate;
     count++;

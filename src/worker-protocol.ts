@@ -52,7 +52,8 @@ export function fromWireError(wire: WireError): StoreError {
 export type WriteJob =
   | { op: 'commit'; id: number; book: string; slot: number; tx: Transaction; eventJson: string; txidForeign: boolean }
   | { op: 'openAccount'; id: number; book: string; slot: number; def: AccountDef; cfg: AccountCfg; eventJson: string }
-  | { op: 'registerAsset'; id: number; book: string; slot: number; def: AssetDef; eventJson: string };
+  | { op: 'registerAsset'; id: number; book: string; slot: number; def: AssetDef; eventJson: string }
+  | { op: 'snapshot'; id: number; book: string; slot: number };
 
 export type ReadJob =
   | { op: 'balance'; id: number; book: string; account: AccountId; asOfUs: number | null }
@@ -127,6 +128,8 @@ export interface ShardConfig {
   workerIndex: number;
   dataDir: string;
   segmentMax: number;
+  snapshotEvery: number;
+  idemHotCap: number;
   clockUs: BigInt64Array | null;
   fileSystemModule: string | null;
   fileSystemConfig: unknown;

@@ -1,0 +1,504 @@
+/**
+ * Snapshot files (spec/log-engine.md, section 8): a book's state as of seq S, so opening the book
+ * replays only the frames after S. A snapshot is a cache, never an authority: the log decides.
+ *
+ *   offset 0       8   magic "TALEASNP"
+ *   offset 8       4   format version, u32 LE (1)
+ *   offset 12      4   flags, u32 LE (0)
+ *   offset 16      8   S, u64 LE (equals the seq in the file name)
+ *   offset 24      n   payload: MessagePack records (section 8.3)
+ *   offset 24 + n  8   n, u64 LE
+ *   offset 32 + n  4   CRC-32 of bytes 0 .. 32 + n - 1 (the whole file but this field)
+ *
+ * N1. Written as tmp (created exclusively) → fsync → rename → directory fsync; the newest two are
+ *     kept. A failure leaves the log intact; only the snapshot is lost.
+ * N2. Taken from a consistent cut: what can still change is copied at the cut, what only grows is
+ *     recorded by length, so encoding can proceed in slices while batches continue.
+ * N3. Loading checks length, magic, version, flags, CRC, S against the name, and the whole schema;
+ *     an unusable file is skipped with a warning (R12), never trusted.
+ */
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { Packr } from 'msgpackr';
+import { accountKey } from './account-key.js';
+import { BookState, type AccountState } from './book-state.js';
+import type { FileSystem } from './file-system.js';
+import { readFully, writeAll } from './file-system.js';
+import type { IdemRecord } from './idem-index.js';
+import { PostingIndex, readTxid, writeTxid } from './posting-index.js';
+import {
+  ACCOUNT_KINDS,
+  I64_MAX,
+  I64_MIN,
+  SYSTEM_BOOK,
+  type AccountCfg,
+  type AccountDef,
+  type AssetClass,
+  type AssetDef,
+} from './types.js';
+
+export const SNAPSHOT_MAGIC = Buffer.from('TALEASNP', 'ascii');
+export const SNAPSHOT_VERSION = 1;
+const HEADER_BYTES = 24;
+const TRAILER_BYTES = 12;
+/** Entries per `postings`, `txids` and `idem` record. */
+const ENTRIES_PER_RECORD = 4096;
+export const SNAPSHOTS_RETAINED = 2;
+
+const SNAPSHOT_NAME_PATTERN = /^snapshot-(\d+)\.snap$/;
+
+const packr = new Packr({ useRecords: false, int64AsType: 'bigint', mapsAsObjects: true });
+
+export function snapshotFileName(seq: number): string {
+  return `snapshot-${String(seq).padStart(20, '0')}.snap`;
+}
+
+export function parseSnapshotFileName(name: string): number | null {
+  const match = SNAPSHOT_NAME_PATTERN.exec(name);
+  if (match === null) return null;
+  const seq = Number(match[1]);
+  return Number.isSafeInteger(seq) && seq >= 1 ? seq : null;
+}
+
+// --- the cut and the encoder ------------------------------------------------------------------
+
+/** What a snapshot needs from the book, fixed at one moment between batches (N2). */
+export interface SnapshotCut {
+  book: string;
+  seq: number;
+  atLastUs: number | null;
+  spilledThroughSeq: number;
+  sumsSaturated: boolean;
+  sums: Array<[string, bigint, bigint]>;
+  assets: AssetDef[];
+  accounts: Array<{ key: string; def: AccountDef; cfg: AccountCfg; rawBalance: bigint; updatedSeq: number; postingCount: number; postings: PostingIndex }>;
+  txidCount: number;
+  txids: Map<string, number>;
+  idemCount: number;
+  idem: Map<string, IdemRecord>;
+  /** The position of a seq's frame, for txid and idem entries. */
+  positionOf(seq: number): { base: number; offset: number };
+}
+
+export function captureCut(state: BookState, positionOf: (seq: number) => { base: number; offset: number }): SnapshotCut {
+  assert(state.lastSeq >= 1); // an empty book is never snapshotted
+  return {
+    book: state.book,
+    seq: state.lastSeq,
+    atLastUs: state.atLastUs,
+    spilledThroughSeq: state.idempotency.spilledThroughSeq,
+    sumsSaturated: state.sumsSaturated,
+    sums: [...state.sums].map(([asset, row]) => [asset, row.debits, row.credits]),
+    assets: [...state.assets.values()].map((def) => structuredClone(def)),
+    accounts: [...state.accounts].map(([key, account]) => ({
+      key,
+      def: account.def,
+      cfg: account.cfg,
+      rawBalance: account.rawBalance,
+      updatedSeq: account.updatedSeq,
+      postingCount: account.postings.length,
+      postings: account.postings,
+    })),
+    txidCount: state.txids.size,
+    txids: state.txids,
+    idemCount: state.idempotency.hot.size,
+    idem: state.idempotency.hot,
+    positionOf,
+  };
+}
+
+function* take<T>(iterable: Iterable<T>, count: number): Generator<T> {
+  if (count === 0) return;
+  let taken = 0;
+  for (const item of iterable) {
+    yield item;
+    if (++taken === count) return;
+  }
+}
+
+function txidBytes(txid: string): Buffer {
+  const bytes = Buffer.allocUnsafe(16);
+  writeTxid(bytes, 0, txid);
+  return bytes;
+}
+
+/** The payload as a sequence of packed records; each yielded buffer is one record. */
+export function* encodeSnapshotPayload(cut: SnapshotCut): Generator<Buffer> {
+  const counts = [cut.accounts.length, cut.accounts.reduce((sum, account) => sum + account.postingCount, 0), cut.txidCount, cut.idemCount, cut.assets.length];
+  yield packr.pack(['book', cut.book, cut.seq + 1, cut.atLastUs, cut.spilledThroughSeq, cut.sumsSaturated, ...counts]);
+  for (const account of cut.accounts) {
+    yield packr.pack(['account', account.key, account.def, account.cfg, account.rawBalance, account.updatedSeq, account.postingCount]);
+    for (let start = 0; start < account.postingCount; start += ENTRIES_PER_RECORD) {
+      const columns = account.postings.exportColumns(start, Math.min(account.postingCount, start + ENTRIES_PER_RECORD));
+      yield packr.pack(['postings', columns.seqs, columns.atUs, columns.txids, columns.minors, columns.directions, columns.rawAfters]);
+    }
+  }
+  let entries: unknown[] = [];
+  for (const [txid, seq] of take(cut.txids, cut.txidCount)) {
+    const { base, offset } = cut.positionOf(seq);
+    entries.push([txidBytes(txid), seq, base, offset]);
+    if (entries.length === ENTRIES_PER_RECORD) {
+      yield packr.pack(['txids', entries]);
+      entries = [];
+    }
+  }
+  if (entries.length > 0) yield packr.pack(['txids', entries]);
+  entries = [];
+  for (const [key, record] of take(cut.idem, cut.idemCount)) {
+    const { base, offset } = cut.positionOf(record.seq);
+    entries.push([key, txidBytes(record.txid), record.seq, record.atUs, base, offset]);
+    if (entries.length === ENTRIES_PER_RECORD) {
+      yield packr.pack(['idem', entries]);
+      entries = [];
+    }
+  }
+  if (entries.length > 0) yield packr.pack(['idem', entries]);
+  yield packr.pack(['sums', cut.sums]);
+  if (cut.book === SYSTEM_BOOK) yield packr.pack(['assets', cut.assets]);
+  yield packr.pack(['end', ...counts]);
+}
+
+// --- writing ----------------------------------------------------------------------------------
+
+/**
+ * Writes one snapshot in steps, so a worker can interleave it with batches (N2): each `step` call
+ * encodes and writes roughly `budgetBytes`, and the last one installs the file (N1).
+ */
+export class SnapshotWriter {
+  readonly finalPath: string;
+  readonly tmpPath: string;
+  #fd: number | null = null;
+  #crc = 0;
+  #payloadBytes = 0;
+  readonly #records: Generator<Buffer>;
+  #done = false;
+
+  constructor(
+    readonly fileSystem: FileSystem,
+    readonly bookDir: string,
+    readonly cut: SnapshotCut,
+  ) {
+    this.finalPath = path.join(bookDir, snapshotFileName(cut.seq));
+    this.tmpPath = `${this.finalPath}.tmp`;
+    this.#records = encodeSnapshotPayload(cut);
+  }
+
+  /** Does one slice of work; returns true when the snapshot is durable and installed. Throws on failure. */
+  step(budgetBytes: number): boolean {
+    assert(!this.#done);
+    const fileSystem = this.fileSystem;
+    if (this.#fd === null) {
+      this.#fd = fileSystem.openSync(this.tmpPath, 'wx');
+      const header = Buffer.alloc(HEADER_BYTES);
+      SNAPSHOT_MAGIC.copy(header, 0);
+      header.writeUInt32LE(SNAPSHOT_VERSION, 8);
+      header.writeUInt32LE(0, 12);
+      header.writeBigUInt64LE(BigInt(this.cut.seq), 16);
+      this.#write([header]);
+    }
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    for (;;) {
+      const next = this.#records.next();
+      if (next.done === true) break;
+      chunks.push(next.value);
+      bytes += next.value.length;
+      this.#payloadBytes += next.value.length;
+      if (bytes >= budgetBytes) {
+        this.#write(chunks);
+        return false;
+      }
+    }
+    const trailer = Buffer.alloc(TRAILER_BYTES);
+    trailer.writeBigUInt64LE(BigInt(this.#payloadBytes), 0);
+    chunks.push(trailer.subarray(0, 8));
+    this.#write(chunks);
+    trailer.writeUInt32LE(this.#crc, 8);
+    writeAll(fileSystem, this.#fd, [trailer.subarray(8)]);
+    fileSystem.fsyncSync(this.#fd);
+    fileSystem.closeSync(this.#fd);
+    this.#fd = null;
+    fileSystem.renameSync(this.tmpPath, this.finalPath);
+    fileSystem.fsyncDirSync(this.bookDir);
+    this.#done = true;
+    return true;
+  }
+
+  #write(chunks: Buffer[]): void {
+    for (const chunk of chunks) this.#crc = zlib.crc32(chunk, this.#crc);
+    writeAll(this.fileSystem, this.#fd!, chunks);
+  }
+
+  /** Gives up: closes and removes the temporary file if it can (N1). */
+  abandon(): void {
+    if (this.#fd !== null) {
+      try {
+        this.fileSystem.closeSync(this.#fd);
+      } catch {
+        // already gone
+      }
+      this.#fd = null;
+    }
+    try {
+      if (this.fileSystem.statKindSync(this.tmpPath) !== null) this.fileSystem.unlinkSync(this.tmpPath);
+    } catch {
+      // left for the next open to remove (R18)
+    }
+  }
+}
+
+/** Deletes all but the newest SNAPSHOTS_RETAINED snapshots; returns the files it could not delete. */
+export function pruneSnapshots(fileSystem: FileSystem, bookDir: string): string[] {
+  const seqs = listSnapshots(fileSystem, bookDir);
+  const failed: string[] = [];
+  let deleted = false;
+  for (const seq of seqs.slice(SNAPSHOTS_RETAINED)) {
+    const file = path.join(bookDir, snapshotFileName(seq));
+    try {
+      fileSystem.unlinkSync(file);
+      deleted = true;
+    } catch {
+      failed.push(file);
+    }
+  }
+  if (deleted) fileSystem.fsyncDirSync(bookDir);
+  return failed;
+}
+
+/** Snapshot seqs in the directory, newest first. */
+export function listSnapshots(fileSystem: FileSystem, bookDir: string): number[] {
+  const seqs: number[] = [];
+  for (const name of fileSystem.readdirSync(bookDir)) {
+    const seq = parseSnapshotFileName(name);
+    if (seq !== null) seqs.push(seq);
+  }
+  return seqs.sort((left, right) => right - left);
+}
+
+// --- loading ----------------------------------------------------------------------------------
+
+/** A snapshot that passed its own checks (N3), with the data the open still has to verify. */
+export interface LoadedSnapshot {
+  file: string;
+  seq: number;
+  state: BookState;
+  /** Positions recorded in the snapshot, checked against the log by the caller if it wishes. */
+}
+
+export class SnapshotUnusable extends Error {
+  override readonly name = 'SnapshotUnusable';
+}
+
+function unusable(message: string): never {
+  throw new SnapshotUnusable(message);
+}
+
+/** Reads and checks one snapshot file (checks 1 to 6 of section 8.8). Throws SnapshotUnusable. */
+export function loadSnapshot(fileSystem: FileSystem, file: string, book: string, nameSeq: number): LoadedSnapshot {
+  let bytes: Buffer;
+  try {
+    const fd = fileSystem.openSync(file, 'r');
+    try {
+      const size = fileSystem.fstatSizeSync(fd);
+      bytes = Buffer.allocUnsafe(size);
+      bytes = bytes.subarray(0, readFully(fileSystem, fd, bytes, 0));
+    } finally {
+      fileSystem.closeSync(fd);
+    }
+  } catch (error) {
+    unusable(`cannot be read (${(error as Error).message})`);
+  }
+  if (bytes.length < HEADER_BYTES + TRAILER_BYTES) unusable(`is ${bytes.length} bytes long, shorter than ${HEADER_BYTES + TRAILER_BYTES}`);
+  if (!bytes.subarray(0, 8).equals(SNAPSHOT_MAGIC)) unusable('has no TALEASNP magic');
+  const version = bytes.readUInt32LE(8);
+  if (version !== SNAPSHOT_VERSION) unusable(`has format version ${version}; this build reads version ${SNAPSHOT_VERSION}`);
+  if (bytes.readUInt32LE(12) !== 0) unusable('has unknown flags');
+  const payloadBytes = bytes.readBigUInt64LE(bytes.length - TRAILER_BYTES);
+  if (payloadBytes !== BigInt(bytes.length - HEADER_BYTES - TRAILER_BYTES)) unusable('has a length field that does not match its size');
+  const crc = zlib.crc32(bytes.subarray(0, bytes.length - 4));
+  if (crc !== bytes.readUInt32LE(bytes.length - 4)) unusable('fails its CRC');
+  const seq = bytes.readBigUInt64LE(16);
+  if (seq !== BigInt(nameSeq) || nameSeq < 1) unusable(`holds seq ${seq}, but its name says ${nameSeq}`);
+  let records: unknown[];
+  try {
+    records = packr.unpackMultiple(bytes.subarray(HEADER_BYTES, bytes.length - TRAILER_BYTES)) as unknown[];
+  } catch (error) {
+    unusable(`does not decode (${(error as Error).message})`);
+  }
+  const state = decodeState(records, book, nameSeq);
+  return { file, seq: nameSeq, state };
+}
+
+// Schema-driven normalisation (section 8.2): MessagePack picks integer widths, we pick types.
+
+function safeInteger(value: unknown, what: string, min = 0): number {
+  const number = typeof value === 'bigint' ? Number(value) : value;
+  if (typeof number !== 'number' || !Number.isSafeInteger(number) || number < min) unusable(`${what} is not a safe integer >= ${min}`);
+  if (typeof value === 'bigint' && BigInt(number) !== value) unusable(`${what} is not a safe integer`);
+  return number;
+}
+
+function i64(value: unknown, what: string): bigint {
+  if (typeof value === 'number') {
+    if (!Number.isSafeInteger(value)) unusable(`${what} is not an integer`);
+    return BigInt(value);
+  }
+  if (typeof value !== 'bigint' || value < I64_MIN || value > I64_MAX) unusable(`${what} is not an i64`);
+  return value;
+}
+
+function string(value: unknown, what: string): string {
+  if (typeof value !== 'string') unusable(`${what} is not a string`);
+  return value;
+}
+
+function binary(value: unknown, what: string): Buffer {
+  if (!(value instanceof Uint8Array)) unusable(`${what} is not binary`);
+  return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+}
+
+function array(value: unknown, what: string): unknown[] {
+  if (!Array.isArray(value)) unusable(`${what} is not an array`);
+  return value;
+}
+
+function object(value: unknown, what: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) unusable(`${what} is not a map`);
+  return value as Record<string, unknown>;
+}
+
+function decodeDef(value: unknown, book: string): AccountDef {
+  const def = object(value, 'def');
+  const id = object(def.id, 'def.id');
+  const kind = def.kind;
+  if (!(ACCOUNT_KINDS as readonly unknown[]).includes(kind)) unusable('def.kind is not an account kind');
+  const decoded: AccountDef = { id: { book: string(id.book, 'def.id.book'), path: string(id.path, 'def.id.path') }, asset: string(def.asset, 'def.asset'), kind: kind as AccountDef['kind'] };
+  if (decoded.id.book !== book) unusable(`an account of book ${decoded.id.book} is in book ${book}`);
+  return decoded;
+}
+
+function decodeCfg(value: unknown): AccountCfg {
+  const cfg = object(value, 'cfg');
+  const side = cfg.normal_side ?? null;
+  if (side !== null && side !== 'debit' && side !== 'credit') unusable('cfg.normal_side is not a direction');
+  return { normal_side: side, min_balance: cfg.min_balance === null || cfg.min_balance === undefined ? null : i64(cfg.min_balance, 'cfg.min_balance') };
+}
+
+function decodeAsset(value: unknown): AssetDef {
+  const def = object(value, 'asset');
+  let assetClass: AssetClass;
+  if (def.class === 'fiat') assetClass = 'fiat';
+  else {
+    const crypto = object(object(def.class, 'asset.class').crypto, 'asset.class.crypto');
+    const nativeId = crypto.native_id ?? null;
+    assetClass = { crypto: { network: string(crypto.network, 'network'), native_id: nativeId === null ? null : string(nativeId, 'native_id') } };
+  }
+  const precision = safeInteger(def.precision, 'precision');
+  if (precision > 255) unusable('precision is above 255');
+  return { id: string(def.id, 'asset.id'), class: assetClass, precision, name: string(def.name, 'asset.name') };
+}
+
+function decodeState(records: unknown[], book: string, seq: number): BookState {
+  let index = 0;
+  const next = (tag: string): unknown[] => {
+    const record = array(records[index], `record ${index}`);
+    if (record[0] !== tag) unusable(`record ${index} is ${String(record[0])}, expected ${tag}`);
+    index++;
+    return record;
+  };
+  const peekTag = (): unknown => (Array.isArray(records[index]) ? (records[index] as unknown[])[0] : undefined);
+
+  const head = next('book');
+  if (string(head[1], 'book') !== book) unusable(`belongs to book ${String(head[1])}`);
+  const state = new BookState(book);
+  state.seqNext = safeInteger(head[2], 'seqNext', 1);
+  if (state.seqNext !== seq + 1) unusable(`has seqNext ${state.seqNext}, expected ${seq + 1}`);
+  state.atLastUs = head[3] === null ? null : safeInteger(head[3], 'atLastUs');
+  if (state.atLastUs === null) unusable('has no last commit time');
+  state.idempotency.spilledThroughSeq = safeInteger(head[4], 'spilledThroughSeq');
+  if (state.idempotency.spilledThroughSeq > seq) unusable('has spilledThroughSeq beyond its seq');
+  if (typeof head[5] !== 'boolean') unusable('sumsSaturated is not a boolean');
+  state.sumsSaturated = head[5];
+  const counts = head.slice(6, 11).map((count, position) => safeInteger(count, `count ${position}`));
+  if (counts.length !== 5) unusable('book record has no counts');
+  const [accountCount, postingTotal, txidCount, idemCount, assetCount] = counts as [number, number, number, number, number];
+
+  let postingsSeen = 0;
+  for (let accountIndex = 0; accountIndex < accountCount; accountIndex++) {
+    const record = next('account');
+    const key = string(record[1], 'account key');
+    const def = decodeDef(record[2], book);
+    if (accountKey(def.id) !== key) unusable(`account key ${key} does not match its def`);
+    const account: AccountState = {
+      def,
+      cfg: decodeCfg(record[3]),
+      rawBalance: i64(record[4], 'rawBalance'),
+      updatedSeq: safeInteger(record[5], 'updatedSeq'),
+      postings: new PostingIndex(),
+    };
+    const postingCount = safeInteger(record[6], 'posting count');
+    while (account.postings.length < postingCount) {
+      const columns = next('postings');
+      const imported = account.postings.importColumns({
+        seqs: binary(columns[1], 'seqs'),
+        atUs: binary(columns[2], 'atUs'),
+        txids: binary(columns[3], 'txids'),
+        minors: binary(columns[4], 'minors'),
+        directions: binary(columns[5], 'directions'),
+        rawAfters: binary(columns[6], 'rawAfters'),
+      });
+      if (!imported) unusable(`the posting index of ${key} is malformed`);
+    }
+    if (account.postings.length !== postingCount) unusable(`account ${key} has the wrong number of postings`);
+    if (postingCount > 0) {
+      const last = account.postings.get(postingCount - 1);
+      if (last.rawAfter !== account.rawBalance || last.seq !== account.updatedSeq) unusable(`account ${key} disagrees with its last posting`);
+      if (last.seq > seq) unusable(`account ${key} has a posting beyond the snapshot`);
+    }
+    postingsSeen += postingCount;
+    if (state.accounts.has(key)) unusable(`account ${key} appears twice`);
+    state.accounts.set(key, account);
+  }
+  if (postingsSeen !== postingTotal) unusable('the posting count does not match');
+
+  while (peekTag() === 'txids') {
+    for (const entry of array(next('txids')[1], 'txids')) {
+      const [txid, txSeq] = array(entry, 'txid entry');
+      const entrySeq = safeInteger(txSeq, 'txid seq', 1);
+      if (entrySeq > seq) unusable('a txid lies beyond the snapshot');
+      state.txids.set(readTxid(binary(txid, 'txid'), 0), entrySeq);
+    }
+  }
+  if (state.txids.size !== txidCount) unusable('the txid count does not match');
+
+  let previousIdemSeq = state.idempotency.spilledThroughSeq;
+  while (peekTag() === 'idem') {
+    for (const entry of array(next('idem')[1], 'idem')) {
+      const [key, txid, recordSeq, atUs] = array(entry, 'idem entry');
+      const record: IdemRecord = { txid: readTxid(binary(txid, 'idem txid'), 0), seq: safeInteger(recordSeq, 'idem seq', 1), atUs: safeInteger(atUs, 'idem atUs') };
+      if (record.seq <= previousIdemSeq || record.seq > seq) unusable('idempotency records are out of seq order');
+      previousIdemSeq = record.seq;
+      if (state.idempotency.hot.has(string(key, 'idem key'))) unusable('an idempotency key appears twice');
+      state.idempotency.hot.set(key as string, record);
+    }
+  }
+  if (state.idempotency.hot.size !== idemCount) unusable('the idempotency count does not match');
+
+  for (const row of array(next('sums')[1], 'sums')) {
+    const [asset, debits, credits] = array(row, 'sums row');
+    state.sums.set(string(asset, 'sums asset'), { debits: i64(debits, 'debits'), credits: i64(credits, 'credits') });
+  }
+  if (book === SYSTEM_BOOK) {
+    for (const def of array(next('assets')[1], 'assets')) {
+      const asset = decodeAsset(def);
+      state.assets.set(asset.id, asset);
+    }
+  }
+  if (state.assets.size !== assetCount) unusable('the asset count does not match');
+  const end = next('end');
+  const endCounts = end.slice(1).map((count) => Number(count));
+  if (endCounts.join(',') !== counts.join(',')) unusable('the end record does not match the book record');
+  if (index !== records.length) unusable('has data after its end record');
+  return state;
+}
