@@ -505,8 +505,8 @@ function createDirectories(root: string): void {
   }
 }
 
-/** The book directories of `books/` (D2, D3, D4 of log-engine 5.2). */
-function listBooks(root: string): string[] {
+/** The book directories of `books/` (D2, D3, D4 of log-engine 5.2); the operator CLI lists books with it too. */
+export function listBooks(root: string): string[] {
   const booksDir = path.join(root, 'books');
   const books: string[] = [];
   const byCaseKey = new Map<string, string>();

@@ -17,10 +17,12 @@ import { StoreError } from './errors.js';
 import type { DecodedPayload } from './event-codec.js';
 import { readFully, type FileSystem } from './file-system.js';
 import { checkFrame, decodeFrame, findIntactFrameAfter, FRAME_HEADER_BYTES, isBadFrame, peekSeq } from './frame.js';
+import { attachRunsAtOpen, spillNow, writeRebuiltRuns } from './idem-spill.js';
+import type { RunRecord } from './idem-runs.js';
 import { bookDirectory, parseSegmentFileName, SegmentLog } from './segment.js';
 import { listSnapshots, loadSnapshot, snapshotFileName, SnapshotUnusable, type LoadedSnapshot } from './snapshot.js';
 
-export type RecoveryAction = 'open' | 'truncate-tail' | 'refuse-corrupt' | 'empty-book' | 'remove-tmp' | 'ignore' | 'ignore-snapshot';
+export type RecoveryAction = 'open' | 'truncate-tail' | 'refuse-corrupt' | 'empty-book' | 'remove-tmp' | 'ignore' | 'ignore-snapshot' | 'rebuild-runs';
 
 export interface RecoveryCase {
   readonly id: string;
@@ -44,6 +46,9 @@ export const RECOVERY_CASES: readonly RecoveryCase[] = [
   { id: 'R12', when: 'a snapshot that fails its length, magic, version, CRC, name, schema or commit-time check', action: 'ignore-snapshot' },
   { id: 'R13', when: 'a usable snapshot that covers a seq beyond the end of the log', action: 'refuse-corrupt' },
   { id: 'R14', when: 'a usable snapshot within the log: load it and replay the tail after it', action: 'open' },
+  { id: 'R15', when: 'idempotency runs that are valid and tile the required coverage', action: 'open' },
+  { id: 'R16', when: 'an idempotency run that is damaged or missing: its keys are rebuilt from the log', action: 'rebuild-runs' },
+  { id: 'R17', when: 'a valid idempotency run that covers a seq beyond the end of the log', action: 'refuse-corrupt' },
   { id: 'R18', when: 'leftover temporary files', action: 'remove-tmp' },
   { id: 'R19', when: 'files matching none of the known names', action: 'ignore' },
 ];
@@ -57,6 +62,8 @@ export interface TornTail {
 export interface RepairPlan {
   tornTail: TornTail | null;
   temporaryFiles: string[];
+  /** Invalid and retired idempotency runs, whose replacements are durable already. */
+  obsoleteFiles: string[];
 }
 
 export interface RecoveredBook {
@@ -79,7 +86,16 @@ export interface RecoveryWarning {
  * naming for every frame), replays the events after the snapshot into the state, and decides the
  * fate of a bad final tail. Reads only (C1). Throws CORRUPT.
  */
-export function recoverBook(fileSystem: FileSystem, dataDir: string, book: string): RecoveredBook {
+export interface RecoverOptions {
+  /** Spill the replayed idempotency keys above this many (section 9.8 step 6). */
+  idemHotCap: number;
+  /** False for read-only checks (the operator's verify): no run is written, a hole is only reported. */
+  writeRuns: boolean;
+}
+
+const READ_ONLY: RecoverOptions = { idemHotCap: Number.POSITIVE_INFINITY, writeRuns: false };
+
+export function recoverBook(fileSystem: FileSystem, dataDir: string, book: string, options: RecoverOptions = READ_ONLY): RecoveredBook {
   const bookDir = bookDirectory(dataDir, book);
   const warnings: RecoveryWarning[] = [];
   const temporaryFiles: string[] = [];
@@ -111,13 +127,13 @@ export function recoverBook(fileSystem: FileSystem, dataDir: string, book: strin
       continue;
     }
     try {
-      return { ...replayLog(fileSystem, book, bookDir, segments, snapshot, warnings), temporaryFiles };
+      return { ...replayLog(fileSystem, book, bookDir, segments, snapshot, warnings, options), temporaryFiles };
     } catch (error) {
       if (!(error instanceof SnapshotUnusable)) throw error;
       warnings.push({ code: 'SNAPSHOT_UNUSABLE', message: `snapshot "${file}" ${error.message}; ignored`, file });
     }
   }
-  return { ...replayLog(fileSystem, book, bookDir, segments, null, warnings), temporaryFiles };
+  return { ...replayLog(fileSystem, book, bookDir, segments, null, warnings, options), temporaryFiles };
 }
 
 interface ReplayResult {
@@ -134,11 +150,24 @@ function replayLog(
   segments: Array<{ base: number; file: string }>,
   snapshot: LoadedSnapshot | null,
   warnings: RecoveryWarning[],
+  options: RecoverOptions,
 ): ReplayResult & { temporaryFiles?: never } {
   const dataDir = path.dirname(path.dirname(bookDir));
   const log = new SegmentLog(fileSystem, dataDir, book);
   const state = snapshot?.state ?? new BookState(book);
-  const context: ReplayContext = { book, state, log, snapshot, warnings, tornTail: null, expectedSeq: 1 };
+  // Idempotency runs (section 9.8): the chosen runs tile (0, P]; the snapshot requires (0, H].
+  const attached = attachRunsAtOpen(fileSystem, book, bookDir);
+  warnings.push(...attached.warnings);
+  const index = state.idempotency;
+  const requiredThrough = index.spilledThroughSeq;
+  const tiledThrough = attached.tiledThrough;
+  index.runs = attached.runs;
+  if (tiledThrough > requiredThrough) {
+    for (const [key, record] of index.hot) if (record.seq <= tiledThrough) index.hot.delete(key); // on disk already
+  }
+  index.spilledThroughSeq = Math.max(tiledThrough, requiredThrough);
+  const hole = tiledThrough < requiredThrough ? { start: tiledThrough, end: requiredThrough } : null;
+  const context: ReplayContext = { book, state, log, snapshot, warnings, tornTail: null, expectedSeq: 1, hole, holeRecords: [], idemHotCap: options.writeRuns ? options.idemHotCap : Number.POSITIVE_INFINITY };
   for (let index = 0; index < segments.length; index++) {
     const { base, file } = segments[index]!;
     const final = index === segments.length - 1;
@@ -170,7 +199,26 @@ function replayLog(
     );
   }
   assert.equal(state.lastSeq, lastSeq);
-  return { state, log, repair: { tornTail: context.tornTail, temporaryFiles: [] }, warnings };
+  for (const run of attached.valid) {
+    if (run.end > lastSeq) {
+      // R17: the run proves that events up to its end were durable.
+      const finalSegment = segments[segments.length - 1];
+      throw StoreError.corrupt(
+        book,
+        finalSegment?.file ?? bookDir,
+        finalSegment === undefined ? 0 : log.activeLengthBytes,
+        `idempotency run "${run.file}" covers seq ${run.end} but the log of book ${book} ends at seq ${lastSeq}`,
+      );
+    }
+  }
+  if (hole !== null && options.writeRuns) {
+    // R16: rebuild the missing keys from the log itself, over exactly the missing range.
+    writeRebuiltRuns(fileSystem, attached.runs, bookDir, hole.start, hole.end, context.holeRecords, options.idemHotCap);
+    warnings.push({ code: 'RUN_REBUILT', message: `idempotency keys of seqs ${hole.start + 1} to ${hole.end} of book ${book} were rebuilt from the log` });
+  } else if (hole !== null) {
+    warnings.push({ code: 'RUN_REBUILT', message: `idempotency keys of seqs ${hole.start + 1} to ${hole.end} of book ${book} are in no valid run; open rebuilds them from the log` });
+  }
+  return { state, log, repair: { tornTail: context.tornTail, temporaryFiles: [], obsoleteFiles: attached.obsolete }, warnings };
 }
 
 interface ReplayContext {
@@ -182,6 +230,10 @@ interface ReplayContext {
   tornTail: TornTail | null;
   /** The seq the next frame must carry. */
   expectedSeq: number;
+  /** A seq range whose idempotency records no valid run holds, rebuilt from the frames. */
+  hole: { start: number; end: number } | null;
+  holeRecords: RunRecord[];
+  idemHotCap: number;
 }
 
 /**
@@ -217,7 +269,10 @@ function replaySegment(bytes: Buffer, file: string, final: boolean, context: Rep
     const frameBytes = FRAME_HEADER_BYTES + checked.payloadBytes;
     const peeked = peekSeq(bytes, payloadStart, payloadStart + checked.payloadBytes);
     const expectedSeq = context.expectedSeq;
-    if (peeked !== null && peeked < snapshotSeq) {
+    const hole = context.hole;
+    const inHole = (seq: number): boolean => hole !== null && seq > hole.start && seq <= hole.end;
+    let applied = false;
+    if (peeked !== null && peeked < snapshotSeq && !inHole(peeked)) {
       if (peeked !== expectedSeq) throw seqGap(book, file, offset, expectedSeq, peeked);
     } else {
       const result = decodeFrame(bytes, offset, bytes.length);
@@ -227,14 +282,22 @@ function replaySegment(bytes: Buffer, file: string, final: boolean, context: Rep
       assert(result.kind === 'frame');
       const decoded: DecodedPayload = result.decoded;
       if (decoded.seq !== expectedSeq) throw seqGap(book, file, offset, expectedSeq, decoded.seq);
+      const event = decoded.event.event;
+      if (inHole(decoded.seq) && event.kind === 'transaction_posted') {
+        const base = log.catalog[log.catalog.length - 1]!;
+        context.holeRecords.push({ key: event.idempotency_key, txid: event.id, seq: decoded.seq, atUs: decoded.atUs, segmentBase: base, offsetBytes: offset });
+      }
       if (decoded.seq === snapshotSeq) {
         if (decoded.atUs !== state.atLastUs) throw new SnapshotUnusable(`does not match the log's commit time at seq ${snapshotSeq} (another history)`);
       } else if (decoded.seq > snapshotSeq) {
         applyReplayed(context, decoded, file, offset);
+        applied = true;
       }
     }
     log.recordFrame(expectedSeq, offset);
     context.expectedSeq = expectedSeq + 1;
+    // Keep memory within the hot cap while replaying (section 9.8 step 6).
+    if (applied) spillNow(log.fileSystem, log, state.idempotency, context.idemHotCap);
     offset += frameBytes;
   }
 }
@@ -281,8 +344,9 @@ export function repairBook(fileSystem: FileSystem, bookDir: string, plan: Repair
       fileSystem.closeSync(fd);
     }
   }
-  if (plan.temporaryFiles.length > 0) {
-    for (const file of plan.temporaryFiles) fileSystem.unlinkSync(file);
+  const files = [...plan.temporaryFiles, ...plan.obsoleteFiles];
+  if (files.length > 0) {
+    for (const file of files) fileSystem.unlinkSync(file);
     fileSystem.fsyncDirSync(bookDir);
   }
 }

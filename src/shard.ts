@@ -37,6 +37,7 @@ import {
   WATERMARK_SLOTS_PER_CHUNK,
 } from './limits.js';
 import { recoverBook, repairBook, type RepairPlan } from './recovery.js';
+import { IdemMaintenance } from './idem-spill.js';
 import { SegmentLog } from './segment.js';
 import { captureCut, pruneSnapshots, SnapshotWriter } from './snapshot.js';
 import { formatAtUs, wallClockUs } from './time.js';
@@ -78,6 +79,8 @@ interface BookRuntime {
   snapshot: SnapshotWriter | null;
   /** Explicit snapshot requests: answered when a snapshot covering `seqRequired` is durable. */
   snapshotWaiters: Array<{ id: number; seqRequired: number }>;
+  /** Spills, merges and rebuilds of the book's idempotency runs. */
+  idem: IdemMaintenance;
 }
 
 interface Staged {
@@ -153,9 +156,12 @@ export class Shard {
   #bookFor(book: string, slot: number): BookRuntime {
     let runtime = this.#books.get(book);
     if (runtime === undefined) {
+      const state = new BookState(book);
+      const log = new SegmentLog(this.#fileSystem, this.#config.dataDir, book);
       runtime = {
-        state: new BookState(book),
-        log: new SegmentLog(this.#fileSystem, this.#config.dataDir, book),
+        state,
+        log,
+        idem: this.#idemMaintenance(book, log, state),
         slot,
         queue: [],
         dead: null,
@@ -172,7 +178,7 @@ export class Shard {
   #schedulePass(): void {
     if (this.#passScheduled || this.#closed) return;
     for (const runtime of this.#books.values()) {
-      if (runtime.queue.length > 0 || runtime.snapshot !== null) {
+      if (runtime.queue.length > 0 || runtime.snapshot !== null || runtime.idem.busy) {
         this.#passScheduled = true;
         // Yield first, so every message already waiting in the port joins this pass's batches.
         setImmediate(() => this.#pass());
@@ -190,7 +196,9 @@ export class Shard {
     }
     // Deferred work, one bounded slice per book, never before the batches' replies.
     for (const runtime of this.#books.values()) {
-      if (runtime.snapshot !== null && runtime.dead === null) this.#snapshotSlice(runtime);
+      if (runtime.dead !== null) continue;
+      if (runtime.snapshot !== null) this.#snapshotSlice(runtime);
+      else if (runtime.idem.busy && runtime.idem.slice(SNAPSHOT_SLICE_BYTES)) this.#considerDeferredWork(runtime);
     }
     this.#schedulePass();
   }
@@ -258,7 +266,13 @@ export class Shard {
         }
       } catch (error) {
         if (!(error instanceof StoreError)) throw error;
-        if (error.code === 'CORRUPT') corruption ??= error;
+        if (error.code === 'CORRUPT') {
+          const file = (error as StoreError & { file?: string }).file ?? '';
+          // A damaged idempotency run fails the job and is rebuilt from the log; damage to the
+          // log itself ends the book's writes.
+          if (file.endsWith('.run')) runtime.idem.markDamaged(file);
+          else corruption ??= error;
+        }
         outcomes.push({ ok: false, error });
       }
     }
@@ -309,14 +323,30 @@ export class Shard {
     });
     this.#post({ type: 'replies', replies });
     runtime.eventsSinceSnapshot += staged.length;
+    this.#considerDeferredWork(runtime);
+  }
+
+  /**
+   * Step 12 of a batch, never before its replies: idempotency work (spill, merge, rebuild) first,
+   * then a snapshot. One of them at a time per book, so a snapshot's cut never races a spill.
+   */
+  #considerDeferredWork(runtime: BookRuntime): void {
+    if (runtime.dead !== null || runtime.snapshot !== null || runtime.idem.busy) return;
+    if (runtime.idem.start()) return;
     this.#considerSnapshot(runtime);
+  }
+
+  #idemMaintenance(book: string, log: SegmentLog, state: BookState): IdemMaintenance {
+    return new IdemMaintenance(this.#fileSystem, log, state.idempotency, this.#config.idemHotCap, (warning) =>
+      this.#post({ type: 'warning', warning: { ...warning, book } }),
+    );
   }
 
   // --- snapshots (log-engine section 8) ----------------------------------------------------------
 
   /** Starts a snapshot when one is due (periodic) or requested, and none is in flight. */
   #considerSnapshot(runtime: BookRuntime): void {
-    if (runtime.snapshot !== null || runtime.dead !== null || runtime.state.lastSeq === 0) return;
+    if (runtime.snapshot !== null || runtime.idem.busy || runtime.dead !== null || runtime.state.lastSeq === 0) return;
     const every = this.#config.snapshotEvery;
     const periodic = every > 0 && runtime.eventsSinceSnapshot >= every;
     if (!periodic && runtime.snapshotWaiters.length === 0) return;
@@ -352,7 +382,7 @@ export class Shard {
       this.#post({ type: 'warning', warning: { code: 'DELETE_FAILED', message: `could not delete old snapshot "${file}"`, book, file } });
     }
     this.#answerSnapshotWaiters(runtime, writer.cut.seq, null);
-    this.#considerSnapshot(runtime); // waiters that need a newer state get a new snapshot
+    this.#considerDeferredWork(runtime); // spills waited for the snapshot; waiters may need a newer one
   }
 
   /** Answers the waiters whose required seq is covered: with `error`, or as done. */
@@ -368,6 +398,7 @@ export class Shard {
 
   /** Stops snapshot work of a book that died or is closing; its waiters get `error`. */
   #abandonSnapshot(runtime: BookRuntime, error: StoreError): void {
+    runtime.idem.abandon();
     runtime.snapshot?.abandon();
     runtime.snapshot = null;
     this.#answerSnapshotWaiters(runtime, Number.POSITIVE_INFINITY, error);
@@ -534,11 +565,12 @@ export class Shard {
     const result: RecoverResult = { books: [], assets: null };
     for (const { book, slot } of books) {
       try {
-        const recovered = recoverBook(this.#fileSystem, this.#config.dataDir, book);
-        const repair = { tornTail: recovered.repair.tornTail, temporaryFiles: recovered.temporaryFiles };
+        const recovered = recoverBook(this.#fileSystem, this.#config.dataDir, book, { idemHotCap: this.#config.idemHotCap, writeRuns: true });
+        const repair = { ...recovered.repair, temporaryFiles: recovered.temporaryFiles };
         this.#books.set(book, {
           state: recovered.state,
           log: recovered.log,
+          idem: this.#idemMaintenance(book, recovered.log, recovered.state),
           slot,
           queue: [],
           dead: null,
