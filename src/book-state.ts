@@ -75,8 +75,22 @@ export class BookState {
   sumsSaturated = false;
   /** `_system` only: the asset registry. */
   readonly assets = new Map<string, AssetDef>();
+  /** The worker that writes this book; a state has one writer for its whole life (B2). */
+  #writer: number | null = null;
 
   constructor(readonly book: string) {}
+
+  /** Claims the book for one worker's writer. A second claim is a bug: the single-writer rule. */
+  attachWriter(workerIndex: number): void {
+    if (this.#writer !== null) {
+      throw new Error(`single-writer rule violated: book ${this.book} already has the writer of worker ${this.#writer}`);
+    }
+    this.#writer = workerIndex;
+  }
+
+  get writer(): number | null {
+    return this.#writer;
+  }
 
   get lastSeq(): number {
     return this.seqNext - 1;

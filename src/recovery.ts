@@ -172,14 +172,15 @@ function replayLog(
     const { base, file } = segments[index]!;
     const final = index === segments.length - 1;
     const expectedSeq = context.expectedSeq;
+    const bytes = readWholeFile(fileSystem, file);
     if (base !== expectedSeq) {
-      // R6 for a lost first or middle segment (a gap before this base), R7 otherwise.
-      if (base > expectedSeq) {
-        throw StoreError.corrupt(book, file, 0, `seq gap in book ${book}: expected seq ${expectedSeq}, found ${base} in "${file}" at offset 0`);
-      }
+      // R6 when the first frame shows a gap (a lost first or middle segment); R7 when the frames
+      // run on but the name is wrong.
+      const checked = checkFrame(bytes, 0, bytes.length);
+      const firstSeq = checked.kind === 'sound' ? peekSeq(bytes, FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + checked.payloadBytes) : null;
+      if (firstSeq !== null && firstSeq !== expectedSeq) throw seqGap(book, file, 0, expectedSeq, firstSeq);
       throw StoreError.corrupt(book, file, 0, `segment "${file}" does not start at seq ${expectedSeq}`);
     }
-    const bytes = readWholeFile(fileSystem, file);
     if (bytes.length === 0 && !final) {
       throw StoreError.corrupt(book, file, 0, `segment "${file}" does not start at seq ${expectedSeq} (it is empty and not the final segment)`);
     }

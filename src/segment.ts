@@ -206,6 +206,8 @@ export class SegmentLog {
       if (payloadBytes === 0 || payloadBytes > FRAME_PAYLOAD_BYTES_MAX) {
         throw this.#corrupt(file, offset, `length ${payloadBytes} out of range`);
       }
+      // Check that the frame fits inside the file before allocating its payload.
+      if (offset + FRAME_HEADER_BYTES + payloadBytes > fileSystem.fstatSizeSync(fd)) throw this.#corrupt(file, offset, 'torn payload');
       const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payloadBytes);
       header.copy(frame);
       const payloadRead = readFully(fileSystem, fd, frame.subarray(FRAME_HEADER_BYTES), offset + FRAME_HEADER_BYTES);

@@ -157,6 +157,7 @@ export class Shard {
     let runtime = this.#books.get(book);
     if (runtime === undefined) {
       const state = new BookState(book);
+      state.attachWriter(this.#config.workerIndex);
       const log = new SegmentLog(this.#fileSystem, this.#config.dataDir, book);
       runtime = {
         state,
@@ -567,6 +568,7 @@ export class Shard {
       try {
         const recovered = recoverBook(this.#fileSystem, this.#config.dataDir, book, { idemHotCap: this.#config.idemHotCap, writeRuns: true });
         const repair = { ...recovered.repair, temporaryFiles: recovered.temporaryFiles };
+        recovered.state.attachWriter(this.#config.workerIndex);
         this.#books.set(book, {
           state: recovered.state,
           log: recovered.log,

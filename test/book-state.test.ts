@@ -491,3 +491,12 @@ test('history pages by transaction over the posting index', () => {
   assert.deepEqual(state.history(CASH, 5, 10), []);
   assert.deepEqual(state.balance(CASH, AT_US + 3), { minor: 3n, asset: 'USD', updatedSeq: 3 });
 });
+
+test('second_writer_on_same_state_is_refused', () => {
+  const state = new BookState('b');
+  state.attachWriter(0);
+  assert.equal(state.writer, 0);
+  assert.throws(() => state.attachWriter(1), /single-writer rule violated/);
+  assert.throws(() => state.attachWriter(0), /single-writer rule violated/);
+  assert.equal(state.writer, 0);
+});
