@@ -11,7 +11,7 @@
  *     overflow, minimum balance. The first failure decides.
  */
 import assert from 'node:assert/strict';
-import { accountKey } from './account-key.js';
+import { accountKey, parseAccountKey } from './account-key.js';
 import { StoreError } from './errors.js';
 import { PostingIndex } from './posting-index.js';
 import { IdemIndex } from './idem-index.js';
@@ -26,6 +26,7 @@ import {
   type AccountId,
   type AssetDef,
   type Committed,
+  type Direction,
   type LedgerEvent,
   type PostingRecord,
   type Transaction,
@@ -38,6 +39,49 @@ export interface AccountState {
   rawBalance: bigint;
   updatedSeq: number;
   postings: PostingIndex;
+}
+
+/** One posting as the writer sees it: the account's flat key, asset, amount and direction. */
+export interface PostingEffect {
+  key: string;
+  asset: string;
+  minor: bigint;
+  direction: Direction;
+}
+
+/** What a transaction does to a book: all the writer needs to validate and apply it. */
+export interface CommitEffect {
+  txid: string;
+  key: string;
+  postings: PostingEffect[];
+}
+
+export function effectOf(tx: Transaction): CommitEffect {
+  return {
+    txid: tx.id,
+    key: tx.idempotency_key,
+    postings: tx.postings.map((posting) => ({
+      key: accountKey(posting.account),
+      asset: posting.amount.asset,
+      minor: posting.amount.minor,
+      direction: posting.direction,
+    })),
+  };
+}
+
+/** The flat form a commit job carries across the worker port: key, asset, minor, direction, …. */
+export function flattenPostings(postings: readonly PostingEffect[]): Array<string | bigint> {
+  const flat: Array<string | bigint> = [];
+  for (const posting of postings) flat.push(posting.key, posting.asset, posting.minor, posting.direction);
+  return flat;
+}
+
+export function unflattenPostings(flat: ReadonlyArray<string | bigint>): PostingEffect[] {
+  const postings: PostingEffect[] = [];
+  for (let index = 0; index < flat.length; index += 4) {
+    postings.push({ key: flat[index] as string, asset: flat[index + 1] as string, minor: flat[index + 2] as bigint, direction: flat[index + 3] as Direction });
+  }
+  return postings;
 }
 
 /** An event that decodes but cannot be applied (row R10 at replay). */
@@ -120,7 +164,8 @@ export class BookState {
         break;
       }
       case 'transaction_posted':
-        outcome = this.#applyTransaction(seq, atUs, event);
+        if (event.book !== this.book) throw new ApplyError(`transaction of book ${event.book} in book ${this.book}`);
+        outcome = this.#applyCommit(seq, atUs, effectOf(event));
         break;
     }
     this.seqNext = seq + 1;
@@ -128,21 +173,30 @@ export class BookState {
     return outcome;
   }
 
-  #applyTransaction(seq: number, atUs: number, tx: Transaction): ApplyOutcome {
-    if (tx.book !== this.book) throw new ApplyError(`transaction of book ${tx.book} in book ${this.book}`);
-    // Compute and check everything first (B1).
+  /** Applies one durable commit (B1), the writer's fast path: no event object needed. */
+  applyCommit(seq: number, atUs: number, commit: CommitEffect): ApplyOutcome {
+    assert.equal(seq, this.seqNext);
+    assert(Number.isSafeInteger(atUs));
+    const outcome = this.#applyCommit(seq, atUs, commit);
+    this.seqNext = seq + 1;
+    this.atLastUs = atUs;
+    return outcome;
+  }
+
+  #applyCommit(seq: number, atUs: number, tx: CommitEffect): ApplyOutcome {
+    // Compute and check everything first (B1). Flat keys of other books never match this book's.
     const balances = new Map<AccountState, bigint>();
     const raws: bigint[] = [];
     const accounts: AccountState[] = [];
     for (const posting of tx.postings) {
-      const key = accountKey(posting.account);
-      const account = posting.account.book === this.book ? this.accounts.get(key) : undefined;
+      const key = posting.key;
+      const account = this.accounts.get(key);
       if (account === undefined) throw new ApplyError(`posting to unknown account ${key}`);
-      if (account.def.asset !== posting.amount.asset) {
-        throw new ApplyError(`posting in ${posting.amount.asset} to ${key}, which holds ${account.def.asset}`);
+      if (account.def.asset !== posting.asset) {
+        throw new ApplyError(`posting in ${posting.asset} to ${key}, which holds ${account.def.asset}`);
       }
       const before = balances.get(account) ?? account.rawBalance;
-      const after = before + (posting.direction === 'debit' ? posting.amount.minor : -posting.amount.minor);
+      const after = before + (posting.direction === 'debit' ? posting.minor : -posting.minor);
       if (after < I64_MIN || after > I64_MAX) throw new ApplyError(`balance of ${key} leaves the i64 range`);
       balances.set(account, after);
       raws.push(after);
@@ -158,27 +212,30 @@ export class BookState {
       account.postings.push({
         seq,
         atUs,
-        txid: tx.id,
-        minor: posting.amount.minor,
+        txid: tx.txid,
+        minor: posting.minor,
         direction: posting.direction,
         rawAfter: raws[index]!,
       });
-      const row = this.sums.get(posting.amount.asset) ?? { debits: 0n, credits: 0n };
+      let row = this.sums.get(posting.asset);
+      if (row === undefined) {
+        row = { debits: 0n, credits: 0n };
+        this.sums.set(posting.asset, row);
+      }
       const column = posting.direction === 'debit' ? 'debits' : 'credits';
-      const { sum, saturated } = saturatingAdd(row[column], posting.amount.minor);
+      const { sum, saturated } = saturatingAdd(row[column], posting.minor);
       row[column] = sum;
-      this.sums.set(posting.amount.asset, row);
       if (saturated && !this.sumsSaturated) {
         this.sumsSaturated = true;
         saturatedNow = true;
       }
     }
     let duplicate: string | null = null;
-    if (!this.idempotency.insert(tx.idempotency_key, { txid: tx.id, seq, atUs })) {
-      duplicate = `idempotency key ${JSON.stringify(tx.idempotency_key)} seen again`;
+    if (!this.idempotency.insert(tx.key, { txid: tx.txid, seq, atUs })) {
+      duplicate = `idempotency key ${JSON.stringify(tx.key)} seen again`;
     }
-    if (this.txids.has(tx.id)) duplicate = `txid ${tx.id} seen again`;
-    else this.txids.set(tx.id, seq);
+    if (this.txids.has(tx.txid)) duplicate = `txid ${tx.txid} seen again`;
+    else this.txids.set(tx.txid, seq);
     return { sumsSaturatedNow: saturatedNow, duplicate };
   }
 
@@ -243,12 +300,21 @@ export function sortRows(sums: Map<string, { debits: bigint; credits: bigint }>)
 
 // --- validation (sections 6.3, 6.4, 7.3) ------------------------------------------------------
 
+/** A commit to validate: its effect, and its full content, produced only when a retry is compared. */
+export interface CommitDraft extends CommitEffect {
+  content(): Transaction;
+}
+
+export function draftOf(tx: Transaction): CommitDraft {
+  return { ...effectOf(tx), content: () => tx };
+}
+
 /** The effects of the jobs accepted earlier in the same batch (section 6.4). */
 export class BatchOverlay {
   readonly rawBalances = new Map<AccountState, bigint>();
   readonly accounts = new Map<string, { def: AccountDef; cfg: AccountCfg }>();
   readonly assets = new Map<string, AssetDef>();
-  readonly keys = new Map<string, { tx: Transaction; committed: Committed }>();
+  readonly keys = new Map<string, { draft: CommitDraft; committed: Committed }>();
   readonly txids = new Set<string>();
   /** Accounts staged in this batch are not in BookState yet; commits may post to them. */
   readonly stagedAccounts = new Map<string, AccountState>();
@@ -261,48 +327,51 @@ export type CommitVerdict =
 /** Loads the original of a committed key: its transaction and Committed (one positioned read). */
 export type OriginalLoader = (seq: number) => { tx: Transaction; committed: Committed };
 
+function accountIdOf(key: string): AccountId {
+  const id = parseAccountKey(key);
+  assert(id !== null); // built by accountKey on the main thread
+  return id;
+}
+
 export function validateCommit(
   state: BookState,
   overlay: BatchOverlay,
-  tx: Transaction,
+  draft: CommitDraft,
   txidForeign: boolean,
   loadOriginal: OriginalLoader,
 ): CommitVerdict {
   // 1. Idempotency: a batchmate first, then the committed index.
-  const batchmate = overlay.keys.get(tx.idempotency_key);
+  const batchmate = overlay.keys.get(draft.key);
   if (batchmate !== undefined) {
-    if (sameTransactionContent(batchmate.tx, tx)) return { kind: 'replay', committed: { ...batchmate.committed } };
-    throw StoreError.idempotencyConflict(state.book, tx.idempotency_key, { ...batchmate.committed });
+    if (sameTransactionContent(batchmate.draft.content(), draft.content())) return { kind: 'replay', committed: { ...batchmate.committed } };
+    throw StoreError.idempotencyConflict(state.book, draft.key, { ...batchmate.committed });
   }
-  const record = state.idempotency.get(tx.idempotency_key);
+  const record = state.idempotency.get(draft.key);
   if (record !== undefined) {
     const original = loadOriginal(record.seq);
-    if (sameTransactionContent(original.tx, tx)) return { kind: 'replay', committed: original.committed };
-    throw StoreError.idempotencyConflict(state.book, tx.idempotency_key, original.committed);
+    if (sameTransactionContent(original.tx, draft.content())) return { kind: 'replay', committed: original.committed };
+    throw StoreError.idempotencyConflict(state.book, draft.key, original.committed);
   }
   // 2. Txid uniqueness.
-  if (txidForeign || state.txids.has(tx.id) || overlay.txids.has(tx.id)) {
-    throw StoreError.alreadyExists(`transaction ${tx.id}`);
+  if (txidForeign || state.txids.has(draft.txid) || overlay.txids.has(draft.txid)) {
+    throw StoreError.alreadyExists(`transaction ${draft.txid}`);
   }
-  // 3. Postings, one at a time: open in this book, same asset.
+  // 3. Postings, one at a time: open in this book (a flat key of another book never matches), same asset.
+  const postings = draft.postings;
   const accounts: AccountState[] = [];
-  for (const posting of tx.postings) {
-    const key = accountKey(posting.account);
-    const account =
-      posting.account.book === state.book ? (state.accounts.get(key) ?? overlay.stagedAccounts.get(key)) : undefined;
-    if (account === undefined) throw StoreError.unknownAccount({ ...posting.account });
-    if (account.def.asset !== posting.amount.asset) {
-      throw StoreError.assetMismatch({ ...posting.account }, account.def.asset, posting.amount.asset);
-    }
+  for (const posting of postings) {
+    const account = state.accounts.get(posting.key) ?? overlay.stagedAccounts.get(posting.key);
+    if (account === undefined) throw StoreError.unknownAccount(accountIdOf(posting.key));
+    if (account.def.asset !== posting.asset) throw StoreError.assetMismatch(accountIdOf(posting.key), account.def.asset, posting.asset);
     accounts.push(account);
   }
   // 4. Overflow: checked per-account deltas in order, then the projected balances.
   const deltas = new Map<AccountState, bigint>();
-  for (let index = 0; index < tx.postings.length; index++) {
-    const posting = tx.postings[index]!;
+  for (let index = 0; index < postings.length; index++) {
+    const posting = postings[index]!;
     const account = accounts[index]!;
-    const delta = (deltas.get(account) ?? 0n) + (posting.direction === 'debit' ? posting.amount.minor : -posting.amount.minor);
-    if (delta < I64_MIN || delta > I64_MAX) throw StoreError.overflow({ ...posting.account });
+    const delta = (deltas.get(account) ?? 0n) + (posting.direction === 'debit' ? posting.minor : -posting.minor);
+    if (delta < I64_MIN || delta > I64_MAX) throw StoreError.overflow(accountIdOf(posting.key));
     deltas.set(account, delta);
   }
   const projected = new Map<AccountState, bigint>();
@@ -323,10 +392,10 @@ export function validateCommit(
 }
 
 /** Folds an accepted commit into the overlay. */
-export function stageCommit(overlay: BatchOverlay, tx: Transaction, verdict: Extract<CommitVerdict, { kind: 'accept' }>, committed: Committed): void {
+export function stageCommit(overlay: BatchOverlay, draft: CommitDraft, verdict: Extract<CommitVerdict, { kind: 'accept' }>, committed: Committed): void {
   for (const [account, raw] of verdict.projected) overlay.rawBalances.set(account, raw);
-  overlay.keys.set(tx.idempotency_key, { tx, committed });
-  overlay.txids.add(tx.id);
+  overlay.keys.set(draft.key, { draft, committed });
+  overlay.txids.add(draft.txid);
 }
 
 export type OpenAccountVerdict = 'identical' | 'new';

@@ -11,12 +11,13 @@
  *     a write is OVERLOADED at once and nothing was done.
  * A4. close() always resolves: with open subscriptions, in-flight work, dead books or dead workers.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { bookCaseKey, isValidBookName } from './book-name.js';
 import { DataDirLock } from './data-dir-lock.js';
 import { StoreError } from './errors.js';
+import { RealFileSystem, type FileSystem } from './file-system.js';
 import { sameAssetDef } from './identity.js';
+import { effectOf, flattenPostings } from './book-state.js';
 import {
   accountArgument,
   checkBook,
@@ -31,7 +32,7 @@ import {
 } from './input.js';
 import { WATERMARK_SLOTS_PER_CHUNK } from './limits.js';
 import { resolveOptions, type LogStoreOptions, type ResolvedOptions } from './options.js';
-import { Router } from './router.js';
+import { Router, type AppendedHandler } from './router.js';
 import { workerIndexOf } from './sharding.js';
 import type { EventStream, Store, SubscribeOptions } from './store.js';
 import { SubscriptionHub } from './subscription.js';
@@ -45,6 +46,7 @@ import {
   type BalanceSnapshot,
   type CommitResult,
   type Committed,
+  type LedgerEvent,
   type PostingRecord,
   type SequencedEvent,
   type StoredTransaction,
@@ -88,10 +90,8 @@ export class LogStore implements Store {
     this.#dir = dir;
     this.#options = options;
     this.#lock = lock;
-    this.#hub = new SubscriptionHub({
-      onFirst: (book) => void this.#router.request(this.#workerOf(book), { op: 'watch', book }).catch(() => undefined),
-      onLast: (book) => void this.#router.request(this.#workerOf(book), { op: 'unwatch', book }).catch(() => undefined),
-    });
+    // Live events are built on this thread from the writes it sent, as their batches are answered.
+    this.#hub = new SubscriptionHub();
     const testClock = options.testHooks.clockUs ?? null;
     this.#router = new Router(
       {
@@ -109,7 +109,6 @@ export class LogStore implements Store {
         inProcessFileSystem: options.testHooks.fileSystem,
       },
       {
-        onEvents: (book, events) => this.#hub.publish(book, events),
         onBookDead: (book, error) => this.#markDead(book, error),
         onWarning: (warning) => this.#options.onWarning(warning),
         onWorkerDeath: (workerIndex, cause) => {
@@ -130,11 +129,13 @@ export class LogStore implements Store {
     if (typeof dir !== 'string' || dir.length === 0) throw StoreError.invalidArgument('dir', 'must be a non-empty string');
     const resolved = resolveOptions(options);
     const root = path.resolve(dir);
-    createDirectories(root);
+    // Every disk access but the lock goes through the injectable file system (log-engine 13.2).
+    const fileSystem = (resolved.testHooks.inProcess === true ? resolved.testHooks.fileSystem : undefined) ?? new RealFileSystem();
+    createDirectories(root, fileSystem);
     const lock = DataDirLock.acquire(root);
     let store: LogStore | undefined;
     try {
-      const books = listBooks(root);
+      const books = listBooks(root, fileSystem);
       store = new LogStore(root, resolved, lock);
       await store.#recover(books);
       return store;
@@ -194,7 +195,9 @@ export class LogStore implements Store {
       throw StoreError.alreadyExists(`asset ${asset.id}`);
     }
     const entry = this.#admit(SYSTEM_BOOK, 1);
-    await this.#write(entry, 1, { op: 'registerAsset', book: SYSTEM_BOOK, slot: entry.slot, def: asset, eventJson });
+    await this.#write(entry, 1, { op: 'registerAsset', book: SYSTEM_BOOK, slot: entry.slot, def: asset, eventJson }, (seq, at) =>
+      this.#publish(SYSTEM_BOOK, seq, at, { kind: 'asset_registered', ...asset }),
+    );
     // Every worker's registry copy learns the asset before the caller does.
     await this.#router.broadcast({ op: 'assetRegistered', def: asset });
     this.#assets.set(asset.id, asset);
@@ -209,7 +212,9 @@ export class LogStore implements Store {
       entry.status = 'creating';
       this.#booksByCaseKey.set(bookCaseKey(book), book);
     }
-    await this.#write(entry, 1, { op: 'openAccount', book, slot: entry.slot, def: account.def, cfg: account.cfg, eventJson: account.eventJson });
+    await this.#write(entry, 1, { op: 'openAccount', book, slot: entry.slot, def: account.def, cfg: account.cfg, eventJson: account.eventJson }, (seq, at) =>
+      this.#publish(book, seq, at, { kind: 'account_opened', def: account.def, cfg: account.cfg }),
+    );
   }
 
   async commit(tx: Transaction): Promise<Committed> {
@@ -268,15 +273,21 @@ export class LogStore implements Store {
       else reservation.count++;
     }
     try {
-      const committed = (await this.#write(entry, 1, {
+      const job: JobRequest = {
         op: 'commit',
         book: tx.book,
         slot: entry.slot,
-        tx,
+        txid: tx.id,
+        key: tx.idempotency_key,
+        postings: flattenPostings(effectOf(tx).postings),
         eventJson,
         txidForeign,
+      };
+      const committed = (await this.#write(entry, 1, job, (seq, at) => {
+        this.#txids.set(tx.id, tx.book);
+        this.#publish(tx.book, seq, at, { kind: 'transaction_posted', ...tx });
+        return { txid: tx.id, seq, at };
       })) as Committed;
-      if (committed.txid === tx.id) this.#txids.set(tx.id, tx.book);
       return committed;
     } finally {
       if (!txidForeign) {
@@ -297,10 +308,19 @@ export class LogStore implements Store {
     return entry;
   }
 
+  /**
+   * Hands an appended event to the book's live streams: called in seq order, as each batch is
+   * answered and before its callers resume (the worker does not send events back).
+   */
+  #publish(book: string, seq: number, at: string, event: LedgerEvent): undefined {
+    if (this.#hub.hasSubscribers(book)) this.#hub.publish(book, [{ seq, at, event }]);
+    return undefined;
+  }
+
   /** Sends one admitted write job and releases its admission when it settles. */
-  async #write(entry: BookEntry, count: number, job: JobRequest): Promise<unknown> {
+  async #write(entry: BookEntry, count: number, job: JobRequest, onAppended?: AppendedHandler): Promise<unknown> {
     try {
-      const value = await this.#router.request(entry.worker, job, entry.name);
+      const value = await this.#router.request(entry.worker, job, entry.name, onAppended);
       if ((entry.status === 'creating' || entry.status === 'absent') && this.#durableSeqOf(entry) > 0) {
         entry.status = 'live';
         this.#booksByCaseKey.set(bookCaseKey(entry.name), entry.name);
@@ -485,19 +505,14 @@ export class LogStore implements Store {
 }
 
 /** Creates `<dir>` and `<dir>/books` if missing, fsyncing the parent of each created directory. */
-function createDirectories(root: string): void {
+function createDirectories(root: string, fileSystem: FileSystem): void {
   try {
     for (const directory of [root, path.join(root, 'books')]) {
       const missing: string[] = [];
-      for (let current = directory; !fs.existsSync(current); current = path.dirname(current)) missing.unshift(current);
+      for (let current = directory; fileSystem.statKindSync(current) === null; current = path.dirname(current)) missing.unshift(current);
       for (const created of missing) {
-        fs.mkdirSync(created);
-        const fd = fs.openSync(path.dirname(created), 'r');
-        try {
-          fs.fsyncSync(fd);
-        } finally {
-          fs.closeSync(fd);
-        }
+        fileSystem.mkdirSync(created);
+        fileSystem.fsyncDirSync(path.dirname(created));
       }
     }
   } catch (error) {
@@ -506,13 +521,12 @@ function createDirectories(root: string): void {
 }
 
 /** The book directories of `books/` (D2, D3, D4 of log-engine 5.2); the operator CLI lists books with it too. */
-export function listBooks(root: string): string[] {
+export function listBooks(root: string, fileSystem: FileSystem = new RealFileSystem()): string[] {
   const booksDir = path.join(root, 'books');
   const books: string[] = [];
   const byCaseKey = new Map<string, string>();
-  for (const dirent of fs.readdirSync(booksDir, { withFileTypes: true })) {
-    if (!dirent.isDirectory()) continue; // D4
-    const name = dirent.name;
+  for (const name of fileSystem.readdirSync(booksDir)) {
+    if (fileSystem.statKindSync(path.join(booksDir, name)) !== 'directory') continue; // D4
     if (!isValidBookName(name)) throw StoreError.invalidBook(name, 'pattern');
     const other = byCaseKey.get(bookCaseKey(name));
     if (other !== undefined) {

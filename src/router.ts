@@ -25,14 +25,13 @@ import {
   type WireError,
   type WorkerMessage,
 } from './worker-protocol.js';
-import type { SequencedEvent } from './types.js';
+import { formatAtUs } from './time.js';
 
 const WORKER_URL = new URL('../workers/shard-worker.js', import.meta.url);
 /** How long close() waits for a worker to finish its batch and exit before terminating it. */
 const WORKER_EXIT_GRACE_MS = 5000;
 
 export interface RouterEvents {
-  onEvents(book: string, events: SequencedEvent[]): void;
   onBookDead(book: string, error: StoreError): void;
   onWarning(warning: StoreWarningMessage): void;
   /** A worker exited unexpectedly (a bug): every book it owns is gone. */
@@ -43,7 +42,12 @@ interface Pending {
   resolve(value: ReplyValue): void;
   reject(error: StoreError): void;
   book: string | null;
+  /** For a write that was appended: its value, built from its seq and commit time. */
+  onAppended: ((seq: number, at: string) => ReplyValue) | undefined;
 }
+
+/** What the caller of `request` can add for a write. */
+export type AppendedHandler = (seq: number, at: string) => ReplyValue;
 
 interface Endpoint {
   post(message: JobsMessage): void;
@@ -136,7 +140,7 @@ export class Router {
   }
 
   /** Queues a job for this turn's message to its worker; settles with the worker's reply (R2). */
-  request(workerIndex: number, job: JobRequest, book: string | null = null): Promise<ReplyValue> {
+  request(workerIndex: number, job: JobRequest, book: string | null = null, onAppended?: AppendedHandler): Promise<ReplyValue> {
     const endpoint = this.#endpoints[workerIndex]!;
     return new Promise<ReplyValue>((resolve, reject) => {
       if (!endpoint.alive) {
@@ -145,7 +149,7 @@ export class Router {
       }
       const id = this.#nextId++;
       if (endpoint.pending.size === 0) endpoint.hold(true);
-      endpoint.pending.set(id, { resolve, reject, book });
+      endpoint.pending.set(id, { resolve, reject, book, onAppended });
       endpoint.outbox.push({ ...job, id } as Job);
       this.#scheduleFlush();
     });
@@ -193,9 +197,24 @@ export class Router {
           else pending.reject(fromWireError(reply.error));
         }
         break;
-      case 'events':
-        this.#events.onEvents(message.book, message.events);
+      case 'appended': {
+        // One commit time per batch: format each distinct value once.
+        let atUsFormatted = Number.NaN;
+        let at = '';
+        for (let index = 0; index < message.ids.length; index++) {
+          const pending = endpoint.pending.get(message.ids[index]!);
+          if (pending === undefined) continue;
+          endpoint.pending.delete(message.ids[index]!);
+          const atUs = message.atUs[index]!;
+          if (atUs !== atUsFormatted) {
+            atUsFormatted = atUs;
+            at = formatAtUs(atUs);
+          }
+          pending.resolve(pending.onAppended === undefined ? undefined : pending.onAppended(message.seqs[index]!, at));
+        }
+        if (endpoint.pending.size === 0) endpoint.hold(false);
         break;
+      }
       case 'bookDead':
         this.#events.onBookDead(message.book, fromWireError(message.error as WireError));
         break;

@@ -19,13 +19,15 @@ import {
   BookState,
   stageCommit,
   stageOpenAccount,
+  unflattenPostings,
   validateCommit,
   validateOpenAccount,
+  type CommitDraft,
   type OriginalLoader,
 } from './book-state.js';
 import { StoreError } from './errors.js';
 import { sameAssetDef } from './identity.js';
-import { encodeSequencedPayload } from './event-codec.js';
+import { decodeEvent, encodeSequencedPayload } from './event-codec.js';
 import type { FileSystem } from './file-system.js';
 import { encodeFrameFromText } from './frame.js';
 import {
@@ -85,13 +87,13 @@ interface BookRuntime {
 
 interface Staged {
   seq: number;
-  atUs: number;
-  at: string;
-  event: LedgerEvent;
+  job: WriteJob;
+  /** What applying it does: a commit's compact effect, or an event for the rare kinds. */
+  apply: { kind: 'commit'; effect: CommitDraft } | { kind: 'event'; event: LedgerEvent };
   frame: Buffer;
 }
 
-type Outcome = { ok: true; value: ReplyValue } | { ok: false; error: StoreError } | { deferred: true };
+type Outcome = { ok: true; value: ReplyValue } | { ok: false; error: StoreError } | { deferred: true } | { appended: true };
 
 export class Shard {
   readonly #config: ShardConfig;
@@ -99,7 +101,6 @@ export class Shard {
   readonly #post: (message: WorkerMessage) => void;
   readonly #books = new Map<string, BookRuntime>();
   readonly #assets = new Map<string, AssetDef>();
-  readonly #watched = new Set<string>();
   readonly #slotChunks: BigInt64Array[] = [];
   /** Books whose active segment descriptor is open, least recently written first. */
   readonly #openSegments = new Set<BookRuntime>();
@@ -211,17 +212,22 @@ export class Shard {
     const outcomes: Outcome[] = [];
     const staged: Staged[] = [];
     let seq = state.seqNext;
-    let atPrevUs = state.atLastUs ?? 0;
+    // One commit time per batch, read from the clock when the first event is staged and never
+    // below the book's last: batchmates share it, and at never decreases within the book.
+    let batchAtUs = -1;
+    let batchAt = '';
     let corruption: StoreError | null = null;
     const loadOriginal: OriginalLoader = (originalSeq) => loadCommitted(log, originalSeq);
 
-    const stage = (event: LedgerEvent, eventJson: string): Staged => {
-      const atUs = Math.max(this.#clockUs(), atPrevUs);
-      const at = formatAtUs(atUs);
-      const entry: Staged = { seq, atUs, at, event, frame: encodeFrameFromText(encodeSequencedPayload(seq, at, eventJson)) };
+    const stage = (job: WriteJob, apply: Staged['apply']): Staged => {
+      if (batchAtUs < 0) {
+        batchAtUs = Math.max(this.#clockUs(), state.atLastUs ?? 0);
+        batchAt = formatAtUs(batchAtUs);
+      }
+      const eventJson = (job as { eventJson: string }).eventJson;
+      const entry: Staged = { seq, job, apply, frame: encodeFrameFromText(encodeSequencedPayload(seq, batchAt, eventJson)) };
       staged.push(entry);
       seq++;
-      atPrevUs = atUs;
       return entry;
     };
 
@@ -229,24 +235,31 @@ export class Shard {
       try {
         switch (job.op) {
           case 'commit': {
-            const verdict = validateCommit(state, overlay, job.tx, job.txidForeign, loadOriginal);
+            const draft: CommitDraft = {
+              txid: job.txid,
+              key: job.key,
+              postings: unflattenPostings(job.postings),
+              content: () => transactionOf(job.eventJson),
+            };
+            const verdict = validateCommit(state, overlay, draft, job.txidForeign, loadOriginal);
             if (verdict.kind === 'replay') {
               outcomes.push({ ok: true, value: verdict.committed });
               break;
             }
-            const entry = stage({ kind: 'transaction_posted', ...job.tx }, job.eventJson);
-            const committed: Committed = { txid: job.tx.id, seq: entry.seq, at: entry.at };
-            stageCommit(overlay, job.tx, verdict, committed);
-            outcomes.push({ ok: true, value: committed });
+            const entry = stage(job, { kind: 'commit', effect: draft });
+            stageCommit(overlay, draft, verdict, { txid: job.txid, seq: entry.seq, at: batchAt });
+            outcomes.push({ appended: true });
             break;
           }
           case 'openAccount': {
             const verdict = validateOpenAccount(state, overlay, job.def, job.cfg, (id) => this.#assets.has(id));
             if (verdict === 'new') {
-              stage({ kind: 'account_opened', def: job.def, cfg: job.cfg }, job.eventJson);
+              stage(job, { kind: 'event', event: { kind: 'account_opened', def: job.def, cfg: job.cfg } });
               stageOpenAccount(overlay, job.def, job.cfg);
+              outcomes.push({ appended: true });
+            } else {
+              outcomes.push({ ok: true, value: undefined });
             }
-            outcomes.push({ ok: true, value: undefined });
             break;
           }
           case 'snapshot':
@@ -257,11 +270,12 @@ export class Shard {
             const existing = this.#assets.get(job.def.id) ?? overlay.assets.get(job.def.id);
             if (existing !== undefined) {
               if (!sameAssetDef(existing, job.def)) throw StoreError.alreadyExists(`asset ${job.def.id}`);
+              outcomes.push({ ok: true, value: undefined });
             } else {
-              stage({ kind: 'asset_registered', ...job.def }, job.eventJson);
+              stage(job, { kind: 'event', event: { kind: 'asset_registered', ...job.def } });
               overlay.assets.set(job.def.id, job.def);
+              outcomes.push({ appended: true });
             }
-            outcomes.push({ ok: true, value: undefined });
             break;
           }
         }
@@ -299,22 +313,29 @@ export class Shard {
       this.#touchSegment(runtime);
       // Steps 8-11 run with no yield in between (W1-W3, W7).
       for (const entry of staged) {
-        const outcome = state.apply(entry.seq, entry.atUs, entry.event);
-        if (entry.event.kind === 'asset_registered') {
-          const { kind: _kind, ...def } = entry.event;
+        const outcome =
+          entry.apply.kind === 'commit'
+            ? state.applyCommit(entry.seq, batchAtUs, entry.apply.effect)
+            : state.apply(entry.seq, batchAtUs, entry.apply.event);
+        if (entry.apply.kind === 'event' && entry.apply.event.kind === 'asset_registered') {
+          const { kind: _kind, ...def } = entry.apply.event;
           this.#assets.set(def.id, def);
         }
         if (outcome.sumsSaturatedNow) this.#warnSaturated(state.book);
       }
       this.#storeWatermark(runtime.slot, state.lastSeq);
-      if (this.#watched.has(state.book)) {
-        const events: SequencedEvent[] = staged.map((entry) => ({ seq: entry.seq, at: entry.at, event: entry.event }));
-        this.#post({ type: 'events', book: state.book, events });
-      }
+      // The main thread builds each appended job's Committed and event from what it kept.
+      this.#post({
+        type: 'appended',
+        ids: staged.map((entry) => entry.job.id),
+        seqs: staged.map((entry) => entry.seq),
+        atUs: staged.map(() => batchAtUs),
+      });
     }
     const replies: Reply[] = [];
     jobs.forEach((job, index) => {
       const outcome = outcomes[index]!;
+      if ('appended' in outcome) return;
       if ('deferred' in outcome) {
         if (state.lastSeq === 0) replies.push({ id: job.id, ok: true, value: undefined }); // an empty book has nothing to snapshot
         else runtime.snapshotWaiters.push({ id: job.id, seqRequired: state.lastSeq });
@@ -322,7 +343,7 @@ export class Shard {
         replies.push(outcome.ok ? { id: job.id, ok: true, value: outcome.value } : errorReply(job.id, outcome.error));
       }
     });
-    this.#post({ type: 'replies', replies });
+    if (replies.length > 0) this.#post({ type: 'replies', replies });
     runtime.eventsSinceSnapshot += staged.length;
     this.#considerDeferredWork(runtime);
   }
@@ -535,12 +556,6 @@ export class Shard {
 
   #control(job: Exclude<Job, WriteJob | ReadJob>): Reply {
     switch (job.op) {
-      case 'watch':
-        this.#watched.add(job.book);
-        return { id: job.id, ok: true, value: undefined };
-      case 'unwatch':
-        this.#watched.delete(job.book);
-        return { id: job.id, ok: true, value: undefined };
       case 'assetRegistered':
         this.#assets.set(job.def.id, job.def);
         return { id: job.id, ok: true, value: undefined };
@@ -637,6 +652,14 @@ function drain(queue: WriteJob[]): WriteJob[] {
     count++;
   }
   return queue.splice(0, count);
+}
+
+/** The full transaction of a commit job, decoded from its event JSON: only to compare a retry. */
+function transactionOf(eventJson: string): Transaction {
+  const event = decodeEvent(eventJson);
+  assert.equal(event.kind, 'transaction_posted');
+  const { kind: _kind, ...tx } = event as Extract<LedgerEvent, { kind: 'transaction_posted' }>;
+  return tx;
 }
 
 function loadCommitted(log: SegmentLog, seq: number): { tx: Transaction; committed: Committed } {

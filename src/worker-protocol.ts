@@ -49,8 +49,26 @@ export function fromWireError(wire: WireError): StoreError {
 
 // --- requests ---------------------------------------------------------------------------------
 
+/**
+ * A commit travels compactly: what the writer validates and applies, plus the encoded event it
+ * appends. `postings` is flat: account flat key, asset, minor, direction, repeated per posting.
+ * The full transaction stays on the main thread; the writer decodes `eventJson` only to compare
+ * the content of an idempotent retry.
+ */
+export interface CommitJob {
+  op: 'commit';
+  id: number;
+  book: string;
+  slot: number;
+  txid: string;
+  key: string;
+  postings: Array<string | bigint>;
+  eventJson: string;
+  txidForeign: boolean;
+}
+
 export type WriteJob =
-  | { op: 'commit'; id: number; book: string; slot: number; tx: Transaction; eventJson: string; txidForeign: boolean }
+  | CommitJob
   | { op: 'openAccount'; id: number; book: string; slot: number; def: AccountDef; cfg: AccountCfg; eventJson: string }
   | { op: 'registerAsset'; id: number; book: string; slot: number; def: AssetDef; eventJson: string }
   | { op: 'snapshot'; id: number; book: string; slot: number };
@@ -63,8 +81,6 @@ export type ReadJob =
   | { op: 'transaction'; id: number; book: string; txid: string };
 
 export type ControlJob =
-  | { op: 'watch'; id: number; book: string }
-  | { op: 'unwatch'; id: number; book: string }
   | { op: 'assetRegistered'; id: number; def: AssetDef }
   | { op: 'slots'; id: number; chunkIndex: number; buffer: SharedArrayBuffer }
   | { op: 'recover'; id: number; books: Array<{ book: string; slot: number }> }
@@ -118,7 +134,8 @@ export interface StoreWarningMessage {
 
 export type WorkerMessage =
   | { type: 'replies'; replies: Reply[] }
-  | { type: 'events'; book: string; events: SequencedEvent[] }
+  /** The writes of one batch that were appended, in job order: their seqs and commit times. */
+  | { type: 'appended'; ids: number[]; seqs: number[]; atUs: number[] }
   | { type: 'bookDead'; book: string; error: WireError }
   | { type: 'warning'; warning: StoreWarningMessage }
   | { type: 'closed' };

@@ -12,6 +12,7 @@ import {
   ApplyError,
   BatchOverlay,
   BookState,
+  draftOf,
   stageCommit,
   stageOpenAccount,
   validateCommit,
@@ -77,7 +78,7 @@ function tx(postings: Posting[], key = `key-${txCounter + 1}`, book = BOOK): Tra
 const noOriginal: OriginalLoader = (seq) => assert.fail(`no original should be loaded (seq ${seq})`);
 
 function validate(state: BookState, overlay: BatchOverlay, draft: Transaction) {
-  return validateCommit(state, overlay, draft, false, noOriginal);
+  return validateCommit(state, overlay, draftOf(draft), false, noOriginal);
 }
 
 /** Validates, and on acceptance stages into the overlay as the writer does. */
@@ -86,7 +87,7 @@ function validateAndStage(state: BookState, overlay: BatchOverlay, draft: Transa
   assert.equal(verdict.kind, 'accept');
   if (verdict.kind !== 'accept') return;
   const committed: Committed = { txid: draft.id, seq, at: '2026-06-05T12:00:00.000000Z' };
-  stageCommit(overlay, draft, verdict, committed);
+  stageCommit(overlay, draftOf(draft), verdict, committed);
 }
 
 function expectCode<C extends StoreErrorCode>(run: () => unknown, code: C): StoreError & Record<string, unknown> {
@@ -251,7 +252,7 @@ test('apply_updates_balances_indexes_and_sums', () => {
   assert.deepEqual(state.balance(CASH, AT_US - 1), { minor: 0n, asset: 'USD', updatedSeq: 0 });
   assert.deepEqual(state.balance(CASH, AT_US), { minor: 100n, asset: 'USD', updatedSeq: 1 });
   // The applied key and txid now decide validation: a same-content retry replays the original.
-  const verdict = validateCommit(state, new BatchOverlay(), { ...draft, id: txid() }, false, (seq) => {
+  const verdict = validateCommit(state, new BatchOverlay(), draftOf({ ...draft, id: txid() }), false, (seq) => {
     assert.equal(seq, 1);
     return { tx: draft, committed: { txid: draft.id, seq: 1, at: '2026-06-05T12:00:00.000000Z' } };
   });
