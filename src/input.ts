@@ -16,7 +16,7 @@ import {
   encodeAssetRegistered,
   encodeTransactionPosted,
 } from './event-codec.js';
-import { parseJson, stringifyJson } from './json.js';
+import { stringifyJson } from './json.js';
 import { EVENT_BYTES_MAX, METADATA_DEPTH_MAX } from './limits.js';
 import { isRfc3339 } from './time.js';
 import {
@@ -121,47 +121,81 @@ export function txidArgument(value: unknown, field = 'txid'): string {
 // ---------------------------------------------------------------------------------------------
 // Metadata
 
-/** Checks that `value` is JSON data (store-contract 5.5) and returns it normalised, with its text. */
+/**
+ * Checks that `value` is JSON data (store-contract 5.5) and returns a normalised copy with its
+ * text. The copy equals what encoding and decoding the value would give (a bigint in the safe range
+ * becomes a number, an integral number beyond it a bigint, -0 becomes 0), built in one walk
+ * without a parse.
+ */
 export function normaliseMetadata(value: unknown, field = 'metadata'): { metadata: JsonValue; json: string } {
-  checkJsonValue(value, field, new Set(), 0);
-  const json = stringifyJson(value as JsonValue);
-  return { metadata: parseJson(json), json };
+  const metadata = normaliseJson(value, { field, keys: [], ancestors: new Set() });
+  return { metadata, json: stringifyJson(metadata) };
 }
 
-function checkJsonValue(value: unknown, field: string, ancestors: Set<object>, depth: number): void {
+interface JsonWalk {
+  field: string;
+  /** Keys and indexes from the root to the value being checked, to name a bad field. */
+  keys: Array<string | number>;
+  ancestors: Set<object>;
+}
+
+function badJson(walk: JsonWalk, problem: string): never {
+  let field = walk.field;
+  for (const key of walk.keys) field += typeof key === 'number' ? `[${key}]` : `.${key}`;
+  return invalid(field, problem);
+}
+
+const INTEGER_TEXT_LIMIT = 1e21; // JSON.stringify writes integers from here on with an exponent
+
+function normaliseJson(value: unknown, walk: JsonWalk): JsonValue {
   switch (typeof value) {
     case 'boolean':
-    case 'bigint':
-      return;
+      return value;
     case 'string':
-      if (!value.isWellFormed()) invalid(field, 'contains a lone surrogate');
-      return;
+      if (!value.isWellFormed()) badJson(walk, 'contains a lone surrogate');
+      return value;
+    case 'bigint':
+      return value >= -9007199254740991n && value <= 9007199254740991n ? Number(value) : value;
     case 'number':
-      if (!Number.isFinite(value)) invalid(field, 'must be a finite number');
-      return;
+      if (!Number.isFinite(value)) badJson(walk, 'must be a finite number');
+      if (value === 0) return 0; // -0 reads back as 0
+      if (Number.isInteger(value) && !Number.isSafeInteger(value) && Math.abs(value) < INTEGER_TEXT_LIMIT) return BigInt(value);
+      return value;
     case 'object':
       break;
     default:
-      invalid(field, `a ${typeof value} is not JSON`);
+      badJson(walk, `a ${typeof value} is not JSON`);
   }
-  if (value === null) return;
-  if (depth >= METADATA_DEPTH_MAX) invalid(field, `nests deeper than ${METADATA_DEPTH_MAX} levels`);
-  if (ancestors.has(value)) invalid(field, 'contains a cycle');
-  ancestors.add(value);
+  if (value === null) return null;
+  if (walk.keys.length >= METADATA_DEPTH_MAX) badJson(walk, `nests deeper than ${METADATA_DEPTH_MAX} levels`);
+  if (walk.ancestors.has(value)) badJson(walk, 'contains a cycle');
+  walk.ancestors.add(value);
+  let copy: JsonValue;
   if (Array.isArray(value)) {
+    const items: JsonValue[] = new Array(value.length);
     for (let index = 0; index < value.length; index++) {
-      if (!(index in value)) invalid(`${field}[${index}]`, 'is a hole in a sparse array');
-      checkJsonValue(value[index], `${field}[${index}]`, ancestors, depth + 1);
+      walk.keys.push(index);
+      if (!(index in value)) badJson(walk, 'is a hole in a sparse array');
+      items[index] = normaliseJson(value[index], walk);
+      walk.keys.pop();
     }
+    copy = items;
   } else {
     const prototype = Object.getPrototypeOf(value);
-    if (prototype !== Object.prototype && prototype !== null) invalid(field, 'must be a plain object');
+    if (prototype !== Object.prototype && prototype !== null) badJson(walk, 'must be a plain object');
+    const object: { [key: string]: JsonValue } = {};
     for (const key of Object.keys(value)) {
-      if (!key.isWellFormed()) invalid(field, 'has a key with a lone surrogate');
-      checkJsonValue((value as Fields)[key], `${field}.${key}`, ancestors, depth + 1);
+      if (!key.isWellFormed()) badJson(walk, 'has a key with a lone surrogate');
+      walk.keys.push(key);
+      const item = normaliseJson((value as Fields)[key], walk);
+      walk.keys.pop();
+      if (key === '__proto__') Object.defineProperty(object, key, { value: item, enumerable: true, writable: true, configurable: true });
+      else object[key] = item;
     }
+    copy = object;
   }
-  ancestors.delete(value);
+  walk.ancestors.delete(value);
+  return copy;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -30,6 +30,8 @@ import { formatAtUs } from './time.js';
 const WORKER_URL = new URL('../workers/shard-worker.js', import.meta.url);
 /** How long close() waits for a worker to finish its batch and exit before terminating it. */
 const WORKER_EXIT_GRACE_MS = 5000;
+/** Jobs after which a worker's outbox is sent without waiting for the end of the turn. */
+const OUTBOX_FLUSH_JOBS = 64;
 
 export interface RouterEvents {
   onBookDead(book: string, error: StoreError): void;
@@ -151,7 +153,10 @@ export class Router {
       if (endpoint.pending.size === 0) endpoint.hold(true);
       endpoint.pending.set(id, { resolve, reject, book, onAppended });
       endpoint.outbox.push({ ...job, id } as Job);
-      this.#scheduleFlush();
+      // A full chunk leaves at once, so the worker starts on it while this thread builds the
+      // rest of the turn's jobs: the two threads overlap instead of taking turns.
+      if (endpoint.outbox.length >= OUTBOX_FLUSH_JOBS) this.#flushEndpoint(endpoint);
+      else this.#scheduleFlush();
     });
   }
 
@@ -176,12 +181,14 @@ export class Router {
 
   #flush(): void {
     this.#flushScheduled = false;
-    for (const endpoint of this.#endpoints) {
-      if (endpoint.outbox.length === 0) continue;
-      const jobs = endpoint.outbox;
-      endpoint.outbox = [];
-      if (endpoint.alive) endpoint.post({ type: 'jobs', jobs });
-    }
+    for (const endpoint of this.#endpoints) this.#flushEndpoint(endpoint);
+  }
+
+  #flushEndpoint(endpoint: Endpoint): void {
+    if (endpoint.outbox.length === 0) return;
+    const jobs = endpoint.outbox;
+    endpoint.outbox = [];
+    if (endpoint.alive) endpoint.post({ type: 'jobs', jobs });
   }
 
   #onMessage(workerIndex: number, message: WorkerMessage): void {

@@ -897,3 +897,35 @@ test('6.1: normalised metadata shares nothing with the input', () => {
   input.obj.y.push(3);
   assert.deepEqual(metadata, { list: [{ x: 1 }], obj: { y: [2] } });
 });
+
+test('normaliseMetadata gives exactly what encoding and decoding the value gives', async () => {
+  const { parseJson, stringifyJson } = await import('../src/json.js');
+  const { normaliseMetadata } = await import('../src/input.js');
+  const numbers = fc.oneof(
+    fc.double({ noNaN: true, noDefaultInfinity: true }),
+    fc.integer(),
+    fc.constantFrom(-0, 2 ** 53, 2 ** 60, -(2 ** 63), 1e21, 1e22, 123456789012345680000, 0.1, -1.5e-7),
+    fc.bigInt({ min: -(2n ** 80n), max: 2n ** 80n }),
+    fc.constantFrom(0n, -1n, 9007199254740991n, 9007199254740992n, -9007199254740992n),
+  );
+  const values = fc.letrec((tie) => ({
+    value: fc.oneof(
+      { depthSize: 'small' },
+      numbers,
+      fc.string(),
+      fc.boolean(),
+      fc.constant(null),
+      fc.array(tie('value'), { maxLength: 4 }),
+      fc.dictionary(fc.oneof(fc.string(), fc.constantFrom('__proto__', '1', '01', 'constructor')), tie('value'), { maxKeys: 4 }),
+    ),
+  })).value;
+  fc.assert(
+    fc.property(values, (value) => {
+      const { metadata, json } = normaliseMetadata(value);
+      const expected = parseJson(stringifyJson(value as JsonValue));
+      assert.deepStrictEqual(metadata, expected);
+      assert.equal(json, stringifyJson(expected));
+    }),
+    { numRuns: 2000 },
+  );
+});
