@@ -64,7 +64,7 @@ interface Endpoint {
 
 export interface RouterConfig {
   workerCount: number;
-  shard: Omit<ShardConfig, 'workerIndex'>;
+  shard: Omit<ShardConfig, 'workerIndex' | 'workerCount'>;
   inProcess: boolean;
   inProcessFileSystem: FileSystem | undefined;
 }
@@ -81,7 +81,7 @@ export class Router {
     this.workerCount = config.workerCount;
     this.#events = events;
     for (let workerIndex = 0; workerIndex < config.workerCount; workerIndex++) {
-      const shardConfig: ShardConfig = { ...config.shard, workerIndex };
+      const shardConfig: ShardConfig = { ...config.shard, workerIndex, workerCount: config.workerCount };
       this.#endpoints.push(
         config.inProcess ? this.#startInProcess(workerIndex, shardConfig, config.inProcessFileSystem) : this.#startWorker(workerIndex, shardConfig),
       );

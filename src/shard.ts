@@ -41,6 +41,7 @@ import {
 import { recoverBook, repairBook, type RepairPlan } from './recovery.js';
 import { IdemMaintenance } from './idem-spill.js';
 import { SegmentLog } from './segment.js';
+import { workerIndexOf } from './sharding.js';
 import { captureCut, pruneSnapshots, SnapshotWriter } from './snapshot.js';
 import { formatAtUs, wallClockUs } from './time.js';
 import {
@@ -155,6 +156,7 @@ export class Shard {
   }
 
   #bookFor(book: string, slot: number): BookRuntime {
+    this.#assertOwned(book);
     let runtime = this.#books.get(book);
     if (runtime === undefined) {
       const state = new BookState(book);
@@ -175,6 +177,11 @@ export class Shard {
       this.#books.set(book, runtime);
     }
     return runtime;
+  }
+
+  /** W8: a book is written by its own worker only; a job for another worker's book is a bug. */
+  #assertOwned(book: string): void {
+    assert.equal(workerIndexOf(book, this.#config.workerCount), this.#config.workerIndex, `book ${book} is not owned by worker ${this.#config.workerIndex}`);
   }
 
   #schedulePass(): void {
@@ -580,6 +587,7 @@ export class Shard {
   #recover(books: Array<{ book: string; slot: number }>): RecoverResult {
     const result: RecoverResult = { books: [], assets: null };
     for (const { book, slot } of books) {
+      this.#assertOwned(book);
       try {
         const recovered = recoverBook(this.#fileSystem, this.#config.dataDir, book, { idemHotCap: this.#config.idemHotCap, writeRuns: true });
         const repair = { ...recovered.repair, temporaryFiles: recovered.temporaryFiles };

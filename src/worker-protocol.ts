@@ -143,6 +143,8 @@ export type WorkerMessage =
 /** Shard worker start-up data (workerData). */
 export interface ShardConfig {
   workerIndex: number;
+  /** The pool's size: with workerIndex, which books this shard owns (workerIndexOf). */
+  workerCount: number;
   dataDir: string;
   segmentMax: number;
   snapshotEvery: number;
