@@ -170,6 +170,8 @@ export class IdemMaintenance {
     const runs = this.index.runs as IdemRuns;
     runs.runs = runs.runs.filter((run) => !work.replaces.includes(run));
     runs.install(meta);
+    // A merge input damaged after the merge read it needs no rebuild: its keys are in the output.
+    for (const run of work.replaces) this.#damaged.delete(run);
     if (work.kind === 'spill') this.index.endSpill(meta.end);
     // S2: the replacement is durable; now the replaced files may go.
     let deleted = false;
