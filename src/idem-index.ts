@@ -45,6 +45,14 @@ export class IdemIndex {
     return true;
   }
 
+  /**
+   * Adds a record the writer has just validated as new (its lookup ran in the same batch): no
+   * second lookup, so applying a durable commit never reads a run block.
+   */
+  insertNew(key: string, record: IdemRecord): void {
+    this.hot.set(key, record);
+  }
+
   /** Moves the oldest records, leaving `keep` in the hot map, to the spilling map (section 9.3). */
   beginSpill(keep: number): Map<string, IdemRecord> {
     const spilling = new Map<string, IdemRecord>();

@@ -82,6 +82,8 @@ interface BookRuntime {
   snapshot: SnapshotWriter | null;
   /** Explicit snapshot requests: answered when a snapshot covering `seqRequired` is durable. */
   snapshotWaiters: Array<{ id: number; seqRequired: number }>;
+  /** The seq of the last snapshot this worker made durable (0: none since open). */
+  snapshotSeqDurable: number;
   /** Spills, merges and rebuilds of the book's idempotency runs. */
   idem: IdemMaintenance;
 }
@@ -173,6 +175,7 @@ export class Shard {
         eventsSinceSnapshot: 0,
         snapshot: null,
         snapshotWaiters: [],
+        snapshotSeqDurable: 0,
       };
       this.#books.set(book, runtime);
     }
@@ -361,7 +364,19 @@ export class Shard {
    */
   #considerDeferredWork(runtime: BookRuntime): void {
     if (runtime.dead !== null || runtime.snapshot !== null || runtime.idem.busy) return;
-    if (runtime.idem.start()) return;
+    try {
+      if (runtime.idem.start()) return;
+    } catch (error) {
+      // A rebuild scans the log: damage there ends the book's writes (section 4.5); any other
+      // failure leaves the work for a later batch.
+      if (error instanceof StoreError && error.code === 'CORRUPT') {
+        this.#killBook(runtime, error, []);
+        return;
+      }
+      const book = runtime.state.book;
+      this.#post({ type: 'warning', warning: { code: 'SPILL_FAILED', message: `idempotency work of book ${book} failed: ${(error as Error).message}`, book } });
+      return;
+    }
     this.#considerSnapshot(runtime);
   }
 
@@ -379,6 +394,11 @@ export class Shard {
     const every = this.#config.snapshotEvery;
     const periodic = every > 0 && runtime.eventsSinceSnapshot >= every;
     if (!periodic && runtime.snapshotWaiters.length === 0) return;
+    if (!periodic && runtime.snapshotSeqDurable === runtime.state.lastSeq) {
+      // Nothing changed since the last snapshot: it already covers every waiter.
+      this.#answerSnapshotWaiters(runtime, runtime.snapshotSeqDurable, null);
+      return;
+    }
     const { state, log } = runtime;
     runtime.eventsSinceSnapshot = 0;
     runtime.snapshot = new SnapshotWriter(
@@ -407,6 +427,7 @@ export class Shard {
     }
     if (!done) return;
     runtime.snapshot = null;
+    runtime.snapshotSeqDurable = writer.cut.seq;
     for (const file of pruneSnapshots(this.#fileSystem, runtime.log.bookDir)) {
       this.#post({ type: 'warning', warning: { code: 'DELETE_FAILED', message: `could not delete old snapshot "${file}"`, book, file } });
     }
@@ -603,6 +624,7 @@ export class Shard {
           eventsSinceSnapshot: 0,
           snapshot: null,
           snapshotWaiters: [],
+          snapshotSeqDurable: 0,
         });
         for (const warning of recovered.warnings) this.#post({ type: 'warning', warning: { ...warning, book } });
         if (book === SYSTEM_BOOK) result.assets = [...recovered.state.assets.values()];
