@@ -42,6 +42,9 @@ const str = JSON.stringify;
 /** Txids on disk are canonical: lowercase, hyphenated, 36 characters (as both writers emit them). */
 const CANONICAL_UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+/** `at` as this project writes it: UTC, exactly six fractional digits. */
+const CANONICAL_AT_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
+
 // ---------------------------------------------------------------------------------------------
 // Writing
 
@@ -380,6 +383,7 @@ export function decodeSequencedPayload(text: string): DecodedPayload {
     const reader = new JsonReader(text);
     let seq: number | undefined;
     let atUs: number | undefined;
+    let atText = '';
     let event: LedgerEvent | undefined;
     readObjectStart(reader, 'payload');
     readFixed(reader, 'payload', (key) => {
@@ -389,13 +393,15 @@ export function decodeSequencedPayload(text: string): DecodedPayload {
         const us = parseTimestampUs(text);
         if (us === null || !Number.isSafeInteger(us)) shapeError(`at ${JSON.stringify(text)} is not a timestamp`);
         atUs = us;
+        atText = text;
       } else if (key === 'event') event = readEvent(reader);
       else return false;
       return true;
     });
     reader.expectEnd();
     if (seq === undefined || atUs === undefined || event === undefined) shapeError('payload needs seq, at and event');
-    return { seq, atUs, event: { seq, at: formatAtUs(atUs), event } };
+    // This project writes `at` in its canonical 27-character form: reuse the string as it is.
+    return { seq, atUs, event: { seq, at: atText.length === 27 && CANONICAL_AT_PATTERN.test(atText) ? atText : formatAtUs(atUs), event } };
   });
 }
 

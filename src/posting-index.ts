@@ -178,28 +178,26 @@ function upperBound(values: Float64Array, length: number, key: number): number {
   return low;
 }
 
-const HEX = '0123456789abcdef';
+/** Hex digit values by char code; -1 for anything else. */
+const HEX_VALUES = new Int8Array(128).fill(-1);
+for (let digit = 0; digit < 16; digit++) HEX_VALUES['0123456789abcdef'.charCodeAt(digit)] = digit;
 
 /** Writes a canonical lowercase UUID as 16 bytes. */
 export function writeTxid(target: Uint8Array, offset: number, txid: string): void {
-  let byteIndex = 0;
-  for (let index = 0; index < txid.length; index++) {
-    if (txid.charCodeAt(index) === 0x2d) continue; // '-'
-    const high = HEX.indexOf(txid[index]!);
-    const low = HEX.indexOf(txid[index + 1]!);
-    assert(high >= 0 && low >= 0); // txids are validated and lowercased at input
-    target[offset + byteIndex++] = (high << 4) | low;
-    index++;
+  assert.equal(txid.length, 36); // txids are validated and lowercased at input
+  let byteIndex = offset;
+  for (let index = 0; index < 36; index += 2) {
+    if (index === 8 || index === 13 || index === 18 || index === 23) index++; // the hyphens
+    const high = HEX_VALUES[txid.charCodeAt(index)] ?? -1;
+    const low = HEX_VALUES[txid.charCodeAt(index + 1)] ?? -1;
+    assert(high >= 0 && low >= 0);
+    target[byteIndex++] = (high << 4) | low;
   }
-  assert.equal(byteIndex, TXID_BYTES);
+  assert.equal(byteIndex - offset, TXID_BYTES);
 }
 
+/** Reads 16 bytes back as a canonical lowercase UUID. */
 export function readTxid(source: Uint8Array, offset: number): string {
-  let text = '';
-  for (let index = 0; index < TXID_BYTES; index++) {
-    if (index === 4 || index === 6 || index === 8 || index === 10) text += '-';
-    const byte = source[offset + index]!;
-    text += HEX[byte >> 4]! + HEX[byte & 0x0f]!;
-  }
-  return text;
+  const hex = Buffer.from(source.buffer, source.byteOffset, source.byteLength).toString('hex', offset, offset + TXID_BYTES);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
