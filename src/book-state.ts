@@ -15,6 +15,7 @@ import { accountKey, parseAccountKey } from './account-key.js';
 import { StoreError } from './errors.js';
 import { PostingIndex } from './posting-index.js';
 import { IdemIndex } from './idem-index.js';
+import { TxidTable } from './txid-table.js';
 import { formatAtUs } from './time.js';
 import { sameAccount, sameTransactionContent } from './identity.js';
 import {
@@ -114,7 +115,7 @@ export class BookState {
   /** Idempotency key → the original commit. Permanent. */
   readonly idempotency = new IdemIndex();
   /** Txid → seq of its transaction. */
-  readonly txids = new Map<string, number>();
+  readonly txids = new TxidTable();
   readonly sums = new Map<string, { debits: bigint; credits: bigint }>();
   sumsSaturated = false;
   /** `_system` only: the asset registry. */
@@ -239,8 +240,7 @@ export class BookState {
     } else if (!this.idempotency.insert(tx.key, { txid: tx.txid, seq, atUs })) {
       duplicate = `idempotency key ${JSON.stringify(tx.key)} seen again`; // a Rust-written log may hold one
     }
-    if (this.txids.has(tx.txid)) duplicate = `txid ${tx.txid} seen again`;
-    else this.txids.set(tx.txid, seq);
+    if (!this.txids.set(tx.txid, seq)) duplicate = `txid ${tx.txid} seen again`;
     return { sumsSaturatedNow: saturatedNow, duplicate };
   }
 

@@ -33,6 +33,7 @@ import {
 import { WATERMARK_SLOTS_PER_CHUNK } from './limits.js';
 import { resolveOptions, type LogStoreOptions, type ResolvedOptions } from './options.js';
 import { Router, type AppendedHandler } from './router.js';
+import { TxidTable } from './txid-table.js';
 import { workerIndexOf } from './sharding.js';
 import type { EventStream, Store, SubscribeOptions } from './store.js';
 import { SubscriptionHub } from './subscription.js';
@@ -76,7 +77,10 @@ export class LogStore implements Store {
   readonly #router: Router;
   readonly #books = new Map<string, BookEntry>();
   readonly #booksByCaseKey = new Map<string, string>();
-  readonly #txids = new Map<string, string>();
+  /** Store-wide txid → ordinal of its book in #bookNames (section 1.6), about 32 bytes a transaction. */
+  readonly #txids = new TxidTable();
+  readonly #bookNames: string[] = [];
+  readonly #bookOrdinals = new Map<string, number>();
   readonly #txidReservations = new Map<string, { book: string; count: number }>();
   readonly #assets = new Map<string, AssetDef>();
   readonly #slotChunks: BigInt64Array[] = [];
@@ -164,7 +168,10 @@ export class LogStore implements Store {
     for (const result of results) {
       for (const book of result.books) {
         if ('error' in book) failures.push({ book: book.book, error: fromWireError(book.error) });
-        else for (const txid of book.txids) this.#txids.set(txid, book.book);
+        else {
+          const ordinal = this.#bookOrdinal(book.book);
+          for (let offset = 0; offset < book.txidBytes.length; offset += 16) this.#txids.setBytes(book.txidBytes, offset, ordinal);
+        }
       }
       if (result.assets !== null) for (const def of result.assets) this.#assets.set(def.id, def);
     }
@@ -240,6 +247,31 @@ export class LogStore implements Store {
         results[index] = { ok: false, error };
       }
     }
+    // Slots have the outcomes of commits made one after another in input order (store-contract
+    // 7.5). Books are independent unless drafts of two books share a txid: such a batch is
+    // committed one draft at a time, so the txid goes to the first draft that commits.
+    const txidBook = new Map<string, string>();
+    let txidShared = false;
+    for (const [book, group] of byBook) {
+      for (const { draft } of group) {
+        if ((txidBook.get(draft.tx.id) ?? book) !== book) txidShared = true;
+        txidBook.set(draft.tx.id, book);
+      }
+    }
+    if (txidShared) {
+      const drafts = new Map([...byBook.values()].flat().map(({ index, draft }) => [index, draft]));
+      for (let index = 0; index < txs.length; index++) {
+        const draft = drafts.get(index);
+        if (draft === undefined) continue;
+        try {
+          results[index] = { ok: true, value: await this.#commitDraft(this.#admit(draft.tx.book, 1), draft) };
+        } catch (error) {
+          if (!(error instanceof StoreError)) throw error;
+          results[index] = { ok: false, error };
+        }
+      }
+      return results as CommitResult[];
+    }
     for (const [book, group] of byBook) {
       let entry: BookEntry;
       try {
@@ -265,7 +297,8 @@ export class LogStore implements Store {
   /** Sends one admitted commit, checking its txid store-wide on the way. */
   async #commitDraft(entry: BookEntry, draft: NormalisedTransaction): Promise<Committed> {
     const { tx, eventJson } = draft;
-    const owner = this.#txids.get(tx.id);
+    const ownerOrdinal = this.#txids.get(tx.id);
+    const owner = ownerOrdinal === undefined ? undefined : this.#bookNames[ownerOrdinal];
     const reservation = this.#txidReservations.get(tx.id);
     const txidForeign = (owner !== undefined && owner !== tx.book) || (reservation !== undefined && reservation.book !== tx.book);
     if (!txidForeign) {
@@ -284,7 +317,7 @@ export class LogStore implements Store {
         txidForeign,
       };
       const committed = (await this.#write(entry, 1, job, (seq, at) => {
-        this.#txids.set(tx.id, tx.book);
+        this.#txids.set(tx.id, this.#bookOrdinal(tx.book));
         this.#publish(tx.book, seq, at, { kind: 'transaction_posted', ...tx });
         return { txid: tx.id, seq, at };
       })) as Committed;
@@ -383,8 +416,9 @@ export class LogStore implements Store {
   async transaction(txid: string): Promise<StoredTransaction | null> {
     this.#checkOpen();
     const id = txidArgument(txid);
-    const book = this.#txids.get(id);
-    if (book === undefined) return null;
+    const ordinal = this.#txids.get(id);
+    if (ordinal === undefined) return null;
+    const book = this.#bookNames[ordinal]!;
     return (await this.#read(book, { op: 'transaction', book, txid: id })) as StoredTransaction | null;
   }
 
@@ -463,6 +497,16 @@ export class LogStore implements Store {
     if (entry !== undefined && entry.status !== 'absent') return;
     const holder = this.#booksByCaseKey.get(bookCaseKey(book));
     if (holder !== undefined && holder !== book) throw StoreError.invalidBook(book, 'case_conflict');
+  }
+
+  #bookOrdinal(book: string): number {
+    let ordinal = this.#bookOrdinals.get(book);
+    if (ordinal === undefined) {
+      ordinal = this.#bookNames.length;
+      this.#bookNames.push(book);
+      this.#bookOrdinals.set(book, ordinal);
+    }
+    return ordinal;
   }
 
   #workerOf(book: string): number {

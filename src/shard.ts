@@ -628,7 +628,7 @@ export class Shard {
         });
         for (const warning of recovered.warnings) this.#post({ type: 'warning', warning: { ...warning, book } });
         if (book === SYSTEM_BOOK) result.assets = [...recovered.state.assets.values()];
-        result.books.push({ book, lastSeq: recovered.state.lastSeq, txids: [...recovered.state.txids.keys()] });
+        result.books.push({ book, lastSeq: recovered.state.lastSeq, txidBytes: recovered.state.txids.keyBytes() });
       } catch (error) {
         if (!(error instanceof StoreError)) throw error;
         result.books.push({ book, error: toWireError(error) });

@@ -27,6 +27,7 @@ import type { FileSystem } from './file-system.js';
 import { readFully, writeAll } from './file-system.js';
 import type { IdemRecord } from './idem-index.js';
 import { PostingIndex, readTxid, writeTxid } from './posting-index.js';
+import type { TxidTable } from './txid-table.js';
 import {
   ACCOUNT_KINDS,
   I64_MAX,
@@ -74,7 +75,7 @@ export interface SnapshotCut {
   assets: AssetDef[];
   accounts: Array<{ key: string; def: AccountDef; cfg: AccountCfg; rawBalance: bigint; updatedSeq: number; postingCount: number; postings: PostingIndex }>;
   txidCount: number;
-  txids: Map<string, number>;
+  txids: TxidTable;
   idemCount: number;
   idem: Map<string, IdemRecord>;
   /** The position of a seq's frame, for txid and idem entries. */
@@ -135,9 +136,10 @@ export function* encodeSnapshotPayload(cut: SnapshotCut): Generator<Buffer> {
     }
   }
   let entries: unknown[] = [];
-  for (const [txid, seq] of take(cut.txids, cut.txidCount)) {
+  for (let position = 0; position < cut.txidCount; position++) {
+    const seq = cut.txids.valueAt(position);
     const { base, offset } = cut.positionOf(seq);
-    entries.push([txidBytes(txid), seq, base, offset]);
+    entries.push([txidBytes(cut.txids.txidAt(position)), seq, base, offset]);
     if (entries.length === ENTRIES_PER_RECORD) {
       yield packr.pack(['txids', entries]);
       entries = [];
@@ -467,7 +469,9 @@ function decodeState(records: unknown[], book: string, seq: number): BookState {
       const [txid, txSeq] = array(entry, 'txid entry');
       const entrySeq = safeInteger(txSeq, 'txid seq', 1);
       if (entrySeq > seq) unusable('a txid lies beyond the snapshot');
-      state.txids.set(readTxid(binary(txid, 'txid'), 0), entrySeq);
+      const bytes = binary(txid, 'txid');
+      if (bytes.length !== 16) unusable('a txid is not 16 bytes');
+      if (!state.txids.setBytes(bytes, 0, entrySeq)) unusable('a txid appears twice');
     }
   }
   if (state.txids.size !== txidCount) unusable('the txid count does not match');

@@ -116,7 +116,7 @@ export type Reply = { id: number; ok: true; value: ReplyValue } | { id: number; 
 
 export interface RecoverResult {
   /** Per book, in request order: its last seq, or the error that refuses the open. */
-  books: Array<{ book: string; lastSeq: number; txids: string[] } | { book: string; error: WireError }>;
+  books: Array<{ book: string; lastSeq: number; txidBytes: Uint8Array } | { book: string; error: WireError }>;
   /** `_system`'s registry, when this worker owns `_system`. */
   assets: AssetDef[] | null;
 }

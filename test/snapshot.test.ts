@@ -143,8 +143,7 @@ function assertSameState(actual: BookState, expected: BookState): void {
   assert.equal(actual.sumsSaturated, expected.sumsSaturated);
   assert.deepEqual(actual.sums, expected.sums);
   assert.deepEqual(actual.assets, expected.assets);
-  assert.deepEqual(actual.txids, expected.txids);
-  assert.deepEqual([...actual.txids.keys()], [...expected.txids.keys()], 'txid entries keep their order');
+  assert.deepEqual([...actual.txids.entries()], [...expected.txids.entries()], 'txid entries and their order');
   assert.deepEqual([...actual.idempotency.hot], [...expected.idempotency.hot], 'hot records in FIFO order');
   assert.equal(actual.idempotency.spilledThroughSeq, expected.idempotency.spilledThroughSeq);
   assert.deepEqual([...actual.accounts.keys()], [...expected.accounts.keys()]);

@@ -1,0 +1,130 @@
+/**
+ * A compact map from txid (a UUID, kept as 16 bytes) to a number: a book's txid → seq index, and
+ * the router's store-wide txid → book index (spec/log-engine.md, sections 1.6 and 7.1).
+ *
+ * About 32 bytes per entry instead of the ~100 a Map of 36-character strings costs, and no string
+ * per entry: entries live in insertion order in dense typed arrays, found through an
+ * open-addressing index of positions.
+ *
+ * X1. Entries are never removed, and iteration is in insertion order, so the first `n` entries of
+ *     a table stay the same while it grows (a snapshot's cut records only the count).
+ * X2. A txid is present at most once.
+ */
+import assert from 'node:assert/strict';
+import { readTxid, writeTxid } from './posting-index.js';
+
+const TXID_BYTES = 16;
+const EMPTY = -1;
+
+export class TxidTable {
+  #keys = new Uint8Array(16 * TXID_BYTES);
+  #values = new Float64Array(16);
+  /** Positions into the dense arrays; a power of two in size, at most half full. */
+  #index = new Int32Array(32).fill(EMPTY);
+  #size = 0;
+  readonly #scratch = new Uint8Array(TXID_BYTES);
+
+  get size(): number {
+    return this.#size;
+  }
+
+  get(txid: string): number | undefined {
+    writeTxid(this.#scratch, 0, txid);
+    const position = this.#find(this.#scratch, 0);
+    return position === EMPTY ? undefined : this.#values[position];
+  }
+
+  has(txid: string): boolean {
+    return this.get(txid) !== undefined;
+  }
+
+  /** Adds an entry; false (and no change) when the txid is already present (X2). */
+  set(txid: string, value: number): boolean {
+    writeTxid(this.#scratch, 0, txid);
+    return this.setBytes(this.#scratch, 0, value);
+  }
+
+  /** Adds an entry from 16 txid bytes at `offset`; false when already present. */
+  setBytes(bytes: Uint8Array, offset: number, value: number): boolean {
+    if (this.#find(bytes, offset) !== EMPTY) return false;
+    if (this.#size === this.#values.length) this.#growEntries();
+    if ((this.#size + 1) * 2 > this.#index.length) this.#growIndex();
+    const position = this.#size++;
+    this.#keys.set(bytes.subarray(offset, offset + TXID_BYTES), position * TXID_BYTES);
+    this.#values[position] = value;
+    this.#insertIndex(position);
+    return true;
+  }
+
+  txidAt(position: number): string {
+    assert(position >= 0 && position < this.#size);
+    return readTxid(this.#keys, position * TXID_BYTES);
+  }
+
+  valueAt(position: number): number {
+    assert(position >= 0 && position < this.#size);
+    return this.#values[position]!;
+  }
+
+  /** The txid bytes of entries [0, count), for bulk transfer (a copy). */
+  keyBytes(count = this.#size): Uint8Array {
+    return this.#keys.slice(0, count * TXID_BYTES);
+  }
+
+  /** Txids in insertion order (X1). */
+  *keys(): Generator<string> {
+    for (let position = 0; position < this.#size; position++) yield this.txidAt(position);
+  }
+
+  /** Entries in insertion order (X1). */
+  *entries(): Generator<[string, number]> {
+    for (let position = 0; position < this.#size; position++) yield [this.txidAt(position), this.#values[position]!];
+  }
+
+  #slotOf(bytes: Uint8Array, offset: number): number {
+    // UUIDs of versions 4 and 7 are random in their last bytes, but any UUID is accepted: mix all 16.
+    let hash = 0x811c9dc5;
+    for (let index = 0; index < TXID_BYTES; index++) hash = Math.imul(hash ^ bytes[offset + index]!, 0x01000193);
+    hash ^= hash >>> 15;
+    return (hash >>> 0) & (this.#index.length - 1);
+  }
+
+  #find(bytes: Uint8Array, offset: number): number {
+    const mask = this.#index.length - 1;
+    for (let slot = this.#slotOf(bytes, offset); ; slot = (slot + 1) & mask) {
+      const position = this.#index[slot]!;
+      if (position === EMPTY) return EMPTY;
+      if (this.#sameKey(position, bytes, offset)) return position;
+    }
+  }
+
+  #sameKey(position: number, bytes: Uint8Array, offset: number): boolean {
+    const start = position * TXID_BYTES;
+    for (let index = 0; index < TXID_BYTES; index++) {
+      if (this.#keys[start + index] !== bytes[offset + index]) return false;
+    }
+    return true;
+  }
+
+  #insertIndex(position: number): void {
+    const mask = this.#index.length - 1;
+    let slot = this.#slotOf(this.#keys, position * TXID_BYTES);
+    while (this.#index[slot] !== EMPTY) slot = (slot + 1) & mask;
+    this.#index[slot] = position;
+  }
+
+  #growEntries(): void {
+    const capacity = this.#values.length * 2;
+    const keys = new Uint8Array(capacity * TXID_BYTES);
+    keys.set(this.#keys);
+    this.#keys = keys;
+    const values = new Float64Array(capacity);
+    values.set(this.#values);
+    this.#values = values;
+  }
+
+  #growIndex(): void {
+    this.#index = new Int32Array(this.#index.length * 2).fill(EMPTY);
+    for (let position = 0; position < this.#size; position++) this.#insertIndex(position);
+  }
+}

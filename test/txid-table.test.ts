@@ -1,0 +1,36 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { TxidTable } from '../src/txid-table.js';
+
+test('TxidTable answers like a Map, keeps insertion order and refuses duplicates', () => {
+  fc.assert(
+    fc.property(fc.array(fc.tuple(fc.uuid(), fc.integer({ min: 0, max: 2 ** 40 })), { maxLength: 300 }), (pairs) => {
+      const table = new TxidTable();
+      const model = new Map<string, number>();
+      for (const [txid, value] of pairs) {
+        assert.equal(table.set(txid, value), !model.has(txid));
+        if (!model.has(txid)) model.set(txid, value);
+      }
+      assert.equal(table.size, model.size);
+      assert.deepEqual([...table.entries()], [...model.entries()]);
+      for (const [txid, value] of model) assert.equal(table.get(txid), value);
+      assert.equal(table.get('00000000-0000-0000-0000-000000000000'), model.get('00000000-0000-0000-0000-000000000000'));
+    }),
+  );
+});
+
+test('TxidTable grows past many resizes, and bulk key bytes rebuild an equal table', () => {
+  const table = new TxidTable();
+  const txids = Array.from({ length: 20_000 }, () => randomUUID());
+  txids.forEach((txid, index) => assert(table.set(txid, index)));
+  assert.equal(table.size, txids.length);
+  for (let index = 0; index < txids.length; index += 97) assert.equal(table.get(txids[index]!), index);
+  assert.equal(table.get(randomUUID()), undefined);
+  const copy = new TxidTable();
+  const bytes = table.keyBytes();
+  for (let offset = 0; offset < bytes.length; offset += 16) copy.setBytes(bytes, offset, offset / 16);
+  assert.deepEqual([...copy.keys()], txids);
+  assert.equal(copy.has(txids[123]!), true);
+});
