@@ -5,15 +5,13 @@
  * K1. Classification only reads names: it opens nothing, so it is safe on a live directory.
  * K2. Segments are returned in base order; two names with one base are both kept and reported in
  *     `duplicateBases` (recovery refuses them, row R7).
- * K3. Every name lands in exactly one kind; a name that matches no pattern is `unknown` (row R19).
+ * K3. Every name lands in exactly one kind, parsed by the engine's own name functions; a name that
+ *     matches none of them is `unknown` (row R19), as recovery ignores it.
  */
+import { parseRunFileName } from './idem-runs.js';
 import { parseSegmentFileName } from './segment.js';
+import { parseSnapshotFileName } from './snapshot.js';
 
-/** What the operator tools say of snapshot and run files, whose formats they do not check yet. */
-export const FORMAT_NOT_CHECKED_NOTE = 'not checked (format not implemented yet)';
-
-const SNAPSHOT_NAME_PATTERN = /^snapshot-(\d+)\.snap$/;
-const RUN_NAME_PATTERN = /^idem-(\d+)\.run$/;
 const TEMPORARY_SUFFIX = '.tmp';
 
 export interface SegmentName {
@@ -27,9 +25,9 @@ export interface BookFiles {
   /** Bases held by more than one segment file, with every name that holds them. */
   duplicateBases: Array<{ base: number; names: string[] }>;
   /** `snapshot-<seq>.snap`, in name order. */
-  snapshots: string[];
+  snapshots: Array<{ name: string; seq: number }>;
   /** `idem-<n>.run`, in name order. */
-  runs: string[];
+  runs: Array<{ name: string; number: number }>;
   /** Any name ending in `.tmp`: interrupted writes that open removes (row R18). */
   temporary: string[];
   /** Names matching none of the patterns (row R19). */
@@ -46,15 +44,17 @@ export function classifyBookFiles(names: readonly string[]): BookFiles {
       continue;
     }
     const base = parseSegmentFileName(name);
+    const seq = parseSnapshotFileName(name);
+    const number = parseRunFileName(name);
     if (base !== null) {
       const holders = namesByBase.get(base) ?? [];
       holders.push(name);
       namesByBase.set(base, holders);
       files.segments.push({ name, base });
-    } else if (SNAPSHOT_NAME_PATTERN.test(name)) {
-      files.snapshots.push(name);
-    } else if (RUN_NAME_PATTERN.test(name)) {
-      files.runs.push(name);
+    } else if (seq !== null) {
+      files.snapshots.push({ name, seq });
+    } else if (number !== null) {
+      files.runs.push({ name, number });
     } else {
       files.unknown.push(name);
     }

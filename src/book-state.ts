@@ -201,11 +201,16 @@ export class BookState {
       }
       const before = balances.get(account) ?? account.rawBalance;
       const after = before + (posting.direction === 'debit' ? posting.minor : -posting.minor);
-      if (after < I64_MIN || after > I64_MAX) throw new ApplyError(`balance of ${key} leaves the i64 range`);
       balances.set(account, after);
-      raws.push(after);
       accounts.push(account);
     }
+    // Only each account's balance after the whole transaction must fit (store-contract 7.3 step 7):
+    // a running sum between two of its postings may leave the i64 range, as validation allows.
+    for (const [account, after] of balances) {
+      if (after < I64_MIN || after > I64_MAX) throw new ApplyError(`balance of ${accountKey(account.def.id)} leaves the i64 range`);
+    }
+    // Postings of one transaction share its seq and at, so each records its account's final balance.
+    for (const account of accounts) raws.push(balances.get(account)!);
     // Write.
     let saturatedNow = false;
     for (let index = 0; index < tx.postings.length; index++) {

@@ -80,6 +80,8 @@ export function spillNow(fileSystem: FileSystem, log: SegmentLog, index: IdemInd
 export class IdemMaintenance {
   #work: IdemWork | null = null;
   readonly #damaged = new Set<RunMeta>();
+  /** After a failed spill or merge: the log's last seq then. It is retried once the log grows. */
+  #failedAtSeq: number | null = null;
 
   constructor(
     readonly fileSystem: FileSystem,
@@ -120,10 +122,21 @@ export class IdemMaintenance {
       this.#begin('rebuild', run.start, run.end, mergeRecords([records]).sorted, [run]);
       return true;
     }
+    // A failed spill or merge is retried later, after the next batch, never in a loop that would
+    // keep the book's snapshots waiting behind it (log-engine section 12).
+    if (this.#failedAtSeq !== null && this.log.lastSeq <= this.#failedAtSeq) return false;
+    this.#failedAtSeq = null;
     if (this.index.hot.size > this.idemHotCap) {
       const spilling = this.index.beginSpill(Math.floor(this.idemHotCap / 2));
       const records = positioned(spilling, this.log);
-      this.#begin('spill', this.index.spilledThroughSeq, records[records.length - 1]!.seq, sortByKey(records), []);
+      try {
+        this.#begin('spill', this.index.spilledThroughSeq, records[records.length - 1]!.seq, sortByKey(records), []);
+      } catch (error) {
+        // S3: a spill that cannot even start (numbering its run lists the directory) puts its
+        // records back; left in the spilling map, the next spill would replace and forget them.
+        this.index.abortSpill();
+        return this.#cannotStart('spill', error);
+      }
       return true;
     }
     const unit = spillUnit(this.idemHotCap);
@@ -142,9 +155,20 @@ export class IdemMaintenance {
       }
       const { sorted, conflicts } = mergeRecords(inputs);
       if (conflicts > 0) this.warn({ code: 'MERGE_FAILED', message: `${conflicts} duplicate keys with different records while merging; the lower seq was kept` });
-      this.#begin('merge', top[0]!.start, top[3]!.end, sorted, top);
+      try {
+        this.#begin('merge', top[0]!.start, top[3]!.end, sorted, top);
+      } catch (error) {
+        return this.#cannotStart('merge', error);
+      }
       return true;
     }
+    return false;
+  }
+
+  /** Like a failure while writing: a warning, and a retry once the log has grown. */
+  #cannotStart(kind: 'spill' | 'merge', error: unknown): false {
+    this.#failedAtSeq = this.log.lastSeq;
+    this.warn({ code: kind === 'spill' ? 'SPILL_FAILED' : 'MERGE_FAILED', message: `${kind} of idempotency records could not start: ${(error as Error).message}` });
     return false;
   }
 
@@ -162,6 +186,7 @@ export class IdemMaintenance {
       meta = work.writer.step(budgetBytes);
     } catch (error) {
       this.abandon();
+      if (work.kind !== 'rebuild') this.#failedAtSeq = this.log.lastSeq;
       this.warn({ code: work.kind === 'spill' ? 'SPILL_FAILED' : 'MERGE_FAILED', message: `${work.kind} of idempotency records failed: ${(error as Error).message}`, file: work.writer.file });
       return true;
     }

@@ -11,6 +11,7 @@
  * M2. Stored and returned objects are copies; a caller can never reach the store's state.
  */
 import { accountKey } from './account-key.js';
+import { sortRows } from './book-state.js';
 import { bookCaseKey } from './book-name.js';
 import { StoreError } from './errors.js';
 import {
@@ -332,9 +333,7 @@ export class MemoryStore implements Store {
         book: name,
       });
     }
-    return [...sums.entries()]
-      .sort(([left], [right]) => Buffer.compare(Buffer.from(left), Buffer.from(right)))
-      .map(([asset, row]) => ({ asset, debits: row.debits, credits: row.credits }));
+    return sortRows(sums);
   }
 
   async readEvents(book: string, from: number, limit: number): Promise<SequencedEvent[]> {

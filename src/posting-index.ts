@@ -7,7 +7,8 @@
  * book keeps every posting resident.
  *
  * P1. seq and atUs never decrease from one entry to the next.
- * P2. rawAfter is the account's raw balance after the entry's posting.
+ * P2. rawAfter is the account's raw balance after the entry's transaction (its postings share one
+ *     seq and at, so no read falls between them, and a running sum between them may leave i64).
  */
 import assert from 'node:assert/strict';
 import type { Direction } from './types.js';

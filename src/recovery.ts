@@ -73,6 +73,18 @@ export interface RecoveredBook {
   /** Warnings met while recovering: unusable snapshots, duplicates a Rust-written log may hold. */
   warnings: RecoveryWarning[];
   temporaryFiles: string[];
+  /** The seq of the snapshot the state was loaded from (R14), or null after a full replay. */
+  snapshotSeq: number | null;
+  /** Where the log ends, as R13 and R17 name it. */
+  logEnd: LogEnd;
+}
+
+/** The end of a book's log as R13 and R17 name it: the final segment (or the book directory) and its usable length. */
+export interface LogEnd {
+  book: string;
+  lastSeq: number;
+  file: string;
+  offsetBytes: number;
 }
 
 export interface RecoveryWarning {
@@ -141,6 +153,8 @@ interface ReplayResult {
   log: SegmentLog;
   repair: RepairPlan;
   warnings: RecoveryWarning[];
+  snapshotSeq: number | null;
+  logEnd: LogEnd;
 }
 
 function replayLog(
@@ -188,30 +202,13 @@ function replayLog(
     log.activeLengthBytes = replaySegment(bytes, file, final, context);
   }
   const lastSeq = context.expectedSeq - 1;
-  if (snapshot !== null && snapshot.seq > lastSeq) {
-    // R13: the snapshot proves that events up to its seq were durable; never fall back.
-    const finalSegment = segments[segments.length - 1];
-    const file = finalSegment?.file ?? bookDir;
-    throw StoreError.corrupt(
-      book,
-      file,
-      finalSegment === undefined ? 0 : log.activeLengthBytes,
-      `snapshot "${snapshot.file}" covers seq ${snapshot.seq} but the log of book ${book} ends at seq ${lastSeq}`,
-    );
-  }
+  const finalSegment = segments[segments.length - 1];
+  const logEnd: LogEnd = { book, lastSeq, file: finalSegment?.file ?? bookDir, offsetBytes: finalSegment === undefined ? 0 : log.activeLengthBytes };
+  // R13: the snapshot proves that events up to its seq were durable; never fall back.
+  if (snapshot !== null) checkLogReaches(logEnd, `snapshot "${snapshot.file}"`, snapshot.seq);
   assert.equal(state.lastSeq, lastSeq);
-  for (const run of attached.valid) {
-    if (run.end > lastSeq) {
-      // R17: the run proves that events up to its end were durable.
-      const finalSegment = segments[segments.length - 1];
-      throw StoreError.corrupt(
-        book,
-        finalSegment?.file ?? bookDir,
-        finalSegment === undefined ? 0 : log.activeLengthBytes,
-        `idempotency run "${run.file}" covers seq ${run.end} but the log of book ${book} ends at seq ${lastSeq}`,
-      );
-    }
-  }
+  // R17: the run proves that events up to its end were durable.
+  for (const run of attached.valid) checkLogReaches(logEnd, `idempotency run "${run.file}"`, run.end);
   if (hole !== null && options.writeRuns) {
     // R16: rebuild the missing keys from the log itself, over exactly the missing range.
     writeRebuiltRuns(fileSystem, attached.runs, bookDir, hole.start, hole.end, context.holeRecords, options.idemHotCap);
@@ -219,7 +216,7 @@ function replayLog(
   } else if (hole !== null) {
     warnings.push({ code: 'RUN_REBUILT', message: `idempotency keys of seqs ${hole.start + 1} to ${hole.end} of book ${book} are in no valid run; open rebuilds them from the log` });
   }
-  return { state, log, repair: { tornTail: context.tornTail, temporaryFiles: [], obsoleteFiles: attached.obsolete }, warnings };
+  return { state, log, repair: { tornTail: context.tornTail, temporaryFiles: [], obsoleteFiles: attached.obsolete }, warnings, snapshotSeq: snapshot?.seq ?? null, logEnd };
 }
 
 interface ReplayContext {
@@ -250,19 +247,9 @@ function replaySegment(bytes: Buffer, file: string, final: boolean, context: Rep
     const checked = checkFrame(bytes, offset, bytes.length);
     if (checked.kind === 'end') return offset;
     if (isBadFrame(checked)) {
-      if (!final) {
-        throw StoreError.corrupt(book, file, offset, `corrupt frame in sealed segment "${file}" at offset ${offset} (${checked.reason})`);
-      }
-      const intact = findIntactFrameAfter(bytes, offset, bytes.length);
-      if (intact !== null) {
-        throw StoreError.corrupt(
-          book,
-          file,
-          offset,
-          `corrupt frame in final segment "${file}" at offset ${offset} (${checked.reason}); an intact frame follows at offset ${intact}`,
-        );
-      }
-      context.tornTail = { file, offsetBytes: offset, discardedBytes: bytes.length - offset }; // R2
+      const verdict = badFrameVerdict(bytes, offset, checked.reason, file, final);
+      if (verdict.row !== 'R2') throw StoreError.corrupt(book, file, offset, verdict.message);
+      context.tornTail = verdict.tornTail;
       return offset;
     }
     assert(checked.kind === 'sound');
@@ -289,7 +276,7 @@ function replaySegment(bytes: Buffer, file: string, final: boolean, context: Rep
         context.holeRecords.push({ key: event.idempotency_key, txid: event.id, seq: decoded.seq, atUs: decoded.atUs, segmentBase: base, offsetBytes: offset });
       }
       if (decoded.seq === snapshotSeq) {
-        if (decoded.atUs !== state.atLastUs) throw new SnapshotUnusable(`does not match the log's commit time at seq ${snapshotSeq} (another history)`);
+        checkSnapshotCommitTime(context.snapshot!, decoded.atUs);
       } else if (decoded.seq > snapshotSeq) {
         applyReplayed(context, decoded, file, offset);
         applied = true;
@@ -301,6 +288,41 @@ function replaySegment(bytes: Buffer, file: string, final: boolean, context: Rep
     if (applied) spillNow(log.fileSystem, log, state.idempotency, context.idemHotCap);
     offset += frameBytes;
   }
+}
+
+/**
+ * Rows R2 to R4 for a bad frame at `offset` of a segment's `bytes`: anywhere in a sealed segment it
+ * is R4; in the final segment it is R3 when the forward scan finds an intact frame after it, and
+ * otherwise a torn tail that the repair phase truncates (R2). Messages are those of section 5.5.
+ */
+export function badFrameVerdict(
+  bytes: Buffer,
+  offset: number,
+  reason: string,
+  file: string,
+  final: boolean,
+): { row: 'R2'; tornTail: TornTail } | { row: 'R4'; message: string } | { row: 'R3'; message: string; intactOffsetBytes: number } {
+  if (!final) return { row: 'R4', message: `corrupt frame in sealed segment "${file}" at offset ${offset} (${reason})` };
+  const intact = findIntactFrameAfter(bytes, offset, bytes.length);
+  if (intact === null) return { row: 'R2', tornTail: { file, offsetBytes: offset, discardedBytes: bytes.length - offset } };
+  const message = `corrupt frame in final segment "${file}" at offset ${offset} (${reason}); an intact frame follows at offset ${intact}`;
+  return { row: 'R3', message, intactOffsetBytes: intact };
+}
+
+/**
+ * R13, R17: a snapshot or a valid idempotency run (`what`, for example `snapshot "<file>"`) that
+ * covers `seq` proves that events up to it were durable; a log that ends before it lost them.
+ * Throws CORRUPT naming the end of the log.
+ */
+export function checkLogReaches(logEnd: LogEnd, what: string, seq: number): void {
+  if (seq <= logEnd.lastSeq) return;
+  const { book, file, offsetBytes, lastSeq } = logEnd;
+  throw StoreError.corrupt(book, file, offsetBytes, `${what} covers seq ${seq} but the log of book ${book} ends at seq ${lastSeq}`);
+}
+
+/** Check 7 of section 8.8: a snapshot whose last commit time is not the `at` of frame S belongs to another history (R12). */
+export function checkSnapshotCommitTime(snapshot: LoadedSnapshot, atUs: number): void {
+  if (atUs !== snapshot.state.atLastUs) throw new SnapshotUnusable(`does not match the log's commit time at seq ${snapshot.seq} (another history)`);
 }
 
 function applyReplayed(context: ReplayContext, decoded: DecodedPayload, file: string, offset: number): void {

@@ -5,11 +5,11 @@
  *
  * S1. Read-only and pure: it takes the file's bytes and returns a report; it never throws for bad
  *     input (frame decoding never does, F1).
- * S2. The same decisions as recovery (src/recovery.ts), in the same words: a bad frame in a sealed
- *     segment is R4; in the final segment it is R3 when an intact frame follows and a torn tail
- *     (R2, reported in `tornTail`, not as a problem) when none does; a CRC-valid invalid payload is
- *     R5; a seq other than the previous + 1 (the segment's base for the first frame) is R6; an
- *     empty sealed segment is R7; a commit time going backwards is R9.
+ * S2. The same decisions as recovery (src/recovery.ts), in the same words: a bad frame is decided by
+ *     recovery's own badFrameVerdict (R4 in a sealed segment; in the final segment R3 when an intact
+ *     frame follows, a torn tail when none does: R2, reported in `tornTail`, not as a problem); a
+ *     CRC-valid invalid payload is R5; a seq other than the previous + 1 (the segment's base for
+ *     the first frame) is R6; an empty sealed segment is R7; a commit time going backwards is R9.
  * S3. After a bad frame the check resumes at the next intact frame (the forward scan, section 3.7),
  *     so one flipped byte yields one problem, not a cascade of seq gaps.
  * S4. Rows that need more than one file (a segment's base against the previous segment's end, time
@@ -21,7 +21,7 @@
  */
 import { type DecodedPayload } from './event-codec.js';
 import { decodeFrame, findIntactFrameAfter, FRAME_HEADER_BYTES, isBadFrame, peekSeq } from './frame.js';
-import type { TornTail } from './recovery.js';
+import { badFrameVerdict, type TornTail } from './recovery.js';
 
 export interface SegmentCheckTarget {
   book: string;
@@ -93,15 +93,15 @@ export function checkSegmentBytes(bytes: Buffer, target: SegmentCheckTarget, opt
     const result = decodeFrame(bytes, offset, bytes.length);
     if (result.kind === 'end') break;
     if (isBadFrame(result)) {
-      const intact = findIntactFrameAfter(bytes, offset, bytes.length);
-      if (target.final && intact === null) {
-        check.tornTail = { file, offsetBytes: offset, discardedBytes: bytes.length - offset };
+      const verdict = badFrameVerdict(bytes, offset, result.reason, file, target.final);
+      if (verdict.row === 'R2') {
+        check.tornTail = verdict.tornTail;
         break;
       }
-      const message = target.final
-        ? `corrupt frame in final segment "${file}" at offset ${offset} (${result.reason}); an intact frame follows at offset ${intact}`
-        : `corrupt frame in sealed segment "${file}" at offset ${offset} (${result.reason})`;
-      if (report(target.final ? 'R3' : 'R4', offset, message) || intact === null) break;
+      if (report(verdict.row, offset, verdict.message)) break;
+      // S3: resume at the next intact frame (recovery needs no scan after R4; this check does).
+      const intact = verdict.row === 'R3' ? verdict.intactOffsetBytes : findIntactFrameAfter(bytes, offset, bytes.length);
+      if (intact === null) break;
       offset = intact;
       resync = true;
       continue;

@@ -216,6 +216,10 @@ export class SegmentLog {
       if (result.kind !== 'frame') throw this.#corrupt(file, offset, 'reason' in result ? result.reason : result.kind);
       if (result.decoded.seq !== seq) throw this.#corrupt(file, offset, `expected seq ${seq}, found ${result.decoded.seq}: stale or wrong position`);
       return result.decoded;
+    } catch (error) {
+      // A failed read or fstat is a read that fails at this frame (G4), never a raw error.
+      if (error instanceof StoreError) throw error;
+      throw this.#corrupt(file, offset, `cannot be read (${(error as Error).message})`);
     } finally {
       fileSystem.closeSync(fd);
     }
@@ -235,11 +239,25 @@ export class SegmentLog {
     while (seq <= last) {
       const base = this.baseOf(seq);
       const file = this.segmentPath(base);
-      const fd = fileSystem.openSync(file, 'r');
+      // A failed open or read is a read that fails at this frame, as in readEvent (G4): CORRUPT
+      // with file and offset, never a raw error escaping the shard.
+      let fd: number;
+      try {
+        fd = fileSystem.openSync(file, 'r');
+      } catch (error) {
+        throw this.#corrupt(file, this.#offsets.at(seq - 1), `cannot open segment (${(error as Error).message})`);
+      }
+      const readAt = (target: Buffer, offset: number): number => {
+        try {
+          return readFully(fileSystem, fd, target, offset);
+        } catch (error) {
+          throw this.#corrupt(file, offset, `cannot be read (${(error as Error).message})`);
+        }
+      };
       try {
         let chunk = Buffer.allocUnsafe(SCAN_CHUNK_BYTES);
         let chunkStart = this.#offsets.at(seq - 1);
-        let chunkLength = readFully(fileSystem, fd, chunk, chunkStart);
+        let chunkLength = readAt(chunk, chunkStart);
         let position = 0;
         const nextBase = this.catalog[this.catalog.indexOf(base) + 1] ?? Number.POSITIVE_INFINITY;
         while (seq <= last && seq < nextBase) {
@@ -251,7 +269,7 @@ export class SegmentLog {
                 : FRAME_HEADER_BYTES;
             chunkStart += position;
             if (needed > chunk.length) chunk = Buffer.allocUnsafe(Math.max(needed, SCAN_CHUNK_BYTES));
-            chunkLength = readFully(fileSystem, fd, chunk, chunkStart);
+            chunkLength = readAt(chunk, chunkStart);
             position = 0;
           }
           const result = decodeFrame(chunk, position, chunkLength);

@@ -252,19 +252,30 @@ export class SnapshotWriter {
 
 /** Deletes all but the newest SNAPSHOTS_RETAINED snapshots; returns the files it could not delete. */
 export function pruneSnapshots(fileSystem: FileSystem, bookDir: string): string[] {
-  const seqs = listSnapshots(fileSystem, bookDir);
+  let seqs: number[];
+  try {
+    seqs = listSnapshots(fileSystem, bookDir);
+  } catch {
+    return [bookDir]; // pruning is retried after the next snapshot
+  }
   const failed: string[] = [];
-  let deleted = false;
+  const deleted: string[] = [];
   for (const seq of seqs.slice(SNAPSHOTS_RETAINED)) {
     const file = path.join(bookDir, snapshotFileName(seq));
     try {
       fileSystem.unlinkSync(file);
-      deleted = true;
+      deleted.push(file);
     } catch {
       failed.push(file);
     }
   }
-  if (deleted) fileSystem.fsyncDirSync(bookDir);
+  if (deleted.length > 0) {
+    try {
+      fileSystem.fsyncDirSync(bookDir);
+    } catch {
+      failed.push(...deleted); // the deletions may not be durable: harmless, old snapshots are caches
+    }
+  }
   return failed;
 }
 

@@ -11,12 +11,20 @@
  *     boundary unchanged; a StoreError travels as its code, message, file and offset.
  * T3. Replaying a book is `recoverBook`, exactly what `LogStore.open` runs before it repairs
  *     anything: a book that replays here is a book open accepts.
+ * T4. For verify, the replay also accounts for every snapshot and run file: the snapshot recovery
+ *     loaded and the runs it attached passed its checks; every other one is checked here with the
+ *     same functions (src/cache-file-check.ts). Files open uses are not read a second time.
  */
 import fs from 'node:fs';
+import path from 'node:path';
+import { checkRunFile, checkSnapshotFile } from './cache-file-check.js';
 import { StoreError } from './errors.js';
 import { RealFileSystem, type FileSystem } from './file-system.js';
-import { recoverBook, type TornTail } from './recovery.js';
+import { parseRunFileName } from './idem-runs.js';
+import { recoverBook, type RecoveredBook, type TornTail } from './recovery.js';
+import { bookDirectory } from './segment.js';
 import { checkSegmentBytes, type SegmentCheck, type SegmentCheckTarget } from './segment-check.js';
+import { listSnapshots, snapshotFileName } from './snapshot.js';
 import { formatAtUs } from './time.js';
 import type { TrialBalanceRow } from './types.js';
 
@@ -27,7 +35,45 @@ export interface ProgressPort {
 
 export type VerifyTask =
   | { kind: 'segment'; target: SegmentCheckTarget }
-  | { kind: 'book'; dataDir: string; book: string; progressPort: ProgressPort | null };
+  | { kind: 'book'; dataDir: string; book: string; checkCacheFiles: boolean; progressPort: ProgressPort | null };
+
+/** One snapshot file and what open does with it (T4). */
+export interface CheckedSnapshot {
+  file: string;
+  seq: number;
+  /**
+   * `loaded`: open loads it (R14). `skipped`: newer than the one open loads (or there is none), so
+   * open tried it and skips it (R12). `older`: older than the one open loads, so open never reads it.
+   */
+  role: 'loaded' | 'skipped' | 'older';
+  /** Why it is unusable (the engine's words, after the file name); null when usable. */
+  reason: string | null;
+}
+
+/** One idempotency-run file and what open does with it (T4). */
+export interface CheckedRun {
+  file: string;
+  /**
+   * `attached`: valid and part of the tiling open keeps (R15). `invalid`: fails its checks, so open
+   * deletes it and rebuilds its keys from the log (R16). `retired`: valid, but the tiling leaves it
+   * out (another run covers its seqs, or a gap comes before it), so open deletes it (R16).
+   */
+  role: 'attached' | 'invalid' | 'retired';
+  /** Why it is invalid (the engine's words, after the file name); null otherwise. */
+  reason: string | null;
+}
+
+export interface CacheFiles {
+  /** Newest first. */
+  snapshots: CheckedSnapshot[];
+  /** In name order. */
+  runs: CheckedRun[];
+  /** Recovery's words for seq ranges whose idempotency keys no valid run holds: open rebuilds them from the log (R16). */
+  holes: string[];
+}
+
+/** Recovery's warnings that CacheFiles reports in its own terms. */
+const CACHE_FILE_WARNINGS = new Set(['SNAPSHOT_UNUSABLE', 'RUN_INVALID', 'RUN_REBUILT']);
 
 export interface BookSummary {
   book: string;
@@ -44,8 +90,13 @@ export interface BookSummary {
   sumsSaturated: boolean;
   /** What open would truncate (R2). */
   tornTail: TornTail | null;
-  /** Recovery's warnings (duplicates a Rust-written log may hold, unusable snapshots). */
+  /**
+   * Recovery's warnings (duplicates a Rust-written log may hold, unusable snapshots and runs); with
+   * `cacheFiles`, those about snapshot and run files are reported there instead.
+   */
   warnings: string[];
+  /** Every snapshot and run file of the book (T4), when the task asked for them. */
+  cacheFiles?: CacheFiles;
 }
 
 export interface TaskError {
@@ -61,7 +112,7 @@ export type BookReplay = { ok: true; summary: BookSummary } | { ok: false; error
 export function runVerifyTask(task: VerifyTask): SegmentCheck | BookReplay {
   if (task.kind === 'segment') return checkSegmentFile(task.target);
   const onOpen = task.progressPort === null ? null : (file: string) => task.progressPort!.postMessage(file);
-  return replayBook(task.dataDir, task.book, onOpen);
+  return replayBook(task.dataDir, task.book, task.checkCacheFiles, onOpen);
 }
 
 /** Reads one segment file and checks it on its own (src/segment-check.ts). */
@@ -70,9 +121,9 @@ export function checkSegmentFile(target: SegmentCheckTarget): SegmentCheck {
 }
 
 /** Replays one book with recovery's check phase (T3); a refusal comes back as an error value (T2). */
-export function replayBook(dataDir: string, book: string, onOpen: ((file: string) => void) | null): BookReplay {
+export function replayBook(dataDir: string, book: string, checkCacheFiles: boolean, onOpen: ((file: string) => void) | null): BookReplay {
   try {
-    return { ok: true, summary: summarizeBook(readOnlyFileSystem(new RealFileSystem(), onOpen), dataDir, book) };
+    return { ok: true, summary: summarizeBook(readOnlyFileSystem(new RealFileSystem(), onOpen), dataDir, book, checkCacheFiles) };
   } catch (error) {
     if (!(error instanceof StoreError)) throw error;
     const details = error as StoreError & { file?: string; offset?: number };
@@ -84,8 +135,9 @@ export function replayBook(dataDir: string, book: string, onOpen: ((file: string
 }
 
 /** Replays one book and counts what it holds. Throws StoreError (CORRUPT) like open would. */
-export function summarizeBook(fileSystem: FileSystem, dataDir: string, book: string): BookSummary {
+export function summarizeBook(fileSystem: FileSystem, dataDir: string, book: string, checkCacheFiles = false): BookSummary {
   const recovered = recoverBook(fileSystem, dataDir, book);
+  const cacheFiles = checkCacheFiles ? accountForCacheFiles(fileSystem, bookDirectory(dataDir, book), recovered) : undefined;
   const state = recovered.state;
   let postings = 0;
   const accountAssets = new Set<string>();
@@ -105,8 +157,39 @@ export function summarizeBook(fileSystem: FileSystem, dataDir: string, book: str
     trialBalance: state.trialBalance(),
     sumsSaturated: state.sumsSaturated,
     tornTail: recovered.repair.tornTail,
-    warnings: recovered.warnings.map((warning) => (typeof warning === 'string' ? warning : warning.message)),
+    warnings: recovered.warnings.filter(({ code }) => cacheFiles === undefined || !CACHE_FILE_WARNINGS.has(code)).map(({ message }) => message),
+    ...(cacheFiles === undefined ? {} : { cacheFiles }),
   };
+}
+
+/** Every snapshot and run file of a book that recovery accepted, and what open does with it (T4). */
+function accountForCacheFiles(fileSystem: FileSystem, bookDir: string, recovered: RecoveredBook): CacheFiles {
+  const { snapshotSeq, logEnd, log } = recovered;
+  // Recovery's own order and names: newest first, as snapshotFileName(seq).
+  const snapshots = listSnapshots(fileSystem, bookDir).map((seq): CheckedSnapshot => {
+    const file = path.join(bookDir, snapshotFileName(seq));
+    if (seq === snapshotSeq) return { file, seq, role: 'loaded', reason: null };
+    const role = snapshotSeq === null || seq > snapshotSeq ? 'skipped' : 'older';
+    const verdict = checkSnapshotFile(fileSystem, file, seq, logEnd, (frameSeq) => log.readEvent(frameSeq).atUs);
+    // `ahead` cannot occur here: recovery refuses the book for it before this runs (R13).
+    return { file, seq, role, reason: verdict.kind === 'usable' ? null : verdict.kind === 'unusable' ? verdict.reason : verdict.message };
+  });
+  // Recovery plans to delete exactly the invalid and the retired runs; every other one it attached.
+  const obsolete = new Set(recovered.repair.obsoleteFiles);
+  const runs: CheckedRun[] = [];
+  for (const name of fileSystem.readdirSync(bookDir).sort()) {
+    const number = parseRunFileName(name);
+    if (number === null) continue;
+    const file = path.join(bookDir, name);
+    if (!obsolete.has(file)) {
+      runs.push({ file, role: 'attached', reason: null });
+      continue;
+    }
+    const verdict = checkRunFile(fileSystem, file, number, logEnd);
+    runs.push(verdict.kind === 'invalid' ? { file, role: 'invalid', reason: verdict.reason } : { file, role: 'retired', reason: null });
+  }
+  const holes = recovered.warnings.filter(({ code }) => code === 'RUN_REBUILT').map(({ message }) => message);
+  return { snapshots, runs, holes };
 }
 
 /**

@@ -10,32 +10,33 @@
  *     balance per asset.
  * V3. Findings come out in one order whatever the thread timing: books in name order, segments in
  *     base order, offsets ascending. Without `all`, verification stops at the first corruption.
- * V4. Snapshot and idempotency-run files are listed as not checked: verify's own passes do not
- *     check their formats yet, and it does not pretend to have; recovery's warnings about them,
- *     from the replay pass, are passed on as WARNING findings.
+ * V4. Every snapshot and idempotency-run file is accounted for in the replay pass (T4 in
+ *     src/verify-tasks.ts): one that proves the log lost events is CORRUPT, as open refuses it (R13,
+ *     R17); one open would skip, delete or rebuild from the log is REPAIR (R12, R16); an unusable
+ *     snapshot older than the one open loads, which open never reads, is a WARNING.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Piscina } from 'piscina';
-import { classifyBookFiles, FORMAT_NOT_CHECKED_NOTE } from './book-files.js';
+import { classifyBookFiles } from './book-files.js';
 import { isStoreError } from './errors.js';
 import { lockHolder, type LockHolder } from './lock-holder.js';
 import { listBooks } from './log-store.js';
 import { checkSegmentJoin, seqAfter, type SegmentCheck, type SegmentCheckTarget, type SegmentProblem } from './segment-check.js';
 import { SYSTEM_BOOK } from './types.js';
-import type { BookReplay, BookSummary, VerifyTask } from './verify-tasks.js';
+import type { BookReplay, BookSummary, CacheFiles, VerifyTask } from './verify-tasks.js';
 
 const TASK_FILE_URL = new URL('../workers/verify-task.js', import.meta.url);
 
-export type FindingKind = 'corrupt' | 'unbalanced' | 'repair' | 'skipped' | 'warning';
+export type FindingKind = 'corrupt' | 'unbalanced' | 'repair' | 'warning';
 
 export interface Finding {
   kind: FindingKind;
   book: string | null;
   file: string | null;
   offsetBytes: number | null;
-  /** One line, starting with the kind's tag (`CORRUPT:`, `UNBALANCED:`, `REPAIR:`, `SKIPPED:`, `WARNING:`). */
+  /** One line, starting with the kind's tag (`CORRUPT:`, `UNBALANCED:`, `REPAIR:`, `WARNING:`). */
   line: string;
 }
 
@@ -111,20 +112,22 @@ export function createVerifyPool(threads?: number): Piscina<VerifyTask, SegmentC
 }
 
 /**
- * Replays one book in the pool. `onOpen` hears each file recovery opens for reading (the pool
- * thread posts it through a MessageChannel), for progress.
+ * Replays one book in the pool; with `checkCacheFiles`, also accounts for its snapshot and run
+ * files (T4). `onOpen` hears each file recovery opens for reading (the pool thread posts it through
+ * a MessageChannel), for progress.
  */
 export async function replayBookInPool(
   pool: Piscina<VerifyTask, SegmentCheck | BookReplay>,
   dataDir: string,
   book: string,
+  checkCacheFiles: boolean,
   onOpen: ((file: string) => void) | null,
 ): Promise<BookReplay> {
-  if (onOpen === null) return (await pool.run({ kind: 'book', dataDir, book, progressPort: null })) as BookReplay;
+  if (onOpen === null) return (await pool.run({ kind: 'book', dataDir, book, checkCacheFiles, progressPort: null })) as BookReplay;
   const channel = new MessageChannel();
   channel.port1.on('message', (file: unknown) => onOpen(String(file)));
   try {
-    const task: VerifyTask = { kind: 'book', dataDir, book, progressPort: channel.port2 };
+    const task: VerifyTask = { kind: 'book', dataDir, book, checkCacheFiles, progressPort: channel.port2 };
     return (await pool.run(task, { transferList: [channel.port2] })) as BookReplay;
   } finally {
     channel.port1.close();
@@ -160,7 +163,7 @@ export async function verifyDataDir(dir: string, options: VerifyOptions): Promis
   return report;
 }
 
-/** Lists one book's files and records what the listing alone can tell (R18 leftovers, V4). */
+/** Lists one book's files and records what the listing alone can tell (R18 leftovers). */
 function planBook(dir: string, book: string, report: VerifyReport): BookPlan {
   const bookDir = path.join(dir, 'books', book);
   const files = classifyBookFiles(fs.readdirSync(bookDir));
@@ -174,12 +177,6 @@ function planBook(dir: string, book: string, report: VerifyReport): BookPlan {
   for (const name of files.temporary) {
     const file = path.join(bookDir, name);
     report.findings.push({ kind: 'repair', book, file, offsetBytes: null, line: `REPAIR: leftover temporary file "${file}": open would remove it (R18)` });
-  }
-  for (const [kind, names] of [['snapshot', files.snapshots], ['idempotency run', files.runs]] as const) {
-    for (const name of names) {
-      const file = path.join(bookDir, name);
-      report.findings.push({ kind: 'skipped', book, file, offsetBytes: null, line: `SKIPPED: ${kind} "${file}": ${FORMAT_NOT_CHECKED_NOTE}` });
-    }
   }
   report.books.push({ book, segments: segments.length, bytes: segments.reduce((sum, segment) => sum + segment.lengthBytes, 0), frames: 0, summary: null });
   return { book, segments, hasDuplicateBases: files.duplicateBases.length > 0 };
@@ -266,7 +263,7 @@ async function replayPass(
   };
   const replays = plans.map((plan) =>
     settle(
-      replayBookInPool(pool, dir, plan.book, (file) => {
+      replayBookInPool(pool, dir, plan.book, true, (file) => {
         const index = plan.segments.findIndex((segment) => segment.target.file === file);
         if (index > 0) markReplayedBefore(plan, index);
       }),
@@ -295,6 +292,7 @@ async function replayPass(
     for (const warning of summary.warnings) {
       report.findings.push({ kind: 'warning', book: plan.book, file: null, offsetBytes: null, line: `WARNING: ${warning}` });
     }
+    report.findings.push(...cacheFileFindings(plan.book, summary.cacheFiles!));
     const bookDir = path.join(dir, 'books', plan.book);
     if (summary.sumsSaturated) {
       const line = `WARNING: trial balance of book ${plan.book} not checked: its sums saturated at the i64 bounds`;
@@ -307,6 +305,32 @@ async function replayPass(
       report.findings.push({ kind: 'unbalanced', book: plan.book, file: bookDir, offsetBytes: null, line });
     }
   }
+}
+
+/** What open would do with the snapshot and run files of a book it accepts (V4). */
+function cacheFileFindings(book: string, cacheFiles: CacheFiles): Finding[] {
+  const findings: Finding[] = [];
+  const loaded = cacheFiles.snapshots.find((snapshot) => snapshot.role === 'loaded');
+  for (const { file, role, reason } of cacheFiles.snapshots) {
+    if (reason === null) continue;
+    if (role === 'older') {
+      const line = `WARNING: snapshot "${file}" ${reason}; open does not read it, as it loads the newer snapshot "${loaded!.file}"`;
+      findings.push({ kind: 'warning', book, file, offsetBytes: null, line });
+    } else {
+      findings.push({ kind: 'repair', book, file, offsetBytes: null, line: `REPAIR: snapshot "${file}" ${reason}; open would skip it (R12)` });
+    }
+  }
+  for (const { file, role, reason } of cacheFiles.runs) {
+    if (role === 'invalid') {
+      const line = `REPAIR: idempotency run "${file}" ${reason}; open would delete it and rebuild its keys from the log (R16)`;
+      findings.push({ kind: 'repair', book, file, offsetBytes: null, line });
+    } else if (role === 'retired') {
+      const line = `REPAIR: idempotency run "${file}" is left out of the tiling (another run covers its seqs, or a gap comes before it); open would delete it (R16)`;
+      findings.push({ kind: 'repair', book, file, offsetBytes: null, line });
+    }
+  }
+  for (const hole of cacheFiles.holes) findings.push({ kind: 'repair', book, file: null, offsetBytes: null, line: `REPAIR: ${hole} (R16)` });
+  return findings;
 }
 
 /** Every asset an account holds should be registered in `_system` (open does not check it). */

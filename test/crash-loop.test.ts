@@ -16,3 +16,25 @@ test('kill -9 under load: every acknowledged commit survives exactly once (short
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('kill -9 during snapshots, spills and merges: every acknowledged commit survives exactly once (short campaign)', async (t) => {
+  // Section 13.3, second variant: small snapshotEvery and idemHotCap, so the kills land during
+  // snapshot, spill and merge work; each cycle also retries acknowledged keys, many of them
+  // spilled to runs by then. The long campaign is `npm run crash-campaign`.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'talea-crash-spill-'));
+  try {
+    const options = { snapshotEvery: 20, idemHotCap: 16, segmentMax: 16 * 1024 };
+    const result = await runCrashCampaign(dir, 4, 20261126, (line) => t.diagnostic(line), options);
+    t.diagnostic(
+      `cycles ${result.cycles}, acknowledged commits checked ${result.acknowledgedDistinct}, unknown outcomes retried ${result.unknownRetried}, ` +
+        `acknowledged commits retried ${result.acknowledgedRetried}`,
+    );
+    assert.equal(result.cycles, 4);
+    assert(result.acknowledgedDistinct > 0, 'the campaign acknowledged nothing, so it checked nothing');
+    const names = fs.readdirSync(path.join(dir, 'books', 'crash-a'));
+    assert(names.some((name) => name.endsWith('.run')), `no idempotency run was ever spilled: ${names.join(', ')}`);
+    assert(names.some((name) => name.endsWith('.snap')), `no snapshot was ever written: ${names.join(', ')}`);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -6,11 +6,14 @@
  *     CliError with EXIT_NOT_FOUND and one line naming the path.
  * P2. A book name that breaks the book pattern is EXIT_USAGE (the argument is malformed); a valid
  *     name with no directory is EXIT_NOT_FOUND.
+ * P3. A book directory open would refuse (D2, D3) is EXIT_CORRUPT with the engine's message.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { isValidBookName } from '../book-name.js';
-import { CliError, EXIT_NOT_FOUND, EXIT_USAGE } from './exit-codes.js';
+import { isStoreError } from '../errors.js';
+import { listBooks } from '../log-store.js';
+import { CliError, EXIT_CORRUPT, EXIT_NOT_FOUND, EXIT_USAGE } from './exit-codes.js';
 
 function kindOf(target: string): 'file' | 'directory' | 'other' | null {
   try {
@@ -42,4 +45,14 @@ export function resolveBook(root: string, book: string): string {
   }
   if (kindOf(path.join(root, 'books', book)) !== 'directory') throw new CliError(EXIT_NOT_FOUND, `no book ${book} in ${root}`);
   return book;
+}
+
+/** Every book of `root`, in name order, as open lists them (P3). */
+export function resolveBooks(root: string): string[] {
+  try {
+    return listBooks(root);
+  } catch (error) {
+    if (isStoreError(error, 'INVALID_BOOK')) throw new CliError(EXIT_CORRUPT, error.message);
+    throw error;
+  }
 }

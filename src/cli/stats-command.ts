@@ -8,15 +8,13 @@
  * A2. A book open would refuse is reported with its CORRUPT line and makes the exit code
  *     EXIT_CORRUPT; the other books are still shown.
  */
-import { isStoreError } from '../errors.js';
 import { stringifyJson } from '../json.js';
-import { listBooks } from '../log-store.js';
 import type { JsonValue } from '../types.js';
 import { createVerifyPool, replayBookInPool } from '../verify.js';
 import type { BookReplay, BookSummary } from '../verify-tasks.js';
 import type { Command } from './command.js';
-import { resolveBook, resolveDataDir } from './data-dir.js';
-import { CliError, EXIT_CORRUPT, EXIT_OK } from './exit-codes.js';
+import { resolveBook, resolveBooks, resolveDataDir } from './data-dir.js';
+import { EXIT_CORRUPT, EXIT_OK } from './exit-codes.js';
 import { integerOption } from './option-values.js';
 import { plural } from './units.js';
 
@@ -43,21 +41,11 @@ Exit codes: 0 shown; 1 a book is corrupt (open would refuse it; the others are s
   async run([dir, bookArgument], values) {
     const root = resolveDataDir(dir!);
     const threads = integerOption('threads', values.threads, 1, 256);
-    let books: string[];
-    if (bookArgument !== undefined) {
-      books = [resolveBook(root, bookArgument)];
-    } else {
-      try {
-        books = listBooks(root);
-      } catch (error) {
-        if (isStoreError(error, 'INVALID_BOOK')) throw new CliError(EXIT_CORRUPT, error.message);
-        throw error;
-      }
-    }
+    const books = bookArgument === undefined ? resolveBooks(root) : [resolveBook(root, bookArgument)];
     const pool = createVerifyPool(Math.min(threads ?? Number.POSITIVE_INFINITY, Math.max(books.length, 1)));
     let replays: BookReplay[];
     try {
-      replays = await Promise.all(books.map((book) => replayBookInPool(pool, root, book, null)));
+      replays = await Promise.all(books.map((book) => replayBookInPool(pool, root, book, false, null)));
     } finally {
       await pool.destroy();
     }

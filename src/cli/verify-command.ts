@@ -1,18 +1,20 @@
 /**
- * `talea-log verify <dir>`: checks a data directory without changing it or taking its lock
- * (src/verify.ts), and exits with the most serious outcome: corruption, imbalance, repair, ok.
+ * `talea-log verify <dir>`: checks a data directory (segments, snapshots, idempotency runs) without
+ * changing it or taking its lock (src/verify.ts), and exits with the most serious outcome:
+ * corruption, imbalance, repair, ok.
  */
 import { verifyDataDir, type Finding, type VerifyReport } from '../verify.js';
+import type { BookSummary } from '../verify-tasks.js';
 import type { Command } from './command.js';
 import { resolveDataDir } from './data-dir.js';
 import { EXIT_CORRUPT, EXIT_OK, EXIT_REPAIRABLE, EXIT_UNBALANCED } from './exit-codes.js';
 import { choiceOption, integerOption } from './option-values.js';
 import { ProgressReporter, progressMode } from './progress.js';
-import { formatBytes, plural } from './units.js';
+import { formatBytes, formatCount, plural } from './units.js';
 
 export const verifyCommand: Command = {
   name: 'verify',
-  summary: 'check every frame, segment and book of a data directory (read-only)',
+  summary: 'check every frame, segment, snapshot and idempotency run of a data directory (read-only)',
   help: `Usage: talea-log verify <dir> [--all] [--progress auto|bar|lines|none] [--threads n]
 
 Checks a data directory the way LogStore.open would, without changing anything and without
@@ -22,11 +24,14 @@ taking the write lock (a running store keeps working):
   - segment names: each base equals the seq of its first frame, no gaps, no duplicates;
   - every book replayed by the engine's own recovery code, and its trial balance per asset;
   - every transaction balanced per asset;
-  - snapshot-*.snap and idem-*.run files are listed as not checked: verify does not check
-    their formats itself yet (recovery's own warnings about them are shown).
+  - every snapshot-*.snap file (format, CRC, contents, and against the log: its seq within the
+    log, its last commit time equal to the log's) and every idem-*.run file (format, CRCs, key
+    order, and its seqs within the log), and that the runs cover the seqs the snapshot open loads
+    needs.
 
-Prints one line per book and one line per finding, then a verdict. Exits on the first
-corruption unless --all is given.
+Prints one line per book and one line per finding (CORRUPT:, UNBALANCED:, REPAIR: what open
+would repair or skip, WARNING: for example an unusable snapshot older than the one open loads,
+which open never reads), then a verdict. Exits on the first corruption unless --all is given.
 
 Options:
   --all               report every problem instead of stopping at the first corruption
@@ -34,9 +39,11 @@ Options:
   --threads N         pool threads for the parallel checks (default: the number of cores)
   -h, --help          show this help
 
-Exit codes: 0 sound; 1 corruption (open would refuse); 3 no corruption, but open would repair a
-torn tail or remove leftover *.tmp files; 4 a transaction or trial balance does not balance;
-5 no such data directory; 8 I/O error.`,
+Exit codes: 0 sound; 1 corruption (open would refuse), including a snapshot or an idempotency run
+beyond the end of the log; 3 no corruption, but open would repair something: truncate a torn
+tail, remove leftover *.tmp files, skip an unusable snapshot, delete a damaged or left-over
+idempotency run or rebuild missing idempotency keys from the log; 4 a transaction or trial
+balance does not balance; 5 no such data directory; 8 I/O error.`,
   options: {
     all: { type: 'boolean' },
     progress: { type: 'string' },
@@ -97,7 +104,7 @@ function renderReport(report: VerifyReport): string[] {
         : summary.trialBalance.length === 0
           ? 'no postings'
           : `trial balance ${summary.trialBalance.map((row) => `${row.asset} ${row.debits === row.credits ? 'balanced' : 'UNBALANCED'}`).join(', ')}`;
-      lines.push(`${head}, ${last}; ${balance}`);
+      lines.push(`${head}, ${last}; ${[...cacheFilesSummary(summary), balance].join('; ')}`);
     } else {
       events += book.frames;
       lines.push(`${head}: ${corruptBooks.has(book.book) ? 'CORRUPT (see below)' : 'not replayed (verification stopped earlier)'}`);
@@ -106,16 +113,30 @@ function renderReport(report: VerifyReport): string[] {
   for (const finding of report.findings) lines.push(finding.line);
   const count = (kind: Finding['kind']) => report.findings.filter((finding) => finding.kind === kind).length;
   const totals = `${plural(report.books.length, 'book')}, ${plural(segments, 'segment')}, ${formatBytes(bytes)}, ${plural(events, 'event')}`;
-  const skipped = count('skipped') === 0 ? '' : `; ${plural(count('skipped'), 'file')} not checked`;
   if (count('corrupt') > 0) {
     const how = report.stoppedEarly ? 'stopped at the first corruption (--all reports every problem)' : `${plural(count('corrupt'), 'corruption')} found`;
-    lines.push(`verify: CORRUPT: open would refuse this directory; ${how} (${totals})${skipped}`);
+    lines.push(`verify: CORRUPT: open would refuse this directory; ${how} (${totals})`);
   } else if (count('unbalanced') > 0) {
-    lines.push(`verify: UNBALANCED: the log is sound, but ${plural(count('unbalanced'), 'finding')} of imbalance (${totals})${skipped}`);
+    lines.push(`verify: UNBALANCED: the log is sound, but ${plural(count('unbalanced'), 'finding')} of imbalance (${totals})`);
   } else if (count('repair') > 0) {
-    lines.push(`verify: REPAIRABLE: no corruption; open would repair ${plural(count('repair'), 'thing')} listed above (${totals})${skipped}`);
+    lines.push(`verify: REPAIRABLE: no corruption; open would repair ${plural(count('repair'), 'thing')} listed above (${totals})`);
   } else {
-    lines.push(`verify: OK (${totals})${skipped}`);
+    lines.push(`verify: OK (${totals})`);
   }
   return lines;
+}
+
+/** The snapshot and run files of a book, for its line: how many, and the snapshot open loads. */
+function cacheFilesSummary(summary: BookSummary): string[] {
+  const { snapshots, runs } = summary.cacheFiles!;
+  const parts: string[] = [];
+  if (snapshots.length > 0) {
+    const loaded = snapshots.find((snapshot) => snapshot.role === 'loaded');
+    parts.push(`${plural(snapshots.length, 'snapshot')} (${loaded === undefined ? 'none usable' : `open loads seq ${loaded.seq}`})`);
+  }
+  if (runs.length > 0) {
+    const attached = runs.filter((run) => run.role === 'attached').length;
+    parts.push(`${plural(runs.length, 'idempotency run')}${attached === runs.length ? '' : ` (${formatCount(attached)} usable)`}`);
+  }
+  return parts;
 }

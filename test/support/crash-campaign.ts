@@ -8,15 +8,21 @@
  *   C2. every definite failure left nothing behind;
  *   C3. every call with an unknown outcome is present at most once, and retrying it with its key
  *       and content settles it: exactly once afterwards;
- *   C4. each book's seqs run 1..N with no gap, and per asset debits equal credits.
- * The directory is reused from cycle to cycle, so damage would accumulate.
+ *   C4. each book's seqs run 1..N with no gap, and per asset debits equal credits;
+ *   and retrying acknowledged commits with their keys (every one of this cycle, a seeded sample
+ *   of older ones) returns the original Committed and appends nothing.
+ * The directory is reused from cycle to cycle, so damage would accumulate. With `options` (a small
+ * snapshotEvery and idemHotCap) the child snapshots and spills all the time, so kills land during
+ * snapshots, spills and merges (the second variant of section 13.3). At the end, the recovered
+ * events replayed into a MemoryStore give the same answers (C7).
  */
 import assert from 'node:assert/strict';
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { LogStore } from '../../src/log-store.js';
 import type { Committed, SequencedEvent } from '../../src/types.js';
-import { crashDraft, CRASH_BOOKS } from './crash-workload.js';
+import { crashDraft, CRASH_BOOKS, crashStoreOptions, type CrashStoreOptions } from './crash-workload.js';
+import { verifyReplay } from './ledger-check.js';
 
 const CHILD = fileURLToPath(new URL('./crash-child.js', import.meta.url));
 
@@ -32,7 +38,14 @@ export interface CampaignResult {
   cycles: number;
   acknowledgedChecked: number;
   unknownRetried: number;
+  /** Acknowledged commits retried with their keys: each returned the original, appending nothing. */
+  acknowledgedRetried: number;
+  /** Distinct acknowledged commits at the end (acknowledgedChecked counts them once per cycle). */
+  acknowledgedDistinct: number;
 }
+
+/** How many older acknowledged commits each cycle retries, besides every one of its own. */
+const OLDER_RETRIES_PER_CYCLE = 25;
 
 /** A small deterministic PRNG, so a failing run can be repeated from its seed. */
 function mulberry32(seed: number): () => number {
@@ -46,8 +59,8 @@ function mulberry32(seed: number): () => number {
   };
 }
 
-async function runChild(dir: string, cycle: number, killDelayMs: number, calls: Map<string, CallRecord>): Promise<void> {
-  const child = fork(CHILD, [dir, String(cycle)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+async function runChild(dir: string, cycle: number, killDelayMs: number, calls: Map<string, CallRecord>, options: CrashStoreOptions): Promise<void> {
+  const child = fork(CHILD, [dir, String(cycle), JSON.stringify(options)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.on('message', (message: { type: string; key?: string; book?: string; minor?: string; code?: string; committed?: Committed }) => {
     switch (message.type) {
@@ -86,17 +99,24 @@ async function readAll(store: LogStore, book: string): Promise<SequencedEvent[]>
   }
 }
 
-export async function runCrashCampaign(dir: string, cycles: number, seed: number, log: (line: string) => void = () => {}): Promise<CampaignResult> {
+export async function runCrashCampaign(
+  dir: string,
+  cycles: number,
+  seed: number,
+  log: (line: string) => void = () => {},
+  options: CrashStoreOptions = {},
+): Promise<CampaignResult> {
   const random = mulberry32(seed);
-  const acknowledged = new Map<string, Committed & { book: string }>();
+  const acknowledged = new Map<string, Committed & { book: string; minor: bigint }>();
   let acknowledgedChecked = 0;
   let unknownRetried = 0;
+  let acknowledgedRetried = 0;
   for (let cycle = 0; cycle < cycles; cycle++) {
     const calls = new Map<string, CallRecord>();
     const killDelayMs = 20 + Math.floor(random() * 300);
-    await runChild(dir, cycle, killDelayMs, calls);
+    await runChild(dir, cycle, killDelayMs, calls, options);
 
-    const store = await LogStore.open(dir, { workers: 2, segmentMax: 64 * 1024 });
+    const store = await LogStore.open(dir, crashStoreOptions(options));
     try {
       // Retry every call whose outcome is unknown, with its key and content (C3).
       for (const [key, record] of calls) {
@@ -108,7 +128,7 @@ export async function runCrashCampaign(dir: string, cycles: number, seed: number
         unknownRetried++;
       }
       for (const [key, record] of calls) {
-        if (record.state === 'ok') acknowledged.set(key, { ...record.committed!, book: record.book });
+        if (record.state === 'ok') acknowledged.set(key, { ...record.committed!, book: record.book, minor: record.minor });
       }
       // Scan every book: gapless seqs, each key once, every acknowledged commit as acknowledged.
       const seen = new Map<string, { book: string; seq: number; at: string; txid: string }>();
@@ -130,6 +150,23 @@ export async function runCrashCampaign(dir: string, cycles: number, seed: number
         assert.deepEqual(found, { book: committed.book, seq: committed.seq, at: committed.at, txid: committed.txid }, `key ${key}`);
         acknowledgedChecked++;
       }
+      // Retrying an acknowledged commit returns the original and appends nothing (C3): every key
+      // of this cycle, and a sample of older ones, which by now live in spilled runs.
+      const durableBefore = CRASH_BOOKS.map((book) => store.durableSeq(book));
+      const older = [...acknowledged.keys()].filter((key) => !calls.has(key));
+      const retryKeys = [...calls.keys()].filter((key) => acknowledged.has(key));
+      for (let index = 0; index < OLDER_RETRIES_PER_CYCLE && older.length > 0; index++) retryKeys.push(older[Math.floor(random() * older.length)]!);
+      for (const key of retryKeys) {
+        const { book, minor, txid, seq, at } = acknowledged.get(key)!;
+        assert.deepEqual(await store.commit(crashDraft(book, key, minor)), { txid, seq, at }, `retrying acknowledged key ${key}`);
+        acknowledgedRetried++;
+      }
+      assert.deepEqual(
+        CRASH_BOOKS.map((book) => store.durableSeq(book)),
+        durableBefore,
+        'retrying acknowledged commits appended events',
+      );
+      if (cycle === cycles - 1) await verifyReplay(store, [...CRASH_BOOKS], `seed ${seed}`); // C7
       for (const [key, record] of calls) {
         if (record.state === 'fail') assert(!seen.has(key), `key ${key} failed with ${record.code} but is present`); // C2
       }
@@ -138,5 +175,5 @@ export async function runCrashCampaign(dir: string, cycles: number, seed: number
     }
     log(`cycle ${cycle + 1}/${cycles}: killed after ${killDelayMs} ms, ${calls.size} calls, ${acknowledged.size} acknowledged so far`);
   }
-  return { cycles, acknowledgedChecked, unknownRetried };
+  return { cycles, acknowledgedChecked, unknownRetried, acknowledgedRetried, acknowledgedDistinct: acknowledged.size };
 }

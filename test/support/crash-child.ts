@@ -2,17 +2,20 @@
  * The child of the process-crash loop (spec/log-engine.md, section 13.3). It opens a LogStore on
  * the directory given in argv, sets up its books idempotently, and commits until it is killed,
  * reporting each call over IPC: `invoke` before, `ok` (with the Committed) or `fail` after.
+ * An optional third argument holds LogStore options as JSON (e.g. a small snapshotEvery and
+ * idemHotCap, so kills land during snapshots, spills and merges).
  */
 import { LogStore } from '../../src/log-store.js';
-import { crashDraft, CRASH_ASSET, CRASH_BOOKS, openCrashBooks } from './crash-workload.js';
+import { crashDraft, CRASH_ASSET, CRASH_BOOKS, crashStoreOptions, openCrashBooks, type CrashStoreOptions } from './crash-workload.js';
 
-const [dir, iterationText] = process.argv.slice(2);
+const [dir, iterationText, optionsText] = process.argv.slice(2);
 const iteration = Number(iterationText);
+const options = (optionsText === undefined ? {} : JSON.parse(optionsText)) as CrashStoreOptions;
 const send = (message: unknown): void => {
   process.send?.(message);
 };
 
-const store = await LogStore.open(dir!, { workers: 2, segmentMax: 64 * 1024 });
+const store = await LogStore.open(dir!, crashStoreOptions(options));
 await openCrashBooks(store);
 send({ type: 'ready' });
 

@@ -3,8 +3,21 @@
  * retry after a crash can be built from the key alone.
  */
 import { randomUUID } from 'node:crypto';
+import type { LogStoreOptions } from '../../src/options.js';
 import type { Store } from '../../src/store.js';
 import type { Transaction } from '../../src/types.js';
+
+/** The LogStore settings a crash campaign may vary; the child and the checker use the same. */
+export interface CrashStoreOptions {
+  workers?: number;
+  segmentMax?: number;
+  snapshotEvery?: number;
+  idemHotCap?: number;
+}
+
+export function crashStoreOptions(options: CrashStoreOptions): LogStoreOptions {
+  return { workers: 2, segmentMax: 64 * 1024, ...options, onWarning: () => undefined };
+}
 
 export const CRASH_ASSET = 'USD';
 export const CRASH_BOOKS = ['crash-a', 'crash-b', 'crash-c', 'crash-d'] as const;

@@ -10,7 +10,7 @@
  */
 import { RealFileSystem, type FileSystem, type OpenFlags } from '../../src/file-system.js';
 
-export const FAULT_OPS = ['writev', 'fsync', 'rename', 'fsyncDir', 'mkdir', 'open'] as const;
+export const FAULT_OPS = ['writev', 'fsync', 'rename', 'fsyncDir', 'mkdir', 'open', 'readdir'] as const;
 export type FaultOp = (typeof FAULT_OPS)[number];
 const ERRNOS = ['EIO', 'ENOSPC', 'EDQUOT'] as const;
 export type FaultErrno = (typeof ERRNOS)[number];
@@ -24,7 +24,8 @@ const MATCHED = 4; // matching calls of the armed op so far
 const HOLD_FSYNC = 5; // 1: matching fsyncs wait until it is 0
 const FAILED = 6; // 1 once the fault has fired
 const COUNTS = 8; // COUNTS + index: calls per op kind, all paths
-const SLOTS = COUNTS + FAULT_OPS.length;
+const MATCHING_COUNTS = COUNTS + FAULT_OPS.length; // + index: calls per op kind on matching paths
+const SLOTS = MATCHING_COUNTS + FAULT_OPS.length;
 
 export interface FaultyConfig {
   control: SharedArrayBuffer;
@@ -73,6 +74,11 @@ export class FaultPlan {
   count(op: FaultOp): number {
     return Atomics.load(this.#slots, COUNTS + FAULT_OPS.indexOf(op));
   }
+
+  /** Calls of `op` on paths matching `pathIncludes` so far (all calls when it is null). */
+  countMatching(op: FaultOp): number {
+    return Atomics.load(this.#slots, MATCHING_COUNTS + FAULT_OPS.indexOf(op));
+  }
 }
 
 export class FaultyFileSystem implements FileSystem {
@@ -90,6 +96,7 @@ export class FaultyFileSystem implements FileSystem {
     const opIndex = FAULT_OPS.indexOf(op);
     Atomics.add(this.#slots, COUNTS + opIndex, 1);
     const matches = this.#pathIncludes === null || path.includes(this.#pathIncludes);
+    if (matches) Atomics.add(this.#slots, MATCHING_COUNTS + opIndex, 1);
     if (op === 'fsync' && matches) {
       while (Atomics.load(this.#slots, HOLD_FSYNC) === 1) Atomics.wait(this.#slots, HOLD_FSYNC, 1, 50);
     }
@@ -143,6 +150,7 @@ export class FaultyFileSystem implements FileSystem {
     this.#real.mkdirSync(path);
   }
   readdirSync(path: string): string[] {
+    this.#check('readdir', path);
     return this.#real.readdirSync(path);
   }
   statKindSync(path: string): 'file' | 'directory' | 'other' | null {

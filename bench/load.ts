@@ -1,0 +1,196 @@
+/**
+ * The closed-loop load of one step (spec/bench.md, sections 2.1, 2.4, 2.5).
+ *
+ * L1. A step starts `callers` async callers together. Each holds at most one operation in flight,
+ *     records its outcome and starts the next one at once (no think time), until wall time passes
+ *     warm-up + window. Then nothing new starts and the step waits for every operation to settle.
+ * L2. An operation counts in latency and throughput only if it started at or after the end of the
+ *     warm-up; the counts used by verification cover the whole step.
+ * L3. Per-operation bench work stays small: the draft is built before the timer starts
+ *     (`prepare`), time is `performance.now()`, outcomes go into counters and HDR histograms.
+ * L4. `OVERLOADED` is shed, never an error. Any other StoreError is an error, counted by code; a
+ *     `BOOK_UNAVAILABLE` on a write is also ambiguous and stops the step. Anything that is not a
+ *     StoreError is fatal: the step stops and the error is rethrown (it is a bug).
+ */
+import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+
+import { StoreError } from '../src/errors.js';
+
+export type OpKind = 'post' | 'balance' | 'history' | 'trial-balance' | 'shed' | 'subscribe-lag';
+
+export const OP_KINDS: readonly OpKind[] = ['post', 'balance', 'history', 'trial-balance', 'shed', 'subscribe-lag'];
+
+/** What one operation ended with. A batch reports one count per draft. */
+export interface Outcome {
+  kind: OpKind;
+  /** Successful operations (drafts, for a batch), deduplicated ones included. */
+  ok: number;
+  /** Of `ok`: replays (`Committed.txid !== draft.id`). */
+  dedup: number;
+  /** OVERLOADED answers (slots, for a batch). */
+  shed: number;
+  /** Other StoreErrors (slots, for a batch). */
+  errors: readonly StoreError[];
+}
+
+const NO_ERRORS: readonly StoreError[] = Object.freeze([]);
+
+export function okOutcome(kind: OpKind, dedup: boolean): Outcome {
+  return { kind, ok: 1, dedup: dedup ? 1 : 0, shed: 0, errors: NO_ERRORS };
+}
+
+/** One kind of operation: `prepare` runs before the timer starts, `run` is timed. */
+export interface Operation<Arg> {
+  /** The kind a thrown StoreError is counted under. */
+  kindOf(arg: Arg): OpKind;
+  /** True when the operation writes (a BOOK_UNAVAILABLE is then ambiguous). */
+  writes(arg: Arg): boolean;
+  prepare(caller: number, n: number): Arg;
+  run(arg: Arg): Promise<Outcome>;
+}
+
+export interface StepOptions {
+  callers: number;
+  warmupMs: number;
+  windowMs: number;
+  /** Called after a shed answer before the caller's next operation (default: one event-loop turn). */
+  afterShed?: () => Promise<unknown>;
+  /** Progress line on standard error, when it is a terminal. */
+  progressLabel?: string;
+}
+
+export interface StepMeasurement {
+  callers: number;
+  measuredS: number;
+  /** Whole step, warm-up included: successful operations of every kind. */
+  successes: number;
+  /** Whole step, warm-up included: successful writes (drafts), the count verification uses. */
+  commits: number;
+  dedup: number;
+  shed: number;
+  errors: Record<string, number>;
+  ambiguous: number;
+  /** Successful operations that started after the warm-up, all kinds. */
+  measuredSuccesses: number;
+  histograms: Partial<Record<OpKind, RecordableHistogram>>;
+  /** Shed answers that were not StoreError OVERLOADED with a `book` field (overload rule). */
+  malformedShed: number;
+}
+
+export function newHistogram(): RecordableHistogram {
+  return createHistogram({ lowest: 1, highest: 3_600_000_000_000, figures: 3 });
+}
+
+/** Records a duration in nanoseconds (at least 1, the histogram's lowest value). */
+export function recordNs(histogram: RecordableHistogram, ns: number): void {
+  histogram.record(Math.max(1, Math.min(3_600_000_000_000, Math.round(ns))));
+}
+
+/** Runs one closed-loop step and returns its counters and histograms (L1-L4). */
+export async function runClosedLoop<Arg>(operation: Operation<Arg>, options: StepOptions): Promise<StepMeasurement> {
+  const measurement: StepMeasurement = {
+    callers: options.callers,
+    measuredS: options.windowMs / 1000,
+    successes: 0,
+    commits: 0,
+    dedup: 0,
+    shed: 0,
+    errors: {},
+    ambiguous: 0,
+    measuredSuccesses: 0,
+    histograms: {},
+    malformedShed: 0,
+  };
+  const histogramOf = (kind: OpKind): RecordableHistogram => (measurement.histograms[kind] ??= newHistogram());
+  const startMs = performance.now();
+  const warmEndMs = startMs + options.warmupMs;
+  const endMs = warmEndMs + options.windowMs;
+  let stopped = false;
+  let fatal: unknown = null;
+  const afterShed = options.afterShed ?? (() => nextTurn());
+
+  const record = (outcome: Outcome, startedMs: number, elapsedNs: number): void => {
+    const measured = startedMs >= warmEndMs;
+    measurement.successes += outcome.ok;
+    measurement.dedup += outcome.dedup;
+    measurement.shed += outcome.shed;
+    for (const error of outcome.errors) measurement.errors[error.code] = (measurement.errors[error.code] ?? 0) + 1;
+    if (!measured) return;
+    measurement.measuredSuccesses += outcome.ok;
+    if (outcome.ok > 0) {
+      const histogram = histogramOf(outcome.kind);
+      for (let index = 0; index < outcome.ok; index++) recordNs(histogram, elapsedNs);
+    }
+    if (outcome.shed > 0 && outcome.ok === 0) {
+      // The latency of an OVERLOADED answer; a retried success (overload pass B) is a `post`.
+      const histogram = histogramOf('shed');
+      for (let index = 0; index < outcome.shed; index++) recordNs(histogram, elapsedNs);
+    }
+  };
+
+  const caller = async (callerIndex: number): Promise<void> => {
+    for (let n = 0; !stopped && performance.now() < endMs; n++) {
+      const arg = operation.prepare(callerIndex, n);
+      const startedMs = performance.now();
+      let outcome: Outcome;
+      try {
+        outcome = await operation.run(arg);
+      } catch (error) {
+        if (!(error instanceof StoreError)) {
+          fatal ??= error;
+          stopped = true;
+          return;
+        }
+        if (error.code === 'OVERLOADED') {
+          if (typeof (error as { book?: unknown }).book !== 'string') measurement.malformedShed++;
+          outcome = { kind: operation.kindOf(arg), ok: 0, dedup: 0, shed: 1, errors: NO_ERRORS };
+        } else {
+          outcome = { kind: operation.kindOf(arg), ok: 0, dedup: 0, shed: 0, errors: [error] };
+          if (error.code === 'BOOK_UNAVAILABLE' && operation.writes(arg)) {
+            measurement.ambiguous++;
+            stopped = true; // the book is dead: issue nothing more (section 2.4)
+          }
+        }
+      }
+      record(outcome, startedMs, (performance.now() - startedMs) * 1e6);
+      if (operation.writes(arg)) measurement.commits += outcome.ok;
+      if (outcome.shed > 0 && outcome.ok === 0) await afterShed();
+    }
+  };
+
+  const progress = startProgress(options.progressLabel, measurement, startMs);
+  try {
+    await Promise.all(Array.from({ length: options.callers }, (_, index) => caller(index)));
+  } finally {
+    progress?.();
+  }
+  if (fatal !== null) throw fatal;
+  return measurement;
+}
+
+/** One progress line on standard error, rewritten twice a second, only on a terminal. */
+function startProgress(label: string | undefined, measurement: StepMeasurement, startMs: number): (() => void) | null {
+  if (label === undefined || !process.stderr.isTTY) return null;
+  let lastCount = 0;
+  let lastMs = startMs;
+  const timer = setInterval(() => {
+    const nowMs = performance.now();
+    const rate = ((measurement.successes - lastCount) * 1000) / Math.max(1, nowMs - lastMs);
+    lastCount = measurement.successes;
+    lastMs = nowMs;
+    process.stderr.write(
+      `\r\x1b[2K  ${label}: ${Math.round(rate).toLocaleString('en-US')} ops/s, shed ${measurement.shed}, dedup ${measurement.dedup}`,
+    );
+  }, 500);
+  timer.unref();
+  return () => {
+    clearInterval(timer);
+    process.stderr.write('\r\x1b[2K');
+  };
+}
+
+/** Sleeps `ms` milliseconds. */
+export function sleepMs(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,499 @@
+/**
+ * The bench's output (spec/bench.md, section 7): the JSON report of one run, its Markdown tables,
+ * and `npm run bench:readme`, which writes the tables of a report into README.md.
+ *
+ * Y1. Scenario and raw-limit figures are kept per round and summarised as median and range
+ *     (`Stat`); a figure whose max ÷ min exceeds 1.5 is marked noisy (`~`).
+ * Y2. Ratios are computed within one run, step by step, from medians. Invalid steps are shown,
+ *     marked [INVALID], and left out of peaks and ratios.
+ * Y3. The README only ever gets a report from a `default` or `full` run that passed verification
+ *     and was not profiled.
+ *
+ *   node dist/bench/report.js readme [report.json]    (newest in bench-results/ when omitted)
+ *   node dist/bench/report.js markdown <report.json>  (prints the tables)
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import type { ProbeResult } from './raw-limit.js';
+
+export type { ProbeResult };
+
+export interface Stat {
+  median: number;
+  min: number;
+  max: number;
+  rounds: number[];
+}
+
+export interface Percentiles {
+  count: number;
+  p50_us: Stat;
+  p90_us: Stat;
+  p99_us: Stat;
+  p999_us: Stat;
+  max_us: Stat;
+}
+
+export interface StepResult {
+  label: string;
+  callers: number;
+  measured_s: number;
+  throughput_ops_s: Stat;
+  successes: Stat;
+  shed: Stat;
+  deduplicated: Stat;
+  errors: Record<string, number>;
+  error_rate?: Stat;
+  avg_batch_frames?: Stat;
+  invalid: boolean;
+  latency: Record<string, Percentiles>;
+}
+
+export interface ScenarioResult {
+  scenario: 'post-one-book' | 'post-many-books' | 'reads' | 'mixed' | 'overload';
+  batch_size: number;
+  contender: 'log' | 'sqlite';
+  steps: StepResult[];
+}
+
+export interface MicroResult {
+  group: string;
+  task: string;
+  mean_ns: number;
+  p50_ns: number;
+  p99_ns: number;
+  ops_per_s: number;
+  rme_pct: number;
+  samples: number;
+}
+
+export interface StartupResult {
+  events: number;
+  full_replay_s: Stat;
+  snapshot_open_s: Stat;
+  bytes_per_posting: Stat;
+}
+
+export interface VerificationEntry {
+  scenario: string;
+  contender: string;
+  round: number;
+  ok: boolean;
+  observed: number;
+  expected_min: number;
+  expected_max: number;
+  warnings: string[];
+}
+
+export interface BenchReport {
+  schema: 1;
+  run_id: string;
+  started_at: string;
+  preset: 'quick' | 'default' | 'full';
+  profiled: boolean;
+  git: { sha: string; dirty: boolean };
+  env: {
+    node: string;
+    v8: string;
+    os: string;
+    arch: string;
+    cpu_model: string;
+    cpu_count: number;
+    memory_bytes: number;
+    data_dir: string;
+    fs_type: string;
+    packages: Record<string, string>;
+    sqlite: { library_version: string; journal_mode: string; synchronous: number };
+    fsync_probe: { start: ProbeResult; end: ProbeResult; unstable: boolean };
+  };
+  config: {
+    warmup_s: number;
+    window_s: number;
+    rounds: number;
+    store_options: Record<string, Record<string, unknown>>;
+  };
+  scenarios: ScenarioResult[];
+  raw_limit: { batch_frames: number; frames_per_s: Stat; latency: Percentiles }[];
+  micro: MicroResult[];
+  startup?: StartupResult & {
+    /** Additions beyond the schema's fields: what the memory figure is made of. */
+    postings?: number;
+    rss_empty_bytes?: number;
+    rss_loaded_bytes?: number;
+    heap_used_bytes_per_thread?: Array<{ thread: number; empty: number; loaded: number }>;
+    build_s?: number;
+  };
+  verification: VerificationEntry[];
+  /** Additions beyond the schema: failures that make the run fail, notes, and part timings. */
+  failures?: string[];
+  notes?: string[];
+  timings_s?: Record<string, number>;
+}
+
+// --- statistics ------------------------------------------------------------------------------
+
+export function statOf(rounds: number[]): Stat {
+  if (rounds.length === 0) return { median: 0, min: 0, max: 0, rounds: [] };
+  const sorted = [...rounds].sort((left, right) => left - right);
+  const middle = Math.floor(sorted.length / 2);
+  const median = sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+  return { median, min: sorted[0]!, max: sorted[sorted.length - 1]!, rounds: [...rounds] };
+}
+
+export const NOISY_RATIO = 1.5;
+
+export function isNoisy(stat: Stat): boolean {
+  return stat.rounds.length > 1 && stat.min > 0 && stat.max / stat.min > NOISY_RATIO;
+}
+
+// --- Markdown ----------------------------------------------------------------------------------
+
+function formatCount(value: number): string {
+  if (!Number.isFinite(value)) return '—';
+  if (value >= 100) return Math.round(value).toLocaleString('en-US');
+  if (value >= 10) return value.toFixed(1);
+  return value.toFixed(2);
+}
+
+function formatRate(stat: Stat | undefined): string {
+  if (stat === undefined || stat.rounds.length === 0) return '—';
+  const noisy = isNoisy(stat) ? '~' : '';
+  if (stat.rounds.length === 1) return `${noisy}${formatCount(stat.median)}`;
+  return `${noisy}${formatCount(stat.median)} (${formatCount(stat.min)}–${formatCount(stat.max)})`;
+}
+
+function formatMs(stat: Stat | undefined): string {
+  if (stat === undefined || stat.rounds.length === 0) return '—';
+  const ms = stat.median / 1000;
+  const text = ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms >= 1 ? ms.toFixed(2) : ms.toFixed(3);
+  return `${isNoisy(stat) ? '~' : ''}${text}`;
+}
+
+function formatRatio(numerator: number | null, denominator: number | null): string {
+  if (numerator === null || denominator === null || denominator === 0 || !Number.isFinite(numerator)) return '—';
+  const ratio = numerator / denominator;
+  return ratio >= 10 ? `${ratio.toFixed(1)}×` : `${ratio.toFixed(2)}×`;
+}
+
+function formatErrors(errors: Record<string, number>): string {
+  const entries = Object.entries(errors).filter(([, count]) => count > 0);
+  if (entries.length === 0) return '0';
+  return entries.map(([code, count]) => `${code} ${count}`).join(', ');
+}
+
+/** The main op kind of a step (its throughput's kind). */
+function mainKind(scenario: string, label: string): string {
+  if (scenario === 'reads') return label.split('/')[0]!;
+  if (scenario === 'mixed') return 'all';
+  return 'post';
+}
+
+/** The rows of one step: its op kind, or (mixed) all operations then each kind, or (overload) post then shed. */
+function rowKinds(scenario: string, label: string, log: StepResult | undefined, sqlite: StepResult | undefined): string[] {
+  if (label === 'subscribe-lag') return ['subscribe-lag'];
+  const present = (kind: string): boolean => log?.latency[kind] !== undefined || sqlite?.latency[kind] !== undefined;
+  if (scenario === 'mixed') return ['all', ...['post', 'balance', 'history', 'trial-balance'].filter(present)];
+  if (scenario === 'overload') return ['post', ...(present('shed') ? ['shed'] : [])];
+  return [mainKind(scenario, label)];
+}
+
+interface StepLookup {
+  log?: StepResult;
+  sqlite?: StepResult;
+}
+
+function scenarioGroups(report: BenchReport): Array<{ scenario: string; batchSize: number; title: string }> {
+  const groups: Array<{ scenario: string; batchSize: number; title: string }> = [];
+  for (const result of report.scenarios) {
+    if (groups.some((group) => group.scenario === result.scenario && group.batchSize === result.batch_size)) continue;
+    const title = result.batch_size === 1 ? result.scenario : `${result.scenario}, batch-${result.batch_size}`;
+    groups.push({ scenario: result.scenario, batchSize: result.batch_size, title });
+  }
+  return groups;
+}
+
+function stepsOf(report: BenchReport, scenario: string, batchSize: number): { labels: string[]; byLabel: Map<string, StepLookup> } {
+  const labels: string[] = [];
+  const byLabel = new Map<string, StepLookup>();
+  for (const result of report.scenarios) {
+    if (result.scenario !== scenario || result.batch_size !== batchSize) continue;
+    for (const step of result.steps) {
+      if (!byLabel.has(step.label)) {
+        labels.push(step.label);
+        byLabel.set(step.label, {});
+      }
+      byLabel.get(step.label)![result.contender] = step;
+    }
+  }
+  return { labels, byLabel };
+}
+
+function rawStat(report: BenchReport, k: number): Stat | null {
+  return report.raw_limit.find((entry) => entry.batch_frames === k)?.frames_per_s ?? null;
+}
+
+function validMedian(step: StepResult | undefined): number | null {
+  if (step === undefined || step.invalid || step.label === 'subscribe-lag') return null;
+  return step.throughput_ops_s.median;
+}
+
+function peak(steps: Array<StepResult | undefined>): number | null {
+  let best: number | null = null;
+  for (const step of steps) {
+    const value = validMedian(step);
+    if (value !== null && (best === null || value > best)) best = value;
+  }
+  return best;
+}
+
+function callersOfLabel(label: string): number | null {
+  const match = /^c(\d+)$/.exec(label);
+  return match === null ? null : Number(match[1]);
+}
+
+export function renderMarkdown(report: BenchReport): string {
+  const lines: string[] = [];
+  const env = report.env;
+  const probe = env.fsync_probe;
+  const date = report.started_at.slice(0, 10);
+  lines.push(`Run \`${report.run_id}\` (${date}), preset \`${report.preset}\`${report.profiled ? ', **profiled: not for publication**' : ''}; ` +
+    `${report.config.rounds} round(s), ${report.config.warmup_s} s warm-up and ${report.config.window_s} s window per step.`);
+  lines.push('');
+  lines.push(`- Machine: ${env.cpu_count} cores (${env.cpu_model}), ${(env.memory_bytes / 2 ** 30).toFixed(0)} GiB, ${env.os} ${env.arch}; ` +
+    `Node ${env.node} (V8 ${env.v8}); file system \`${env.fs_type}\`.`);
+  lines.push(`- fsync probe (200 B append + fsync): start p50 ${probe.start.p50_us.toFixed(0)} µs / p99 ${probe.start.p99_us.toFixed(0)} µs, ` +
+    `end p50 ${probe.end.p50_us.toFixed(0)} µs / p99 ${probe.end.p99_us.toFixed(0)} µs${probe.unstable ? ' — **unstable disk**: absolute figures do not hold, ratios within a step do' : ''}.`);
+  lines.push(`- Peer: SQLite ${env.sqlite.library_version} via better-sqlite3 ${env.packages['better-sqlite3'] ?? '?'}, ` +
+    `journal_mode=${env.sqlite.journal_mode}, synchronous=${env.sqlite.synchronous} (FULL).`);
+  const options = Object.entries(report.config.store_options)
+    .map(([contender, values]) => `${contender}: ${Object.entries(values).map(([key, value]) => `${key}=${String(value)}`).join(', ') || 'defaults'}`)
+    .join('; ');
+  lines.push(`- Store options that differ from the defaults: ${options || 'none'}.`);
+  lines.push(`- git \`${report.git.sha.slice(0, 12)}\`${report.git.dirty ? ' (with uncommitted changes)' : ''}.`);
+  const failed = report.verification.filter((entry) => !entry.ok).length;
+  lines.push(`- Verification: ${report.verification.length} checks, ${failed === 0 ? 'all passed' : `**${failed} failed**`}` +
+    `${(report.failures?.length ?? 0) > 0 ? '; **the run failed** (see the end)' : ''}.`);
+  lines.push('');
+  lines.push('Throughput is the median over rounds (range in brackets); `~` marks a figure whose range exceeds 1.5×. ' +
+    'Latency columns are medians of the per-round percentiles, in ms, closed loop (ceilings, not service levels).');
+  lines.push('');
+
+  // Headline.
+  lines.push('**Headline (peak throughput per scenario)**');
+  lines.push('');
+  lines.push('| scenario | log ops/s | sqlite ops/s | raw frames/s | log ÷ sqlite | log ÷ raw |');
+  lines.push('|---|---:|---:|---:|---:|---:|');
+  const rawPeak = report.raw_limit.length === 0 ? null : Math.max(...report.raw_limit.map((entry) => entry.frames_per_s.median));
+  for (const group of scenarioGroups(report)) {
+    const { labels, byLabel } = stepsOf(report, group.scenario, group.batchSize);
+    const plainLabels = labels.filter((label) => !label.endsWith('/w1') && label !== 'subscribe-lag' && label !== 'retry-to-success');
+    const logPeak = peak(plainLabels.map((label) => byLabel.get(label)!.log));
+    const sqlitePeak = peak(plainLabels.map((label) => byLabel.get(label)!.sqlite));
+    let raw: number | null = null;
+    if (group.scenario === 'post-one-book') {
+      raw = group.batchSize === 1 ? rawPeak : (rawStat(report, group.batchSize)?.median ?? null);
+    } else if (group.scenario === 'post-many-books' || group.scenario === 'overload') {
+      raw = rawPeak;
+    }
+    let title = group.title;
+    if (group.scenario === 'overload') title = 'overload (goodput, raw-overloaded)';
+    else if (group.scenario === 'mixed') title = 'mixed (all operations)';
+    else if (group.batchSize > 1) title = `${group.title} (drafts/s)`;
+    lines.push(`| ${title} | ${formatCount(logPeak ?? NaN)} | ${formatCount(sqlitePeak ?? NaN)} | ${formatCount(raw ?? NaN)} | ` +
+      `${formatRatio(logPeak, sqlitePeak)} | ${formatRatio(logPeak, raw)} |`);
+  }
+  lines.push('');
+  lines.push('Raw is the physical limit: pre-encoded frames appended to one file and fsynced per batch, no store; ' +
+    'the headline shows its best batch size (for a batch variant, k = the batch size). Per-step ceilings (k = callers) are in the post-one-book tables.');
+  lines.push('');
+
+  // Step tables.
+  for (const group of scenarioGroups(report)) {
+    const { labels, byLabel } = stepsOf(report, group.scenario, group.batchSize);
+    lines.push(`**${group.title}**`);
+    lines.push('');
+    const withRaw = group.scenario === 'post-one-book';
+    const withW1 = group.scenario === 'post-many-books' && labels.some((label) => label.endsWith('/w1'));
+    const overload = group.scenario === 'overload';
+    const header = ['step', 'op', 'log ops/s', 'p50', 'p99', 'p999', overload ? 'shed / error rate' : 'shed', 'errors',
+      'sqlite ops/s', 'p50', 'p99', 'p999', overload ? 'shed / error rate' : 'shed', 'errors', 'log ÷ sqlite'];
+    if (withRaw) header.push('raw frames/s (k)', 'log ÷ raw');
+    if (withW1) header.push('log ÷ log/w1');
+    lines.push(`| ${header.join(' | ')} |`);
+    lines.push(`|${header.map((_, index) => (index < 2 ? '---' : '---:')).join('|')}|`);
+    for (const label of labels) {
+      const { log, sqlite } = byLabel.get(label)!;
+      for (const [rowIndex, op] of rowKinds(group.scenario, label, log, sqlite).entries()) {
+        const first = rowIndex === 0;
+        const cells: string[] = [first ? `${label}${log?.invalid || sqlite?.invalid ? ' [INVALID]' : ''}` : '', op];
+        for (const step of [log, sqlite]) {
+          if (step === undefined) {
+            cells.push('—', '—', '—', '—', '—', '—');
+            continue;
+          }
+          const latency = op === 'all' ? undefined : step.latency[op];
+          let rate: string;
+          if (label === 'subscribe-lag') rate = '—';
+          else if (op === 'all' || (first && group.scenario !== 'mixed')) rate = formatRate(step.throughput_ops_s);
+          else rate = latency === undefined ? '—' : formatCount(latency.count / Math.max(1, step.throughput_ops_s.rounds.length) / step.measured_s);
+          const shed = overload ? `${formatInteger(step.shed.median)} / ${formatPct(step.error_rate)}` : formatInteger(step.shed.median);
+          cells.push(
+            rate,
+            formatMs(latency?.p50_us),
+            formatMs(latency?.p99_us),
+            formatMs(latency?.p999_us),
+            first ? shed : '',
+            first ? formatErrors(step.errors) : '',
+          );
+        }
+        cells.push(first ? formatRatio(validMedian(log), validMedian(sqlite)) : '');
+        if (withRaw) {
+          const k = group.batchSize > 1 ? group.batchSize : callersOfLabel(label);
+          const raw = k === null ? null : rawStat(report, k);
+          cells.push(first && raw !== null ? `${formatRate(raw)} (${k})` : first ? '—' : '');
+          cells.push(first ? formatRatio(validMedian(log), raw?.median ?? null) : '');
+        }
+        if (withW1) {
+          const w1 = label.endsWith('/w1') ? undefined : byLabel.get(`${label}/w1`)?.log;
+          cells.push(first ? formatRatio(validMedian(log), validMedian(w1)) : '');
+        }
+        lines.push(`| ${cells.join(' | ')} |`);
+      }
+    }
+    if (group.scenario === 'post-one-book' && group.batchSize === 1) {
+      const c1 = byLabel.get('c1')?.log;
+      const p50 = c1?.latency.post?.p50_us.median ?? null;
+      if (p50 !== null && c1 !== undefined && !c1.invalid) {
+        lines.push('');
+        lines.push(`log c1 p50 ÷ fsync probe p50: ${formatRatio(p50, probe.start.p50_us)} of the start probe, ` +
+          `${formatRatio(p50, probe.end.p50_us)} of the end probe — how close one commit is to one fsync.`);
+      }
+    }
+    lines.push('');
+  }
+
+  // Raw limit.
+  if (report.raw_limit.length > 0) {
+    lines.push('**raw limit (append + fsync per batch, main thread, no store)**');
+    lines.push('');
+    lines.push('| frames per batch (k) | frames/s | batch p50 | batch p99 | batch p999 |');
+    lines.push('|---:|---:|---:|---:|---:|');
+    for (const entry of [...report.raw_limit].sort((left, right) => left.batch_frames - right.batch_frames)) {
+      lines.push(`| ${entry.batch_frames} | ${formatRate(entry.frames_per_s)} | ${formatMs(entry.latency.p50_us)} | ${formatMs(entry.latency.p99_us)} | ${formatMs(entry.latency.p999_us)} |`);
+    }
+    lines.push('');
+  }
+
+  // Startup and memory.
+  if (report.startup !== undefined) {
+    const startup = report.startup;
+    lines.push(`**startup and memory (LogStore, one book of ${startup.events.toLocaleString('en-US')} transactions)**`);
+    lines.push('');
+    lines.push('| measurement | value |');
+    lines.push('|---|---:|');
+    lines.push(`| full replay (snapshots disabled) | ${startup.full_replay_s.median.toFixed(2)} s, ${formatCount(startup.events / startup.full_replay_s.median)} events/s |`);
+    lines.push(`| open from a snapshot at the tail | ${startup.snapshot_open_s.median.toFixed(2)} s |`);
+    lines.push(`| resident memory per posting (rss growth ÷ ${((startup.postings ?? startup.events * 2)).toLocaleString('en-US')} postings) | ${startup.bytes_per_posting.median.toFixed(0)} bytes |`);
+    if (startup.heap_used_bytes_per_thread !== undefined) {
+      const heaps = startup.heap_used_bytes_per_thread
+        .map((entry) => `thread ${entry.thread}: ${(entry.empty / 2 ** 20).toFixed(0)} → ${(entry.loaded / 2 ** 20).toFixed(0)} MiB`)
+        .join('; ');
+      lines.push(`| heapUsed after GC, empty → loaded | ${heaps} |`);
+    }
+    lines.push('');
+  }
+
+  // Micro-benchmarks.
+  if (report.micro.length > 0) {
+    lines.push('**micro-benchmarks (tinybench)**');
+    lines.push('');
+    lines.push('| group | task | mean | p50 | p99 | ops/s | ±rme | samples |');
+    lines.push('|---|---|---:|---:|---:|---:|---:|---:|');
+    for (const task of report.micro) {
+      lines.push(`| ${task.group} | ${task.task} | ${formatNs(task.mean_ns)} | ${formatNs(task.p50_ns)} | ${formatNs(task.p99_ns)} | ` +
+        `${formatCount(task.ops_per_s)} | ${task.rme_pct.toFixed(1)}% | ${task.samples} |`);
+    }
+    lines.push('');
+  }
+  if ((report.failures?.length ?? 0) > 0) {
+    lines.push(`**Failures:** ${report.failures!.join('; ')}`);
+    lines.push('');
+  }
+  if ((report.notes?.length ?? 0) > 0) {
+    lines.push(`Notes: ${report.notes!.join('; ')}`);
+    lines.push('');
+  }
+  return lines.join('\n');
+}
+
+function formatInteger(value: number): string {
+  return Math.round(value).toLocaleString('en-US');
+}
+
+function formatPct(stat: Stat | undefined): string {
+  if (stat === undefined || stat.rounds.length === 0) return '—';
+  return `${(stat.median * 100).toFixed(2)}%`;
+}
+
+function formatNs(ns: number): string {
+  if (ns >= 1e6) return `${(ns / 1e6).toFixed(2)} ms`;
+  if (ns >= 1e3) return `${(ns / 1e3).toFixed(2)} µs`;
+  return `${ns.toFixed(0)} ns`;
+}
+
+// --- README ------------------------------------------------------------------------------------
+
+export const README_BEGIN = '<!-- bench:start -->';
+export const README_END = '<!-- bench:end -->';
+
+/** Why a report may not go into the README (Y3), or null. */
+export function publicationRefusal(report: BenchReport): string | null {
+  if (report.profiled) return 'the run was profiled';
+  if (report.preset === 'quick') return 'a quick run is a smoke run; its figures are never published';
+  if (report.verification.some((entry) => !entry.ok)) return 'its verification failed';
+  if ((report.failures?.length ?? 0) > 0) return `it failed: ${report.failures!.join('; ')}`;
+  return null;
+}
+
+export function replaceReadmeSection(readme: string, markdown: string): string {
+  const begin = readme.indexOf(README_BEGIN);
+  const end = readme.indexOf(README_END);
+  if (begin === -1 || end === -1 || end < begin) throw new Error(`README.md has no ${README_BEGIN} … ${README_END} markers`);
+  return `${readme.slice(0, begin + README_BEGIN.length)}\n${markdown.trim()}\n${readme.slice(end)}`;
+}
+
+function newestReport(dir: string): string {
+  const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((name) => name.endsWith('.json')).sort() : [];
+  if (files.length === 0) throw new Error(`no report in ${dir}; run npm run bench first`);
+  return path.join(dir, files[files.length - 1]!);
+}
+
+function main(argv: string[]): void {
+  const [command, file] = argv;
+  if (command === 'markdown' && file !== undefined) {
+    process.stdout.write(`${renderMarkdown(JSON.parse(fs.readFileSync(file, 'utf8')) as BenchReport)}\n`);
+    return;
+  }
+  if (command !== 'readme') {
+    process.stderr.write('usage: node dist/bench/report.js readme [report.json] | markdown <report.json>\n');
+    process.exitCode = 2;
+    return;
+  }
+  const reportFile = file ?? newestReport(path.resolve('bench-results'));
+  const report = JSON.parse(fs.readFileSync(reportFile, 'utf8')) as BenchReport;
+  const refusal = publicationRefusal(report);
+  if (refusal !== null) {
+    process.stderr.write(`bench:readme: refusing ${reportFile}: ${refusal}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  const readmeFile = path.resolve('README.md');
+  fs.writeFileSync(readmeFile, replaceReadmeSection(fs.readFileSync(readmeFile, 'utf8'), renderMarkdown(report)));
+  process.stderr.write(`bench:readme: README.md now shows ${path.basename(reportFile)}\n`);
+}
+
+if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main(process.argv.slice(2));
+}

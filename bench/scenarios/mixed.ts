@@ -1,0 +1,138 @@
+/**
+ * mixed (spec/bench.md, section 2.6): caller w uses book `bench-(w mod books)`; its operation is
+ * chosen by `n mod 100` against cumulative integer weights (60 post / 25 balance / 10 history /
+ * 5 trial-balance by default), with no random drift. Four subscribers follow books from right
+ * after their before-probe; each event's subscribe lag (now − its commit time `at`, wall clock in
+ * microseconds) goes into one histogram, reported as the pseudo-step `subscribe-lag`. The
+ * subscribers are aborted after the last step.
+ */
+import type { Store } from '../../src/store.js';
+import { parseTimestampUs } from '../../src/time.js';
+import type { Transaction } from '../../src/types.js';
+import type { StoreHandle } from '../contenders.js';
+import { newHistogram, recordNs, runClosedLoop, type OpKind, type Operation, type Outcome, type StepMeasurement } from '../load.js';
+import { runRead, type ReadKind } from '../operations.js';
+import type { MixedWeights, Scenario, ScenarioParams } from '../scenario.js';
+import { benchBook, DraftFactory, seedBooks, splitmix64Below } from '../workload.js';
+import { okOutcome } from '../load.js';
+
+interface MixedArg {
+  kind: OpKind;
+  draft: Transaction | null;
+  book: string;
+  cursor: number;
+}
+
+interface SubscriberState {
+  controller: AbortController;
+  loops: Promise<void>[];
+  lag: StepMeasurement;
+  beforeSeqs: Map<string, number>;
+}
+
+const states = new WeakMap<StoreHandle, SubscriberState>();
+
+/** The op kind of operation n: `n mod 100` against cumulative weights. */
+export function mixedKindOf(n: number, weights: MixedWeights): OpKind {
+  const slot = n % 100;
+  if (slot < weights.post) return 'post';
+  if (slot < weights.post + weights.balance) return 'balance';
+  if (slot < weights.post + weights.balance + weights.history) return 'history';
+  return 'trial-balance';
+}
+
+function wallClockUsNow(): number {
+  return (performance.timeOrigin + performance.now()) * 1000;
+}
+
+async function follow(store: Store, book: string, from: number, signal: AbortSignal, lag: StepMeasurement): Promise<void> {
+  const histogram = (lag.histograms['subscribe-lag'] ??= newHistogram());
+  try {
+    for await (const event of store.subscribe(book, from, { signal })) {
+      const atUs = parseTimestampUs(event.at)!;
+      recordNs(histogram, (wallClockUsNow() - atUs) * 1000);
+      lag.successes++;
+    }
+  } catch (error) {
+    if ((error as { name?: string }).name !== 'AbortError') throw error;
+  }
+}
+
+export const mixed: Scenario = {
+  name: 'mixed',
+  writes: true,
+
+  steps: (params) => params.mixedConcurrency.map((c) => ({ label: `c${c}`, heading: '', batchSize: 1, rawK: null, variant: '' })),
+  books: (params) => Array.from({ length: params.mixedBooks }, (_, index) => benchBook(index)),
+  overrides: () => ({}),
+  variants: () => [],
+
+  async setup(handle, params) {
+    await seedBooks(handle.store, this.books(params));
+  },
+
+  async afterProbes(handle, params, before) {
+    const controller = new AbortController();
+    const lag: StepMeasurement = {
+      callers: params.mixedSubscribers,
+      measuredS: 0,
+      successes: 0,
+      commits: 0,
+      dedup: 0,
+      shed: 0,
+      errors: {},
+      ambiguous: 0,
+      measuredSuccesses: 0,
+      histograms: {},
+      malformedShed: 0,
+    };
+    const loops: Promise<void>[] = [];
+    for (let index = 0; index < params.mixedSubscribers; index++) {
+      const book = benchBook(index % params.mixedBooks);
+      loops.push(follow(handle.store, book, before.get(book)! + 1, controller.signal, lag));
+    }
+    states.set(handle, { controller, loops, lag, beforeSeqs: new Map(before) });
+  },
+
+  async runStep(handle, step, params) {
+    const state = states.get(handle)!;
+    const drafts = new DraftFactory(params.runId, 'mixed', step.label, params.postingsPerTx);
+    const store = handle.store;
+    const operation: Operation<MixedArg> = {
+      kindOf: (arg) => arg.kind,
+      writes: (arg) => arg.kind === 'post',
+      prepare(caller, n) {
+        const book = benchBook(caller % params.mixedBooks);
+        const kind = mixedKindOf(n, params.mixedWeights);
+        return {
+          kind,
+          book,
+          draft: kind === 'post' ? drafts.draft(book, caller, n) : null,
+          cursor: kind === 'history' ? splitmix64Below(caller, n, state.beforeSeqs.get(book)!) : 0,
+        };
+      },
+      async run(arg): Promise<Outcome> {
+        if (arg.draft !== null) {
+          const committed = await store.commit(arg.draft);
+          return okOutcome('post', committed.txid !== arg.draft.id);
+        }
+        return runRead(store, { kind: arg.kind as ReadKind, account: { book: arg.book, path: 'cash' }, cursor: arg.cursor });
+      },
+    };
+    return runClosedLoop(operation, {
+      callers: Number(step.label.slice(1)),
+      warmupMs: params.warmupMs,
+      windowMs: params.windowMs,
+      progressLabel: `mixed ${step.label} ${handle.contender}`,
+    });
+  },
+
+  async finish(handle: StoreHandle, _params: ScenarioParams) {
+    const state = states.get(handle);
+    if (state === undefined) return [];
+    states.delete(handle);
+    state.controller.abort();
+    await Promise.all(state.loops);
+    return [{ label: 'subscribe-lag', kind: 'subscribe-lag', measurement: state.lag }];
+  },
+};

@@ -1,0 +1,43 @@
+/**
+ * post-one-book (spec/bench.md, section 2.6): closed-loop `commit` on one book, `bench-0`, one
+ * step per concurrency (`c<N>`); then the batch variants, where each caller iteration is one
+ * `commitBatch` of N unique drafts (`c<C>` under a `batch-<N>` heading). The book keeps growing
+ * across the sweep. The raw limit at k = c runs beside each step whose k is in the raw list.
+ */
+import { runClosedLoop } from '../load.js';
+import { batchOperation, commitOperation } from '../operations.js';
+import type { Scenario, StepSpec } from '../scenario.js';
+import { benchBook, DraftFactory, seedBooks } from '../workload.js';
+
+const BOOK = benchBook(0);
+
+export const postOneBook: Scenario = {
+  name: 'post-one-book',
+  writes: true,
+
+  steps(params) {
+    const rawK = (k: number): number | null => (params.rawSizes.includes(k) ? k : null);
+    const steps: StepSpec[] = params.concurrency.map((c) => ({ label: `c${c}`, heading: '', batchSize: 1, rawK: rawK(c), variant: '' }));
+    for (const size of params.batchSizes) {
+      steps.push({ label: `c${params.batchCallers}`, heading: `batch-${size}`, batchSize: size, rawK: rawK(size), variant: '' });
+    }
+    return steps;
+  },
+
+  books: () => [BOOK],
+  overrides: () => ({}),
+  variants: () => [],
+
+  async setup(handle) {
+    await seedBooks(handle.store, [BOOK]);
+  },
+
+  async runStep(handle, step, params) {
+    const stepKey = step.heading === '' ? step.label : `${step.heading}/${step.label}`;
+    const drafts = new DraftFactory(params.runId, 'post-one-book', stepKey, params.postingsPerTx);
+    const callers = Number(step.label.slice(1));
+    const options = { callers, warmupMs: params.warmupMs, windowMs: params.windowMs, progressLabel: `post-one-book ${stepKey} ${handle.contender}` };
+    if (step.batchSize === 1) return runClosedLoop(commitOperation(handle.store, drafts, () => BOOK), options);
+    return runClosedLoop(batchOperation(handle.store, drafts, BOOK, step.batchSize), options);
+  },
+};

@@ -1,0 +1,151 @@
+/**
+ * Startup and memory (spec/bench.md, section 6), LogStore only: the SQLite peer reads from its
+ * database and has nothing to replay.
+ *
+ * T1. Build: one book of N transactions with commitBatch in chunks of 100, snapshots disabled so
+ *     that no snapshot exists, then close. Runs in its own Node process.
+ * T2. Measure, in a fresh Node process: open an empty store, collect garbage in every thread and
+ *     read rss and each thread's heapUsed; close it. Time `LogStore.open` of the built directory
+ *     with snapshots disabled (full replay); collect garbage in every thread and read again.
+ *     Growth of rss ÷ postings is the resident cost per posting. Then write a snapshot at the
+ *     tail, close, and time `LogStore.open` with the default options (opens from the snapshot).
+ * Both processes run with --expose-gc and the thread probe, like the driver.
+ *
+ *   node dist/bench/startup.js build <dir> <events> <postingsPerTx>
+ *   node dist/bench/startup.js measure <dir> <events> <postingsPerTx>
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { LogStore } from '../src/log-store.js';
+import type { Transaction } from '../src/types.js';
+import { collectEveryThread } from './contenders.js';
+import { assertAllOk, seedBooks, workloadDraft, workloadPostings } from './workload.js';
+
+const BOOK = 'bench-startup';
+const CHUNK_DRAFTS = 100;
+const CHUNKS_IN_FLIGHT = 8;
+
+export interface StartupMeasurement {
+  events: number;
+  postings: number;
+  build_s: number;
+  full_replay_s: number;
+  snapshot_open_s: number;
+  rss_empty_bytes: number;
+  rss_loaded_bytes: number;
+  bytes_per_posting: number;
+  heap_used_bytes_per_thread: Array<{ thread: number; empty: number; loaded: number }>;
+}
+
+async function build(dir: string, events: number, postingsPerTx: number): Promise<number> {
+  const startMs = performance.now();
+  const store = await LogStore.open(dir, { snapshotEvery: 0 });
+  try {
+    await seedBooks(store, [BOOK]);
+    const postings = workloadPostings(BOOK, postingsPerTx);
+    const occurredAt = new Date().toISOString();
+    let next = 0;
+    const chunkWriter = async (): Promise<void> => {
+      while (next < events) {
+        const first = next;
+        next = Math.min(events, next + CHUNK_DRAFTS);
+        const drafts: Transaction[] = [];
+        for (let n = first; n < next; n++) drafts.push(workloadDraft(BOOK, postings, `bench/startup/${n}`, occurredAt));
+        assertAllOk(await store.commitBatch(drafts), 'startup build');
+      }
+    };
+    await Promise.all(Array.from({ length: CHUNKS_IN_FLIGHT }, () => chunkWriter()));
+  } finally {
+    await store.close();
+  }
+  return (performance.now() - startMs) / 1000;
+}
+
+async function measure(dir: string, events: number, postingsPerTx: number): Promise<Omit<StartupMeasurement, 'build_s'>> {
+  const emptyDir = `${dir}-empty`;
+  fs.rmSync(emptyDir, { recursive: true, force: true });
+  const empty = await LogStore.open(emptyDir, { snapshotEvery: 0 });
+  const heapsEmpty = await collectEveryThread(500);
+  const rssEmpty = process.memoryUsage().rss;
+  await empty.close();
+  fs.rmSync(emptyDir, { recursive: true, force: true });
+
+  let startMs = performance.now();
+  const replayed = await LogStore.open(dir, { snapshotEvery: 0 });
+  const fullReplayS = (performance.now() - startMs) / 1000;
+  const heapsLoaded = await collectEveryThread(1000);
+  const rssLoaded = process.memoryUsage().rss;
+  const topSeq = replayed.durableSeq(BOOK);
+  if (topSeq !== events + 2) throw new Error(`startup: replay found seq ${topSeq}, expected ${events + 2}`);
+  await replayed.snapshot(BOOK);
+  await replayed.close();
+
+  startMs = performance.now();
+  const fromSnapshot = await LogStore.open(dir);
+  const snapshotOpenS = (performance.now() - startMs) / 1000;
+  const snapshotTop = fromSnapshot.durableSeq(BOOK);
+  await fromSnapshot.close();
+  if (snapshotTop !== events + 2) throw new Error(`startup: snapshot open found seq ${snapshotTop}, expected ${events + 2}`);
+
+  const postings = events * postingsPerTx;
+  const threads = Math.max(heapsEmpty.length, heapsLoaded.length);
+  const heapUsed: StartupMeasurement['heap_used_bytes_per_thread'] = [];
+  for (let index = 0; index < threads; index++) {
+    heapUsed.push({ thread: index, empty: heapsEmpty[index]?.heapUsed ?? 0, loaded: heapsLoaded[index]?.heapUsed ?? 0 });
+  }
+  return {
+    events,
+    postings,
+    full_replay_s: fullReplayS,
+    snapshot_open_s: snapshotOpenS,
+    rss_empty_bytes: rssEmpty,
+    rss_loaded_bytes: rssLoaded,
+    bytes_per_posting: (rssLoaded - rssEmpty) / postings,
+    heap_used_bytes_per_thread: heapUsed,
+  };
+}
+
+/** Runs T1 and T2, each in its own Node process with the same flags as this one. */
+export function measureStartup(dir: string, events: number, postingsPerTx: number, nodeFlags: string[]): StartupMeasurement {
+  fs.rmSync(dir, { recursive: true, force: true });
+  const script = fileURLToPath(import.meta.url);
+  const runChild = (mode: string): unknown => {
+    const child = spawnSync(process.execPath, [...nodeFlags, script, mode, dir, String(events), String(postingsPerTx)], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    if (child.status !== 0) throw new Error(`startup ${mode} failed with exit code ${child.status}`);
+    const lastLine = child.stdout.trim().split('\n').pop()!;
+    return JSON.parse(lastLine) as unknown;
+  };
+  const built = runChild('build') as { build_s: number };
+  const measured = runChild('measure') as Omit<StartupMeasurement, 'build_s'>;
+  return { ...measured, build_s: built.build_s };
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [mode, dir, eventsText, postingsText] = argv;
+  const events = Number(eventsText);
+  const postingsPerTx = Number(postingsText);
+  if (dir === undefined || !Number.isSafeInteger(events) || !Number.isSafeInteger(postingsPerTx)) {
+    throw new Error('usage: startup.js build|measure <dir> <events> <postingsPerTx>');
+  }
+  if (mode === 'build') {
+    process.stdout.write(`${JSON.stringify({ build_s: await build(path.resolve(dir), events, postingsPerTx) })}\n`);
+  } else if (mode === 'measure') {
+    process.stdout.write(`${JSON.stringify(await measure(path.resolve(dir), events, postingsPerTx))}\n`);
+  } else {
+    throw new Error(`unknown mode ${mode}`);
+  }
+}
+
+if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main(process.argv.slice(2)).catch((error: unknown) => {
+    process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exitCode = 1;
+  });
+}
