@@ -249,7 +249,12 @@ export interface LoopSummary {
 export async function runFaultLoop(
   mode: FaultMode,
   steps: number,
-  options: { nths?: (calls: number) => number[]; log?: (line: string) => void; targets?: readonly string[] } = {},
+  options: {
+    /** The (N, sticky) pairs to run for an op kind with `calls` matching calls; default every N, once and sticky. */
+    cases?: (calls: number) => Array<{ nth: number; sticky: boolean }>;
+    log?: (line: string) => void;
+    targets?: readonly string[];
+  } = {},
 ): Promise<LoopSummary> {
   const reference = await buildReference(mode, steps);
   const summary: LoopSummary = { cases: 0, fired: 0, acknowledgedChecked: 0, unknownRetried: 0, perTarget: [] };
@@ -259,23 +264,22 @@ export async function runFaultLoop(
       const calls = reference.counts.get(target.name)!.get(op)!;
       const row = { target: target.name, op, calls, cases: 0, fired: 0 };
       summary.perTarget.push(row);
-      const nths = options.nths?.(calls) ?? Array.from({ length: calls }, (_, index) => index + 1);
+      const cases = options.cases?.(calls) ?? Array.from({ length: calls }, (_, index) => [false, true].map((sticky) => ({ nth: index + 1, sticky }))).flat();
       const unfired: string[] = [];
-      for (const nth of nths) {
-        for (const sticky of [false, true]) {
-          const result = await runFaultCase({ target, op, nth, sticky, mode }, reference, steps);
-          summary.cases++;
-          row.cases++;
-          if (result.fired) {
-            summary.fired++;
-            row.fired++;
-          } else unfired.push(`#${nth}${sticky ? ' sticky' : ''}`);
-          summary.acknowledgedChecked += result.acknowledgedChecked;
-          summary.unknownRetried += result.unknownRetried;
-        }
+      for (const { nth, sticky } of cases) {
+        const result = await runFaultCase({ target, op, nth, sticky, mode }, reference, steps);
+        summary.cases++;
+        row.cases++;
+        if (result.fired) {
+          summary.fired++;
+          row.fired++;
+        } else unfired.push(`#${nth}${sticky ? ' sticky' : ''}`);
+        summary.acknowledgedChecked += result.acknowledgedChecked;
+        summary.unknownRetried += result.unknownRetried;
       }
+      const shown = options.cases === undefined ? `N = 1..${calls}, once and sticky` : cases.map(({ nth, sticky }) => `#${nth}${sticky ? ' sticky' : ''}`).join(', ');
       options.log?.(
-        `${mode}: ${target.name} ${op}: ${calls} calls, N = ${nths.length === calls ? `1..${calls}` : nths.join(',')}, ${row.fired} of ${row.cases} faults fired` +
+        `${mode}: ${target.name} ${op}: ${calls} calls, ${shown}, ${row.fired} of ${row.cases} faults fired` +
           (unfired.length > 0 ? ` (not reached: ${unfired.join(', ')})` : ''),
       );
     }
