@@ -23,9 +23,10 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { Packr } from 'msgpackr';
+import { AtomicFileWriter } from './atomic-file.js';
 import { BloomFilter } from './bloom.js';
 import { StoreError } from './errors.js';
-import { readFully, writeAll, type FileSystem } from './file-system.js';
+import { readFully, type FileSystem } from './file-system.js';
 import type { IdemRecord, RunLookup } from './idem-index.js';
 import { readTxid, writeTxid } from './posting-index.js';
 
@@ -92,8 +93,8 @@ export class RunWriter {
   readonly #sorted: Array<{ record: RunRecord; keyBytes: Buffer }>;
   readonly #blocks: RunMeta['blocks'] = [];
   readonly #bloom: BloomFilter;
-  #fd: number | null = null;
-  #crc = 0;
+  readonly #target: AtomicFileWriter;
+  #started = false;
   #offset = HEADER_BYTES;
   #next = 0;
 
@@ -106,24 +107,24 @@ export class RunWriter {
     sorted: Array<{ record: RunRecord; keyBytes: Buffer }>,
   ) {
     assert(start < end);
-    this.file = path.join(bookDir, runFileName(number));
-    this.tmp = `${this.file}.tmp`;
+    this.#target = new AtomicFileWriter(fileSystem, path.join(bookDir, runFileName(number)));
+    this.file = this.#target.finalPath;
+    this.tmp = this.#target.tmpPath;
     this.#sorted = sorted;
     this.#bloom = new BloomFilter(sorted.length);
   }
 
   /** One slice; returns the installed run's metadata when done, else null. Throws on failure. */
   step(budgetBytes: number): RunMeta | null {
-    const fileSystem = this.fileSystem;
-    if (this.#fd === null) {
-      this.#fd = fileSystem.openSync(this.tmp, 'wx');
+    if (!this.#started) {
+      this.#started = true;
       const header = Buffer.alloc(HEADER_BYTES);
       RUN_MAGIC.copy(header, 0);
       header.writeUInt32LE(RUN_VERSION, 8);
       header.writeUInt32LE(0, 12);
       header.writeBigUInt64LE(BigInt(this.start), 16);
       header.writeBigUInt64LE(BigInt(this.end), 24);
-      this.#write([header]);
+      this.#target.write([header]);
     }
     const chunks: Buffer[] = [];
     let bytes = 0;
@@ -147,21 +148,17 @@ export class RunWriter {
       for (const { keyBytes } of slice) this.#bloom.add(keyBytes);
     }
     if (chunks.length > 0) {
-      this.#write(chunks);
+      this.#target.write(chunks);
       this.#offset += bytes;
     }
     if (this.#next < this.#sorted.length) return null;
     const trailer = Buffer.alloc(TRAILER_BYTES);
     trailer.writeUInt32LE(this.#blocks.length, 0);
     trailer.writeBigUInt64LE(BigInt(this.#sorted.length), 4);
-    this.#write([trailer.subarray(0, 12)]);
-    trailer.writeUInt32LE(this.#crc, 12);
-    writeAll(fileSystem, this.#fd, [trailer.subarray(12)]);
-    fileSystem.fsyncSync(this.#fd);
-    fileSystem.closeSync(this.#fd);
-    this.#fd = null;
-    fileSystem.renameSync(this.tmp, this.file);
-    fileSystem.fsyncDirSync(this.bookDir);
+    this.#target.write([trailer.subarray(0, 12)]);
+    trailer.writeUInt32LE(this.#target.crc, 12);
+    this.#target.writeUnchecked([trailer.subarray(12)]);
+    this.#target.install();
     const sorted = this.#sorted;
     return {
       file: this.file,
@@ -177,26 +174,9 @@ export class RunWriter {
     };
   }
 
-  #write(chunks: Buffer[]): void {
-    for (const chunk of chunks) this.#crc = zlib.crc32(chunk, this.#crc);
-    writeAll(this.fileSystem, this.#fd!, chunks);
-  }
-
   /** Gives up: closes and removes the temporary file if it can. */
   abandon(): void {
-    if (this.#fd !== null) {
-      try {
-        this.fileSystem.closeSync(this.#fd);
-      } catch {
-        // already gone
-      }
-      this.#fd = null;
-    }
-    try {
-      if (this.fileSystem.statKindSync(this.tmp) !== null) this.fileSystem.unlinkSync(this.tmp);
-    } catch {
-      // left for the next open to remove (R18)
-    }
+    this.#target.abandon();
   }
 }
 

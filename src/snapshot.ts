@@ -22,9 +22,10 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { Packr } from 'msgpackr';
 import { accountKey } from './account-key.js';
+import { AtomicFileWriter } from './atomic-file.js';
 import { BookState, type AccountState } from './book-state.js';
 import type { FileSystem } from './file-system.js';
-import { readFully, writeAll } from './file-system.js';
+import { readFully } from './file-system.js';
 import type { IdemRecord } from './idem-index.js';
 import { PostingIndex, readTxid, writeTxid } from './posting-index.js';
 import type { TxidTable } from './txid-table.js';
@@ -170,8 +171,8 @@ export function* encodeSnapshotPayload(cut: SnapshotCut): Generator<Buffer> {
 export class SnapshotWriter {
   readonly finalPath: string;
   readonly tmpPath: string;
-  #fd: number | null = null;
-  #crc = 0;
+  readonly #file: AtomicFileWriter;
+  #started = false;
   #payloadBytes = 0;
   readonly #records: Generator<Buffer>;
   #done = false;
@@ -181,23 +182,23 @@ export class SnapshotWriter {
     readonly bookDir: string,
     readonly cut: SnapshotCut,
   ) {
-    this.finalPath = path.join(bookDir, snapshotFileName(cut.seq));
-    this.tmpPath = `${this.finalPath}.tmp`;
+    this.#file = new AtomicFileWriter(fileSystem, path.join(bookDir, snapshotFileName(cut.seq)));
+    this.finalPath = this.#file.finalPath;
+    this.tmpPath = this.#file.tmpPath;
     this.#records = encodeSnapshotPayload(cut);
   }
 
   /** Does one slice of work; returns true when the snapshot is durable and installed. Throws on failure. */
   step(budgetBytes: number): boolean {
     assert(!this.#done);
-    const fileSystem = this.fileSystem;
-    if (this.#fd === null) {
-      this.#fd = fileSystem.openSync(this.tmpPath, 'wx');
+    if (!this.#started) {
+      this.#started = true;
       const header = Buffer.alloc(HEADER_BYTES);
       SNAPSHOT_MAGIC.copy(header, 0);
       header.writeUInt32LE(SNAPSHOT_VERSION, 8);
       header.writeUInt32LE(0, 12);
       header.writeBigUInt64LE(BigInt(this.cut.seq), 16);
-      this.#write([header]);
+      this.#file.write([header]);
     }
     const chunks: Buffer[] = [];
     let bytes = 0;
@@ -208,45 +209,24 @@ export class SnapshotWriter {
       bytes += next.value.length;
       this.#payloadBytes += next.value.length;
       if (bytes >= budgetBytes) {
-        this.#write(chunks);
+        this.#file.write(chunks);
         return false;
       }
     }
     const trailer = Buffer.alloc(TRAILER_BYTES);
     trailer.writeBigUInt64LE(BigInt(this.#payloadBytes), 0);
     chunks.push(trailer.subarray(0, 8));
-    this.#write(chunks);
-    trailer.writeUInt32LE(this.#crc, 8);
-    writeAll(fileSystem, this.#fd, [trailer.subarray(8)]);
-    fileSystem.fsyncSync(this.#fd);
-    fileSystem.closeSync(this.#fd);
-    this.#fd = null;
-    fileSystem.renameSync(this.tmpPath, this.finalPath);
-    fileSystem.fsyncDirSync(this.bookDir);
+    this.#file.write(chunks);
+    trailer.writeUInt32LE(this.#file.crc, 8);
+    this.#file.writeUnchecked([trailer.subarray(8)]);
+    this.#file.install();
     this.#done = true;
     return true;
   }
 
-  #write(chunks: Buffer[]): void {
-    for (const chunk of chunks) this.#crc = zlib.crc32(chunk, this.#crc);
-    writeAll(this.fileSystem, this.#fd!, chunks);
-  }
-
   /** Gives up: closes and removes the temporary file if it can (N1). */
   abandon(): void {
-    if (this.#fd !== null) {
-      try {
-        this.fileSystem.closeSync(this.#fd);
-      } catch {
-        // already gone
-      }
-      this.#fd = null;
-    }
-    try {
-      if (this.fileSystem.statKindSync(this.tmpPath) !== null) this.fileSystem.unlinkSync(this.tmpPath);
-    } catch {
-      // left for the next open to remove (R18)
-    }
+    this.#file.abandon();
   }
 }
 

@@ -1,0 +1,67 @@
+/**
+ * Writing a file atomically, for snapshots and idempotency runs (spec/log-engine.md, sections 8.4
+ * and 9.4): bytes go to `<final>.tmp` (created exclusively, so two writers never share it) with a
+ * running CRC-32; `install` fsyncs it, renames it into place and fsyncs the directory; `abandon`
+ * removes what was written. The log itself is never written this way.
+ */
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { writeAll, type FileSystem } from './file-system.js';
+
+export class AtomicFileWriter {
+  readonly tmpPath: string;
+  #fd: number | null = null;
+  #crc = 0;
+
+  constructor(
+    readonly fileSystem: FileSystem,
+    readonly finalPath: string,
+  ) {
+    this.tmpPath = `${finalPath}.tmp`;
+  }
+
+  /** The CRC-32 of every byte written through `write` so far. */
+  get crc(): number {
+    return this.#crc;
+  }
+
+  /** Appends bytes covered by the running CRC. */
+  write(chunks: readonly Buffer[]): void {
+    for (const chunk of chunks) this.#crc = zlib.crc32(chunk, this.#crc);
+    this.writeUnchecked(chunks);
+  }
+
+  /** Appends bytes the running CRC does not cover (the CRC field itself). */
+  writeUnchecked(chunks: readonly Buffer[]): void {
+    this.#fd ??= this.fileSystem.openSync(this.tmpPath, 'wx');
+    writeAll(this.fileSystem, this.#fd, chunks);
+  }
+
+  /** fsync, close, rename into place, fsync the directory. Throws on failure (then call abandon). */
+  install(): void {
+    const fileSystem = this.fileSystem;
+    this.#fd ??= fileSystem.openSync(this.tmpPath, 'wx');
+    fileSystem.fsyncSync(this.#fd);
+    fileSystem.closeSync(this.#fd);
+    this.#fd = null;
+    fileSystem.renameSync(this.tmpPath, this.finalPath);
+    fileSystem.fsyncDirSync(path.dirname(this.finalPath));
+  }
+
+  /** Gives up: closes and removes the temporary file if it can (otherwise the next open does, R18). */
+  abandon(): void {
+    if (this.#fd !== null) {
+      try {
+        this.fileSystem.closeSync(this.#fd);
+      } catch {
+        // already gone
+      }
+      this.#fd = null;
+    }
+    try {
+      if (this.fileSystem.statKindSync(this.tmpPath) !== null) this.fileSystem.unlinkSync(this.tmpPath);
+    } catch {
+      // left for the next open to remove
+    }
+  }
+}
