@@ -40,7 +40,6 @@ import {
   normaliseAssetDef,
   normaliseTransaction,
   stringField,
-  subscribeArguments,
   txidArgument,
   type NormalisedAccount,
   type NormalisedTransaction,
@@ -742,21 +741,8 @@ export class SqliteStore implements Store {
   }
 
   subscribe(book: string, from: number, options?: SubscribeOptions): EventStream {
-    let initialError: unknown;
-    let name = typeof book === 'string' ? book : '';
-    let signal: AbortSignal | undefined;
-    try {
-      this.#checkOpen();
-      ({ book: name, signal } = subscribeArguments(book, from, options));
-    } catch (error) {
-      initialError = error;
-    }
-    return this.#hub.open(
-      name,
-      from,
-      signal,
-      async (first, limit) => (this.#closed ? [] : this.#readPage(name, first, limit)),
-      initialError,
+    return this.#hub.subscribe(book, from, options, () => this.#checkOpen(), (name) => async (first, limit) =>
+      this.#closed ? [] : this.#readPage(name, first, limit),
     );
   }
 

@@ -26,7 +26,6 @@ import {
   normaliseAssetDef,
   normaliseTransaction,
   stringField,
-  subscribeArguments,
   txidArgument,
   type NormalisedTransaction,
 } from './input.js';
@@ -447,18 +446,9 @@ export class LogStore implements Store {
   }
 
   subscribe(book: string, from: number, options?: SubscribeOptions): EventStream {
-    let initialError: unknown;
-    let name = typeof book === 'string' ? book : '';
-    let signal: AbortSignal | undefined;
-    try {
-      this.#checkOpen();
-      ({ book: name, signal } = subscribeArguments(book, from, options));
-    } catch (error) {
-      initialError = error;
-    }
-    const stream = this.#hub.open(name, from, signal, (first, limit) => this.#readEvents(name, first, limit), initialError);
-    const entry = this.#books.get(name);
-    if (initialError === undefined && entry?.status === 'dead') stream.fail(entry.deadError);
+    const stream = this.#hub.subscribe(book, from, options, () => this.#checkOpen(), (name) => (first, limit) => this.#readEvents(name, first, limit));
+    const entry = typeof book === 'string' ? this.#books.get(book) : undefined;
+    if (entry?.status === 'dead') stream.fail(entry.deadError); // drains what is durable, then rejects
     return stream;
   }
 

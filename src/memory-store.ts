@@ -22,7 +22,6 @@ import {
   normaliseAssetDef,
   normaliseTransaction,
   stringField,
-  subscribeArguments,
   txidArgument,
 } from './input.js';
 import type { EventStream, Store, SubscribeOptions } from './store.js';
@@ -345,16 +344,7 @@ export class MemoryStore implements Store {
   }
 
   subscribe(book: string, from: number, options?: SubscribeOptions): EventStream {
-    let initialError: unknown;
-    let name = typeof book === 'string' ? book : '';
-    let signal: AbortSignal | undefined;
-    try {
-      this.#checkOpen();
-      ({ book: name, signal } = subscribeArguments(book, from, options));
-    } catch (error) {
-      initialError = error;
-    }
-    return this.#hub.open(name, from, signal, async (first, limit) => this.#readPage(name, first, limit), initialError);
+    return this.#hub.subscribe(book, from, options, () => this.#checkOpen(), (name) => async (first, limit) => this.#readPage(name, first, limit));
   }
 
   async close(): Promise<void> {

@@ -14,6 +14,7 @@
  *     rejection the stream is finished and `next()` resolves `done`.
  * U5. Every delivered event is a fresh copy.
  */
+import { subscribeArguments } from './input.js';
 import { SUBSCRIBE_PAGE_EVENTS, SUBSCRIBER_EVENTS_BUFFERED_MAX } from './limits.js';
 import type { EventStream } from './store.js';
 import type { SequencedEvent } from './types.js';
@@ -51,6 +52,24 @@ export class SubscriptionHub {
       subscribers.add(subscription);
     }
     return subscription;
+  }
+
+  /**
+   * `Store#subscribe` for every store: checks the store is open (`checkOpen`) and the arguments in
+   * the contract's order; any problem becomes the stream's first rejection, since subscribe never
+   * throws. `readPage(book)` gives the page reader of a valid book.
+   */
+  subscribe(book: unknown, from: unknown, options: unknown, checkOpen: () => void, readPage: (book: string) => PageReader): Subscription {
+    let initialError: unknown;
+    let name = typeof book === 'string' ? book : '';
+    let signal: AbortSignal | undefined;
+    try {
+      checkOpen();
+      ({ book: name, signal } = subscribeArguments(book, from, options));
+    } catch (error) {
+      initialError = error;
+    }
+    return this.open(name, from as number, signal, readPage(name), initialError);
   }
 
   hasSubscribers(book: string): boolean {
