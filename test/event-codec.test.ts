@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import {
   EventDecodeError,
   decodeEvent,
+  decodeAnyPayload,
   decodeSequencedPayload,
   encodeAccountOpened,
   encodeAssetRegistered,
@@ -358,6 +359,45 @@ test('round trip property: decodeSequencedPayload(encodeSequencedPayload(...))',
       assert.deepEqual(decoded, { seq, atUs, event: { seq, at, event } });
     }),
     { numRuns: 500 },
+  );
+});
+
+/** The outcome of a decoder as a comparable value: the decoded payload or the error's class and text. */
+function outcomeOf(decode: () => unknown): unknown {
+  try {
+    return { ok: decode() };
+  } catch (error) {
+    return { error: (error as Error).name, message: (error as Error).message };
+  }
+}
+
+/** Textual variations a foreign or damaged writer might produce, all still valid CRC-wise. */
+const variation = fc.constantFrom(
+  (text: string) => text,
+  (text: string) => text.replace('":', '": '),
+  (text: string) => text.replace(/"minor":(-?\d+)/, '"minor":$1.0'),
+  (text: string) => text.replace(/"minor":(-?\d+)/, '"minor":9007199254740993'),
+  (text: string) => text.replace(/"minor":(-?\d+)/, '"minor":1e2'),
+  (text: string) => text.replace(',"book":', ',"book":"x","book":'),
+  (text: string) => text.replace('"event":{', '"event":{"extra":[1,{"a":null}],'),
+  (text: string) => text.replace('"metadata":', '"metadata":{"n":9007199254740992,"m":'),
+  (text: string) => text.replace('"metadata":', '"metadata":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[['),
+  (text: string) => text.replace(/"direction":"(debit|credit)"/, '"direction":"Debit"'),
+  (text: string) => text.replace(/"id":"([0-9a-f-]+)"/, (_match, id: string) => `"id":"${id.toUpperCase()}"`),
+  (text: string) => text.replace(/"at":"([^"]+)\.(\d{6})Z"/, '"at":"$1.$2000Z"'),
+  (text: string) => text.slice(0, -1),
+);
+
+test('fast path: every payload decodes exactly as the schema-directed reader decodes it, errors included', () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 2 ** 31 }), fc.maxSafeInteger(), anyEvent, variation, (seq, atUs, event, vary) => {
+      const text = vary(encodeSequencedPayload(seq, formatAtUs(atUs), encodeEvent(event)));
+      assert.deepEqual(
+        outcomeOf(() => decodeSequencedPayload(text)),
+        outcomeOf(() => decodeAnyPayload(text)),
+      );
+    }),
+    { numRuns: 3000 },
   );
 });
 
