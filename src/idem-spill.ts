@@ -62,7 +62,7 @@ function positioned(records: Map<string, { txid: string; seq: number; atUs: numb
 
 /** Spills synchronously during recovery whenever the hot map exceeds the cap (section 9.8 step 6). */
 export function spillNow(fileSystem: FileSystem, log: SegmentLog, index: IdemIndex, idemHotCap: number): void {
-  if (index.hot.size <= idemHotCap) return;
+  if (index.hotSize <= idemHotCap) return;
   const runs = runsOf(fileSystem, log.book, log.bookDir, index);
   const spilling = index.beginSpill(Math.floor(idemHotCap / 2));
   const records = positioned(spilling, log);
@@ -126,7 +126,7 @@ export class IdemMaintenance {
     // keep the book's snapshots waiting behind it (log-engine section 12).
     if (this.#failedAtSeq !== null && this.log.lastSeq <= this.#failedAtSeq) return false;
     this.#failedAtSeq = null;
-    if (this.index.hot.size > this.idemHotCap) {
+    if (this.index.hotSize > this.idemHotCap) {
       const spilling = this.index.beginSpill(Math.floor(this.idemHotCap / 2));
       const records = positioned(spilling, this.log);
       try {

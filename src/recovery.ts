@@ -177,7 +177,7 @@ function replayLog(
   const tiledThrough = attached.tiledThrough;
   index.runs = attached.runs;
   if (tiledThrough > requiredThrough) {
-    for (const [key, record] of index.hot) if (record.seq <= tiledThrough) index.hot.delete(key); // on disk already
+    index.dropThrough(tiledThrough); // on disk already
   }
   index.spilledThroughSeq = Math.max(tiledThrough, requiredThrough);
   const hole = tiledThrough < requiredThrough ? { start: tiledThrough, end: requiredThrough } : null;

@@ -26,7 +26,7 @@ import { AtomicFileWriter } from './atomic-file.js';
 import { BookState, type AccountState } from './book-state.js';
 import type { FileSystem } from './file-system.js';
 import { readFully } from './file-system.js';
-import type { IdemRecord } from './idem-index.js';
+import type { IdemIndex, IdemRecord } from './idem-index.js';
 import { PostingIndex, readTxid, writeTxid } from './posting-index.js';
 import type { TxidTable } from './txid-table.js';
 import {
@@ -78,7 +78,7 @@ export interface SnapshotCut {
   txidCount: number;
   txids: TxidTable;
   idemCount: number;
-  idem: Map<string, IdemRecord>;
+  idem: IdemIndex;
   /** The position of a seq's frame, for txid and idem entries. */
   positionOf(seq: number): { base: number; offset: number };
 }
@@ -104,19 +104,10 @@ export function captureCut(state: BookState, positionOf: (seq: number) => { base
     })),
     txidCount: state.txids.size,
     txids: state.txids,
-    idemCount: state.idempotency.hot.size,
-    idem: state.idempotency.hot,
+    idemCount: state.idempotency.hotSize,
+    idem: state.idempotency,
     positionOf,
   };
-}
-
-function* take<T>(iterable: Iterable<T>, count: number): Generator<T> {
-  if (count === 0) return;
-  let taken = 0;
-  for (const item of iterable) {
-    yield item;
-    if (++taken === count) return;
-  }
 }
 
 function txidBytes(txid: string): Buffer {
@@ -148,7 +139,7 @@ export function* encodeSnapshotPayload(cut: SnapshotCut): Generator<Buffer> {
   }
   if (entries.length > 0) yield packr.pack(['txids', entries]);
   entries = [];
-  for (const [key, record] of take(cut.idem, cut.idemCount)) {
+  for (const [key, record] of cut.idem.hotRecords(cut.idemCount)) {
     const { base, offset } = cut.positionOf(record.seq);
     entries.push([key, txidBytes(record.txid), record.seq, record.atUs, base, offset]);
     if (entries.length === ENTRIES_PER_RECORD) {
@@ -474,11 +465,11 @@ function decodeState(records: unknown[], book: string, seq: number): BookState {
       const record: IdemRecord = { txid: readTxid(binary(txid, 'idem txid'), 0), seq: safeInteger(recordSeq, 'idem seq', 1), atUs: safeInteger(atUs, 'idem atUs') };
       if (record.seq <= previousIdemSeq || record.seq > seq) unusable('idempotency records are out of seq order');
       previousIdemSeq = record.seq;
-      if (state.idempotency.hot.has(string(key, 'idem key'))) unusable('an idempotency key appears twice');
-      state.idempotency.hot.set(key as string, record);
+      if (state.idempotency.hasHot(string(key, 'idem key'))) unusable('an idempotency key appears twice');
+      state.idempotency.insertNew(key as string, record);
     }
   }
-  if (state.idempotency.hot.size !== idemCount) unusable('the idempotency count does not match');
+  if (state.idempotency.hotSize !== idemCount) unusable('the idempotency count does not match');
 
   for (const row of array(next('sums')[1], 'sums')) {
     const [asset, debits, credits] = array(row, 'sums row');

@@ -111,7 +111,7 @@ function stateView(state: BookState): unknown {
     seqNext: state.seqNext,
     atLastUs: state.atLastUs,
     accounts: [...state.accounts.entries()].map(([key, account]) => [key, accountView(account)]),
-    idempotency: [...state.idempotency.hot.entries()],
+    idempotency: [...state.idempotency.hotRecords()],
     txids: [...state.txids.entries()],
     sums: [...state.sums.entries()].map(([asset, row]) => [asset, row.debits, row.credits]),
   };
@@ -241,7 +241,7 @@ test('apply_updates_balances_indexes_and_sums', () => {
   assert.equal(record.seq, 1);
   assert.equal(record.txid, draft.id);
   assert.equal(record.atUs, AT_US);
-  assert.deepEqual([...state.idempotency.hot.keys()], ['k1']);
+  assert.deepEqual([...state.idempotency.hotRecords()].map(([key]) => key), ['k1']);
   assert.equal(state.txids.get(draft.id), 1);
   assert.equal(state.seqNext, 2);
   assert.equal(state.lastSeq, 1);

@@ -236,7 +236,7 @@ describe('idempotency index', () => {
     // The first record of a key is kept: a second insert is refused and changes nothing.
     assert.equal(index.insert('k', { txid: randomUUID(), seq: 4, atUs: AT_BASE_US + 1 }), false);
     assert.deepEqual(index.get('k'), record);
-    assert.deepEqual([...index.hot.keys()], ['k']);
+    assert.deepEqual([...index.hotRecords()].map(([key]) => key), ['k']);
   });
 
   test('hot_miss_returns_none', async () => {
@@ -259,15 +259,15 @@ describe('idempotency index', () => {
       const tiered = makeTiered(dir, 4);
       for (let key = 0; key < 10; key++) {
         tiered.insert(`key-${key}`);
-        assert(tiered.index.hot.size <= 4, 'the hot map is back within the cap after each insert');
+        assert(tiered.index.hotSize <= 4, 'the hot map is back within the cap after each insert');
       }
-      assert(!tiered.index.hot.has('key-0'), 'key 0 was spilled');
+      assert(!tiered.index.hasHot('key-0'), 'key 0 was spilled');
       assert(runFiles(tiered.bookDir).length > 0);
       // Prefix property: every key at or below H is in a run, every later one is hot.
       const spilledThrough = tiered.index.spilledThroughSeq;
       assert(spilledThrough > 0);
       for (const [key, record] of tiered.records) {
-        assert.equal(tiered.index.hot.has(key), record.seq > spilledThrough, key);
+        assert.equal(tiered.index.hasHot(key), record.seq > spilledThrough, key);
         assert.deepEqual(tiered.index.get(key), record, `${key} resolves to its exact seq, txid and at`);
       }
       assert.deepEqual(tiered.index.get('key-0'), tiered.records.get('key-0'));
@@ -298,7 +298,7 @@ describe('idempotency index', () => {
       assert.equal(tiered.index.get(absent), undefined);
       assert.equal(runs.blockReads, 0, 'a Bloom negative never touches the disk');
       // A spilled key is Bloom-positive, and its lookup reads a block.
-      assert(!tiered.index.hot.has('key-0'));
+      assert(!tiered.index.hasHot('key-0'));
       assert(runs.runs.some((run) => run.bloom.mayContain(Buffer.from('key-0', 'utf8'))));
       assert.deepEqual(tiered.index.get('key-0'), tiered.records.get('key-0'));
       assert(runs.blockReads > 0);
@@ -313,7 +313,7 @@ describe('idempotency index', () => {
     await withTemp((dir) => {
       const tiered = makeTiered(dir, 4);
       for (let key = 0; key < 10; key++) tiered.insert(`key-${key}`);
-      const spilled = [...tiered.records].filter(([key]) => !tiered.index.hot.has(key));
+      const spilled = [...tiered.records].filter(([key]) => !tiered.index.hasHot(key));
       assert(spilled.length > 0 && spilled.length < 10, 'some keys spilled, some hot');
       // No Bloom file exists: the book directory holds run files only.
       for (const name of fs.readdirSync(tiered.bookDir)) assert.match(name, /^idem-\d{6}\.run$/);
@@ -358,7 +358,7 @@ describe('idempotency index', () => {
       const snapshot = loadSnapshot(realFs, path.join(bookDir, snapshotFileName(snapshotSeq)), BOOK, snapshotSeq);
       const required = snapshot.state.idempotency.spilledThroughSeq;
       assert(required > 0, 'the snapshot requires spilled keys to be on disk');
-      assert(snapshot.state.idempotency.hot.size <= 4);
+      assert(snapshot.state.idempotency.hotSize <= 4);
       const deleted = runFiles(bookDir);
       assert(deleted.length > 0);
       for (const file of deleted) fs.unlinkSync(file);
@@ -504,7 +504,7 @@ describe('damaged runs', () => {
       fs.writeFileSync(run.file, original);
       assert.throws(() => tiered.index.get('key-0'), (error) => assertCorruptRun(error, run.file));
       // Hot keys, and keys the damaged run cannot hold (Bloom-negative or out of range), still resolve.
-      const hot = [...tiered.index.hot.keys()][0]!;
+      const hot = [...tiered.index.hotRecords()][0]![0];
       assert.deepEqual(tiered.index.get(hot), tiered.records.get(hot));
       assert.equal(tiered.index.get('zzz-out-of-every-range'), undefined);
     });
@@ -554,7 +554,7 @@ describe('damaged runs', () => {
       const index = new IdemIndex();
       const runs = new IdemRuns(realFs, BOOK, bookDir);
       index.runs = runs;
-      const records = [...recovered.state.idempotency.hot];
+      const records = [...recovered.state.idempotency.hotRecords()];
       for (const [key, record] of records) {
         index.insert(key, record);
         spillNow(realFs, recovered.log, index, 2);
@@ -730,7 +730,7 @@ describe('run files', () => {
         if (probe < 60) assert.deepEqual(found, tiered.records.get(key));
         else assert.equal(found, undefined);
         assert(tiered.runs.blockReads - reads <= runCount, `${tiered.runs.blockReads - reads} block reads over ${runCount} runs`);
-        if (probe < 60 && !tiered.index.hot.has(key)) assert(tiered.runs.blockReads - reads >= 1);
+        if (probe < 60 && !tiered.index.hasHot(key)) assert(tiered.runs.blockReads - reads >= 1);
       }
     });
   });

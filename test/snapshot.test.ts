@@ -144,7 +144,7 @@ function assertSameState(actual: BookState, expected: BookState): void {
   assert.deepEqual(actual.sums, expected.sums);
   assert.deepEqual(actual.assets, expected.assets);
   assert.deepEqual([...actual.txids.entries()], [...expected.txids.entries()], 'txid entries and their order');
-  assert.deepEqual([...actual.idempotency.hot], [...expected.idempotency.hot], 'hot records in FIFO order');
+  assert.deepEqual([...actual.idempotency.hotRecords()], [...expected.idempotency.hotRecords()], 'hot records in FIFO order');
   assert.equal(actual.idempotency.spilledThroughSeq, expected.idempotency.spilledThroughSeq);
   assert.deepEqual([...actual.accounts.keys()], [...expected.accounts.keys()]);
   for (const [key, account] of expected.accounts) {
