@@ -13,7 +13,7 @@
 import assert from 'node:assert/strict';
 import { accountKey, parseAccountKey } from './account-key.js';
 import { StoreError } from './errors.js';
-import { PostingIndex } from './posting-index.js';
+import { PostingIndex, writeTxid } from './posting-index.js';
 import { IdemIndex } from './idem-index.js';
 import { TxidTable } from './txid-table.js';
 import { formatAtUs } from './time.js';
@@ -120,6 +120,8 @@ export class BookState {
   sumsSaturated = false;
   /** `_system` only: the asset registry. */
   readonly assets = new Map<string, AssetDef>();
+  /** The txid of the commit being applied, as 16 bytes: parsed once for every index it enters. */
+  readonly #txidScratch = new Uint8Array(16);
   /** The worker that writes this book; a state has one writer for its whole life (B2). */
   #writer: number | null = null;
 
@@ -189,51 +191,64 @@ export class BookState {
 
   #applyCommit(seq: number, atUs: number, tx: CommitEffect, validated: boolean): ApplyOutcome {
     // Compute and check everything first (B1). Flat keys of other books never match this book's.
-    const balances = new Map<AccountState, bigint>();
-    const raws: bigint[] = [];
-    const accounts: AccountState[] = [];
-    for (const posting of tx.postings) {
-      const key = posting.key;
-      const account = this.accounts.get(key);
-      if (account === undefined) throw new ApplyError(`posting to unknown account ${key}`);
+    const postings = tx.postings;
+    const count = postings.length;
+    const accounts: AccountState[] = new Array(count);
+    const running: bigint[] = new Array(count);
+    for (let index = 0; index < count; index++) {
+      const posting = postings[index]!;
+      const account = this.accounts.get(posting.key);
+      if (account === undefined) throw new ApplyError(`posting to unknown account ${posting.key}`);
       if (account.def.asset !== posting.asset) {
-        throw new ApplyError(`posting in ${posting.asset} to ${key}, which holds ${account.def.asset}`);
+        throw new ApplyError(`posting in ${posting.asset} to ${posting.key}, which holds ${account.def.asset}`);
       }
-      const before = balances.get(account) ?? account.rawBalance;
-      const after = before + (posting.direction === 'debit' ? posting.minor : -posting.minor);
-      balances.set(account, after);
-      accounts.push(account);
+      // The account's running balance: after its latest earlier posting in this transaction.
+      let before = account.rawBalance;
+      for (let earlier = index - 1; earlier >= 0; earlier--) {
+        if (accounts[earlier] === account) {
+          before = running[earlier]!;
+          break;
+        }
+      }
+      accounts[index] = account;
+      running[index] = before + (posting.direction === 'debit' ? posting.minor : -posting.minor);
     }
-    // Only each account's balance after the whole transaction must fit (store-contract 7.3 step 7):
-    // a running sum between two of its postings may leave the i64 range, as validation allows.
-    for (const [account, after] of balances) {
-      if (after < I64_MIN || after > I64_MAX) throw new ApplyError(`balance of ${accountKey(account.def.id)} leaves the i64 range`);
+    // Each posting records its account's balance after the whole transaction (they share seq and
+    // at), and only that final balance must fit in i64 (store-contract 7.3 step 7): a running sum
+    // between two postings of one account may leave the range, as validation allows.
+    const finals: bigint[] = new Array(count);
+    for (let index = count - 1; index >= 0; index--) {
+      let final = running[index]!;
+      for (let later = index + 1; later < count; later++) {
+        if (accounts[later] === accounts[index]) {
+          final = finals[later]!;
+          break;
+        }
+      }
+      if (final < I64_MIN || final > I64_MAX) throw new ApplyError(`balance of ${accountKey(accounts[index]!.def.id)} leaves the i64 range`);
+      finals[index] = final;
     }
-    // Postings of one transaction share its seq and at, so each records its account's final balance.
-    for (const account of accounts) raws.push(balances.get(account)!);
     // Write.
+    const txid = this.#txidScratch;
+    writeTxid(txid, 0, tx.txid);
     let saturatedNow = false;
-    for (let index = 0; index < tx.postings.length; index++) {
-      const posting = tx.postings[index]!;
+    for (let index = 0; index < count; index++) {
+      const posting = postings[index]!;
       const account = accounts[index]!;
-      account.rawBalance = raws[index]!;
+      account.rawBalance = finals[index]!;
       account.updatedSeq = seq;
-      account.postings.push({
-        seq,
-        atUs,
-        txid: tx.txid,
-        minor: posting.minor,
-        direction: posting.direction,
-        rawAfter: raws[index]!,
-      });
+      account.postings.append(seq, atUs, txid, posting.minor, posting.direction, finals[index]!);
       let row = this.sums.get(posting.asset);
       if (row === undefined) {
         row = { debits: 0n, credits: 0n };
         this.sums.set(posting.asset, row);
       }
-      const column = posting.direction === 'debit' ? 'debits' : 'credits';
-      const { sum, saturated } = saturatingAdd(row[column], posting.minor);
-      row[column] = sum;
+      const debit = posting.direction === 'debit';
+      const sum = (debit ? row.debits : row.credits) + posting.minor;
+      const saturated = sum > I64_MAX || sum < I64_MIN;
+      const kept = sum > I64_MAX ? I64_MAX : sum < I64_MIN ? I64_MIN : sum;
+      if (debit) row.debits = kept;
+      else row.credits = kept;
       if (saturated && !this.sumsSaturated) {
         this.sumsSaturated = true;
         saturatedNow = true;
@@ -241,11 +256,11 @@ export class BookState {
     }
     let duplicate: string | null = null;
     if (validated) {
-      this.idempotency.insertNew(tx.key, { txid: tx.txid, seq, atUs });
-    } else if (!this.idempotency.insert(tx.key, { txid: tx.txid, seq, atUs })) {
+      this.idempotency.insertNew(tx.key, { txid: tx.txid, seq, atUs }, txid);
+    } else if (!this.idempotency.insert(tx.key, { txid: tx.txid, seq, atUs }, txid)) {
       duplicate = `idempotency key ${JSON.stringify(tx.key)} seen again`; // a Rust-written log may hold one
     }
-    if (!this.txids.set(tx.txid, seq)) duplicate = `txid ${tx.txid} seen again`;
+    if (!this.txids.setBytes(txid, 0, seq)) duplicate = `txid ${tx.txid} seen again`;
     return { sumsSaturatedNow: saturatedNow, duplicate };
   }
 

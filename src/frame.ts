@@ -15,6 +15,7 @@
  */
 import assert from 'node:assert/strict';
 import zlib from 'node:zlib';
+import { decodeCanonicalPayload } from './canonical-payload.js';
 import { decodeSequencedPayload, EventDecodeError, type DecodedPayload } from './event-codec.js';
 import { FRAME_HEADER_BYTES, FRAME_PAYLOAD_BYTES_MAX } from './limits.js';
 
@@ -83,6 +84,8 @@ export function decodeFrame(buffer: Buffer, offset: number, end: number): FrameD
   if (checked.kind !== 'sound') return checked;
   const frameBytes = FRAME_HEADER_BYTES + checked.payloadBytes;
   const payloadStart = offset + FRAME_HEADER_BYTES;
+  const canonical = decodeCanonicalPayload(buffer, payloadStart, payloadStart + checked.payloadBytes);
+  if (canonical !== null) return { kind: 'frame', decoded: canonical, frameBytes };
   try {
     const text = buffer.toString('utf8', payloadStart, payloadStart + checked.payloadBytes);
     return { kind: 'frame', decoded: decodeSequencedPayload(text), frameBytes };

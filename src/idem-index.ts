@@ -38,13 +38,15 @@ class HotColumns {
     return this.#end - this.#head;
   }
 
-  push(record: IdemRecord): void {
+  /** `txidBytes`, when given, holds the record's txid as 16 bytes at offset 0. */
+  push(record: IdemRecord, txidBytes?: Uint8Array): void {
     assert(this.#end === this.#head || record.seq > this.#seqs[this.#end - 1]!, 'hot records enter in seq order');
     if (this.#end === this.#seqs.length) this.#makeRoom();
     const position = this.#end++;
     this.#seqs[position] = record.seq;
     this.#atUs[position] = record.atUs;
-    writeTxid(this.#txids, position * TXID_BYTES, record.txid);
+    if (txidBytes === undefined) writeTxid(this.#txids, position * TXID_BYTES, record.txid);
+    else this.#txids.set(txidBytes.subarray(0, TXID_BYTES), position * TXID_BYTES);
   }
 
   /** The i-th record from the front. */
@@ -126,10 +128,10 @@ export class IdemIndex {
    * run (replay after the runs were attached) and is not added. False when the key is already
    * known: the first record is kept (I1).
    */
-  insert(key: string, record: IdemRecord): boolean {
+  insert(key: string, record: IdemRecord, txidBytes?: Uint8Array): boolean {
     if (record.seq <= this.spilledThroughSeq) return true;
-    if (this.get(key) !== undefined) return false;
-    this.insertNew(key, record);
+    if (this.#hot.has(key) || this.spilling?.get(key) !== undefined || this.runs?.get(key) !== undefined) return false;
+    this.insertNew(key, record, txidBytes);
     return true;
   }
 
@@ -137,9 +139,9 @@ export class IdemIndex {
    * Adds a record the writer has just validated as new (its lookup ran in the same batch): no
    * second lookup, so applying a durable commit never reads a run block.
    */
-  insertNew(key: string, record: IdemRecord): void {
+  insertNew(key: string, record: IdemRecord, txidBytes?: Uint8Array): void {
     this.#hot.set(key, record.seq);
-    this.#columns.push(record);
+    this.#columns.push(record, txidBytes);
   }
 
   /** The first `count` hot records, oldest first (a snapshot's cut records only the count). */

@@ -45,18 +45,26 @@ export class PostingIndex {
   #txids = new Uint8Array(2 * TXID_BYTES);
 
   push(entry: PostingEntry): void {
+    const txid = new Uint8Array(TXID_BYTES);
+    writeTxid(txid, 0, entry.txid);
+    this.append(entry.seq, entry.atUs, txid, entry.minor, entry.direction, entry.rawAfter);
+  }
+
+  /** Appends one posting (the writer's path); `txid` holds the transaction's 16 txid bytes at offset 0. */
+  append(seq: number, atUs: number, txid: Uint8Array, minor: bigint, direction: Direction, rawAfter: bigint): void {
     const index = this.length;
     if (index > 0) {
-      assert(entry.seq >= this.#seqs[index - 1]!); // P1
-      assert(entry.atUs >= this.#atUs[index - 1]!);
+      assert(seq >= this.#seqs[index - 1]! && atUs >= this.#atUs[index - 1]!); // P1
     }
     if (index === this.#seqs.length) this.#grow();
-    this.#seqs[index] = entry.seq;
-    this.#atUs[index] = entry.atUs;
-    this.#minors[index] = entry.minor;
-    this.#rawAfters[index] = entry.rawAfter;
-    this.#directions[index] = entry.direction === 'debit' ? DIRECTION_DEBIT : DIRECTION_CREDIT;
-    writeTxid(this.#txids, index * TXID_BYTES, entry.txid);
+    this.#seqs[index] = seq;
+    this.#atUs[index] = atUs;
+    this.#minors[index] = minor;
+    this.#rawAfters[index] = rawAfter;
+    this.#directions[index] = direction === 'debit' ? DIRECTION_DEBIT : DIRECTION_CREDIT;
+    const txids = this.#txids;
+    const start = index * TXID_BYTES;
+    for (let byte = 0; byte < TXID_BYTES; byte++) txids[start + byte] = txid[byte]!;
     this.length = index + 1;
   }
 
@@ -187,14 +195,15 @@ for (let digit = 0; digit < 16; digit++) HEX_VALUES['0123456789abcdef'.charCodeA
 export function writeTxid(target: Uint8Array, offset: number, txid: string): void {
   assert.equal(txid.length, 36); // txids are validated and lowercased at input
   let byteIndex = offset;
+  let invalid = 0;
   for (let index = 0; index < 36; index += 2) {
     if (index === 8 || index === 13 || index === 18 || index === 23) index++; // the hyphens
     const high = HEX_VALUES[txid.charCodeAt(index)] ?? -1;
     const low = HEX_VALUES[txid.charCodeAt(index + 1)] ?? -1;
-    assert(high >= 0 && low >= 0);
+    invalid |= high | low; // negative once any digit is not lowercase hex
     target[byteIndex++] = (high << 4) | low;
   }
-  assert.equal(byteIndex - offset, TXID_BYTES);
+  assert(invalid >= 0, `not a canonical txid: ${txid}`);
 }
 
 /** Reads 16 bytes back as a canonical lowercase UUID. */

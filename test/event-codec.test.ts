@@ -8,7 +8,6 @@ import fc from 'fast-check';
 import {
   EventDecodeError,
   decodeEvent,
-  decodeAnyPayload,
   decodeSequencedPayload,
   encodeAccountOpened,
   encodeAssetRegistered,
@@ -16,6 +15,8 @@ import {
   encodeSequencedPayload,
   encodeTransactionPosted,
 } from '../src/event-codec.js';
+import { decodeCanonicalPayload } from '../src/canonical-payload.js';
+import { decodeFrame, encodeFrameFromText } from '../src/frame.js';
 import { parseJson, stringifyJson } from '../src/json.js';
 import { formatAtUs, parseTimestampUs } from '../src/time.js';
 import {
@@ -388,17 +389,50 @@ const variation = fc.constantFrom(
   (text: string) => text.slice(0, -1),
 );
 
+/** The fast path's answer, or the careful reader's when it declines: what decodeFrame returns. */
+function decodeFast(text: string): unknown {
+  const bytes = Buffer.from(text, 'utf8');
+  return decodeCanonicalPayload(bytes, 0, bytes.length) ?? decodeSequencedPayload(text);
+}
+
 test('fast path: every payload decodes exactly as the schema-directed reader decodes it, errors included', () => {
   fc.assert(
     fc.property(fc.integer({ min: 1, max: 2 ** 31 }), fc.maxSafeInteger(), anyEvent, variation, (seq, atUs, event, vary) => {
       const text = vary(encodeSequencedPayload(seq, formatAtUs(atUs), encodeEvent(event)));
       assert.deepEqual(
+        outcomeOf(() => decodeFast(text)),
         outcomeOf(() => decodeSequencedPayload(text)),
-        outcomeOf(() => decodeAnyPayload(text)),
       );
     }),
     { numRuns: 3000 },
   );
+});
+
+test('fast path: canonical transaction frames take it, including non-ASCII text and metadata', () => {
+  const variants: TransactionPostedEvent[] = [
+    deposit,
+    { ...deposit, metadata: null, external_refs: [], postings: [] },
+    { ...deposit, idempotency_key: 'clé-😀', metadata: { note: 'ünïcode', n: [1, 2.5, -3, true, null, { deep: 'x' }] } },
+    { ...deposit, postings: deposit.postings.map((posting) => ({ ...posting, amount: { ...posting.amount, minor: -999_999_999_999_999n } })) },
+  ];
+  for (const event of variants) {
+    const text = encodeSequencedPayload(12, '2026-06-05T12:00:00.123456Z', encodeEvent(event));
+    const bytes = Buffer.from(text, 'utf8');
+    const fast = decodeCanonicalPayload(bytes, 0, bytes.length);
+    assert.notEqual(fast, null, text);
+    assert.deepEqual(fast, decodeSequencedPayload(text));
+    const frame = encodeFrameFromText(text);
+    assert.deepEqual(decodeFrame(frame, 0, frame.length), { kind: 'frame', decoded: fast, frameBytes: frame.length });
+  }
+  // What it declines, the careful reader decides.
+  for (const text of [
+    encodeSequencedPayload(1, '2026-06-05T12:00:00.123456Z', encodeEvent({ ...deposit, idempotency_key: 'a"b' })),
+    encodeSequencedPayload(1, '2026-06-05T12:00:00.123456Z', encodeEvent({ ...deposit, metadata: { big: 2n ** 60n } })),
+    encodeSequencedPayload(1, '2026-06-05T12:00:00Z', encodeEvent(deposit)),
+  ]) {
+    const bytes = Buffer.from(text, 'utf8');
+    assert.equal(decodeCanonicalPayload(bytes, 0, bytes.length), null, text);
+  }
 });
 
 test('round trip: metadata integers beyond 2^53 are exact, safe ones are numbers', () => {
