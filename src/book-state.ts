@@ -71,9 +71,15 @@ export function effectOf(tx: Transaction): CommitEffect {
 }
 
 /** The flat form a commit job carries across the worker port: key, asset, minor, direction, …. */
-export function flattenPostings(postings: readonly PostingEffect[]): Array<string | bigint> {
-  const flat: Array<string | bigint> = [];
-  for (const posting of postings) flat.push(posting.key, posting.asset, posting.minor, posting.direction);
+export function flatPostingsOf(tx: Transaction): Array<string | bigint> {
+  const flat: Array<string | bigint> = new Array(tx.postings.length * 4);
+  let at = 0;
+  for (const posting of tx.postings) {
+    flat[at++] = accountKey(posting.account);
+    flat[at++] = posting.amount.asset;
+    flat[at++] = posting.amount.minor;
+    flat[at++] = posting.direction;
+  }
   return flat;
 }
 

@@ -280,7 +280,7 @@ export function normaliseTransaction(value: unknown): NormalisedTransaction {
   const id = txidArgument(tx.id, 'id');
   const idempotencyKey = stringField(tx.idempotency_key, 'idempotency_key');
   // Array.from, not map: map skips the holes of a sparse array, and a hole is not a posting.
-  const postings = Array.from(arrayField(tx.postings, 'postings'), (posting, index) => postingField(posting, `postings[${index}]`));
+  const postings = Array.from(arrayField(tx.postings, 'postings'), (posting, index) => postingField(posting, index));
   const externalRefs = Array.from(arrayField(tx.external_refs, 'external_refs'), (ref, index): ExternalRef => {
     const fields = objectField(ref, `external_refs[${index}]`);
     return {
@@ -308,7 +308,39 @@ export function normaliseTransaction(value: unknown): NormalisedTransaction {
   return { tx: normalised, eventJson };
 }
 
-function postingField(value: unknown, field: string): Posting {
+/**
+ * A posting that is valid as given is copied without building a single field name; anything else
+ * goes through checkedPosting, which names the first problem in the contract's order.
+ */
+function postingField(value: unknown, index: number): Posting {
+  if (isPlainObject(value)) {
+    const { account, amount, direction } = value as Fields;
+    if (isPlainObject(account) && isPlainObject(amount) && (direction === 'debit' || direction === 'credit')) {
+      const { book, path } = account as Fields;
+      const { minor, asset } = amount as Fields;
+      if (
+        typeof book === 'string' &&
+        typeof path === 'string' &&
+        typeof asset === 'string' &&
+        typeof minor === 'bigint' &&
+        minor >= I64_MIN &&
+        minor <= I64_MAX &&
+        book.isWellFormed() &&
+        path.isWellFormed() &&
+        asset.isWellFormed()
+      ) {
+        return { account: { book, path }, amount: { minor, asset }, direction };
+      }
+    }
+  }
+  return checkedPosting(value, `postings[${index}]`);
+}
+
+function isPlainObject(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function checkedPosting(value: unknown, field: string): Posting {
   const posting = objectField(value, field);
   const account = objectField(posting.account, `${field}.account`);
   const amount = objectField(posting.amount, `${field}.amount`);

@@ -17,7 +17,7 @@ import { DataDirLock } from './data-dir-lock.js';
 import { StoreError } from './errors.js';
 import { RealFileSystem, type FileSystem } from './file-system.js';
 import { sameAssetDef } from './identity.js';
-import { effectOf, flattenPostings } from './book-state.js';
+import { flatPostingsOf } from './book-state.js';
 import {
   accountArgument,
   checkBook,
@@ -293,8 +293,11 @@ export class LogStore implements Store {
     return Promise.all(results);
   }
 
-  /** Sends one admitted commit, checking its txid store-wide on the way. */
-  async #commitDraft(entry: BookEntry, draft: NormalisedTransaction): Promise<Committed> {
+  /**
+   * Sends one admitted commit, checking its txid store-wide on the way. One promise per commit:
+   * the admission and the txid reservation are released by the router just before it settles.
+   */
+  #commitDraft(entry: BookEntry, draft: NormalisedTransaction): Promise<Committed> {
     const { tx, eventJson } = draft;
     const ownerOrdinal = this.#txids.get(tx.id);
     const owner = ownerOrdinal === undefined ? undefined : this.#bookNames[ownerOrdinal];
@@ -304,30 +307,31 @@ export class LogStore implements Store {
       if (reservation === undefined) this.#txidReservations.set(tx.id, { book: tx.book, count: 1 });
       else reservation.count++;
     }
-    try {
-      const job: JobRequest = {
-        op: 'commit',
-        book: tx.book,
-        slot: entry.slot,
-        txid: tx.id,
-        key: tx.idempotency_key,
-        postings: flattenPostings(effectOf(tx).postings),
-        eventJson,
-        txidForeign,
-      };
-      const committed = (await this.#write(entry, 1, job, (seq, at) => {
-        this.#txids.set(tx.id, this.#bookOrdinal(tx.book));
-        this.#publish(tx.book, seq, at, { kind: 'transaction_posted', ...tx });
-        return { txid: tx.id, seq, at };
-      })) as Committed;
-      return committed;
-    } finally {
+    const job: JobRequest = {
+      op: 'commit',
+      book: tx.book,
+      slot: entry.slot,
+      txid: tx.id,
+      key: tx.idempotency_key,
+      postings: flatPostingsOf(tx),
+      eventJson,
+      txidForeign,
+    };
+    const appended = (seq: number, at: string): Committed => {
+      this.#markDurable(entry);
+      this.#txids.set(tx.id, this.#bookOrdinal(tx.book));
+      if (this.#hub.hasSubscribers(tx.book)) this.#publish(tx.book, seq, at, { kind: 'transaction_posted', ...tx });
+      return { txid: tx.id, seq, at };
+    };
+    const settled = (): void => {
+      this.#release(entry, 1);
       if (!txidForeign) {
         const held = this.#txidReservations.get(tx.id)!;
         held.count--;
         if (held.count === 0) this.#txidReservations.delete(tx.id);
       }
-    }
+    };
+    return this.#router.request(entry.worker, job, entry.name, appended, settled) as Promise<Committed>;
   }
 
   /** Admits `count` write jobs for a book (A2, A3) and returns its entry. */
@@ -353,18 +357,28 @@ export class LogStore implements Store {
   async #write(entry: BookEntry, count: number, job: JobRequest, onAppended?: AppendedHandler): Promise<unknown> {
     try {
       const value = await this.#router.request(entry.worker, job, entry.name, onAppended);
-      if ((entry.status === 'creating' || entry.status === 'absent') && this.#durableSeqOf(entry) > 0) {
-        entry.status = 'live';
-        this.#booksByCaseKey.set(bookCaseKey(entry.name), entry.name);
-      }
+      this.#markDurable(entry);
       return value;
     } finally {
-      entry.inFlight -= count;
-      if (entry.inFlight === 0 && entry.status === 'creating' && this.#durableSeqOf(entry) === 0) {
-        // Nothing was ever appended: the book does not exist, and its name is free again.
-        entry.status = 'absent';
-        this.#booksByCaseKey.delete(bookCaseKey(entry.name));
-      }
+      this.#release(entry, count);
+    }
+  }
+
+  /** A book that has a durable event exists from now on. */
+  #markDurable(entry: BookEntry): void {
+    if ((entry.status === 'creating' || entry.status === 'absent') && this.#durableSeqOf(entry) > 0) {
+      entry.status = 'live';
+      this.#booksByCaseKey.set(bookCaseKey(entry.name), entry.name);
+    }
+  }
+
+  /** Ends the admission of `count` settled write jobs. */
+  #release(entry: BookEntry, count: number): void {
+    entry.inFlight -= count;
+    if (entry.inFlight === 0 && entry.status === 'creating' && this.#durableSeqOf(entry) === 0) {
+      // Nothing was ever appended: the book does not exist, and its name is free again.
+      entry.status = 'absent';
+      this.#booksByCaseKey.delete(bookCaseKey(entry.name));
     }
   }
 

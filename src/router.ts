@@ -46,6 +46,8 @@ interface Pending {
   book: string | null;
   /** For a write that was appended: its value, built from its seq and commit time. */
   onAppended: ((seq: number, at: string) => ReplyValue) | undefined;
+  /** Runs once, just before the request settles either way. */
+  onSettled: (() => void) | undefined;
 }
 
 /** What the caller of `request` can add for a write. */
@@ -142,17 +144,25 @@ export class Router {
   }
 
   /** Queues a job for this turn's message to its worker; settles with the worker's reply (R2). */
-  request(workerIndex: number, job: JobRequest, book: string | null = null, onAppended?: AppendedHandler): Promise<ReplyValue> {
+  request(
+    workerIndex: number,
+    job: JobRequest,
+    book: string | null = null,
+    onAppended?: AppendedHandler,
+    onSettled?: () => void,
+  ): Promise<ReplyValue> {
     const endpoint = this.#endpoints[workerIndex]!;
     return new Promise<ReplyValue>((resolve, reject) => {
       if (!endpoint.alive) {
+        onSettled?.();
         reject(this.#closing ? StoreError.closed() : StoreError.bookUnavailable(book ?? 'unknown', new Error('its shard worker has died')));
         return;
       }
       const id = this.#nextId++;
       if (endpoint.pending.size === 0) endpoint.hold(true);
-      endpoint.pending.set(id, { resolve, reject, book, onAppended });
-      endpoint.outbox.push({ ...job, id } as Job);
+      endpoint.pending.set(id, { resolve, reject, book, onAppended, onSettled });
+      (job as Job).id = id; // the caller's object travels as it is: no copy per job
+      endpoint.outbox.push(job as Job);
       // A full chunk leaves at once, so the worker starts on it while this thread builds the
       // rest of the turn's jobs: the two threads overlap instead of taking turns.
       if (endpoint.outbox.length >= OUTBOX_FLUSH_JOBS) this.#flushEndpoint(endpoint);
@@ -164,7 +174,7 @@ export class Router {
   async broadcast(job: JobRequest): Promise<ReplyValue[]> {
     const replies: Promise<ReplyValue>[] = [];
     for (let workerIndex = 0; workerIndex < this.workerCount; workerIndex++) {
-      if (this.#endpoints[workerIndex]!.alive) replies.push(this.request(workerIndex, job));
+      if (this.#endpoints[workerIndex]!.alive) replies.push(this.request(workerIndex, { ...job })); // one object per worker: request numbers it
     }
     return Promise.all(replies);
   }
@@ -200,6 +210,7 @@ export class Router {
           if (pending === undefined) continue;
           endpoint.pending.delete(reply.id);
           if (endpoint.pending.size === 0) endpoint.hold(false);
+          pending.onSettled?.();
           if (reply.ok) pending.resolve(reply.value);
           else pending.reject(fromWireError(reply.error));
         }
@@ -217,6 +228,7 @@ export class Router {
             atUsFormatted = atUs;
             at = formatAtUs(atUs);
           }
+          pending.onSettled?.();
           pending.resolve(pending.onAppended === undefined ? undefined : pending.onAppended(message.seqs[index]!, at));
         }
         if (endpoint.pending.size === 0) endpoint.hold(false);
@@ -237,6 +249,7 @@ export class Router {
     const pending = [...endpoint.pending.values()];
     endpoint.pending.clear();
     for (const entry of pending) {
+      entry.onSettled?.();
       entry.reject(this.#closing ? StoreError.closed() : StoreError.bookUnavailable(entry.book ?? 'unknown', cause));
     }
   }
