@@ -19,6 +19,15 @@ export interface IdemRecord {
   atUs: number;
 }
 
+/** A hot record seen in place: its txid is the 16 bytes of `txids` at `txidOffset`. */
+export interface HotEntry {
+  key: string;
+  seq: number;
+  atUs: number;
+  txids: Uint8Array;
+  txidOffset: number;
+}
+
 /** What the index needs from the book's run files (src/idem-runs.ts). */
 export interface RunLookup {
   get(key: string): IdemRecord | undefined;
@@ -54,6 +63,16 @@ class HotColumns {
     const position = this.#head + index;
     assert(index >= 0 && position < this.#end);
     return { txid: readTxid(this.#txids, position * TXID_BYTES), seq: this.#seqs[position]!, atUs: this.#atUs[position]! };
+  }
+
+  /** Points `view` at the i-th record from the front, without building a record. */
+  view(index: number, view: HotEntry): void {
+    const position = this.#head + index;
+    assert(index >= 0 && position < this.#end);
+    view.seq = this.#seqs[position]!;
+    view.atUs = this.#atUs[position]!;
+    view.txids = this.#txids;
+    view.txidOffset = position * TXID_BYTES;
   }
 
   /** The record with this seq (binary search: the FIFO is sorted by seq, I2). */
@@ -150,6 +169,21 @@ export class IdemIndex {
     for (const key of this.#hot.keys()) {
       if (index === count) return;
       yield [key, this.#columns.at(index++)];
+    }
+  }
+
+  /**
+   * The first `count` hot records, oldest first, through one view object that every step
+   * overwrites: for the snapshot encoder, which copies each record's fields at once.
+   */
+  *hotEntries(count = this.#hot.size): Generator<Readonly<HotEntry>> {
+    const view: HotEntry = { key: '', seq: 0, atUs: 0, txids: new Uint8Array(0), txidOffset: 0 };
+    let index = 0;
+    for (const key of this.#hot.keys()) {
+      if (index === count) return;
+      view.key = key;
+      this.#columns.view(index++, view);
+      yield view;
     }
   }
 

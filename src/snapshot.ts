@@ -26,8 +26,9 @@ import { AtomicFileWriter } from './atomic-file.js';
 import { BookState, type AccountState } from './book-state.js';
 import type { FileSystem } from './file-system.js';
 import { readFully } from './file-system.js';
-import type { IdemIndex, IdemRecord } from './idem-index.js';
-import { PostingIndex, readTxid, writeTxid } from './posting-index.js';
+import { EntryPacker } from './entry-packer.js';
+import type { HotEntry, IdemIndex, IdemRecord } from './idem-index.js';
+import { PostingIndex, readTxid } from './posting-index.js';
 import type { TxidTable } from './txid-table.js';
 import {
   ACCOUNT_KINDS,
@@ -46,6 +47,7 @@ const HEADER_BYTES = 24;
 const TRAILER_BYTES = 12;
 /** Entries per `postings`, `txids` and `idem` record. */
 const ENTRIES_PER_RECORD = 4096;
+const TXID_BYTES = 16;
 export const SNAPSHOTS_RETAINED = 2;
 
 const SNAPSHOT_NAME_PATTERN = /^snapshot-(\d+)\.snap$/;
@@ -110,12 +112,6 @@ export function captureCut(state: BookState, positionOf: (seq: number) => { base
   };
 }
 
-function txidBytes(txid: string): Buffer {
-  const bytes = Buffer.allocUnsafe(16);
-  writeTxid(bytes, 0, txid);
-  return bytes;
-}
-
 /** The payload as a sequence of packed records; each yielded buffer is one record. */
 export function* encodeSnapshotPayload(cut: SnapshotCut): Generator<Buffer> {
   const counts = [cut.accounts.length, cut.accounts.reduce((sum, account) => sum + account.postingCount, 0), cut.txidCount, cut.idemCount, cut.assets.length];
@@ -127,27 +123,40 @@ export function* encodeSnapshotPayload(cut: SnapshotCut): Generator<Buffer> {
       yield packr.pack(['postings', columns.seqs, columns.atUs, columns.txids, columns.minors, columns.directions, columns.rawAfters]);
     }
   }
-  let entries: unknown[] = [];
-  for (let position = 0; position < cut.txidCount; position++) {
-    const seq = cut.txids.valueAt(position);
-    const { base, offset } = cut.positionOf(seq);
-    entries.push([txidBytes(cut.txids.txidAt(position)), seq, base, offset]);
-    if (entries.length === ENTRIES_PER_RECORD) {
-      yield packr.pack(['txids', entries]);
-      entries = [];
+  // The two largest record kinds are packed by hand (src/entry-packer.ts).
+  const packer = new EntryPacker();
+  for (let start = 0; start < cut.txidCount; start += ENTRIES_PER_RECORD) {
+    const end = Math.min(cut.txidCount, start + ENTRIES_PER_RECORD);
+    const keys = cut.txids.keyBytesView();
+    packer.begin('txids', end - start);
+    for (let position = start; position < end; position++) {
+      const seq = cut.txids.valueAt(position);
+      const { base, offset } = cut.positionOf(seq);
+      packer.arrayHeader(4);
+      packer.binary(keys, position * TXID_BYTES, TXID_BYTES);
+      packer.number(seq);
+      packer.number(base);
+      packer.number(offset);
     }
+    yield packer.finish();
   }
-  if (entries.length > 0) yield packr.pack(['txids', entries]);
-  entries = [];
-  for (const [key, record] of cut.idem.hotRecords(cut.idemCount)) {
-    const { base, offset } = cut.positionOf(record.seq);
-    entries.push([key, txidBytes(record.txid), record.seq, record.atUs, base, offset]);
-    if (entries.length === ENTRIES_PER_RECORD) {
-      yield packr.pack(['idem', entries]);
-      entries = [];
+  const hot = cut.idem.hotEntries(cut.idemCount);
+  for (let start = 0; start < cut.idemCount; start += ENTRIES_PER_RECORD) {
+    const end = Math.min(cut.idemCount, start + ENTRIES_PER_RECORD);
+    packer.begin('idem', end - start);
+    for (let index = start; index < end; index++) {
+      const entry = hot.next().value as HotEntry;
+      const { base, offset } = cut.positionOf(entry.seq);
+      packer.arrayHeader(6);
+      packer.string(entry.key);
+      packer.binary(entry.txids, entry.txidOffset, TXID_BYTES);
+      packer.number(entry.seq);
+      packer.number(entry.atUs);
+      packer.number(base);
+      packer.number(offset);
     }
+    yield packer.finish();
   }
-  if (entries.length > 0) yield packr.pack(['idem', entries]);
   yield packr.pack(['sums', cut.sums]);
   if (cut.book === SYSTEM_BOOK) yield packr.pack(['assets', cut.assets]);
   yield packr.pack(['end', ...counts]);

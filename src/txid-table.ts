@@ -66,6 +66,14 @@ export class TxidTable {
     return this.#values[position]!;
   }
 
+  /**
+   * The array holding the txids, 16 bytes per entry by position. Read it at once: growth replaces
+   * it (the old one keeps its contents, X1).
+   */
+  keyBytesView(): Uint8Array {
+    return this.#keys;
+  }
+
   /** The txid bytes of entries [0, count), for bulk transfer (a copy). */
   keyBytes(count = this.#size): Uint8Array {
     return this.#keys.slice(0, count * TXID_BYTES);
