@@ -353,7 +353,8 @@ export class BatchOverlay {
 
 export type CommitVerdict =
   | { kind: 'replay'; committed: Committed }
-  | { kind: 'accept'; projected: Map<AccountState, bigint> };
+  /** The accounts the commit touches, in order of first appearance, and their raw balances after it. */
+  | { kind: 'accept'; accounts: AccountState[]; projected: bigint[] };
 
 /** Loads the original of a committed key: its transaction and Committed (one positioned read). */
 export type OriginalLoader = (seq: number) => { tx: Transaction; committed: Committed };
@@ -396,35 +397,44 @@ export function validateCommit(
     if (account.def.asset !== posting.asset) throw StoreError.assetMismatch(accountIdOf(posting.key), account.def.asset, posting.asset);
     accounts.push(account);
   }
-  // 4. Overflow: checked per-account deltas in order, then the projected balances.
-  const deltas = new Map<AccountState, bigint>();
+  // 4. Overflow: checked per-account deltas in order, then the projected balances. Accounts in
+  // order of first appearance; a transaction touches a handful, so a linear search beats a Map.
+  const touched: AccountState[] = [];
+  const deltas: bigint[] = [];
   for (let index = 0; index < postings.length; index++) {
     const posting = postings[index]!;
     const account = accounts[index]!;
-    const delta = (deltas.get(account) ?? 0n) + (posting.direction === 'debit' ? posting.minor : -posting.minor);
+    let slot = touched.indexOf(account);
+    if (slot < 0) {
+      slot = touched.push(account) - 1;
+      deltas.push(0n);
+    }
+    const delta = deltas[slot]! + (posting.direction === 'debit' ? posting.minor : -posting.minor);
     if (delta < I64_MIN || delta > I64_MAX) throw StoreError.overflow(accountIdOf(posting.key));
-    deltas.set(account, delta);
+    deltas[slot] = delta;
   }
-  const projected = new Map<AccountState, bigint>();
-  for (const [account, delta] of deltas) {
-    const raw = (overlay.rawBalances.get(account) ?? account.rawBalance) + delta;
+  const projected: bigint[] = new Array(touched.length);
+  for (let slot = 0; slot < touched.length; slot++) {
+    const account = touched[slot]!;
+    const raw = (overlay.rawBalances.get(account) ?? account.rawBalance) + deltas[slot]!;
     if (raw < I64_MIN || raw > I64_MAX) throw StoreError.overflow({ ...account.def.id });
     if (account.cfg.normal_side === 'credit' && raw === I64_MIN) throw StoreError.overflow({ ...account.def.id });
-    projected.set(account, raw);
+    projected[slot] = raw;
   }
   // 5. Minimum balance on the effective balance after the whole transaction.
-  for (const [account, raw] of projected) {
+  for (let slot = 0; slot < touched.length; slot++) {
+    const account = touched[slot]!;
     const minBalance = account.cfg.min_balance;
     if (minBalance === null) continue;
-    const wouldBe = effectiveBalance(account.cfg, raw);
+    const wouldBe = effectiveBalance(account.cfg, projected[slot]!);
     if (wouldBe < minBalance) throw StoreError.constraintViolation({ ...account.def.id }, minBalance, wouldBe);
   }
-  return { kind: 'accept', projected };
+  return { kind: 'accept', accounts: touched, projected };
 }
 
 /** Folds an accepted commit into the overlay. */
 export function stageCommit(overlay: BatchOverlay, draft: CommitDraft, verdict: Extract<CommitVerdict, { kind: 'accept' }>, committed: Committed): void {
-  for (const [account, raw] of verdict.projected) overlay.rawBalances.set(account, raw);
+  for (let slot = 0; slot < verdict.accounts.length; slot++) overlay.rawBalances.set(verdict.accounts[slot]!, verdict.projected[slot]!);
   overlay.keys.set(draft.key, { draft, committed });
   overlay.txids.add(draft.txid);
 }

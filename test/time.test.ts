@@ -318,3 +318,58 @@ test('asOf: Invalid Date, bad strings and other types are INVALID_ARGUMENT with 
   assertAsOfInvalid(() => 0);
   assertAsOfInvalid(new String('2026-06-05T12:00:00Z'));
 });
+
+/**
+ * The reading grammar as one regular expression and Date arithmetic: the first implementation,
+ * kept here as the oracle for the hand-written parser.
+ */
+function oracleTimestampUs(text: string): number | null {
+  const match = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:(Z)|([+-])(\d{2}):(\d{2}))$/.exec(text);
+  if (match === null) return null;
+  const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  const daysInMonth = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth[month - 1]! || hour > 23 || minute > 59 || second > 59) return null;
+  let offsetMinutes = 0;
+  if (match[8] !== 'Z') {
+    const offsetHour = Number(match[10]);
+    const offsetMinute = Number(match[11]);
+    if (offsetHour > 23 || offsetMinute > 59) return null;
+    offsetMinutes = (offsetHour * 60 + offsetMinute) * (match[9] === '-' ? -1 : 1);
+  }
+  const fraction = match[7] ?? '';
+  const micros = fraction.length === 0 ? 0 : Number(fraction.slice(0, 6).padEnd(6, '0'));
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day);
+  date.setUTCHours(hour, minute - offsetMinutes, second, 0);
+  return date.getTime() * 1000 + micros;
+}
+
+test('T3 property: the hand-written parser agrees with the regular-expression oracle', () => {
+  const pad = (value: number, width: number): string => String(value).padStart(width, '0');
+  const wellFormed = fc
+    .record({
+      year: fc.integer({ min: 0, max: 9999 }),
+      month: fc.integer({ min: 0, max: 13 }),
+      day: fc.integer({ min: 0, max: 32 }),
+      hour: fc.integer({ min: 0, max: 25 }),
+      minute: fc.integer({ min: 0, max: 60 }),
+      second: fc.integer({ min: 0, max: 60 }),
+      fraction: fc.option(fc.stringMatching(/^[0-9]{0,10}$/), { nil: undefined }),
+      zone: fc.oneof(fc.constant('Z'), fc.tuple(fc.constantFrom('+', '-'), fc.integer({ min: 0, max: 25 }), fc.integer({ min: 0, max: 61 })).map(([sign, h, m]) => `${sign}${pad(h, 2)}:${pad(m, 2)}`)),
+    })
+    .map(({ year, month, day, hour, minute, second, fraction, zone }) =>
+      `${pad(year, 4)}-${pad(month, 2)}-${pad(day, 2)}T${pad(hour, 2)}:${pad(minute, 2)}:${pad(second, 2)}${fraction === undefined ? '' : `.${fraction}`}${zone}`,
+    );
+  // Damage: one character replaced, removed or added anywhere.
+  const damaged = fc.tuple(wellFormed, fc.nat(), fc.constantFrom('', '0', '9', 'T', 'Z', ':', '-', '+', '.', 't', 'z', ' ', '٣')).map(([text, at, char]) => {
+    const index = at % (text.length + 1);
+    return at % 2 === 0 ? text.slice(0, index) + char + text.slice(index + 1) : text.slice(0, index) + char + text.slice(index);
+  });
+  fc.assert(
+    fc.property(fc.oneof(wellFormed, damaged, fc.string({ maxLength: 40 })), (text) => {
+      assert.equal(parseTimestampUs(text), oracleTimestampUs(text), text);
+    }),
+    { numRuns: 20_000 },
+  );
+});
