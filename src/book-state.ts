@@ -126,6 +126,8 @@ export class BookState {
   sumsSaturated = false;
   /** `_system` only: the asset registry. */
   readonly assets = new Map<string, AssetDef>();
+  /** Account path → flat key in this book, for replay (one entry per path posted to). */
+  readonly #flatKeys = new Map<string, string>();
   /** The txid of the commit being applied, as 16 bytes: parsed once for every index it enters. */
   readonly #txidScratch = new Uint8Array(16);
   /** The worker that writes this book; a state has one writer for its whole life (B2). */
@@ -174,12 +176,32 @@ export class BookState {
       }
       case 'transaction_posted':
         if (event.book !== this.book) throw new ApplyError(`transaction of book ${event.book} in book ${this.book}`);
-        outcome = this.#applyCommit(seq, atUs, effectOf(event), false);
+        outcome = this.#applyCommit(seq, atUs, this.#effectOf(event), false);
         break;
     }
     this.seqNext = seq + 1;
     this.atLastUs = atUs;
     return outcome;
+  }
+
+  /** effectOf, with this book's flat keys made once per account path, not once per posting. */
+  #effectOf(tx: Transaction): CommitEffect {
+    const postings: PostingEffect[] = new Array(tx.postings.length);
+    for (let index = 0; index < postings.length; index++) {
+      const posting = tx.postings[index]!;
+      let key: string | undefined;
+      if (posting.account.book === this.book) {
+        key = this.#flatKeys.get(posting.account.path);
+        if (key === undefined) {
+          key = accountKey(posting.account);
+          this.#flatKeys.set(posting.account.path, key);
+        }
+      } else {
+        key = accountKey(posting.account);
+      }
+      postings[index] = { key, asset: posting.amount.asset, minor: posting.amount.minor, direction: posting.direction };
+    }
+    return { txid: tx.id, key: tx.idempotency_key, postings };
   }
 
   /**
@@ -262,7 +284,7 @@ export class BookState {
     }
     let duplicate: string | null = null;
     if (validated) {
-      this.idempotency.insertNew(tx.key, { txid: tx.txid, seq, atUs }, txid);
+      this.idempotency.insertNew(tx.key, seq, atUs, txid);
     } else if (!this.idempotency.insert(tx.key, { txid: tx.txid, seq, atUs }, txid)) {
       duplicate = `idempotency key ${JSON.stringify(tx.key)} seen again`; // a Rust-written log may hold one
     }

@@ -47,6 +47,11 @@ const AT_BYTES = 27;
 const TXID_CHARS = 36;
 const SAFE_DIGITS = 15; // every integer of up to 15 digits is below 2^53
 
+const INTERNED_SLOTS = 1024;
+const INTERNED_BYTES_MAX = 64;
+const internedBytes: Array<Uint8Array | undefined> = new Array(INTERNED_SLOTS);
+const internedText: string[] = new Array(INTERNED_SLOTS);
+
 let lastAt = Buffer.alloc(AT_BYTES);
 let lastAtText = '';
 let lastAtUs = 0;
@@ -91,6 +96,47 @@ class Cursor {
       if (code >= 0x80) ascii = false;
     }
     return null;
+  }
+
+  /**
+   * Like `string`, for the few values that repeat from event to event (book, account paths,
+   * assets): a value seen recently comes back as the very same string, so replay neither
+   * allocates it again nor hashes it again when it is looked up in a map.
+   */
+  internedString(): string | null {
+    const { bytes, end } = this;
+    if (bytes[this.position] !== QUOTE) return null;
+    const start = this.position + 1;
+    let hash = 0x811c9dc5;
+    let ascii = true;
+    let position = start;
+    for (;; position++) {
+      if (position >= end) return null;
+      const code = bytes[position]!;
+      if (code === QUOTE) break;
+      if (code === BACKSLASH || code < 0x20) return null;
+      if (code >= 0x80) ascii = false;
+      hash = Math.imul(hash ^ code, 0x01000193);
+    }
+    this.position = position + 1;
+    const length = position - start;
+    if (length > INTERNED_BYTES_MAX) return bytes.toString(ascii ? 'latin1' : 'utf8', start, position);
+    const slot = (hash >>> 0) & (INTERNED_SLOTS - 1);
+    const cached = internedBytes[slot];
+    if (cached !== undefined && cached.length === length) {
+      let same = true;
+      for (let index = 0; index < length; index++) {
+        if (cached[index] !== bytes[start + index]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return internedText[slot]!;
+    }
+    const text = bytes.toString(ascii ? 'latin1' : 'utf8', start, position);
+    internedBytes[slot] = Uint8Array.prototype.slice.call(bytes, start, position);
+    internedText[slot] = text;
+    return text;
   }
 
   /** An integer as the writers print it (no sign on zero, no leading zeros), within 15 digits. */
@@ -143,7 +189,7 @@ export function decodeCanonicalPayload(bytes: Buffer, start: number, end: number
   const id = bytes.toString('latin1', idStart, idStart + TXID_CHARS);
   cursor.position += TXID_CHARS;
   if (!cursor.take(BOOK_OPEN)) return null;
-  const book = cursor.string();
+  const book = cursor.internedString();
   if (book === null || !cursor.take(POSTINGS_OPEN)) return null;
   const postings: Posting[] = [];
   if (bytes[cursor.position] !== 0x5d) {
@@ -195,13 +241,13 @@ const CANONICAL_AT_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
 
 function readPosting(cursor: Cursor): Posting | null {
   if (!cursor.take(POSTING_OPEN)) return null;
-  const book = cursor.string();
+  const book = cursor.internedString();
   if (book === null || !cursor.take(PATH_OPEN)) return null;
-  const path = cursor.string();
+  const path = cursor.internedString();
   if (path === null || !cursor.take(MINOR_OPEN)) return null;
   const minor = cursor.integer();
   if (minor === null || !cursor.take(ASSET_OPEN)) return null;
-  const asset = cursor.string();
+  const asset = cursor.internedString();
   if (asset === null || !cursor.take(DIRECTION_OPEN)) return null;
   let direction: Direction;
   if (cursor.take(DEBIT_CLOSE)) direction = 'debit';

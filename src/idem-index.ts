@@ -35,67 +35,106 @@ export interface RunLookup {
 
 const TXID_BYTES = 16;
 
-/** Seq, commit time and txid of the hot records, in FIFO order (I4); the front can be dropped. */
-class HotColumns {
+/**
+ * The hot records (I4): keys, seqs, commit times and txids in dense arrays in FIFO order, found
+ * through an open-addressing index of their positions. One probe sequence answers a lookup or an
+ * insert-if-absent, where a Map needs two for the latter; no object per record.
+ *
+ * H1. Positions from `#head` to `#end` are live, oldest first. Records leave only from the front.
+ * H2. The index holds exactly the live positions; it is rebuilt whenever positions move or leave,
+ *     which happens once per spill (half the hot cap), so its cost is spread over many inserts.
+ */
+class HotRecords {
+  #keys: string[] = [];
   #seqs = new Float64Array(64);
   #atUs = new Float64Array(64);
   #txids = new Uint8Array(64 * TXID_BYTES);
   #head = 0;
   #end = 0;
+  /** Positions + 1, 0 for an empty slot; a power of two in size, at most half full. */
+  #index = new Int32Array(128);
 
   get length(): number {
     return this.#end - this.#head;
   }
 
-  /** `txidBytes`, when given, holds the record's txid as 16 bytes at offset 0. */
-  push(record: IdemRecord, txidBytes?: Uint8Array): void {
-    assert(this.#end === this.#head || record.seq > this.#seqs[this.#end - 1]!, 'hot records enter in seq order');
-    if (this.#end === this.#seqs.length) this.#makeRoom();
-    const position = this.#end++;
-    this.#seqs[position] = record.seq;
-    this.#atUs[position] = record.atUs;
-    if (txidBytes === undefined) writeTxid(this.#txids, position * TXID_BYTES, record.txid);
-    else this.#txids.set(txidBytes.subarray(0, TXID_BYTES), position * TXID_BYTES);
+  /** The position of `key`'s record, or -1. */
+  find(key: string): number {
+    const index = this.#index;
+    const mask = index.length - 1;
+    for (let slot = hashOf(key) & mask; ; slot = (slot + 1) & mask) {
+      const entry = index[slot]!;
+      if (entry === 0) return -1;
+      if (this.#keys[entry - 1] === key) return entry - 1;
+    }
   }
 
-  /** The i-th record from the front. */
-  at(index: number): IdemRecord {
+  /** Appends a record unless its key is present; false (and no change) when it is (I1). */
+  add(key: string, seq: number, atUs: number, txid: Uint8Array, txidOffset: number): boolean {
+    assert(this.#end === this.#head || seq > this.#seqs[this.#end - 1]!, 'hot records enter in seq order');
+    if ((this.length + 1) * 2 > this.#index.length) this.#rebuildIndex(this.#index.length * 2);
+    const index = this.#index;
+    const mask = index.length - 1;
+    let slot = hashOf(key) & mask;
+    for (; index[slot] !== 0; slot = (slot + 1) & mask) {
+      if (this.#keys[index[slot]! - 1] === key) return false;
+    }
+    if (this.#end === this.#seqs.length) {
+      this.#makeRoom();
+      return this.add(key, seq, atUs, txid, txidOffset); // positions moved: probe again
+    }
+    const position = this.#end++;
+    this.#keys[position] = key;
+    this.#seqs[position] = seq;
+    this.#atUs[position] = atUs;
+    const txids = this.#txids;
+    const start = position * TXID_BYTES;
+    for (let byte = 0; byte < TXID_BYTES; byte++) txids[start + byte] = txid[txidOffset + byte]!;
+    index[slot] = position + 1;
+    return true;
+  }
+
+  /** The record at a position (from `find`). */
+  recordAt(position: number): IdemRecord {
+    return { txid: readTxid(this.#txids, position * TXID_BYTES), seq: this.#seqs[position]!, atUs: this.#atUs[position]! };
+  }
+
+  /** The i-th record from the front, key first. */
+  at(index: number): [string, IdemRecord] {
     const position = this.#head + index;
     assert(index >= 0 && position < this.#end);
-    return { txid: readTxid(this.#txids, position * TXID_BYTES), seq: this.#seqs[position]!, atUs: this.#atUs[position]! };
+    return [this.#keys[position]!, this.recordAt(position)];
   }
 
   /** Points `view` at the i-th record from the front, without building a record. */
   view(index: number, view: HotEntry): void {
     const position = this.#head + index;
     assert(index >= 0 && position < this.#end);
+    view.key = this.#keys[position]!;
     view.seq = this.#seqs[position]!;
     view.atUs = this.#atUs[position]!;
     view.txids = this.#txids;
     view.txidOffset = position * TXID_BYTES;
   }
 
-  /** The record with this seq (binary search: the FIFO is sorted by seq, I2). */
-  find(seq: number): IdemRecord {
-    let low = this.#head;
-    let high = this.#end;
-    while (low < high) {
-      const middle = (low + high) >>> 1;
-      if (this.#seqs[middle]! < seq) low = middle + 1;
-      else high = middle;
-    }
-    assert(low < this.#end && this.#seqs[low] === seq, 'every hot key has its record');
-    return this.at(low - this.#head);
+  /** The seq of the i-th record from the front. */
+  seqAt(index: number): number {
+    assert(index >= 0 && this.#head + index < this.#end);
+    return this.#seqs[this.#head + index]!;
   }
 
   dropFront(count: number): void {
     assert(count >= 0 && count <= this.length);
+    if (count === 0) return;
+    this.#keys.fill(undefined as unknown as string, this.#head, this.#head + count); // let the keys go
     this.#head += count;
-    if (this.#head === this.#end) this.#head = this.#end = 0;
+    this.#rebuildIndex(this.#index.length); // H2
   }
 
   clear(): void {
+    this.#keys = [];
     this.#head = this.#end = 0;
+    this.#index.fill(0);
   }
 
   /** Full at the end: slide the live records to the front, and double when that frees too little. */
@@ -108,18 +147,40 @@ class HotColumns {
     seqs.set(this.#seqs.subarray(this.#head, this.#end));
     atUs.set(this.#atUs.subarray(this.#head, this.#end));
     txids.set(this.#txids.subarray(this.#head * TXID_BYTES, this.#end * TXID_BYTES));
+    this.#keys = this.#keys.slice(this.#head, this.#end);
     this.#seqs = seqs;
     this.#atUs = atUs;
     this.#txids = txids;
     this.#head = 0;
     this.#end = live;
+    this.#rebuildIndex(this.#index.length); // H2
+  }
+
+  #rebuildIndex(length: number): void {
+    while (this.length * 2 > length) length *= 2;
+    const index = length === this.#index.length ? this.#index.fill(0) : new Int32Array(length);
+    const mask = length - 1;
+    for (let position = this.#head; position < this.#end; position++) {
+      let slot = hashOf(this.#keys[position]!) & mask;
+      while (index[slot] !== 0) slot = (slot + 1) & mask;
+      index[slot] = position + 1;
+    }
+    this.#index = index;
   }
 }
 
+/** FNV-1a over the UTF-16 code units, with a final mix so that nearby keys spread. */
+function hashOf(key: string): number {
+  let hash = 0x811c9dc5;
+  for (let index = 0; index < key.length; index++) hash = Math.imul(hash ^ key.charCodeAt(index), 0x01000193);
+  hash ^= hash >>> 15;
+  return hash >>> 0;
+}
+
 export class IdemIndex {
-  /** Key → seq of the hot records, oldest first (I2, I4). */
-  readonly #hot = new Map<string, number>();
-  readonly #columns = new HotColumns();
+  /** Key → record of the hot records, oldest first (I2, I4). */
+  readonly #hot = new HotRecords();
+  readonly #txidScratch = new Uint8Array(TXID_BYTES);
   /** Records being written to a run: still found by lookups until the run is installed. */
   spilling: Map<string, IdemRecord> | null = null;
   /** H of section 9.2. */
@@ -128,83 +189,72 @@ export class IdemIndex {
   runs: RunLookup | null = null;
 
   get hotSize(): number {
-    return this.#hot.size;
+    return this.#hot.length;
   }
 
   hasHot(key: string): boolean {
-    return this.#hot.has(key);
+    return this.#hot.find(key) >= 0;
   }
 
   /** Hot map, spilling map, then the runs. A run that cannot be read throws CORRUPT, never a miss. */
   get(key: string): IdemRecord | undefined {
-    const seq = this.#hot.get(key);
-    if (seq !== undefined) return this.#columns.find(seq);
+    const position = this.#hot.find(key);
+    if (position >= 0) return this.#hot.recordAt(position);
     return this.spilling?.get(key) ?? this.runs?.get(key);
   }
 
   /**
    * Adds a record at the back of the FIFO. A record at or below spilledThroughSeq is already in a
    * run (replay after the runs were attached) and is not added. False when the key is already
-   * known: the first record is kept (I1).
+   * known: the first record is kept (I1). `txidBytes`, when given, holds the txid as 16 bytes.
    */
   insert(key: string, record: IdemRecord, txidBytes?: Uint8Array): boolean {
     if (record.seq <= this.spilledThroughSeq) return true;
-    if (this.#hot.has(key) || this.spilling?.get(key) !== undefined || this.runs?.get(key) !== undefined) return false;
-    this.insertNew(key, record, txidBytes);
-    return true;
+    if (this.spilling?.get(key) !== undefined || this.runs?.get(key) !== undefined) return false;
+    return this.insertNew(key, record.seq, record.atUs, txidBytes ?? record.txid);
   }
 
   /**
    * Adds a record the writer has just validated as new (its lookup ran in the same batch): no
-   * second lookup, so applying a durable commit never reads a run block.
+   * lookup in the spilling map or the runs, so applying a durable commit never reads a run block.
+   * False when the key is already hot (a snapshot that lists a key twice).
    */
-  insertNew(key: string, record: IdemRecord, txidBytes?: Uint8Array): void {
-    this.#hot.set(key, record.seq);
-    this.#columns.push(record, txidBytes);
+  insertNew(key: string, seq: number, atUs: number, txid: string | Uint8Array): boolean {
+    if (typeof txid === 'string') {
+      writeTxid(this.#txidScratch, 0, txid);
+      txid = this.#txidScratch;
+    }
+    return this.#hot.add(key, seq, atUs, txid, 0);
   }
 
   /** The first `count` hot records, oldest first (a snapshot's cut records only the count). */
-  *hotRecords(count = this.#hot.size): Generator<[string, IdemRecord]> {
-    let index = 0;
-    for (const key of this.#hot.keys()) {
-      if (index === count) return;
-      yield [key, this.#columns.at(index++)];
-    }
+  *hotRecords(count = this.#hot.length): Generator<[string, IdemRecord]> {
+    for (let index = 0; index < count; index++) yield this.#hot.at(index);
   }
 
   /**
    * The first `count` hot records, oldest first, through one view object that every step
    * overwrites: for the snapshot encoder, which copies each record's fields at once.
    */
-  *hotEntries(count = this.#hot.size): Generator<Readonly<HotEntry>> {
+  *hotEntries(count = this.#hot.length): Generator<Readonly<HotEntry>> {
     const view: HotEntry = { key: '', seq: 0, atUs: 0, txids: new Uint8Array(0), txidOffset: 0 };
-    let index = 0;
-    for (const key of this.#hot.keys()) {
-      if (index === count) return;
-      view.key = key;
-      this.#columns.view(index++, view);
+    for (let index = 0; index < count; index++) {
+      this.#hot.view(index, view);
       yield view;
     }
   }
 
   /** Forgets the hot records with seq <= `seq`, which a run now holds (the FIFO front, I2). */
   dropThrough(seq: number): void {
-    let dropped = 0;
-    for (const [key, keySeq] of this.#hot) {
-      if (keySeq > seq) break;
-      this.#hot.delete(key);
-      dropped++;
-    }
-    this.#columns.dropFront(dropped);
+    let count = 0;
+    while (count < this.#hot.length && this.#hot.seqAt(count) <= seq) count++;
+    this.#hot.dropFront(count);
   }
 
   /** Moves the oldest records, leaving `keep` in the hot map, to the spilling map (section 9.3). */
   beginSpill(keep: number): Map<string, IdemRecord> {
-    const spilling = new Map<string, IdemRecord>();
-    const excess = this.#hot.size - keep;
-    for (const [key, record] of this.hotRecords(Math.max(0, excess))) spilling.set(key, record);
-    for (const key of spilling.keys()) this.#hot.delete(key);
-    this.#columns.dropFront(spilling.size);
+    const spilling = new Map<string, IdemRecord>(this.hotRecords(Math.max(0, this.#hot.length - keep)));
+    this.#hot.dropFront(spilling.size);
     this.spilling = spilling;
     return spilling;
   }
@@ -220,9 +270,7 @@ export class IdemIndex {
     if (this.spilling === null) return;
     const rest = [...this.hotRecords()];
     this.#hot.clear();
-    this.#columns.clear();
-    for (const [key, record] of this.spilling) this.insertNew(key, record);
-    for (const [key, record] of rest) this.insertNew(key, record);
+    for (const [key, record] of [...this.spilling, ...rest]) this.insertNew(key, record.seq, record.atUs, record.txid);
     this.spilling = null;
   }
 }

@@ -169,6 +169,7 @@ export class LogStore implements Store {
         if ('error' in book) failures.push({ book: book.book, error: fromWireError(book.error) });
         else {
           const ordinal = this.#bookOrdinal(book.book);
+          this.#txids.reserve(book.txidBytes.length / 16);
           for (let offset = 0; offset < book.txidBytes.length; offset += 16) this.#txids.setBytes(book.txidBytes, offset, ordinal);
         }
       }

@@ -27,8 +27,8 @@ import { BookState, type AccountState } from './book-state.js';
 import type { FileSystem } from './file-system.js';
 import { readFully } from './file-system.js';
 import { EntryPacker } from './entry-packer.js';
-import type { HotEntry, IdemIndex, IdemRecord } from './idem-index.js';
-import { PostingIndex, readTxid } from './posting-index.js';
+import type { HotEntry, IdemIndex } from './idem-index.js';
+import { PostingIndex } from './posting-index.js';
 import type { TxidTable } from './txid-table.js';
 import {
   ACCOUNT_KINDS,
@@ -470,12 +470,15 @@ function decodeState(records: unknown[], book: string, seq: number): BookState {
   let previousIdemSeq = state.idempotency.spilledThroughSeq;
   while (peekTag() === 'idem') {
     for (const entry of array(next('idem')[1], 'idem')) {
-      const [key, txid, recordSeq, atUs] = array(entry, 'idem entry');
-      const record: IdemRecord = { txid: readTxid(binary(txid, 'idem txid'), 0), seq: safeInteger(recordSeq, 'idem seq', 1), atUs: safeInteger(atUs, 'idem atUs') };
-      if (record.seq <= previousIdemSeq || record.seq > seq) unusable('idempotency records are out of seq order');
-      previousIdemSeq = record.seq;
-      if (state.idempotency.hasHot(string(key, 'idem key'))) unusable('an idempotency key appears twice');
-      state.idempotency.insertNew(key as string, record);
+      const [key, txid, seqValue, atUs] = array(entry, 'idem entry');
+      const txidBytes = binary(txid, 'idem txid');
+      if (txidBytes.length !== 16) unusable('an idempotency txid is not 16 bytes');
+      const recordSeq = safeInteger(seqValue, 'idem seq', 1);
+      if (recordSeq <= previousIdemSeq || recordSeq > seq) unusable('idempotency records are out of seq order');
+      previousIdemSeq = recordSeq;
+      if (!state.idempotency.insertNew(string(key, 'idem key'), recordSeq, safeInteger(atUs, 'idem atUs'), txidBytes)) {
+        unusable('an idempotency key appears twice');
+      }
     }
   }
   if (state.idempotency.hotSize !== idemCount) unusable('the idempotency count does not match');

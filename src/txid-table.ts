@@ -38,6 +38,17 @@ export class TxidTable {
     return this.get(txid) !== undefined;
   }
 
+  /** Makes room for `count` more entries at once, so a bulk load does not grow step by step. */
+  reserve(count: number): void {
+    const needed = this.#size + count;
+    if (needed > this.#values.length) this.#growEntries(needed);
+    if (needed * 2 > this.#index.length) {
+      let length = this.#index.length;
+      while (needed * 2 > length) length *= 2;
+      this.#growIndex(length);
+    }
+  }
+
   /** Adds an entry; false (and no change) when the txid is already present (X2). */
   set(txid: string, value: number): boolean {
     writeTxid(this.#scratch, 0, txid);
@@ -121,8 +132,8 @@ export class TxidTable {
     this.#index[slot] = position;
   }
 
-  #growEntries(): void {
-    const capacity = this.#values.length * 2;
+  #growEntries(atLeast = 0): void {
+    const capacity = Math.max(this.#values.length * 2, atLeast);
     const keys = new Uint8Array(capacity * TXID_BYTES);
     keys.set(this.#keys);
     this.#keys = keys;
@@ -131,8 +142,8 @@ export class TxidTable {
     this.#values = values;
   }
 
-  #growIndex(): void {
-    this.#index = new Int32Array(this.#index.length * 2).fill(EMPTY);
+  #growIndex(length = this.#index.length * 2): void {
+    this.#index = new Int32Array(length).fill(EMPTY);
     for (let position = 0; position < this.#size; position++) this.#insertIndex(position);
   }
 }

@@ -34,3 +34,22 @@ test('TxidTable grows past many resizes, and bulk key bytes rebuild an equal tab
   assert.deepEqual([...copy.keys()], txids);
   assert.equal(copy.has(txids[123]!), true);
 });
+
+test('TxidTable.reserve keeps what is there and makes room in one step', () => {
+  fc.assert(
+    fc.property(fc.array(fc.uuid(), { maxLength: 200 }), fc.nat({ max: 5000 }), fc.array(fc.uuid(), { maxLength: 200 }), (before, room, after) => {
+      const table = new TxidTable();
+      const model = new Map<string, number>();
+      const add = (txid: string): void => {
+        assert.equal(table.set(txid, model.size), !model.has(txid));
+        if (!model.has(txid)) model.set(txid, model.size);
+      };
+      before.forEach(add);
+      table.reserve(room);
+      after.forEach(add);
+      assert.deepEqual([...table.entries()], [...model.entries()]);
+      for (const [txid, value] of model) assert.equal(table.get(txid), value);
+    }),
+    { numRuns: 200 },
+  );
+});

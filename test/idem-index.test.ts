@@ -1,0 +1,84 @@
+/**
+ * The idempotency index's hot records (src/idem-index.ts) against a plain Map model: inserts,
+ * duplicates, lookups, spills that succeed or fail, and dropping a prefix, in any order.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import fc from 'fast-check';
+import { IdemIndex, type IdemRecord } from '../src/idem-index.js';
+
+type Op =
+  | { kind: 'insert'; key: string }
+  | { kind: 'spill'; keep: number; succeed: boolean }
+  | { kind: 'drop'; fraction: number };
+
+const key = fc.oneof(fc.constantFrom('a', 'b', 'k-1', 'k-2', ''), fc.string({ maxLength: 6 }), fc.string({ unit: 'grapheme', maxLength: 3 }));
+const op: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 8, arbitrary: key.map((value) => ({ kind: 'insert' as const, key: value })) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('spill' as const), keep: fc.nat({ max: 40 }), succeed: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('drop' as const), fraction: fc.double({ min: 0, max: 1, noNaN: true }) }) },
+);
+
+test('IdemIndex hot records behave like an insertion-ordered Map with a FIFO front', () => {
+  fc.assert(
+    fc.property(fc.array(op, { maxLength: 400 }), (ops) => {
+      const index = new IdemIndex();
+      const hot = new Map<string, IdemRecord>(); // the model of the hot FIFO
+      const gone = new Map<string, IdemRecord>(); // spilled or dropped: in no run here, so forgotten
+      let seq = 0;
+      for (const step of ops) {
+        if (step.kind === 'insert') {
+          seq++;
+          const record = { txid: randomUUID(), seq, atUs: 1_767_225_600_000_000 + seq };
+          const known = hot.has(step.key);
+          assert.equal(index.insert(step.key, record), !known);
+          if (!known) hot.set(step.key, record);
+        } else if (step.kind === 'spill') {
+          const spilling = index.beginSpill(step.keep);
+          const expected = [...hot].slice(0, Math.max(0, hot.size - step.keep));
+          assert.deepEqual([...spilling], expected);
+          for (const [spilledKey, record] of expected) assert.deepEqual(index.get(spilledKey), record, 'still found while spilling');
+          if (step.succeed) {
+            index.endSpill(expected.at(-1)?.[1].seq ?? index.spilledThroughSeq);
+            for (const [spilledKey, record] of expected) {
+              hot.delete(spilledKey);
+              gone.set(spilledKey, record);
+            }
+          } else {
+            index.abortSpill();
+          }
+        } else {
+          const records = [...hot.values()];
+          const through = records.length === 0 ? 0 : records[Math.floor(step.fraction * (records.length - 1))]!.seq;
+          index.dropThrough(through);
+          for (const [droppedKey, record] of [...hot]) {
+            if (record.seq > through) break;
+            hot.delete(droppedKey);
+            gone.set(droppedKey, record);
+          }
+        }
+        assert.equal(index.hotSize, hot.size);
+      }
+      assert.deepEqual([...index.hotRecords()], [...hot]);
+      for (const [hotKey, record] of hot) {
+        assert.deepEqual(index.get(hotKey), record);
+        assert.equal(index.hasHot(hotKey), true);
+      }
+      for (const goneKey of gone.keys()) if (!hot.has(goneKey)) assert.equal(index.hasHot(goneKey), false);
+      const entries: Array<[string, number, number]> = [];
+      for (const entry of index.hotEntries()) entries.push([entry.key, entry.seq, entry.atUs]); // one view, read at once
+      assert.deepEqual(entries, [...hot].map(([hotKey, record]) => [hotKey, record.seq, record.atUs]));
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('IdemIndex keeps 200,000 hot records findable across growth', () => {
+  const index = new IdemIndex();
+  const txid = '0190f3c2-8c1e-7a4b-9d2e-3f1a2b3c4d5e';
+  for (let seq = 1; seq <= 200_000; seq++) assert(index.insertNew(`key-${seq}`, seq, seq * 10, txid));
+  assert.equal(index.insertNew('key-7', 200_001, 0, txid), false, 'a key already hot is refused');
+  for (let seq = 1; seq <= 200_000; seq += 997) assert.deepEqual(index.get(`key-${seq}`), { txid, seq, atUs: seq * 10 });
+  assert.equal(index.get('key-0'), undefined);
+});
