@@ -82,12 +82,17 @@ export function checkFrame(buffer: Buffer, offset: number, end: number): FrameDe
 export function decodeFrame(buffer: Buffer, offset: number, end: number): FrameDecodeResult {
   const checked = checkFrame(buffer, offset, end);
   if (checked.kind !== 'sound') return checked;
-  const frameBytes = FRAME_HEADER_BYTES + checked.payloadBytes;
+  return decodeSoundFrame(buffer, offset, checked.payloadBytes);
+}
+
+/** Decodes the payload of a frame that checkFrame found sound, without checking it again. */
+export function decodeSoundFrame(buffer: Buffer, offset: number, payloadBytes: number): FrameDecodeResult {
+  const frameBytes = FRAME_HEADER_BYTES + payloadBytes;
   const payloadStart = offset + FRAME_HEADER_BYTES;
-  const canonical = decodeCanonicalPayload(buffer, payloadStart, payloadStart + checked.payloadBytes);
+  const canonical = decodeCanonicalPayload(buffer, payloadStart, payloadStart + payloadBytes);
   if (canonical !== null) return { kind: 'frame', decoded: canonical, frameBytes };
   try {
-    const text = buffer.toString('utf8', payloadStart, payloadStart + checked.payloadBytes);
+    const text = buffer.toString('utf8', payloadStart, payloadStart + payloadBytes);
     return { kind: 'frame', decoded: decodeSequencedPayload(text), frameBytes };
   } catch (error) {
     if (error instanceof EventDecodeError) return { kind: 'invalid', reason: error.message, frameBytes };

@@ -16,7 +16,7 @@ import { ApplyError, BookState } from './book-state.js';
 import { StoreError } from './errors.js';
 import type { DecodedPayload } from './event-codec.js';
 import { readFully, type FileSystem } from './file-system.js';
-import { checkFrame, decodeFrame, findIntactFrameAfter, FRAME_HEADER_BYTES, isBadFrame, peekSeq } from './frame.js';
+import { checkFrame, decodeSoundFrame, findIntactFrameAfter, FRAME_HEADER_BYTES, isBadFrame, peekSeq } from './frame.js';
 import { attachRunsAtOpen, spillNow, writeRebuiltRuns } from './idem-spill.js';
 import type { RunRecord } from './idem-runs.js';
 import { bookDirectory, parseSegmentFileName, SegmentLog } from './segment.js';
@@ -263,7 +263,7 @@ function replaySegment(bytes: Buffer, file: string, final: boolean, context: Rep
     if (peeked !== null && peeked < snapshotSeq && !inHole(peeked)) {
       if (peeked !== expectedSeq) throw seqGap(book, file, offset, expectedSeq, peeked);
     } else {
-      const result = decodeFrame(bytes, offset, bytes.length);
+      const result = decodeSoundFrame(bytes, offset, checked.payloadBytes);
       if (result.kind === 'invalid') {
         throw StoreError.corrupt(book, file, offset, `invalid event in segment "${file}" at offset ${offset}: ${result.reason}`);
       }
