@@ -104,6 +104,7 @@ export class LogStore implements Store {
           segmentMax: options.segmentMax,
           snapshotEvery: options.snapshotEvery,
           idemHotCap: options.idemHotCap,
+          writerSpinUs: options.writerSpinUs,
           clockUs: testClock,
           fileSystemModule: options.testHooks.fileSystemModule ?? null,
           fileSystemConfig: options.testHooks.fileSystemConfig ?? null,

@@ -41,6 +41,8 @@ export interface LogStoreOptions {
   idemHotCap?: number;
   /** Overrides TALEA_LOG_SEGMENT_MAX (bytes). */
   segmentMax?: number;
+  /** Overrides TALEA_LOG_WRITER_SPIN_US; 0 to 10,000 µs, default 100; 0 never spins. */
+  writerSpinUs?: number;
   /** Write jobs in flight per book before OVERLOADED; default 4096; 1 to 1048576. */
   queueDepthMax?: number;
   /** Where the variables are read; default process.env. */
@@ -56,17 +58,19 @@ export interface ResolvedOptions {
   snapshotEvery: number;
   idemHotCap: number;
   segmentMax: number;
+  writerSpinUs: number;
   queueDepthMax: number;
   onWarning: (warning: LogStoreWarning) => void;
   testHooks: LogStoreTestHooks;
 }
 
-const KNOWN_OPTIONS = new Set(['workers', 'snapshotEvery', 'idemHotCap', 'segmentMax', 'queueDepthMax', 'env', 'onWarning', 'testHooks']);
+const KNOWN_OPTIONS = new Set(['workers', 'snapshotEvery', 'idemHotCap', 'segmentMax', 'writerSpinUs', 'queueDepthMax', 'env', 'onWarning', 'testHooks']);
 
 const TUNABLES = [
-  { option: 'snapshotEvery', variable: 'TALEA_LOG_SNAPSHOT_EVERY', fallback: 100_000 },
-  { option: 'idemHotCap', variable: 'TALEA_LOG_IDEM_HOT_CAP', fallback: 1_000_000 },
-  { option: 'segmentMax', variable: 'TALEA_LOG_SEGMENT_MAX', fallback: 128 * 1024 * 1024 },
+  { option: 'snapshotEvery', variable: 'TALEA_LOG_SNAPSHOT_EVERY', fallback: 100_000, max: Number.MAX_SAFE_INTEGER },
+  { option: 'idemHotCap', variable: 'TALEA_LOG_IDEM_HOT_CAP', fallback: 1_000_000, max: Number.MAX_SAFE_INTEGER },
+  { option: 'segmentMax', variable: 'TALEA_LOG_SEGMENT_MAX', fallback: 128 * 1024 * 1024, max: Number.MAX_SAFE_INTEGER },
+  { option: 'writerSpinUs', variable: 'TALEA_LOG_WRITER_SPIN_US', fallback: 100, max: 10_000 },
 ] as const;
 
 function integerOption(value: unknown, name: string, min: number, max: number): number {
@@ -87,16 +91,16 @@ export function resolveOptions(options: LogStoreOptions | undefined): ResolvedOp
   const env = (given.env === undefined ? process.env : given.env) as Record<string, string | undefined>;
   if (typeof env !== 'object' || env === null) throw StoreError.invalidArgument('options.env', 'must be an object');
   const tunables: Record<string, number> = {};
-  for (const { option, variable, fallback } of TUNABLES) {
+  for (const { option, variable, fallback, max } of TUNABLES) {
     if (given[option] !== undefined) {
-      tunables[option] = integerOption(given[option], option, 0, Number.MAX_SAFE_INTEGER);
+      tunables[option] = integerOption(given[option], option, 0, max);
     } else if (env[variable] !== undefined) {
       const text = env[variable];
       const value = Number(text);
-      if (!/^[0-9]+$/.test(text) || !Number.isSafeInteger(value)) {
+      if (!/^[0-9]+$/.test(text) || !Number.isSafeInteger(value) || value > max) {
         throw StoreError.invalidArgument(
           variable,
-          `invalid ${variable}: ${JSON.stringify(text)} (expected an integer from 0 to ${Number.MAX_SAFE_INTEGER})`,
+          `invalid ${variable}: ${JSON.stringify(text)} (expected an integer from 0 to ${max})`,
         );
       }
       tunables[option] = value;
@@ -120,6 +124,7 @@ export function resolveOptions(options: LogStoreOptions | undefined): ResolvedOp
     snapshotEvery: tunables.snapshotEvery!,
     idemHotCap: tunables.idemHotCap!,
     segmentMax: tunables.segmentMax!,
+    writerSpinUs: tunables.writerSpinUs!,
     queueDepthMax,
     onWarning,
     testHooks,

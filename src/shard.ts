@@ -116,8 +116,27 @@ export class Shard {
     this.#post = post;
   }
 
+  /** Nothing queued and no deferred work scheduled: the writer may wait for its next message. */
+  get idle(): boolean {
+    return !this.#closed && !this.#passScheduled;
+  }
+
   /** One message from the router: queue its writes, answer its reads and control jobs now. */
   handle(message: JobsMessage): void {
+    this.#accept(message);
+    this.#schedulePass();
+  }
+
+  /**
+   * Every message the port holds at this moment, taken together: the batches run at once, with
+   * no turn of the event loop in between (the worker drains its port before calling this).
+   */
+  handleNow(messages: readonly JobsMessage[]): void {
+    for (const message of messages) this.#accept(message);
+    if (!this.#closed) this.#pass();
+  }
+
+  #accept(message: JobsMessage): void {
     const replies: Reply[] = [];
     for (const job of message.jobs) {
       if (this.#closed) {
@@ -143,7 +162,6 @@ export class Shard {
       }
     }
     if (replies.length > 0) this.#post({ type: 'replies', replies });
-    this.#schedulePass();
   }
 
   // --- writes -----------------------------------------------------------------------------------

@@ -149,6 +149,8 @@ export interface ShardConfig {
   segmentMax: number;
   snapshotEvery: number;
   idemHotCap: number;
+  /** How long a writer polls for its next message after a pass (see workers/shard-worker.ts). */
+  writerSpinUs: number;
   clockUs: BigInt64Array | null;
   fileSystemModule: string | null;
   fileSystemConfig: unknown;

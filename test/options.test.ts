@@ -18,7 +18,7 @@ import { resolveOptions, type LogStoreOptions } from '../src/options.js';
 import { expectStoreError } from './conformance/fixtures.js';
 import { BOOK, framesOnDisk, mkTx, openStore, seed, segmentFiles, waitUntil, withDir } from './support/log-store-fixtures.js';
 
-const VARIABLES = ['TALEA_LOG_SNAPSHOT_EVERY', 'TALEA_LOG_IDEM_HOT_CAP', 'TALEA_LOG_SEGMENT_MAX'] as const;
+const VARIABLES = ['TALEA_LOG_SNAPSHOT_EVERY', 'TALEA_LOG_IDEM_HOT_CAP', 'TALEA_LOG_SEGMENT_MAX', 'TALEA_LOG_WRITER_SPIN_US'] as const;
 
 const BAD_VALUES = [
   '',
@@ -93,6 +93,23 @@ describe('options and environment (conformance 2.11)', () => {
       );
     });
   }
+
+  test('the writer spin is 100 µs by default, 0 to 10,000 by option or variable, and commits work at both ends', async () => {
+    assert.equal(resolveOptions({ env: {} }).writerSpinUs, 100);
+    assert.equal(resolveOptions({ env: { TALEA_LOG_WRITER_SPIN_US: '0' } }).writerSpinUs, 0);
+    assert.equal(resolveOptions({ env: { TALEA_LOG_WRITER_SPIN_US: '10000' } }).writerSpinUs, 10_000);
+    assert.equal(resolveOptions({ writerSpinUs: 7, env: { TALEA_LOG_WRITER_SPIN_US: '9' } }).writerSpinUs, 7);
+    await expectOpenRefused({ env: { TALEA_LOG_WRITER_SPIN_US: '10001' } }, 'TALEA_LOG_WRITER_SPIN_US', '10000');
+    await expectOpenRefused({ writerSpinUs: 10_001 }, 'options.writerSpinUs');
+    await expectOpenRefused({ writerSpinUs: -1 }, 'options.writerSpinUs');
+    for (const writerSpinUs of [0, 10_000]) {
+      await withDir(async (dir, track) => {
+        const store = track(await openStore(dir, { writerSpinUs }));
+        await commitSequentially(store, 20);
+        assert.equal(store.durableSeq(BOOK), 22);
+      });
+    }
+  });
 
   test('500, 2000 and 65536 are parsed and used; 65536 shows as segment rotation', async () => {
     const env = { TALEA_LOG_SNAPSHOT_EVERY: '500', TALEA_LOG_IDEM_HOT_CAP: '2000', TALEA_LOG_SEGMENT_MAX: '65536' };
