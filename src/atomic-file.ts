@@ -3,15 +3,22 @@
  * and 9.4): bytes go to `<final>.tmp` (created exclusively, so two writers never share it) with a
  * running CRC-32; `install` fsyncs it, renames it into place and fsyncs the directory; `abandon`
  * removes what was written. The log itself is never written this way.
+ *
+ * A large file is also fsynced every FLUSH_EVERY_BYTES while it is written: the page cache would
+ * otherwise hold all of it until `install`, whose single fsync (hundreds of MiB for a big book's
+ * snapshot) would stall the worker's next batches for that long at once.
  */
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { writeAll, type FileSystem } from './file-system.js';
 
+const FLUSH_EVERY_BYTES = 8 * 1024 * 1024;
+
 export class AtomicFileWriter {
   readonly tmpPath: string;
   #fd: number | null = null;
   #crc = 0;
+  #unflushedBytes = 0;
 
   constructor(
     readonly fileSystem: FileSystem,
@@ -35,6 +42,11 @@ export class AtomicFileWriter {
   writeUnchecked(chunks: readonly Buffer[]): void {
     this.#fd ??= this.fileSystem.openSync(this.tmpPath, 'wx');
     writeAll(this.fileSystem, this.#fd, chunks);
+    for (const chunk of chunks) this.#unflushedBytes += chunk.length;
+    if (this.#unflushedBytes >= FLUSH_EVERY_BYTES) {
+      this.fileSystem.fsyncSync(this.#fd); // a failure throws: the caller abandons the file
+      this.#unflushedBytes = 0;
+    }
   }
 
   /** fsync, close, rename into place, fsync the directory. Throws on failure (then call abandon). */

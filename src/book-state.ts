@@ -13,7 +13,7 @@
 import assert from 'node:assert/strict';
 import { accountKey, parseAccountKey } from './account-key.js';
 import { StoreError } from './errors.js';
-import { PostingIndex, writeTxid } from './posting-index.js';
+import { PostingIndex, postingRecordsOf, writeTxid, type HistoryColumns } from './posting-index.js';
 import { IdemIndex } from './idem-index.js';
 import { TxidTable } from './txid-table.js';
 import { formatAtUs } from './time.js';
@@ -314,29 +314,15 @@ export class BookState {
     };
   }
 
-  history(id: AccountId, afterSeq: number, limit: number): PostingRecord[] {
+  /** A page of an account's history as columns, with the asset its records carry. */
+  historyPage(id: AccountId, afterSeq: number, limit: number): { page: HistoryColumns; asset: string } {
     const account = this.account(id);
-    const records: PostingRecord[] = [];
-    const postings = account.postings;
-    let seqCount = 0;
-    let lastSeq = -1;
-    for (let index = postings.firstAfterSeq(afterSeq); index < postings.length; index++) {
-      const entry = postings.get(index);
-      if (entry.seq !== lastSeq) {
-        if (seqCount === limit) break;
-        seqCount++;
-        lastSeq = entry.seq;
-      }
-      records.push({
-        seq: entry.seq,
-        txid: entry.txid,
-        account: { book: id.book, path: id.path },
-        amount: { minor: entry.minor, asset: account.def.asset },
-        direction: entry.direction,
-        at: formatAtUs(entry.atUs),
-      });
-    }
-    return records;
+    return { page: account.postings.historyPage(afterSeq, limit), asset: account.def.asset };
+  }
+
+  history(id: AccountId, afterSeq: number, limit: number): PostingRecord[] {
+    const { page, asset } = this.historyPage(id, afterSeq, limit);
+    return postingRecordsOf(page, id, asset);
   }
 
   trialBalance(): TrialBalanceRow[] {

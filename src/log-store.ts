@@ -18,6 +18,7 @@ import { StoreError } from './errors.js';
 import { RealFileSystem, type FileSystem } from './file-system.js';
 import { sameAssetDef } from './identity.js';
 import { flatPostingsOf } from './book-state.js';
+import { postingRecordsOf, type HistoryColumns } from './posting-index.js';
 import {
   accountArgument,
   checkBook,
@@ -425,7 +426,11 @@ export class LogStore implements Store {
     const id = accountArgument(account);
     const after = afterSeq === null ? 0 : countArgument(afterSeq, 'afterSeq');
     const count = countArgument(limit, 'limit');
-    return (await this.#read(id.book, { op: 'history', book: id.book, account: id, afterSeq: after, limit: count })) as PostingRecord[];
+    const { page, asset } = (await this.#read(id.book, { op: 'history', book: id.book, account: id, afterSeq: after, limit: count })) as {
+      page: HistoryColumns;
+      asset: string;
+    };
+    return postingRecordsOf(page, id, asset);
   }
 
   async transaction(txid: string): Promise<StoredTransaction | null> {

@@ -11,7 +11,8 @@
  *     seq and at, so no read falls between them, and a running sum between them may leave i64).
  */
 import assert from 'node:assert/strict';
-import type { Direction } from './types.js';
+import { formatAtUs } from './time.js';
+import type { AccountId, Direction, PostingRecord } from './types.js';
 
 const TXID_BYTES = 16;
 const DIRECTION_DEBIT = 0;
@@ -33,6 +34,39 @@ export interface PostingColumns {
   minors: Buffer;
   directions: Buffer;
   rawAfters: Buffer;
+}
+
+/** History entries as columns (see PostingIndex#historyPage and postingRecordsOf). */
+export interface HistoryColumns {
+  seqs: Float64Array;
+  atUs: Float64Array;
+  txids: Uint8Array;
+  minors: BigInt64Array;
+  directions: Uint8Array;
+}
+
+/** The PostingRecords of a history page, for one account holding `asset`. */
+export function postingRecordsOf(page: HistoryColumns, account: AccountId, asset: string): PostingRecord[] {
+  const count = page.seqs.length;
+  const records: PostingRecord[] = new Array(count);
+  let formattedAtUs = Number.NaN;
+  let at = '';
+  for (let index = 0; index < count; index++) {
+    const atUs = page.atUs[index]!;
+    if (atUs !== formattedAtUs) {
+      formattedAtUs = atUs; // the postings of one batch share their commit time
+      at = formatAtUs(atUs);
+    }
+    records[index] = {
+      seq: page.seqs[index]!,
+      txid: readTxid(page.txids, index * TXID_BYTES),
+      account: { book: account.book, path: account.path },
+      amount: { minor: page.minors[index]!, asset },
+      direction: page.directions[index] === DIRECTION_DEBIT ? 'debit' : 'credit',
+      at,
+    };
+  }
+  return records;
 }
 
 export class PostingIndex {
@@ -158,6 +192,32 @@ export class PostingIndex {
     this.#txids.set(columns.txids, at * TXID_BYTES);
     this.length += count;
     return true;
+  }
+
+  /**
+   * A page of history: the entries after `afterSeq` that belong to the first `limit` distinct
+   * seqs, as columns with their own buffers (cheap to send across a worker port).
+   */
+  historyPage(afterSeq: number, limit: number): HistoryColumns {
+    const start = this.firstAfterSeq(afterSeq);
+    let end = start;
+    let seqCount = 0;
+    let lastSeq = -1;
+    for (; end < this.length; end++) {
+      const seq = this.#seqs[end]!;
+      if (seq !== lastSeq) {
+        if (seqCount === limit) break;
+        seqCount++;
+        lastSeq = seq;
+      }
+    }
+    return {
+      seqs: this.#seqs.slice(start, end),
+      atUs: this.#atUs.slice(start, end),
+      txids: this.#txids.slice(start * TXID_BYTES, end * TXID_BYTES),
+      minors: this.#minors.slice(start, end),
+      directions: this.#directions.slice(start, end),
+    };
   }
 
   /** The first index whose seq is greater than `seq` (length if none). */

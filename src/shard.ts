@@ -542,7 +542,7 @@ export class Shard {
         return runtime.state.balance(job.account, job.asOfUs);
       case 'history':
         if (runtime === undefined) throw StoreError.unknownAccount(job.account);
-        return runtime.state.history(job.account, job.afterSeq, job.limit);
+        return runtime.state.historyPage(job.account, job.afterSeq, job.limit); // columns: cheap to clone
       case 'trialBalance':
         if (runtime === undefined) return [];
         return job.asOfUs === null ? runtime.state.trialBalance() : this.#trialBalanceAsOf(runtime, job.asOfUs);

@@ -6,6 +6,7 @@
  * `instanceof StoreError` holds for errors that began in a worker.
  */
 import { StoreError, type StoreErrorCode } from './errors.js';
+import type { HistoryColumns } from './posting-index.js';
 import type {
   AccountCfg,
   AccountDef,
@@ -107,6 +108,7 @@ export type ReplyValue =
   | SequencedEvent[]
   | StoredTransaction
   | { minor: bigint; asset: string; updatedSeq: number }
+  | { page: HistoryColumns; asset: string }
   | RecoverResult
   | RepairResult
   | null
