@@ -19,6 +19,7 @@ import { RealFileSystem, type FileSystem } from './file-system.js';
 import { sameAssetDef } from './identity.js';
 import { flatPostingsOf } from './book-state.js';
 import { postingRecordsOf, type HistoryColumns } from './posting-index.js';
+import { BalanceSlotsReader } from './shared-balances.js';
 import {
   accountArgument,
   checkBook,
@@ -68,6 +69,9 @@ interface BookEntry {
   /** Write jobs sent to the worker and not yet answered (A3). */
   inFlight: number;
   deadError: StoreError | null;
+  /** Path → what reading its balance slot needs, in opening order (src/shared-balances.ts, M1). */
+  accounts: Map<string, { ordinal: number; asset: string; credit: boolean }>;
+  balances: BalanceSlotsReader;
 }
 
 export class LogStore implements Store {
@@ -116,6 +120,7 @@ export class LogStore implements Store {
       {
         onBookDead: (book, error) => this.#markDead(book, error),
         onWarning: (warning) => this.#options.onWarning(warning),
+        onBalanceChunk: (book, chunkIndex, buffer) => this.#entry(book).balances.attach(chunkIndex, buffer),
         onWorkerDeath: (workerIndex, cause) => {
           for (const entry of this.#books.values()) {
             if (entry.worker === workerIndex) this.#markDead(entry.name, StoreError.bookUnavailable(entry.name, cause));
@@ -171,6 +176,8 @@ export class LogStore implements Store {
         if ('error' in book) failures.push({ book: book.book, error: fromWireError(book.error) });
         else {
           const ordinal = this.#bookOrdinal(book.book);
+          const accounts = this.#entry(book.book).accounts;
+          for (const [path, asset, credit] of book.accounts) accounts.set(path, { ordinal: accounts.size, asset, credit });
           this.#txids.reserve(book.txidBytes.length / 16);
           for (let offset = 0; offset < book.txidBytes.length; offset += 16) this.#txids.setBytes(book.txidBytes, offset, ordinal);
         }
@@ -221,9 +228,11 @@ export class LogStore implements Store {
       entry.status = 'creating';
       this.#booksByCaseKey.set(bookCaseKey(book), book);
     }
-    await this.#write(entry, 1, { op: 'openAccount', book, slot: entry.slot, def: account.def, cfg: account.cfg, eventJson: account.eventJson }, (seq, at) =>
-      this.#publish(book, seq, at, { kind: 'account_opened', def: account.def, cfg: account.cfg }),
-    );
+    await this.#write(entry, 1, { op: 'openAccount', book, slot: entry.slot, def: account.def, cfg: account.cfg, eventJson: account.eventJson }, (seq, at) => {
+      // Appended handlers run in seq order, the order in which the worker numbers accounts (M1).
+      entry.accounts.set(account.def.id.path, { ordinal: entry.accounts.size, asset: account.def.asset, credit: account.cfg.normal_side === 'credit' });
+      return this.#publish(book, seq, at, { kind: 'account_opened', def: account.def, cfg: account.cfg });
+    });
   }
 
   async commit(tx: Transaction): Promise<Committed> {
@@ -407,12 +416,27 @@ export class LogStore implements Store {
     this.#checkOpen();
     const id = accountArgument(account);
     const asOfUs = asOfToUs(asOf);
+    if (asOfUs === null) {
+      const shared = this.#sharedBalance(id);
+      if (shared !== null) return shared;
+    }
     const value = (await this.#read(id.book, { op: 'balance', book: id.book, account: id, asOfUs })) as {
       minor: bigint;
       asset: string;
       updatedSeq: number;
     };
     return { amount: { minor: value.minor, asset: value.asset }, updated_seq: value.updatedSeq };
+  }
+
+  /** A balance read from shared memory (src/shared-balances.ts), or null to ask the worker. */
+  #sharedBalance(id: AccountId): BalanceSnapshot | null {
+    const entry = this.#books.get(id.book);
+    if (entry === undefined || entry.status !== 'live') return null; // dead books answer through their worker
+    const account = entry.accounts.get(id.path);
+    if (account === undefined) return null;
+    const slot = entry.balances.read(account.ordinal, id.path);
+    if (slot === null) return null;
+    return { amount: { minor: account.credit ? -slot.raw : slot.raw, asset: account.asset }, updated_seq: slot.updatedSeq };
   }
 
   async asset(id: string): Promise<AssetDef | null> {
@@ -528,7 +552,16 @@ export class LogStore implements Store {
   #entry(book: string): BookEntry {
     let entry = this.#books.get(book);
     if (entry === undefined) {
-      entry = { name: book, worker: this.#workerOf(book), slot: this.#allocateSlot(), status: 'absent', inFlight: 0, deadError: null };
+      entry = {
+        name: book,
+        worker: this.#workerOf(book),
+        slot: this.#allocateSlot(),
+        status: 'absent',
+        inFlight: 0,
+        deadError: null,
+        accounts: new Map(),
+        balances: new BalanceSlotsReader(),
+      };
       this.#books.set(book, entry);
     }
     return entry;

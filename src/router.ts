@@ -36,6 +36,7 @@ const OUTBOX_FLUSH_JOBS = 64;
 export interface RouterEvents {
   onBookDead(book: string, error: StoreError): void;
   onWarning(warning: StoreWarningMessage): void;
+  onBalanceChunk(book: string, chunkIndex: number, buffer: SharedArrayBuffer): void;
   /** A worker exited unexpectedly (a bug): every book it owns is gone. */
   onWorkerDeath(workerIndex: number, cause: unknown): void;
 }
@@ -236,6 +237,9 @@ export class Router {
       }
       case 'bookDead':
         this.#events.onBookDead(message.book, fromWireError(message.error as WireError));
+        break;
+      case 'balanceChunk':
+        this.#events.onBalanceChunk(message.book, message.chunkIndex, message.buffer);
         break;
       case 'warning':
         this.#events.onWarning(message.warning);

@@ -64,9 +64,12 @@ import {
   type Reply,
   type ReplyValue,
   type ShardConfig,
+  type SharedAccount,
   type WorkerMessage,
   type WriteJob,
 } from './worker-protocol.js';
+import { accountKey } from './account-key.js';
+import { BalanceSlotsWriter } from './shared-balances.js';
 import { sortRows } from './book-state.js';
 
 interface BookRuntime {
@@ -86,6 +89,9 @@ interface BookRuntime {
   snapshotSeqDurable: number;
   /** Spills, merges and rebuilds of the book's idempotency runs. */
   idem: IdemMaintenance;
+  /** The book's balance slots, and each account's ordinal (flat key → slot), in opening order. */
+  balances: BalanceSlotsWriter;
+  ordinals: Map<string, number>;
 }
 
 interface Staged {
@@ -194,6 +200,8 @@ export class Shard {
         snapshot: null,
         snapshotWaiters: [],
         snapshotSeqDurable: 0,
+        balances: this.#balanceSlots(book),
+        ordinals: new Map(),
       };
       this.#books.set(book, runtime);
     }
@@ -351,6 +359,7 @@ export class Shard {
         }
         if (outcome.sumsSaturatedNow) this.#warnSaturated(state.book);
       }
+      this.#publishBalances(runtime, staged);
       this.#storeWatermark(runtime.slot, state.lastSeq);
       // The main thread builds each appended job's Committed and event from what it kept.
       this.#post({
@@ -514,6 +523,28 @@ export class Shard {
     return wallClockUs();
   }
 
+  /** Writes the balance slots of the accounts a batch opened or posted to (M2: before the watermark). */
+  #publishBalances(runtime: BookRuntime, staged: readonly Staged[]): void {
+    const { state, balances, ordinals } = runtime;
+    const publish = (key: string): void => {
+      const account = state.accounts.get(key)!;
+      balances.write(ordinals.get(key)!, account.def.id.path, account.rawBalance, account.updatedSeq);
+    };
+    for (const entry of staged) {
+      if (entry.apply.kind === 'commit') {
+        for (const posting of entry.apply.effect.postings) publish(posting.key);
+      } else if (entry.apply.event.kind === 'account_opened') {
+        const key = accountKey(entry.apply.event.def.id);
+        ordinals.set(key, ordinals.size);
+        publish(key);
+      }
+    }
+  }
+
+  #balanceSlots(book: string): BalanceSlotsWriter {
+    return new BalanceSlotsWriter((chunkIndex, buffer) => this.#post({ type: 'balanceChunk', book, chunkIndex, buffer }));
+  }
+
   #storeWatermark(slot: number, seq: number): void {
     const chunk = this.#slotChunks[Math.floor(slot / WATERMARK_SLOTS_PER_CHUNK)];
     assert(chunk !== undefined);
@@ -635,6 +666,8 @@ export class Shard {
           state: recovered.state,
           log: recovered.log,
           idem: this.#idemMaintenance(book, recovered.log, recovered.state),
+          balances: this.#balanceSlots(book),
+          ordinals: new Map(),
           slot,
           queue: [],
           dead: null,
@@ -646,7 +679,14 @@ export class Shard {
         });
         for (const warning of recovered.warnings) this.#post({ type: 'warning', warning: { ...warning, book } });
         if (book === SYSTEM_BOOK) result.assets = [...recovered.state.assets.values()];
-        result.books.push({ book, lastSeq: recovered.state.lastSeq, txidBytes: recovered.state.txids.keyBytes() });
+        const runtime = this.#books.get(book)!;
+        const accounts: SharedAccount[] = [];
+        for (const [key, account] of recovered.state.accounts) {
+          runtime.ordinals.set(key, accounts.length);
+          runtime.balances.write(accounts.length, account.def.id.path, account.rawBalance, account.updatedSeq);
+          accounts.push([account.def.id.path, account.def.asset, account.cfg.normal_side === 'credit']);
+        }
+        result.books.push({ book, lastSeq: recovered.state.lastSeq, txidBytes: recovered.state.txids.keyBytes(), accounts });
       } catch (error) {
         if (!(error instanceof StoreError)) throw error;
         result.books.push({ book, error: toWireError(error) });

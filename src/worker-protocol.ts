@@ -118,10 +118,13 @@ export type Reply = { id: number; ok: true; value: ReplyValue } | { id: number; 
 
 export interface RecoverResult {
   /** Per book, in request order: its last seq, or the error that refuses the open. */
-  books: Array<{ book: string; lastSeq: number; txidBytes: Uint8Array } | { book: string; error: WireError }>;
+  books: Array<{ book: string; lastSeq: number; txidBytes: Uint8Array; accounts: SharedAccount[] } | { book: string; error: WireError }>;
   /** `_system`'s registry, when this worker owns `_system`. */
   assets: AssetDef[] | null;
 }
+
+/** An account as the main thread needs it to read its balance slot: path, asset, normal side. */
+export type SharedAccount = [path: string, asset: string, credit: boolean];
 
 export interface RepairResult {
   done: true;
@@ -139,6 +142,8 @@ export type WorkerMessage =
   /** The writes of one batch that were appended, in job order: their seqs and commit times. */
   | { type: 'appended'; ids: number[]; seqs: number[]; atUs: number[] }
   | { type: 'bookDead'; book: string; error: WireError }
+  /** A new chunk of a book's balance slots (src/shared-balances.ts), sent before it is used. */
+  | { type: 'balanceChunk'; book: string; chunkIndex: number; buffer: SharedArrayBuffer }
   | { type: 'warning'; warning: StoreWarningMessage }
   | { type: 'closed' };
 
