@@ -32,8 +32,8 @@ export const snapshotGroup: MicroGroup = {
     const encode = (): Buffer[] => [...encodeSnapshotPayload(captureCut(state, () => ({ base: 1, offset: 0 })))];
     const records = encode();
     const unpackr = new Unpackr({ useRecords: false, int64AsType: 'bigint', mapsAsObjects: true });
-    bench.add(`encode a ${ACCOUNTS.toLocaleString('en-US')}-account book state (msgpackr records)`, () => consume(encode()));
-    bench.add(`decode a ${ACCOUNTS.toLocaleString('en-US')}-account book state (msgpackr records)`, () => {
+    bench.add(`encode a ${ACCOUNTS.toLocaleString('en-US')}-account book state (MessagePack records)`, () => consume(encode()));
+    bench.add(`decode a ${ACCOUNTS.toLocaleString('en-US')}-account book state (MessagePack records)`, () => {
       for (const record of records) consume(unpackr.unpack(record));
     });
     return async () => undefined;
