@@ -58,6 +58,22 @@ class HotRecords {
     return this.#end - this.#head;
   }
 
+  /** Makes room for `count` more records at once (a snapshot load knows how many follow). */
+  reserve(count: number): void {
+    const needed = this.length + count;
+    if (needed > this.#seqs.length) {
+      this.#seqs = grownTo(this.#seqs.subarray(this.#head, this.#end), new Float64Array(needed));
+      this.#atUs = grownTo(this.#atUs.subarray(this.#head, this.#end), new Float64Array(needed));
+      this.#txids = grownTo(this.#txids.subarray(this.#head * TXID_BYTES, this.#end * TXID_BYTES), new Uint8Array(needed * TXID_BYTES));
+      this.#keys = this.#keys.slice(this.#head, this.#end);
+      this.#end -= this.#head;
+      this.#head = 0;
+    }
+    let length = this.#index.length;
+    while (needed * 2 > length) length *= 2; // a power of two, at most half full
+    if (length !== this.#index.length) this.#rebuildIndex(length);
+  }
+
   /** The position of `key`'s record, or -1. */
   find(key: string): number {
     const index = this.#index;
@@ -169,6 +185,11 @@ class HotRecords {
   }
 }
 
+function grownTo<T extends Float64Array | Uint8Array>(live: T, target: T): T {
+  target.set(live as never);
+  return target;
+}
+
 /** FNV-1a over the UTF-16 code units, with a final mix so that nearby keys spread. */
 function hashOf(key: string): number {
   let hash = 0x811c9dc5;
@@ -187,6 +208,11 @@ export class IdemIndex {
   spilledThroughSeq = 0;
   /** The book's run files, attached at open; null for a book with none yet. */
   runs: RunLookup | null = null;
+
+  /** Makes room for `count` more hot records at once. */
+  reserveHot(count: number): void {
+    this.#hot.reserve(count);
+  }
 
   get hotSize(): number {
     return this.#hot.length;

@@ -102,8 +102,13 @@ export class PostingIndex {
     this.length = index + 1;
   }
 
-  #grow(): void {
-    const capacity = this.#seqs.length * 2;
+  /** Makes room for `count` more entries at once (a snapshot load knows each account's count). */
+  reserve(count: number): void {
+    if (this.length + count > this.#seqs.length) this.#grow(this.length + count);
+  }
+
+  #grow(atLeast = 0): void {
+    const capacity = Math.max(this.#seqs.length * 2, atLeast);
     this.#seqs = grown(this.#seqs, new Float64Array(capacity));
     this.#atUs = grown(this.#atUs, new Float64Array(capacity));
     this.#minors = grown(this.#minors, new BigInt64Array(capacity));
@@ -182,7 +187,7 @@ export class PostingIndex {
       previousSeq = seq;
       previousAtUs = at;
     }
-    while (this.#seqs.length < this.length + count) this.#grow();
+    if (this.#seqs.length < this.length + count) this.#grow(this.length + count);
     const at = this.length;
     this.#seqs.set(seqs, at);
     this.#atUs.set(atUs, at);

@@ -319,7 +319,7 @@ export function loadSnapshot(fileSystem: FileSystem, file: string, book: string,
   } catch (error) {
     unusable(`does not decode (${(error as Error).message})`);
   }
-  const state = decodeState(records, book, nameSeq);
+  const state = decodeState(records, book, nameSeq, bytes.length);
   return { file, seq: nameSeq, state };
 }
 
@@ -392,7 +392,12 @@ function decodeAsset(value: unknown): AssetDef {
   return { id: string(def.id, 'asset.id'), class: assetClass, precision, name: string(def.name, 'asset.name') };
 }
 
-function decodeState(records: unknown[], book: string, seq: number): BookState {
+/** The fewest payload bytes a posting, txid or hot idempotency entry takes: bounds what a count may reserve. */
+const ENTRY_BYTES_MIN = 16;
+
+function decodeState(records: unknown[], book: string, seq: number, fileBytes: number): BookState {
+  // Counts come from the file; room is reserved only for what the file could actually hold.
+  const reserveFor = (count: number): number => (count * ENTRY_BYTES_MIN <= fileBytes ? count : 0);
   let index = 0;
   const next = (tag: string): unknown[] => {
     const record = array(records[index], `record ${index}`);
@@ -431,6 +436,7 @@ function decodeState(records: unknown[], book: string, seq: number): BookState {
       postings: new PostingIndex(),
     };
     const postingCount = safeInteger(record[6], 'posting count');
+    account.postings.reserve(reserveFor(postingCount));
     while (account.postings.length < postingCount) {
       const columns = next('postings');
       const imported = account.postings.importColumns({
@@ -455,6 +461,7 @@ function decodeState(records: unknown[], book: string, seq: number): BookState {
   }
   if (postingsSeen !== postingTotal) unusable('the posting count does not match');
 
+  state.txids.reserve(reserveFor(txidCount));
   while (peekTag() === 'txids') {
     for (const entry of array(next('txids')[1], 'txids')) {
       const [txid, txSeq] = array(entry, 'txid entry');
@@ -468,6 +475,7 @@ function decodeState(records: unknown[], book: string, seq: number): BookState {
   if (state.txids.size !== txidCount) unusable('the txid count does not match');
 
   let previousIdemSeq = state.idempotency.spilledThroughSeq;
+  state.idempotency.reserveHot(reserveFor(idemCount));
   while (peekTag() === 'idem') {
     for (const entry of array(next('idem')[1], 'idem')) {
       const [key, txid, seqValue, atUs] = array(entry, 'idem entry');

@@ -11,13 +11,15 @@ import { IdemIndex, type IdemRecord } from '../src/idem-index.js';
 type Op =
   | { kind: 'insert'; key: string }
   | { kind: 'spill'; keep: number; succeed: boolean }
-  | { kind: 'drop'; fraction: number };
+  | { kind: 'drop'; fraction: number }
+  | { kind: 'reserve'; count: number };
 
 const key = fc.oneof(fc.constantFrom('a', 'b', 'k-1', 'k-2', ''), fc.string({ maxLength: 6 }), fc.string({ unit: 'grapheme', maxLength: 3 }));
 const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 8, arbitrary: key.map((value) => ({ kind: 'insert' as const, key: value })) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('spill' as const), keep: fc.nat({ max: 40 }), succeed: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('drop' as const), fraction: fc.double({ min: 0, max: 1, noNaN: true }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('reserve' as const), count: fc.nat({ max: 300 }) }) },
 );
 
 test('IdemIndex hot records behave like an insertion-ordered Map with a FIFO front', () => {
@@ -48,6 +50,8 @@ test('IdemIndex hot records behave like an insertion-ordered Map with a FIFO fro
           } else {
             index.abortSpill();
           }
+        } else if (step.kind === 'reserve') {
+          index.reserveHot(step.count);
         } else {
           const records = [...hot.values()];
           const through = records.length === 0 ? 0 : records[Math.floor(step.fraction * (records.length - 1))]!.seq;
