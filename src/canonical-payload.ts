@@ -52,8 +52,10 @@ const INTERNED_BYTES_MAX = 64;
 const internedBytes: Array<Uint8Array | undefined> = new Array(INTERNED_SLOTS);
 const internedText: string[] = new Array(INTERNED_SLOTS);
 
-let lastAt = Buffer.alloc(AT_BYTES);
-let lastAtText = '';
+// The last `at` read, as bytes, text and microseconds; seeded with a real timestamp so that no
+// payload can match the cache without being a valid one.
+let lastAt = Buffer.from('1970-01-01T00:00:00.000000Z', 'latin1');
+let lastAtText = '1970-01-01T00:00:00.000000Z';
 let lastAtUs = 0;
 
 class Cursor {
@@ -301,7 +303,7 @@ function readMetadata(cursor: Cursor): JsonValue | undefined {
 function canonicalJson(value: unknown, depth: number): string | null {
   switch (typeof value) {
     case 'string':
-      return JSON.stringify(value);
+      return value.isWellFormed() ? JSON.stringify(value) : null; // the careful reader refuses lone surrogates
     case 'number':
       if (Number.isInteger(value) && !Number.isSafeInteger(value)) return null;
       return JSON.stringify(value);
@@ -328,7 +330,7 @@ function canonicalJson(value: unknown, depth: number): string | null {
   let first = true;
   for (const key in value as Record<string, unknown>) {
     const item = canonicalJson((value as Record<string, unknown>)[key], depth + 1);
-    if (item === null) return null;
+    if (item === null || !key.isWellFormed()) return null;
     out += `${first ? '' : ','}${JSON.stringify(key)}:${item}`;
     first = false;
   }

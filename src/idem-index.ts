@@ -61,7 +61,9 @@ class HotRecords {
   /** Makes room for `count` more records at once (a snapshot load knows how many follow). */
   reserve(count: number): void {
     const needed = this.length + count;
+    let moved = false;
     if (needed > this.#seqs.length) {
+      moved = this.#head > 0;
       this.#seqs = grownTo(this.#seqs.subarray(this.#head, this.#end), new Float64Array(needed));
       this.#atUs = grownTo(this.#atUs.subarray(this.#head, this.#end), new Float64Array(needed));
       this.#txids = grownTo(this.#txids.subarray(this.#head * TXID_BYTES, this.#end * TXID_BYTES), new Uint8Array(needed * TXID_BYTES));
@@ -71,7 +73,7 @@ class HotRecords {
     }
     let length = this.#index.length;
     while (needed * 2 > length) length *= 2; // a power of two, at most half full
-    if (length !== this.#index.length) this.#rebuildIndex(length);
+    if (moved || length !== this.#index.length) this.#rebuildIndex(length); // positions moved or the index grew
   }
 
   /** The position of `key`'s record, or -1. */

@@ -113,7 +113,8 @@ export class Shard {
   readonly #slotChunks: BigInt64Array[] = [];
   /** Books whose active segment descriptor is open, least recently written first. */
   readonly #openSegments = new Set<BookRuntime>();
-  #passScheduled = false;
+  /** The pass waiting for the next turn, if any: at most one, or deferred work would run twice per turn. */
+  #scheduledPass: NodeJS.Immediate | null = null;
   #closed = false;
 
   constructor(config: ShardConfig, fileSystem: FileSystem, post: (message: WorkerMessage) => void) {
@@ -124,7 +125,7 @@ export class Shard {
 
   /** Nothing queued and no deferred work scheduled: the writer may wait for its next message. */
   get idle(): boolean {
-    return !this.#closed && !this.#passScheduled;
+    return !this.#closed && this.#scheduledPass === null;
   }
 
   /** One message from the router: queue its writes, answer its reads and control jobs now. */
@@ -214,12 +215,11 @@ export class Shard {
   }
 
   #schedulePass(): void {
-    if (this.#passScheduled || this.#closed) return;
+    if (this.#scheduledPass !== null || this.#closed) return;
     for (const runtime of this.#books.values()) {
       if (runtime.queue.length > 0 || runtime.snapshot !== null || runtime.idem.busy) {
-        this.#passScheduled = true;
         // Yield first, so every message already waiting in the port joins this pass's batches.
-        setImmediate(() => this.#pass());
+        this.#scheduledPass = setImmediate(() => this.#pass());
         return;
       }
     }
@@ -227,7 +227,9 @@ export class Shard {
 
   /** One batch for each book with queued jobs, in turn. */
   #pass(): void {
-    this.#passScheduled = false;
+    // A pass run straight from handleNow replaces the one scheduled for the next turn.
+    if (this.#scheduledPass !== null) clearImmediate(this.#scheduledPass);
+    this.#scheduledPass = null;
     if (this.#closed) return;
     for (const runtime of this.#books.values()) {
       if (runtime.queue.length > 0 && runtime.dead === null) this.#runBatch(runtime);

@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { spawnSync } from 'node:child_process';
 import {
   EventDecodeError,
   decodeEvent,
@@ -372,6 +373,11 @@ function outcomeOf(decode: () => unknown): unknown {
   }
 }
 
+/** Replaces a payload's metadata value (everything between its member and occurred_at's). */
+function wrapMetadata(text: string, wrap: (metadata: string) => string): string {
+  return text.replace(/"metadata":(.*),"occurred_at":/, (_match, metadata: string) => `"metadata":${wrap(metadata)},"occurred_at":`);
+}
+
 /** Textual variations a foreign or damaged writer might produce, all still valid CRC-wise. */
 const variation = fc.constantFrom(
   (text: string) => text,
@@ -381,11 +387,15 @@ const variation = fc.constantFrom(
   (text: string) => text.replace(/"minor":(-?\d+)/, '"minor":1e2'),
   (text: string) => text.replace(',"book":', ',"book":"x","book":'),
   (text: string) => text.replace('"event":{', '"event":{"extra":[1,{"a":null}],'),
-  (text: string) => text.replace('"metadata":', '"metadata":{"n":9007199254740992,"m":'),
-  (text: string) => text.replace('"metadata":', '"metadata":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[['),
+  (text: string) => wrapMetadata(text, (metadata) => `{"n":9007199254740992,"m":${metadata}}`),
+  (text: string) => wrapMetadata(text, (metadata) => `${'['.repeat(70)}${metadata}${']'.repeat(70)}`),
+  (text: string) => wrapMetadata(text, (metadata) => `{"s":"\\ud800","m":${metadata}}`),
+  (text: string) => wrapMetadata(text, (metadata) => `{"\\udc00":1,"m":${metadata}}`),
+  (text: string) => wrapMetadata(text, (metadata) => `{"ok":"\\ud83d\\ude00","m":${metadata}}`),
   (text: string) => text.replace(/"direction":"(debit|credit)"/, '"direction":"Debit"'),
   (text: string) => text.replace(/"id":"([0-9a-f-]+)"/, (_match, id: string) => `"id":"${id.toUpperCase()}"`),
   (text: string) => text.replace(/"at":"([^"]+)\.(\d{6})Z"/, '"at":"$1.$2000Z"'),
+  (text: string) => text.replace(/"at":"[^"]+"/, `"at":"${'\u0000'.repeat(27)}"`),
   (text: string) => text.slice(0, -1),
 );
 
@@ -862,4 +872,18 @@ test('3.5 property: arbitrary text decodes or throws EventDecodeError', () => {
     }),
     { numRuns: 2000 },
   );
+});
+
+test('fast path: a fresh thread does not take a payload of NUL bytes for its cached commit time', () => {
+  // The `at` cache lives in the module: only the first payload a thread decodes can meet its seed.
+  const payload = encodeSequencedPayload(1, formatAtUs(0), encodeEvent(deposit)).replace('1970-01-01T00:00:00.000000Z', '\u0000'.repeat(27));
+  const moduleUrl = new URL('../src/canonical-payload.js', import.meta.url).href;
+  const child = spawnSync(
+    process.execPath,
+    ['--input-type=module', '-e', `const { decodeCanonicalPayload } = await import(${JSON.stringify(moduleUrl)}); const bytes = Buffer.from(process.argv[1], 'base64'); console.log(JSON.stringify(decodeCanonicalPayload(bytes, 0, bytes.length)));`, Buffer.from(payload, 'utf8').toString('base64')],
+    { encoding: 'utf8' },
+  );
+  assert.equal(child.status, 0, child.stderr);
+  assert.equal(child.stdout.trim(), 'null');
+  assert.throws(() => decodeSequencedPayload(payload), EventDecodeError);
 });

@@ -86,3 +86,15 @@ test('IdemIndex keeps 200,000 hot records findable across growth', () => {
   for (let seq = 1; seq <= 200_000; seq += 997) assert.deepEqual(index.get(`key-${seq}`), { txid, seq, atUs: seq * 10 });
   assert.equal(index.get('key-0'), undefined);
 });
+
+test('reserving after the front was dropped keeps every lookup right (positions move)', () => {
+  const index = new IdemIndex();
+  const txid = '0190f3c2-8c1e-7a4b-9d2e-3f1a2b3c4d5e';
+  index.reserveHot(100);
+  for (let seq = 1; seq <= 100; seq++) assert(index.insertNew(`k${seq}`, seq, seq, txid));
+  index.dropThrough(50);
+  index.reserveHot(60); // more than the arrays hold: the 50 live records slide to the front
+  for (let seq = 51; seq <= 100; seq++) assert.deepEqual(index.get(`k${seq}`), { txid, seq, atUs: seq }, `k${seq}`);
+  assert.equal(index.insertNew('k75', 101, 101, txid), false, 'a hot key is still refused');
+  for (let seq = 1; seq <= 50; seq++) assert.equal(index.hasHot(`k${seq}`), false);
+});
