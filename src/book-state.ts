@@ -16,7 +16,6 @@ import { StoreError } from './errors.js';
 import { PostingIndex, postingRecordsOf, writeTxid, type HistoryColumns } from './posting-index.js';
 import { IdemIndex } from './idem-index.js';
 import { TxidTable } from './txid-table.js';
-import { formatAtUs } from './time.js';
 import { sameAccount, sameTransactionContent } from './identity.js';
 import {
   I64_MAX,
@@ -105,13 +104,6 @@ export interface ApplyOutcome {
 
 export function effectiveBalance(cfg: AccountCfg, raw: bigint): bigint {
   return cfg.normal_side === 'credit' ? -raw : raw;
-}
-
-function saturatingAdd(left: bigint, right: bigint): { sum: bigint; saturated: boolean } {
-  const sum = left + right;
-  if (sum > I64_MAX) return { sum: I64_MAX, saturated: true };
-  if (sum < I64_MIN) return { sum: I64_MIN, saturated: true };
-  return { sum, saturated: false };
 }
 
 export class BookState {

@@ -75,7 +75,6 @@ interface BookEntry {
 }
 
 export class LogStore implements Store {
-  readonly #dir: string;
   readonly #options: ResolvedOptions;
   readonly #lock: DataDirLock;
   readonly #router: Router;
@@ -95,7 +94,6 @@ export class LogStore implements Store {
   #closePromise: Promise<void> | null = null;
 
   private constructor(dir: string, options: ResolvedOptions, lock: DataDirLock) {
-    this.#dir = dir;
     this.#options = options;
     this.#lock = lock;
     // Live events are built on this thread from the writes it sent, as their batches are answered.

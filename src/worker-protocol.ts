@@ -16,7 +16,6 @@ import type {
   PostingRecord,
   SequencedEvent,
   StoredTransaction,
-  Transaction,
   TrialBalanceRow,
 } from './types.js';
 
