@@ -56,12 +56,13 @@ export interface CommitEffect {
   postings: PostingEffect[];
 }
 
-export function effectOf(tx: Transaction): CommitEffect {
+/** `keyOf` makes each posting's flat key (replay passes one that remembers the keys it made). */
+export function effectOf(tx: Transaction, keyOf: (id: AccountId) => string = accountKey): CommitEffect {
   return {
     txid: tx.id,
     key: tx.idempotency_key,
     postings: tx.postings.map((posting) => ({
-      key: accountKey(posting.account),
+      key: keyOf(posting.account),
       asset: posting.amount.asset,
       minor: posting.amount.minor,
       direction: posting.direction,
@@ -168,7 +169,7 @@ export class BookState {
       }
       case 'transaction_posted':
         if (event.book !== this.book) throw new ApplyError(`transaction of book ${event.book} in book ${this.book}`);
-        outcome = this.#applyCommit(seq, atUs, this.#effectOf(event), false);
+        outcome = this.#applyCommit(seq, atUs, effectOf(event, this.#flatKeyOf), false);
         break;
     }
     this.seqNext = seq + 1;
@@ -176,25 +177,16 @@ export class BookState {
     return outcome;
   }
 
-  /** effectOf, with this book's flat keys made once per account path, not once per posting. */
-  #effectOf(tx: Transaction): CommitEffect {
-    const postings: PostingEffect[] = new Array(tx.postings.length);
-    for (let index = 0; index < postings.length; index++) {
-      const posting = tx.postings[index]!;
-      let key: string | undefined;
-      if (posting.account.book === this.book) {
-        key = this.#flatKeys.get(posting.account.path);
-        if (key === undefined) {
-          key = accountKey(posting.account);
-          this.#flatKeys.set(posting.account.path, key);
-        }
-      } else {
-        key = accountKey(posting.account);
-      }
-      postings[index] = { key, asset: posting.amount.asset, minor: posting.amount.minor, direction: posting.direction };
+  /** accountKey, made once per account path of this book rather than once per replayed posting. */
+  readonly #flatKeyOf = (id: AccountId): string => {
+    if (id.book !== this.book) return accountKey(id);
+    let key = this.#flatKeys.get(id.path);
+    if (key === undefined) {
+      key = accountKey(id);
+      this.#flatKeys.set(id.path, key);
     }
-    return { txid: tx.id, key: tx.idempotency_key, postings };
-  }
+    return key;
+  };
 
   /**
    * Applies one durable commit (B1), the writer's fast path: no event object, and no second

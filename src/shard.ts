@@ -140,7 +140,7 @@ export class Shard {
    */
   handleNow(messages: readonly JobsMessage[]): void {
     for (const message of messages) this.#accept(message);
-    if (!this.#closed) this.#pass();
+    this.#pass();
   }
 
   #accept(message: JobsMessage): void {
@@ -527,20 +527,24 @@ export class Shard {
 
   /** Writes the balance slots of the accounts a batch opened or posted to (M2: before the watermark). */
   #publishBalances(runtime: BookRuntime, staged: readonly Staged[]): void {
-    const { state, balances, ordinals } = runtime;
-    const publish = (key: string): void => {
-      const account = state.accounts.get(key)!;
-      balances.write(ordinals.get(key)!, account.def.id.path, account.rawBalance, account.updatedSeq);
-    };
     for (const entry of staged) {
       if (entry.apply.kind === 'commit') {
-        for (const posting of entry.apply.effect.postings) publish(posting.key);
+        for (const posting of entry.apply.effect.postings) this.#publishBalance(runtime, posting.key);
       } else if (entry.apply.event.kind === 'account_opened') {
-        const key = accountKey(entry.apply.event.def.id);
-        ordinals.set(key, ordinals.size);
-        publish(key);
+        this.#addBalanceSlot(runtime, accountKey(entry.apply.event.def.id));
       }
     }
+  }
+
+  /** Numbers a newly applied account (in opening order, M1) and writes its slot. */
+  #addBalanceSlot(runtime: BookRuntime, key: string): void {
+    runtime.ordinals.set(key, runtime.ordinals.size);
+    this.#publishBalance(runtime, key);
+  }
+
+  #publishBalance(runtime: BookRuntime, key: string): void {
+    const account = runtime.state.accounts.get(key)!;
+    runtime.balances.write(runtime.ordinals.get(key)!, account.def.id.path, account.rawBalance, account.updatedSeq);
   }
 
   #balanceSlots(book: string): BalanceSlotsWriter {
@@ -684,8 +688,7 @@ export class Shard {
         const runtime = this.#books.get(book)!;
         const accounts: SharedAccount[] = [];
         for (const [key, account] of recovered.state.accounts) {
-          runtime.ordinals.set(key, accounts.length);
-          runtime.balances.write(accounts.length, account.def.id.path, account.rawBalance, account.updatedSeq);
+          this.#addBalanceSlot(runtime, key);
           accounts.push([account.def.id.path, account.def.asset, account.cfg.normal_side === 'credit']);
         }
         result.books.push({ book, lastSeq: recovered.state.lastSeq, txidBytes: recovered.state.txids.keyBytes(), accounts });
