@@ -11,10 +11,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { LogStore } from '../src/log-store.js';
-import type { LogStoreOptions } from '../src/options.js';
-import type { Store } from '../src/store.js';
-import { SqliteStore, type SqliteDurability, type SqliteStoreOptions } from './sqlite-store.js';
+import { LogStore } from '../src/log/log-store.js';
+import type { LogStoreOptions } from '../src/log/options.js';
+import type { Store } from '../src/core/store.js';
+import { SQLITE_FILE_NAME, SqliteStore, type SqliteDurability, type SqliteStoreOptions } from '../src/sqlite/index.js';
 import { PROBE_CHANNEL, PROBE_REPLY_CHANNEL, type ThreadHeap } from './thread-probe.js';
 
 export type ContenderName = 'log' | 'sqlite';
@@ -50,7 +50,7 @@ export async function openStore(contender: ContenderName, dir: string, overrides
   }
   const options: SqliteStoreOptions = { onWarning: warn };
   if (overrides.queueDepthMax !== undefined) options.queueDepthMax = overrides.queueDepthMax;
-  return SqliteStore.open(dir, options);
+  return SqliteStore.open(path.join(dir, SQLITE_FILE_NAME), options);
 }
 
 function warn(warning: { code: string; message: string }): void {
@@ -87,7 +87,7 @@ export async function closeHandle(handle: StoreHandle, keep: boolean): Promise<v
 export async function sqliteSelfCheck(root: string): Promise<SqliteDurability> {
   const dir = path.join(root, `sqlite-self-check-${process.pid}`);
   fs.rmSync(dir, { recursive: true, force: true });
-  const store = await SqliteStore.open(dir);
+  const store = await SqliteStore.open(path.join(dir, SQLITE_FILE_NAME));
   try {
     return store.durability;
   } finally {

@@ -15,7 +15,7 @@
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 
-import { StoreError } from '../src/errors.js';
+import { StoreError } from '../src/core/errors.js';
 
 export type OpKind = 'post' | 'balance' | 'history' | 'trial-balance' | 'shed' | 'subscribe-lag';
 

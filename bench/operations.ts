@@ -7,9 +7,9 @@
  * O2. A batch answers per draft: ok slots (dedup counted), OVERLOADED slots (shed), other errors.
  *     A thrown StoreError (the whole call refused) is classified by the load loop.
  */
-import { StoreError } from '../src/errors.js';
-import type { Store } from '../src/store.js';
-import type { AccountId, Transaction } from '../src/types.js';
+import { StoreError } from '../src/core/errors.js';
+import type { Store } from '../src/core/store.js';
+import type { AccountId, Transaction } from '../src/core/types.js';
 import { okOutcome, type OpKind, type Operation, type Outcome } from './load.js';
 import { DraftFactory } from './workload.js';
 

@@ -15,10 +15,10 @@ import path from 'node:path';
 import type { RecordableHistogram } from 'node:perf_hooks';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 
-import { encodeSequencedPayload } from '../src/event-codec.js';
-import { encodeFrameFromText } from '../src/frame.js';
-import { normaliseTransaction } from '../src/input.js';
-import { formatAtUs, wallClockUs } from '../src/time.js';
+import { encodeSequencedPayload } from '../src/core/event-codec.js';
+import { encodeFrameFromText } from '../src/log/frame.js';
+import { normaliseTransaction } from '../src/core/input.js';
+import { formatAtUs, wallClockUs } from '../src/core/time.js';
 import { newHistogram, recordNs } from './load.js';
 import { benchBook, workloadDraft, workloadPostings } from './workload.js';
 

@@ -22,7 +22,7 @@ import type { RecordableHistogram } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Bench } from 'tinybench';
 
-import { StoreError } from '../src/errors.js';
+import { StoreError } from '../src/core/errors.js';
 import {
   closeHandle,
   collectEveryThread,

@@ -19,8 +19,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { LogStore } from '../src/log-store.js';
-import type { Transaction } from '../src/types.js';
+import { LogStore } from '../src/log/log-store.js';
+import type { Transaction } from '../src/core/types.js';
 import { collectEveryThread } from './contenders.js';
 import { assertAllOk, seedBooks, workloadDraft, workloadPostings } from './workload.js';
 

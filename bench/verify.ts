@@ -10,8 +10,8 @@
  * V3. LogStore only: durableSeq(book) equals the after-probe's seq.
  * The pure checks (`checkSeqCount`, `checkTrialBalance`) have their own unit tests.
  */
-import type { Store } from '../src/store.js';
-import type { TrialBalanceRow } from '../src/types.js';
+import type { Store } from '../src/core/store.js';
+import type { TrialBalanceRow } from '../src/core/types.js';
 import { commitProbe } from './workload.js';
 
 export interface SeqCountCheck {

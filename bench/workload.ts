@@ -12,8 +12,8 @@
  */
 import { randomUUID } from 'node:crypto';
 
-import type { Store } from '../src/store.js';
-import type { CommitResult, Posting, Transaction } from '../src/types.js';
+import type { Store } from '../src/core/store.js';
+import type { CommitResult, Posting, Transaction } from '../src/core/types.js';
 
 export const ASSET_ID = 'USD';
 export const READ_BOOK = 'bench-read';

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { accountKey, parseAccountKey } from '../src/account-key.js';
+import { accountKey, parseAccountKey } from '../src/core/account-key.js';
 
 test('3.3: the table of flat keys, both directions', () => {
   const table: Array<[book: string, path: string, key: string]> = [

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { AtomicFileWriter } from '../src/atomic-file.js';
-import { RealFileSystem } from '../src/file-system.js';
+import { AtomicFileWriter } from '../src/log/atomic-file.js';
+import { RealFileSystem } from '../src/log/file-system.js';
 import { makeTempDir, removeDir } from './support/log-store-fixtures.js';
 
 /** The real file system, with a log of the fsyncs and of the bytes written before each. */

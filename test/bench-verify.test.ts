@@ -10,7 +10,7 @@ import { describe, test } from 'node:test';
 import { checkSeqCount, checkTrialBalance, probeBefore, verifyAfter } from '../bench/verify.js';
 import { DraftFactory, seedBooks, splitmix64Below } from '../bench/workload.js';
 import { mixedKindOf } from '../bench/scenarios/mixed.js';
-import { MemoryStore } from '../src/memory-store.js';
+import { MemoryStore } from '../src/memory/memory-store.js';
 
 describe('bench verifier', () => {
   test('an exact count passes with no warning', () => {

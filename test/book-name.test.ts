@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { BOOK_NAME_PATTERN, bookCaseKey, isReservedBook, isValidBookName } from '../src/book-name.js';
+import { BOOK_NAME_PATTERN, bookCaseKey, isReservedBook, isValidBookName } from '../src/core/book-name.js';
 
 const validExamples = [
   'onramp',

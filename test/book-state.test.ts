@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { accountKey } from '../src/account-key.js';
+import { accountKey } from '../src/core/account-key.js';
 import {
   ApplyError,
   BatchOverlay,
@@ -19,10 +19,10 @@ import {
   validateOpenAccount,
   type AccountState,
   type OriginalLoader,
-} from '../src/book-state.js';
-import { StoreError, type StoreErrorCode } from '../src/errors.js';
-import { normaliseTransaction } from '../src/input.js';
-import { PostingIndex, type PostingEntry } from '../src/posting-index.js';
+} from '../src/log/book-state.js';
+import { StoreError, type StoreErrorCode } from '../src/core/errors.js';
+import { normaliseTransaction } from '../src/core/input.js';
+import { PostingIndex, type PostingEntry } from '../src/log/posting-index.js';
 import {
   I64_MAX,
   I64_MIN,
@@ -32,7 +32,7 @@ import {
   type Direction,
   type Posting,
   type Transaction,
-} from '../src/types.js';
+} from '../src/core/types.js';
 
 // --- fixture: cash (debit-normal, min 0), rev (credit-normal, no minimum), both USD ---------------
 

@@ -14,13 +14,13 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { formatBytes } from '../src/cli/units.js';
-import { isStoreError } from '../src/errors.js';
-import { RealFileSystem } from '../src/file-system.js';
-import { parseRunFileName, readRun } from '../src/idem-runs.js';
-import { LogStore } from '../src/log-store.js';
-import type { LogStoreWarning } from '../src/options.js';
-import { parseSnapshotFileName } from '../src/snapshot.js';
-import type { AssetDef, Transaction } from '../src/types.js';
+import { isStoreError } from '../src/core/errors.js';
+import { RealFileSystem } from '../src/log/file-system.js';
+import { parseRunFileName, readRun } from '../src/log/idem-runs.js';
+import { LogStore } from '../src/log/log-store.js';
+import type { LogStoreWarning } from '../src/log/options.js';
+import { parseSnapshotFileName } from '../src/log/snapshot.js';
+import type { AssetDef, Transaction } from '../src/core/types.js';
 import {
   assertCorrupt,
   assertSameTree,
@@ -283,19 +283,25 @@ describe('talea-log on a healthy directory', () => {
     assert.match(run.stdout, /^verify: OK \(2 books, \d+ segments, .*, 9 events\)$/m);
   });
 
-  test('verify: plain progress lines on stderr when it is not a terminal; a bar when asked', async () => {
+  test('verify: no progress when stderr is not a terminal; plain lines or a bar when asked, each ending its line', async () => {
     const dir = freshCopy();
     const tree = snapshotTree(dir);
-    const lines = await cli('verify', dir);
+    const quiet = await cli('verify', dir);
+    assertExit(quiet, EXIT.ok);
+    assert.equal(quiet.stderr, '');
+    const lines = await cli('verify', dir, '--progress', 'lines');
     assertExit(lines, EXIT.ok);
     assert.match(lines.stderr, /^verify: frames 100% .*B\/s, [\d,]+ events\/s$/m);
     assert.match(lines.stderr, /^verify: replay 100% .*B\/s, [\d,]+ events\/s$/m);
     assert.doesNotMatch(lines.stderr, /\r/);
+    assert.ok(lines.stderr.endsWith('\n'), 'the last progress line ends with a newline');
     const bar = await cli('verify', dir, '--progress', 'bar');
     assertExit(bar, EXIT.ok);
     assert.match(bar.stderr, /\r\x1b\[2Kverify frames \[#+\] 100%/);
     assert.match(bar.stderr, /events\/s/);
-    assert.equal(bar.stdout, lines.stdout);
+    assert.ok(bar.stderr.endsWith('\n'), 'the bar leaves the cursor on a fresh line');
+    assert.equal(bar.stdout, quiet.stdout);
+    assert.equal(lines.stdout, quiet.stdout);
     assertSameTree(snapshotTree(dir), tree);
   });
 

@@ -15,11 +15,11 @@ import {
   encodeEvent,
   encodeSequencedPayload,
   encodeTransactionPosted,
-} from '../src/event-codec.js';
-import { decodeCanonicalPayload } from '../src/canonical-payload.js';
-import { decodeFrame, encodeFrameFromText } from '../src/frame.js';
-import { parseJson, stringifyJson } from '../src/json.js';
-import { formatAtUs, parseTimestampUs } from '../src/time.js';
+} from '../src/core/event-codec.js';
+import { decodeCanonicalPayload } from '../src/log/canonical-payload.js';
+import { decodeFrame, encodeFrameFromText } from '../src/log/frame.js';
+import { parseJson, stringifyJson } from '../src/core/json.js';
+import { formatAtUs, parseTimestampUs } from '../src/core/time.js';
 import {
   ACCOUNT_KINDS,
   I64_MAX,
@@ -29,7 +29,7 @@ import {
   type JsonValue,
   type LedgerEvent,
   type TransactionPostedEvent,
-} from '../src/types.js';
+} from '../src/core/types.js';
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures: the examples of store-contract 5.3
@@ -877,7 +877,7 @@ test('3.5 property: arbitrary text decodes or throws EventDecodeError', () => {
 test('fast path: a fresh thread does not take a payload of NUL bytes for its cached commit time', () => {
   // The `at` cache lives in the module: only the first payload a thread decodes can meet its seed.
   const payload = encodeSequencedPayload(1, formatAtUs(0), encodeEvent(deposit)).replace('1970-01-01T00:00:00.000000Z', '\u0000'.repeat(27));
-  const moduleUrl = new URL('../src/canonical-payload.js', import.meta.url).href;
+  const moduleUrl = new URL('../src/log/canonical-payload.js', import.meta.url).href;
   const child = spawnSync(
     process.execPath,
     ['--input-type=module', '-e', `const { decodeCanonicalPayload } = await import(${JSON.stringify(moduleUrl)}); const bytes = Buffer.from(process.argv[1], 'base64'); console.log(JSON.stringify(decodeCanonicalPayload(bytes, 0, bytes.length)));`, Buffer.from(payload, 'utf8').toString('base64')],

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import zlib from 'node:zlib';
 import CRC32 from 'crc-32';
-import { encodeSequencedPayload, encodeTransactionPosted } from '../src/event-codec.js';
+import { encodeSequencedPayload, encodeTransactionPosted } from '../src/core/event-codec.js';
 import {
   checkFrame,
   decodeFrame,
@@ -11,9 +11,9 @@ import {
   findIntactFrameAfter,
   FRAME_HEADER_BYTES,
   peekSeq,
-} from '../src/frame.js';
-import { FRAME_PAYLOAD_BYTES_MAX } from '../src/limits.js';
-import type { Transaction } from '../src/types.js';
+} from '../src/log/frame.js';
+import { FRAME_PAYLOAD_BYTES_MAX } from '../src/core/limits.js';
+import type { Transaction } from '../src/core/types.js';
 
 const tx: Transaction = {
   id: '0190f3c2-8c1e-7a4b-9d2e-3f1a2b3c4d5e',

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
-import { IdemIndex, type IdemRecord } from '../src/idem-index.js';
+import { IdemIndex, type IdemRecord } from '../src/log/idem-index.js';
 
 type Op =
   | { kind: 'insert'; key: string }

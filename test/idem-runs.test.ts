@@ -11,10 +11,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { describe, test } from 'node:test';
-import { BloomFilter, murmur3x86_32 } from '../src/bloom.js';
-import { StoreError } from '../src/errors.js';
-import { RealFileSystem, type FileSystem } from '../src/file-system.js';
-import { IdemIndex, type IdemRecord } from '../src/idem-index.js';
+import { BloomFilter, murmur3x86_32 } from '../src/log/bloom.js';
+import { StoreError } from '../src/core/errors.js';
+import { RealFileSystem, type FileSystem } from '../src/log/file-system.js';
+import { IdemIndex, type IdemRecord } from '../src/log/idem-index.js';
 import {
   IdemRuns,
   mergeRecords,
@@ -25,15 +25,15 @@ import {
   sortByKey,
   writeRun,
   type RunRecord,
-} from '../src/idem-runs.js';
-import { attachRunsAtOpen, IdemMaintenance, spillNow, spillUnit } from '../src/idem-spill.js';
-import { LogStore } from '../src/log-store.js';
-import type { LogStoreOptions, LogStoreWarning } from '../src/options.js';
-import { recoverBook } from '../src/recovery.js';
-import { bookDirectory, SegmentLog } from '../src/segment.js';
-import { listSnapshots, loadSnapshot, snapshotFileName } from '../src/snapshot.js';
-import { parseTimestampUs } from '../src/time.js';
-import type { Committed, Transaction } from '../src/types.js';
+} from '../src/log/idem-runs.js';
+import { attachRunsAtOpen, IdemMaintenance, spillNow, spillUnit } from '../src/log/idem-spill.js';
+import { LogStore } from '../src/log/log-store.js';
+import type { LogStoreOptions, LogStoreWarning } from '../src/log/options.js';
+import { recoverBook } from '../src/log/recovery.js';
+import { bookDirectory, SegmentLog } from '../src/log/segment.js';
+import { listSnapshots, loadSnapshot, snapshotFileName } from '../src/log/snapshot.js';
+import { parseTimestampUs } from '../src/core/time.js';
+import type { Committed, Transaction } from '../src/core/types.js';
 import { makeTempDir, mkTx, removeDir, seed, uuidV7, waitUntil } from './support/log-store-fixtures.js';
 import { xorByte } from './support/segment-files.js';
 

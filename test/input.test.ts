@@ -6,8 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { StoreError } from '../src/errors.js';
-import { decodeEvent, encodeEvent } from '../src/event-codec.js';
+import { StoreError } from '../src/core/errors.js';
+import { decodeEvent, encodeEvent } from '../src/core/event-codec.js';
 import {
   accountArgument,
   checkBook,
@@ -18,9 +18,9 @@ import {
   normaliseMetadata,
   normaliseTransaction,
   txidArgument,
-} from '../src/input.js';
-import { EVENT_BYTES_MAX, METADATA_DEPTH_MAX } from '../src/limits.js';
-import { I64_MAX, I64_MIN, type JsonValue, type TransactionPostedEvent } from '../src/types.js';
+} from '../src/core/input.js';
+import { EVENT_BYTES_MAX, METADATA_DEPTH_MAX } from '../src/core/limits.js';
+import { I64_MAX, I64_MIN, type JsonValue, type TransactionPostedEvent } from '../src/core/types.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -899,8 +899,8 @@ test('6.1: normalised metadata shares nothing with the input', () => {
 });
 
 test('normaliseMetadata gives exactly what encoding and decoding the value gives', async () => {
-  const { parseJson, stringifyJson } = await import('../src/json.js');
-  const { normaliseMetadata } = await import('../src/input.js');
+  const { parseJson, stringifyJson } = await import('../src/core/json.js');
+  const { normaliseMetadata } = await import('../src/core/input.js');
   const numbers = fc.oneof(
     fc.double({ noNaN: true, noDefaultInfinity: true }),
     fc.integer(),

@@ -6,8 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { JsonReader, JsonSyntaxError, jsonEqual, parseJson, stringifyJson } from '../src/json.js';
-import type { JsonValue } from '../src/types.js';
+import { JsonReader, JsonSyntaxError, jsonEqual, parseJson, stringifyJson } from '../src/core/json.js';
+import type { JsonValue } from '../src/core/types.js';
 
 /** True when every number in `value` is one JSON.parse reads back exactly and the same way. */
 function exactForJsonParse(value: unknown): boolean {

@@ -1,6 +1,12 @@
 /**
- * The pure-module rule (DESIGN, STYLE "Pure modules"): nothing in src/ except router.ts imports
- * `worker_threads`, so every other module can be unit-tested on the main thread.
+ * The layout rules.
+ *
+ * L1. The pure-module rule (DESIGN, STYLE "Pure modules"): nothing in src/ except log/router.ts
+ *     imports `worker_threads`, so every other module can be unit-tested on the main thread.
+ * L2. src/core/ is what every store shares: nothing in it imports from a backend or any other
+ *     folder of src/.
+ * L3. Importing the package root loads no optional peer (`better-sqlite3`, `pg`): backends that
+ *     need one are reached only through a dynamic import.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -28,7 +34,7 @@ test('layout: the package root is found from the compiled test', () => {
   const manifest = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { name: string };
   assert.equal(manifest.name, 'talea-store-log');
   const files = sourceFiles();
-  for (const expected of ['index.ts', 'json.ts', 'event-codec.ts', 'time.ts', 'input.ts']) {
+  for (const expected of ['index.ts', 'core/json.ts', 'core/event-codec.ts', 'core/time.ts', 'core/input.ts']) {
     assert.ok(files.includes(expected), `src/${expected} is scanned`);
   }
 });
@@ -54,12 +60,62 @@ test('layout: the import pattern recognises every way to import worker_threads',
   for (const text of notImports) assert.doesNotMatch(text, WORKER_THREADS_IMPORT, text);
 });
 
-test('layout: pure modules do not import worker_threads (only src/router.ts may)', () => {
+test('layout: pure modules do not import worker_threads (only src/log/router.ts may)', () => {
   const offenders: string[] = [];
   for (const file of sourceFiles()) {
-    if (file === 'router.ts') continue;
+    if (file === 'log/router.ts') continue;
     const text = readFileSync(join(sourceRoot, file), 'utf8');
     if (WORKER_THREADS_IMPORT.test(text)) offenders.push(`src/${file}`);
   }
   assert.deepEqual(offenders, []);
+});
+
+/** Every relative or bare specifier a module imports statically (not `import()`). */
+function staticImports(text: string): string[] {
+  const specifiers: string[] = [];
+  const pattern = /(?:^|\n)\s*(?:import|export)\s+(?:type\s+)?(?:[^'"]*?\s+from\s+)?(['"])([^'"]+)\1/g;
+  for (const match of text.matchAll(pattern)) {
+    const statement = match[0];
+    if (/^\s*(?:import|export)\s+type\s/.test(statement)) continue; // erased at compile time
+    specifiers.push(match[2]!);
+  }
+  return specifiers;
+}
+
+test('layout: src/core imports nothing from a backend or any other folder of src (L2)', () => {
+  const offenders: string[] = [];
+  for (const file of sourceFiles().filter((name) => name.startsWith('core/'))) {
+    const text = readFileSync(join(sourceRoot, file), 'utf8');
+    for (const match of text.matchAll(/from\s*(['"])(\.[^'"]+)\1|import\s*\(\s*(['"])(\.[^'"]+)\3/g)) {
+      const specifier = match[2] ?? match[4]!;
+      if (!specifier.startsWith('./')) offenders.push(`src/${file} -> ${specifier}`);
+    }
+  }
+  assert.deepEqual(offenders, []);
+});
+
+test('layout: the package root statically reaches no optional peer dependency (L3)', () => {
+  const seen = new Set<string>();
+  const bare = new Set<string>();
+  const queue = ['index.ts'];
+  while (queue.length > 0) {
+    const file = queue.pop()!;
+    if (seen.has(file)) continue;
+    seen.add(file);
+    const text = readFileSync(join(sourceRoot, file), 'utf8');
+    for (const specifier of staticImports(text)) {
+      if (!specifier.startsWith('.')) {
+        bare.add(specifier);
+        continue;
+      }
+      const target = join(dirname(join(sourceRoot, file)), specifier).replace(/\.js$/, '.ts');
+      const relative = target.slice(sourceRoot.length + 1).split('\\').join('/');
+      if (relative.startsWith('..')) continue; // workers/ and the like are loaded as threads
+      queue.push(relative);
+    }
+  }
+  assert.ok(seen.has('core/types.ts'), 'the walk follows re-exports');
+  assert.ok(seen.has('log/log-store.ts'), 'the walk reaches the log store');
+  for (const peer of ['better-sqlite3', 'pg']) assert.ok(!bare.has(peer), `${peer} is imported statically from the root`);
+  assert.ok(!seen.has('sqlite/sqlite-store.ts'), 'the SQLite store is loaded only on demand');
 });

@@ -15,13 +15,13 @@ import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { StoreError } from '../src/errors.js';
-import { encodeSequencedPayload, encodeTransactionPosted } from '../src/event-codec.js';
-import { encodeFrameFromText } from '../src/frame.js';
-import type { LogStore } from '../src/log-store.js';
-import { workerIndexOf } from '../src/sharding.js';
-import { formatAtUs, parseTimestampUs } from '../src/time.js';
-import { I64_MAX, SYSTEM_BOOK, type Committed, type SequencedEvent, type Transaction } from '../src/types.js';
+import { StoreError } from '../src/core/errors.js';
+import { encodeSequencedPayload, encodeTransactionPosted } from '../src/core/event-codec.js';
+import { encodeFrameFromText } from '../src/log/frame.js';
+import type { LogStore } from '../src/log/log-store.js';
+import { workerIndexOf } from '../src/log/sharding.js';
+import { formatAtUs, parseTimestampUs } from '../src/core/time.js';
+import { I64_MAX, SYSTEM_BOOK, type Committed, type SequencedEvent, type Transaction } from '../src/core/types.js';
 import {
   AT_PATTERN,
   asset,

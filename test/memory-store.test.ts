@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { MemoryStore, type StoreWarning } from '../src/memory-store.js';
-import { formatAtUs } from '../src/time.js';
+import { MemoryStore, type StoreWarning } from '../src/memory/memory-store.js';
+import { formatAtUs } from '../src/core/time.js';
 import { I64_MAX, type Store } from '../src/index.js';
 import { draft, freshBookAndAsset, openSpec, posting, setupBook, transfer } from './conformance/fixtures.js';
 import { runConformance } from './conformance/run-conformance.js';

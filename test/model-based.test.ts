@@ -13,10 +13,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { LogStore } from '../src/log-store.js';
-import { MemoryStore } from '../src/memory-store.js';
-import type { Store } from '../src/store.js';
-import { I64_MAX, type CommitResult, type Transaction } from '../src/types.js';
+import { LogStore } from '../src/log/log-store.js';
+import { MemoryStore } from '../src/memory/memory-store.js';
+import type { Store } from '../src/core/store.js';
+import { I64_MAX, type CommitResult, type Transaction } from '../src/core/types.js';
 import { runModelCheck } from './support/model-check.js';
 
 test('model-based: LogStore answers exactly like MemoryStore (25 runs of up to 60 commands)', async (t) => {

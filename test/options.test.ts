@@ -13,8 +13,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 
-import type { LogStore } from '../src/log-store.js';
-import { resolveOptions, type LogStoreOptions } from '../src/options.js';
+import type { LogStore } from '../src/log/log-store.js';
+import { resolveOptions, type LogStoreOptions } from '../src/log/options.js';
 import { expectStoreError } from './conformance/fixtures.js';
 import { BOOK, framesOnDisk, mkTx, openStore, seed, segmentFiles, waitUntil, withDir } from './support/log-store-fixtures.js';
 

@@ -10,15 +10,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { after, afterEach, before, test } from 'node:test';
-import { StoreError } from '../src/errors.js';
-import { encodeAssetRegistered, encodeTransactionPosted } from '../src/event-codec.js';
-import { LogStore } from '../src/log-store.js';
-import type { LogStoreOptions, LogStoreWarning } from '../src/options.js';
-import { RECOVERY_CASES } from '../src/recovery.js';
-import { segmentFileName } from '../src/segment.js';
-import { snapshotFileName } from '../src/snapshot.js';
-import { formatAtUs, parseTimestampUs } from '../src/time.js';
-import { I64_MAX, type AccountId, type AssetDef, type Committed, type Transaction } from '../src/types.js';
+import { StoreError } from '../src/core/errors.js';
+import { encodeAssetRegistered, encodeTransactionPosted } from '../src/core/event-codec.js';
+import { LogStore } from '../src/log/log-store.js';
+import type { LogStoreOptions, LogStoreWarning } from '../src/log/options.js';
+import { RECOVERY_CASES } from '../src/log/recovery.js';
+import { segmentFileName } from '../src/log/segment.js';
+import { snapshotFileName } from '../src/log/snapshot.js';
+import { formatAtUs, parseTimestampUs } from '../src/core/time.js';
+import { I64_MAX, type AccountId, type AssetDef, type Committed, type Transaction } from '../src/core/types.js';
 import {
   assertCorrupt,
   assertSameTree,

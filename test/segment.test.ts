@@ -7,13 +7,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { afterEach, beforeEach, test } from 'node:test';
-import type { StoreError } from '../src/errors.js';
-import { encodeAccountOpened } from '../src/event-codec.js';
-import { RealFileSystem, type FileSystem } from '../src/file-system.js';
-import { FRAME_HEADER_BYTES } from '../src/frame.js';
-import { recoverBook, repairBook, type RecoveredBook } from '../src/recovery.js';
-import { parseSegmentFileName, SegmentLog, segmentFileName } from '../src/segment.js';
-import { formatAtUs } from '../src/time.js';
+import type { StoreError } from '../src/core/errors.js';
+import { encodeAccountOpened } from '../src/core/event-codec.js';
+import { RealFileSystem, type FileSystem } from '../src/log/file-system.js';
+import { FRAME_HEADER_BYTES } from '../src/log/frame.js';
+import { recoverBook, repairBook, type RecoveredBook } from '../src/log/recovery.js';
+import { parseSegmentFileName, SegmentLog, segmentFileName } from '../src/log/segment.js';
+import { formatAtUs } from '../src/core/time.js';
 import { FaultPlan, FaultyFileSystem } from './support/faulty-file-system.js';
 import {
   assertCorrupt,

@@ -9,13 +9,13 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { flatPostingsOf } from '../src/book-state.js';
-import { RealFileSystem, type OpenFlags } from '../src/file-system.js';
-import { normaliseAccount, normaliseAssetDef, normaliseTransaction } from '../src/input.js';
-import { WATERMARK_SLOTS_PER_CHUNK } from '../src/limits.js';
-import { Shard } from '../src/shard.js';
-import { SYSTEM_BOOK } from '../src/types.js';
-import type { Job, JobRequest, JobsMessage, ShardConfig, WorkerMessage } from '../src/worker-protocol.js';
+import { flatPostingsOf } from '../src/log/book-state.js';
+import { RealFileSystem, type OpenFlags } from '../src/log/file-system.js';
+import { normaliseAccount, normaliseAssetDef, normaliseTransaction } from '../src/core/input.js';
+import { WATERMARK_SLOTS_PER_CHUNK } from '../src/core/limits.js';
+import { Shard } from '../src/log/shard.js';
+import { SYSTEM_BOOK } from '../src/core/types.js';
+import type { Job, JobRequest, JobsMessage, ShardConfig, WorkerMessage } from '../src/log/worker-protocol.js';
 import { BOOK, makeTempDir, mkTx, removeDir, UNSIDED, USD } from './support/log-store-fixtures.js';
 
 /** The real file system, counting writes to snapshot temporary files. */

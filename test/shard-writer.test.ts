@@ -10,9 +10,9 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
 
-import type { LogStore } from '../src/log-store.js';
+import type { LogStore } from '../src/log/log-store.js';
 import type { FaultOp } from './support/faulty-file-system.js';
-import { SYSTEM_BOOK, type Committed, type SequencedEvent } from '../src/types.js';
+import { SYSTEM_BOOK, type Committed, type SequencedEvent } from '../src/core/types.js';
 import {
   AT_PATTERN,
   assertStoreError,

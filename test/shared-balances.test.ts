@@ -5,9 +5,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BALANCE_SLOTS_PER_CHUNK, BalanceSlotsReader, BalanceSlotsWriter } from '../src/shared-balances.js';
-import { LogStore } from '../src/log-store.js';
-import type { AccountId } from '../src/types.js';
+import { BALANCE_SLOTS_PER_CHUNK, BalanceSlotsReader, BalanceSlotsWriter } from '../src/log/shared-balances.js';
+import { LogStore } from '../src/log/log-store.js';
+import type { AccountId } from '../src/core/types.js';
 import { BOOK, makeTempDir, mkTx, openStore, removeDir, seed, UNSIDED, USD } from './support/log-store-fixtures.js';
 
 const CASH: AccountId = { book: BOOK, path: 'cash' };

@@ -15,15 +15,15 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { describe, test } from 'node:test';
 import { Packr } from 'msgpackr';
-import { accountKey } from '../src/account-key.js';
-import { BookState, type AccountState } from '../src/book-state.js';
-import { StoreError } from '../src/errors.js';
-import { RealFileSystem } from '../src/file-system.js';
-import { LogStore } from '../src/log-store.js';
-import type { LogStoreOptions, LogStoreWarning } from '../src/options.js';
-import { PostingIndex, type PostingEntry } from '../src/posting-index.js';
-import { recoverBook } from '../src/recovery.js';
-import { bookDirectory } from '../src/segment.js';
+import { accountKey } from '../src/core/account-key.js';
+import { BookState, type AccountState } from '../src/log/book-state.js';
+import { StoreError } from '../src/core/errors.js';
+import { RealFileSystem } from '../src/log/file-system.js';
+import { LogStore } from '../src/log/log-store.js';
+import type { LogStoreOptions, LogStoreWarning } from '../src/log/options.js';
+import { PostingIndex, type PostingEntry } from '../src/log/posting-index.js';
+import { recoverBook } from '../src/log/recovery.js';
+import { bookDirectory } from '../src/log/segment.js';
 import {
   captureCut,
   listSnapshots,
@@ -34,8 +34,8 @@ import {
   SnapshotUnusable,
   SnapshotWriter,
   type LoadedSnapshot,
-} from '../src/snapshot.js';
-import { I64_MAX, I64_MIN, SYSTEM_BOOK, type AccountCfg, type AccountDef, type AssetDef, type Transaction } from '../src/types.js';
+} from '../src/log/snapshot.js';
+import { I64_MAX, I64_MIN, SYSTEM_BOOK, type AccountCfg, type AccountDef, type AssetDef, type Transaction } from '../src/core/types.js';
 import { makeTempDir, mkTx, removeDir, seed, USD, uuidV7, waitUntil } from './support/log-store-fixtures.js';
 import { frameOf, readFrames, segmentFiles } from './support/segment-files.js';
 

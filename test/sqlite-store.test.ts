@@ -14,11 +14,11 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 
-import { SqliteStore, type SqliteStoreOptions } from '../bench/sqlite-store.js';
-import { StoreError } from '../src/errors.js';
-import { MemoryStore } from '../src/memory-store.js';
-import type { Store } from '../src/store.js';
-import { I64_MAX, type Posting, type Transaction } from '../src/types.js';
+import { SQLITE_FILE_NAME, SqliteStore, type SqliteStoreOptions } from '../src/sqlite/index.js';
+import { StoreError } from '../src/core/errors.js';
+import { MemoryStore } from '../src/memory/memory-store.js';
+import type { Store } from '../src/core/store.js';
+import { I64_MAX, type Posting, type Transaction } from '../src/core/types.js';
 import { runConformance } from './conformance/run-conformance.js';
 
 const directories = new WeakMap<object, { dir: string; inner: SqliteStore; options: SqliteStoreOptions }>();
@@ -43,7 +43,7 @@ function wrap(inner: SqliteStore, dir: string, options: SqliteStoreOptions): Sql
 
 async function openTempSqliteStore(options: SqliteStoreOptions = {}): Promise<SqliteStore> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'talea-sqlite-'));
-  return wrap(await SqliteStore.open(dir, options), dir, options);
+  return wrap(await SqliteStore.open(path.join(dir, SQLITE_FILE_NAME), options), dir, options);
 }
 
 /** Closes the store (keeping its directory) and opens the same database file again. */
@@ -51,7 +51,7 @@ async function reopenSqliteStore(store: Store): Promise<SqliteStore> {
   const entry = directories.get(store);
   if (entry === undefined) throw new Error('not a temporary SqliteStore');
   await entry.inner.close();
-  return wrap(await SqliteStore.open(entry.dir, entry.options), entry.dir, entry.options);
+  return wrap(await SqliteStore.open(path.join(entry.dir, SQLITE_FILE_NAME), entry.options), entry.dir, entry.options);
 }
 
 runConformance('SqliteStore', () => openTempSqliteStore(), { skip: [] });

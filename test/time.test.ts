@@ -5,8 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { asOfToUs, formatAtUs, isRfc3339, parseTimestampUs, wallClockUs } from '../src/time.js';
-import { StoreError } from '../src/errors.js';
+import { asOfToUs, formatAtUs, isRfc3339, parseTimestampUs, wallClockUs } from '../src/core/time.js';
+import { StoreError } from '../src/core/errors.js';
 
 const AT_FORM = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
 

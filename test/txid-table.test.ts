@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { TxidTable } from '../src/txid-table.js';
+import { TxidTable } from '../src/log/txid-table.js';
 
 test('TxidTable answers like a Map, keeps insertion order and refuses duplicates', () => {
   fc.assert(

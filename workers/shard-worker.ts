@@ -3,9 +3,9 @@
  * lives here; the shard logic is pure and also runs on the main thread in tests.
  */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
-import { RealFileSystem, type FileSystem } from '../src/file-system.js';
-import { Shard } from '../src/shard.js';
-import type { JobsMessage, ShardConfig, WorkerMessage } from '../src/worker-protocol.js';
+import { RealFileSystem, type FileSystem } from '../src/log/file-system.js';
+import { Shard } from '../src/log/shard.js';
+import type { JobsMessage, ShardConfig, WorkerMessage } from '../src/log/worker-protocol.js';
 
 const config = workerData as ShardConfig;
 const port = parentPort;

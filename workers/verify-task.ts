@@ -3,8 +3,8 @@
  * one segment to check or one book to replay; the work itself lives in src/verify-tasks.ts, which
  * also runs on the main thread in tests. Nothing here keeps state between tasks.
  */
-import { runVerifyTask, type BookReplay, type VerifyTask } from '../src/verify-tasks.js';
-import type { SegmentCheck } from '../src/segment-check.js';
+import { runVerifyTask, type BookReplay, type VerifyTask } from '../src/log/verify-tasks.js';
+import type { SegmentCheck } from '../src/log/segment-check.js';
 
 export default function verifyTask(task: VerifyTask): SegmentCheck | BookReplay {
   return runVerifyTask(task);

@@ -7,10 +7,10 @@
  */
 import { randomUUID } from 'node:crypto';
 
-import { BatchOverlay, BookState, draftOf, validateCommit } from '../../src/book-state.js';
-import { normaliseTransaction } from '../../src/input.js';
-import { wallClockUs } from '../../src/time.js';
-import type { LedgerEvent, Transaction } from '../../src/types.js';
+import { BatchOverlay, BookState, draftOf, validateCommit } from '../../src/log/book-state.js';
+import { normaliseTransaction } from '../../src/core/input.js';
+import { wallClockUs } from '../../src/core/time.js';
+import type { LedgerEvent, Transaction } from '../../src/core/types.js';
 import { ASSET_ID, workloadDraft } from '../workload.js';
 import { addLoop, addScaled, consume, timedLoop, type MicroGroup } from './micro.js';
 

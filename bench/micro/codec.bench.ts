@@ -2,8 +2,8 @@
  * codec: the bigint-safe event JSON (src/event-codec.ts): stringify and parse a
  * `transaction_posted` event with 2 and 4 postings.
  */
-import { decodeEvent, encodeEvent } from '../../src/event-codec.js';
-import type { LedgerEvent } from '../../src/types.js';
+import { decodeEvent, encodeEvent } from '../../src/core/event-codec.js';
+import type { LedgerEvent } from '../../src/core/types.js';
 import { benchBook, workloadDraft, workloadPostings } from '../workload.js';
 import { addLoop, consume, type MicroGroup } from './micro.js';
 

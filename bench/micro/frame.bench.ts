@@ -2,10 +2,10 @@
  * frame: encode one workload event into a frame; decode and verify one frame (length, CRC, then
  * the bigint-safe payload decode, as replay does); at a 200-byte and a 4 KiB payload.
  */
-import { encodeSequencedPayload } from '../../src/event-codec.js';
-import { decodeFrame, encodeFrameFromText } from '../../src/frame.js';
-import { normaliseTransaction } from '../../src/input.js';
-import { formatAtUs, wallClockUs } from '../../src/time.js';
+import { encodeSequencedPayload } from '../../src/core/event-codec.js';
+import { decodeFrame, encodeFrameFromText } from '../../src/log/frame.js';
+import { normaliseTransaction } from '../../src/core/input.js';
+import { formatAtUs, wallClockUs } from '../../src/core/time.js';
 import { benchBook, workloadDraft, workloadPostings } from '../workload.js';
 import { addLoop, consume, type MicroGroup } from './micro.js';
 

@@ -5,10 +5,10 @@
  */
 import { Unpackr } from 'msgpackr';
 
-import { BookState } from '../../src/book-state.js';
-import { captureCut, encodeSnapshotPayload } from '../../src/snapshot.js';
-import { wallClockUs } from '../../src/time.js';
-import type { LedgerEvent } from '../../src/types.js';
+import { BookState } from '../../src/log/book-state.js';
+import { captureCut, encodeSnapshotPayload } from '../../src/log/snapshot.js';
+import { wallClockUs } from '../../src/core/time.js';
+import type { LedgerEvent } from '../../src/core/types.js';
 import { ASSET_ID } from '../workload.js';
 import { consume, type MicroGroup } from './micro.js';
 

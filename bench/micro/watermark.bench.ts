@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { LogStore } from '../../src/log-store.js';
+import { LogStore } from '../../src/log/log-store.js';
 import { seedBooks } from '../workload.js';
 import { addLoop, consume, type MicroGroup } from './micro.js';
 

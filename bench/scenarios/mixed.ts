@@ -6,9 +6,9 @@
  * microseconds) goes into one histogram, reported as the pseudo-step `subscribe-lag`. The
  * subscribers are aborted after the last step.
  */
-import type { Store } from '../../src/store.js';
-import { parseTimestampUs } from '../../src/time.js';
-import type { Transaction } from '../../src/types.js';
+import type { Store } from '../../src/core/store.js';
+import { parseTimestampUs } from '../../src/core/time.js';
+import type { Transaction } from '../../src/core/types.js';
 import type { StoreHandle } from '../contenders.js';
 import { newHistogram, recordNs, runClosedLoop, type OpKind, type Operation, type Outcome, type StepMeasurement } from '../load.js';
 import { runRead, type ReadKind } from '../operations.js';

@@ -11,8 +11,8 @@
  *   run fails if the pass lands no commits.
  * Both report an error rate, errors ÷ (successes + shed + errors), instead of leaning on p99.
  */
-import { StoreError } from '../../src/errors.js';
-import type { Transaction } from '../../src/types.js';
+import { StoreError } from '../../src/core/errors.js';
+import type { Transaction } from '../../src/core/types.js';
 import { runClosedLoop, sleepMs, type Operation } from '../load.js';
 import { commitOperation } from '../operations.js';
 import type { Scenario, StepRun } from '../scenario.js';

@@ -10,9 +10,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { isValidBookName } from '../book-name.js';
-import { isStoreError } from '../errors.js';
-import { listBooks } from '../log-store.js';
+import { isValidBookName } from '../core/book-name.js';
+import { isStoreError } from '../core/errors.js';
+import { listBooks } from '../log/log-store.js';
 import { CliError, EXIT_CORRUPT, EXIT_NOT_FOUND, EXIT_USAGE } from './exit-codes.js';
 
 function kindOf(target: string): 'file' | 'directory' | 'other' | null {

@@ -10,9 +10,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { classifyBookFiles } from '../book-files.js';
-import { encodeEvent, encodeSequencedPayload } from '../event-codec.js';
-import { checkSegmentBytes, checkSegmentJoin, seqAfter, type SegmentProblem } from '../segment-check.js';
+import { classifyBookFiles } from '../log/book-files.js';
+import { encodeEvent, encodeSequencedPayload } from '../core/event-codec.js';
+import { checkSegmentBytes, checkSegmentJoin, seqAfter, type SegmentProblem } from '../log/segment-check.js';
 import { printErr, writeOut, type Command } from './command.js';
 import { resolveBook, resolveDataDir } from './data-dir.js';
 import { EXIT_CORRUPT, EXIT_OK } from './exit-codes.js';

@@ -15,16 +15,16 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { classifyBookFiles, type SegmentName } from '../book-files.js';
-import { checkRunFile, checkSnapshotFile } from '../cache-file-check.js';
-import { StoreError } from '../errors.js';
-import { RealFileSystem } from '../file-system.js';
-import { stringifyJson } from '../json.js';
-import { lockHolder } from '../lock-holder.js';
-import type { LogEnd } from '../recovery.js';
-import { checkSegmentBytes, type SegmentCheck } from '../segment-check.js';
-import { formatAtUs } from '../time.js';
-import type { JsonValue } from '../types.js';
+import { classifyBookFiles, type SegmentName } from '../log/book-files.js';
+import { checkRunFile, checkSnapshotFile } from '../log/cache-file-check.js';
+import { StoreError } from '../core/errors.js';
+import { RealFileSystem } from '../log/file-system.js';
+import { stringifyJson } from '../core/json.js';
+import { lockHolder } from '../log/lock-holder.js';
+import type { LogEnd } from '../log/recovery.js';
+import { checkSegmentBytes, type SegmentCheck } from '../log/segment-check.js';
+import { formatAtUs } from '../core/time.js';
+import type { JsonValue } from '../core/types.js';
 import type { Command } from './command.js';
 import { resolveBook, resolveBooks, resolveDataDir } from './data-dir.js';
 import { EXIT_CORRUPT, EXIT_OK } from './exit-codes.js';

@@ -9,7 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { StoreError } from '../errors.js';
+import { StoreError } from '../core/errors.js';
 import { type Command, type OptionValues } from './command.js';
 import { dumpCommand } from './dump-command.js';
 import { CliError, EXIT_CODES, EXIT_CORRUPT, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './exit-codes.js';

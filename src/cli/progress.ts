@@ -1,13 +1,14 @@
 /**
- * Progress of a long command on stderr: a bar redrawn in place on a terminal, plain lines
- * otherwise (a log file or CI gets a readable line per second, not control characters).
+ * Progress of a long command on stderr: a bar redrawn in place on a terminal; plain lines only
+ * when asked for (`--progress lines`), so a log file or CI gets no control characters and no
+ * progress unless it wants it.
  *
  * Q1. Progress never goes to stdout, so the report on stdout stays clean for pipes.
  * Q2. Bytes per second and events per second are measured from the start of the current phase.
  * Q3. A bar is redrawn at most every 100 ms, a plain line written at most every second; the first
  *     and last state of every phase are always shown.
  */
-import type { VerifyProgress } from '../verify.js';
+import type { VerifyProgress } from '../log/verify.js';
 import { formatBytes, formatCount } from './units.js';
 
 export type ProgressMode = 'bar' | 'lines' | 'none';
@@ -85,8 +86,11 @@ export class ProgressReporter {
   }
 }
 
-/** `auto`: a bar when stderr is a terminal, plain lines otherwise. */
+/**
+ * `auto`: a bar when stderr is a terminal, nothing otherwise (a log file or CI gets only the
+ * report); `lines` asks for plain lines explicitly.
+ */
 export function progressMode(requested: string, stream: NodeJS.WriteStream = process.stderr): ProgressMode {
   if (requested === 'bar' || requested === 'lines' || requested === 'none') return requested;
-  return stream.isTTY === true ? 'bar' : 'lines';
+  return stream.isTTY === true ? 'bar' : 'none';
 }

@@ -12,9 +12,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { isStoreError } from '../errors.js';
-import { LogStore } from '../log-store.js';
-import { snapshotFileName } from '../snapshot.js';
+import { isStoreError } from '../core/errors.js';
+import { LogStore } from '../log/log-store.js';
+import { snapshotFileName } from '../log/snapshot.js';
 import { printErr, type Command } from './command.js';
 import { resolveBook, resolveDataDir } from './data-dir.js';
 import { CliError, EXIT_CORRUPT, EXIT_FAILURE, EXIT_LOCKED, EXIT_NOT_FOUND, EXIT_OK } from './exit-codes.js';

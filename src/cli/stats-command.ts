@@ -8,10 +8,10 @@
  * A2. A book open would refuse is reported with its CORRUPT line and makes the exit code
  *     EXIT_CORRUPT; the other books are still shown.
  */
-import { stringifyJson } from '../json.js';
-import type { JsonValue } from '../types.js';
-import { createVerifyPool, replayBookInPool } from '../verify.js';
-import type { BookReplay, BookSummary } from '../verify-tasks.js';
+import { stringifyJson } from '../core/json.js';
+import type { JsonValue } from '../core/types.js';
+import { createVerifyPool, replayBookInPool } from '../log/verify.js';
+import type { BookReplay, BookSummary } from '../log/verify-tasks.js';
 import type { Command } from './command.js';
 import { resolveBook, resolveBooks, resolveDataDir } from './data-dir.js';
 import { EXIT_CORRUPT, EXIT_OK } from './exit-codes.js';

@@ -3,8 +3,8 @@
  * changing it or taking its lock (src/verify.ts), and exits with the most serious outcome:
  * corruption, imbalance, repair, ok.
  */
-import { verifyDataDir, type Finding, type VerifyReport } from '../verify.js';
-import type { BookSummary } from '../verify-tasks.js';
+import { verifyDataDir, type Finding, type VerifyReport } from '../log/verify.js';
+import type { BookSummary } from '../log/verify-tasks.js';
 import type { Command } from './command.js';
 import { resolveDataDir } from './data-dir.js';
 import { EXIT_CORRUPT, EXIT_OK, EXIT_REPAIRABLE, EXIT_UNBALANCED } from './exit-codes.js';
@@ -35,7 +35,7 @@ which open never reads), then a verdict. Exits on the first corruption unless --
 
 Options:
   --all               report every problem instead of stopping at the first corruption
-  --progress MODE     auto (default: a bar on a terminal, plain lines otherwise), bar, lines, none
+  --progress MODE     auto (default: a bar on a terminal, nothing otherwise), bar, lines, none
   --threads N         pool threads for the parallel checks (default: the number of cores)
   -h, --help          show this help
 

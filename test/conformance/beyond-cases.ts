@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 
-import type { Store } from '../../src/store.js';
+import type { Store } from '../../src/core/store.js';
 import {
   I64_MAX,
   I64_MIN,

@@ -1,7 +1,7 @@
 /**
  * The shape of one conformance case.
  */
-import type { Store } from '../../src/store.js';
+import type { Store } from '../../src/core/store.js';
 
 export interface CaseContext {
   /**

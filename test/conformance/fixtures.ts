@@ -10,8 +10,8 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 
-import { StoreError, type StoreErrorCode, type StoreErrorOf } from '../../src/errors.js';
-import type { Store } from '../../src/store.js';
+import { StoreError, type StoreErrorCode, type StoreErrorOf } from '../../src/core/errors.js';
+import type { Store } from '../../src/core/store.js';
 import {
   normalSideOf,
   type AccountCfg,
@@ -25,7 +25,7 @@ import {
   type Posting,
   type SequencedEvent,
   type Transaction,
-} from '../../src/types.js';
+} from '../../src/core/types.js';
 
 /** How long an awaited subscription item may take, in milliseconds. */
 export const SUBSCRIPTION_ITEM_TIMEOUT_MS = 5000;

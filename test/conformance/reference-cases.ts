@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 
-import type { Store } from '../../src/store.js';
+import type { Store } from '../../src/core/store.js';
 import type { AssetDef, Committed } from '../../src/index.js';
 import { conformanceCase, type ConformanceCase } from './case.js';
 import {

@@ -15,7 +15,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import type { Store } from '../../src/store.js';
+import type { Store } from '../../src/core/store.js';
 import { BEYOND_CASES } from './beyond-cases.js';
 import type { CaseContext, ConformanceCase } from './case.js';
 import { REFERENCE_CASES } from './reference-cases.js';

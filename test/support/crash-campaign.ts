@@ -19,8 +19,8 @@
 import assert from 'node:assert/strict';
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { LogStore } from '../../src/log-store.js';
-import type { Committed, SequencedEvent } from '../../src/types.js';
+import { LogStore } from '../../src/log/log-store.js';
+import type { Committed, SequencedEvent } from '../../src/core/types.js';
 import { crashDraft, CRASH_BOOKS, crashStoreOptions, type CrashStoreOptions } from './crash-workload.js';
 import { verifyReplay } from './ledger-check.js';
 

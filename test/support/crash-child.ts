@@ -5,7 +5,7 @@
  * An optional third argument holds LogStore options as JSON (e.g. a small snapshotEvery and
  * idemHotCap, so kills land during snapshots, spills and merges).
  */
-import { LogStore } from '../../src/log-store.js';
+import { LogStore } from '../../src/log/log-store.js';
 import { crashDraft, CRASH_ASSET, CRASH_BOOKS, crashStoreOptions, openCrashBooks, type CrashStoreOptions } from './crash-workload.js';
 
 const [dir, iterationText, optionsText] = process.argv.slice(2);

@@ -3,9 +3,9 @@
  * retry after a crash can be built from the key alone.
  */
 import { randomUUID } from 'node:crypto';
-import type { LogStoreOptions } from '../../src/options.js';
-import type { Store } from '../../src/store.js';
-import type { Transaction } from '../../src/types.js';
+import type { LogStoreOptions } from '../../src/log/options.js';
+import type { Store } from '../../src/core/store.js';
+import type { Transaction } from '../../src/core/types.js';
 
 /** The LogStore settings a crash campaign may vary; the child and the checker use the same. */
 export interface CrashStoreOptions {

@@ -9,9 +9,9 @@
  * faults always gives the same transcript (every answer, by label) and the same log.
  */
 import { createHash } from 'node:crypto';
-import { StoreError } from '../../src/errors.js';
-import type { LogStore } from '../../src/log-store.js';
-import type { AccountCfg, AccountDef, AssetDef, Transaction } from '../../src/types.js';
+import { StoreError } from '../../src/core/errors.js';
+import type { LogStore } from '../../src/log/log-store.js';
+import type { AccountCfg, AccountDef, AssetDef, Transaction } from '../../src/core/types.js';
 import { History, type Attempt, type WriteOp } from './ledger-check.js';
 
 export const FAULT_BOOKS = ['alpha', 'beta'] as const;

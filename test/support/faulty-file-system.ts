@@ -8,7 +8,7 @@
  * substring) with EIO, ENOSPC or EDQUOT, once or sticky; hold every matching fsync until released;
  * and it counts calls per kind.
  */
-import { RealFileSystem, type FileSystem, type OpenFlags } from '../../src/file-system.js';
+import { RealFileSystem, type FileSystem, type OpenFlags } from '../../src/log/file-system.js';
 
 export const FAULT_OPS = ['writev', 'fsync', 'rename', 'fsyncDir', 'mkdir', 'open', 'readdir'] as const;
 export type FaultOp = (typeof FAULT_OPS)[number];

@@ -18,13 +18,13 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { accountKey } from '../../src/account-key.js';
-import { StoreError } from '../../src/errors.js';
-import { sameTransactionContent } from '../../src/identity.js';
-import { normaliseTransaction } from '../../src/input.js';
-import type { LogStore } from '../../src/log-store.js';
-import { MemoryStore } from '../../src/memory-store.js';
-import { parseTimestampUs } from '../../src/time.js';
+import { accountKey } from '../../src/core/account-key.js';
+import { StoreError } from '../../src/core/errors.js';
+import { sameTransactionContent } from '../../src/core/identity.js';
+import { normaliseTransaction } from '../../src/core/input.js';
+import type { LogStore } from '../../src/log/log-store.js';
+import { MemoryStore } from '../../src/memory/memory-store.js';
+import { parseTimestampUs } from '../../src/core/time.js';
 import {
   SYSTEM_BOOK,
   type AccountCfg,
@@ -35,7 +35,7 @@ import {
   type SequencedEvent,
   type Transaction,
   type TrialBalanceRow,
-} from '../../src/types.js';
+} from '../../src/core/types.js';
 
 export type WriteOp =
   | { kind: 'registerAsset'; def: AssetDef }

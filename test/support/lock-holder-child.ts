@@ -6,7 +6,7 @@
  *   node lock-holder-child.js try <dir>    tries to open <dir> once and prints the outcome as JSON:
  *                                          {"ok":true} or {"ok":false,"code":...,"message":...}
  */
-import { LogStore } from '../../src/log-store.js';
+import { LogStore } from '../../src/log/log-store.js';
 
 const [mode, dir] = process.argv.slice(2);
 if (dir === undefined || (mode !== 'hold' && mode !== 'try')) {

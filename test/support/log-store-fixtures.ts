@@ -10,12 +10,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import type { DecodedPayload } from '../../src/event-codec.js';
-import { decodeFrame } from '../../src/frame.js';
-import { LogStore } from '../../src/log-store.js';
-import type { LogStoreOptions } from '../../src/options.js';
-import { parseSegmentFileName } from '../../src/segment.js';
-import type { AccountCfg, AccountDef, AssetDef, Transaction } from '../../src/types.js';
+import type { DecodedPayload } from '../../src/core/event-codec.js';
+import { decodeFrame } from '../../src/log/frame.js';
+import { LogStore } from '../../src/log/log-store.js';
+import type { LogStoreOptions } from '../../src/log/options.js';
+import { parseSegmentFileName } from '../../src/log/segment.js';
+import type { AccountCfg, AccountDef, AssetDef, Transaction } from '../../src/core/types.js';
 import { FAULTY_FILE_SYSTEM_MODULE, FaultPlan } from './faulty-file-system.js';
 
 export const BOOK = 'b';

@@ -20,12 +20,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
-import { StoreError } from '../../src/errors.js';
-import { LogStore } from '../../src/log-store.js';
-import { MemoryStore } from '../../src/memory-store.js';
-import type { LogStoreOptions } from '../../src/options.js';
-import { formatAtUs } from '../../src/time.js';
-import { I64_MAX, I64_MIN, type AccountCfg, type AccountDef, type AssetDef, type Transaction } from '../../src/types.js';
+import { StoreError } from '../../src/core/errors.js';
+import { LogStore } from '../../src/log/log-store.js';
+import { MemoryStore } from '../../src/memory/memory-store.js';
+import type { LogStoreOptions } from '../../src/log/options.js';
+import { formatAtUs } from '../../src/core/time.js';
+import { I64_MAX, I64_MIN, type AccountCfg, type AccountDef, type AssetDef, type Transaction } from '../../src/core/types.js';
 import { CRASH_MODES, SimFileSystem, type CrashMode } from './sim-file-system.js';
 
 // --- settings and the world ---------------------------------------------------------------------

@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { encodeSequencedPayload } from '../../src/event-codec.js';
-import { decodeFrame, encodeFrameFromText } from '../../src/frame.js';
-import { StoreError } from '../../src/errors.js';
+import { encodeSequencedPayload } from '../../src/core/event-codec.js';
+import { decodeFrame, encodeFrameFromText } from '../../src/log/frame.js';
+import { StoreError } from '../../src/core/errors.js';
 
 /** A fresh temporary directory; remove it with `removeTempDir`. */
 export function makeTempDir(): string {

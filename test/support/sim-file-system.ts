@@ -25,7 +25,7 @@
  * builds with `describe()`.
  */
 import path from 'node:path';
-import type { FileSystem, OpenFlags } from '../../src/file-system.js';
+import type { FileSystem, OpenFlags } from '../../src/log/file-system.js';
 
 export const CRASH_MODES = ['kept', 'dropped', 'zeroed', 'garbled', 'prefix', 'mixed'] as const;
 export type CrashMode = (typeof CRASH_MODES)[number];

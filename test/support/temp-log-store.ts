@@ -6,9 +6,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { LogStore } from '../../src/log-store.js';
-import type { LogStoreOptions } from '../../src/options.js';
-import type { Store } from '../../src/store.js';
+import { LogStore } from '../../src/log/log-store.js';
+import type { LogStoreOptions } from '../../src/log/options.js';
+import type { Store } from '../../src/core/store.js';
 
 const directories = new WeakMap<object, { dir: string; inner: LogStore; options: LogStoreOptions }>();
 

@@ -19,9 +19,9 @@
  *     credits summed by direction, as the trial balance does) is reported as kind `unbalanced`.
  *     The store contract allows such transactions (store-contract 4.3), so this is not corruption.
  */
-import { type DecodedPayload } from './event-codec.js';
+import { type DecodedPayload } from '../core/event-codec.js';
 import { decodeFrame, findIntactFrameAfter, FRAME_HEADER_BYTES, isBadFrame, peekSeq } from './frame.js';
-import { badFrameVerdict, type TornTail } from './recovery.js';
+import { badFrameVerdict, recoveryMessages, type TornTail } from './recovery.js';
 
 export interface SegmentCheckTarget {
   book: string;
@@ -107,7 +107,7 @@ export function checkSegmentBytes(bytes: Buffer, target: SegmentCheckTarget, opt
       continue;
     }
     if (result.kind === 'invalid') {
-      if (report('R5', offset, `invalid event in segment "${file}" at offset ${offset}: ${result.reason}`)) break;
+      if (report('R5', offset, recoveryMessages.invalidEvent(file, offset, result.reason))) break;
       const seq = peekSeq(bytes, offset + FRAME_HEADER_BYTES, offset + result.frameBytes);
       if (seq === null) resync = true;
       else expectedSeq = seq + 1;
@@ -120,11 +120,10 @@ export function checkSegmentBytes(bytes: Buffer, target: SegmentCheckTarget, opt
       resync = false;
     }
     if (decoded.seq !== expectedSeq) {
-      const message = `seq gap in book ${book}: expected seq ${expectedSeq}, found ${decoded.seq} in "${file}" at offset ${offset}`;
-      if (report('R6', offset, message)) break;
+      if (report('R6', offset, recoveryMessages.seqGap(book, file, offset, expectedSeq, decoded.seq))) break;
     }
     if (check.lastAtUs !== null && decoded.atUs < check.lastAtUs) {
-      if (report('R9', offset, `commit time goes backwards in book ${book} at seq ${decoded.seq} in "${file}" at offset ${offset}`)) break;
+      if (report('R9', offset, recoveryMessages.timeBackwards(book, decoded.seq, file, offset))) break;
     }
     const imbalance = transactionImbalance(decoded);
     if (imbalance !== null) {
@@ -143,7 +142,7 @@ export function checkSegmentBytes(bytes: Buffer, target: SegmentCheckTarget, opt
     offset += result.frameBytes;
   }
   if (bytes.length === 0 && !target.final) {
-    report('R7', 0, `segment "${file}" does not start at seq ${target.base} (it is empty and not the final segment)`);
+    report('R7', 0, recoveryMessages.misplacedSegment(file, target.base, true));
   }
   return check;
 }
@@ -156,16 +155,14 @@ export function checkSegmentBytes(bytes: Buffer, target: SegmentCheckTarget, opt
 export function checkSegmentJoin(expectedSeq: number, previousLastAtUs: number | null, check: SegmentCheck): SegmentProblem | null {
   const { book, file, base } = check;
   if (base > expectedSeq) {
-    const message = `seq gap in book ${book}: expected seq ${expectedSeq}, found ${base} in "${file}" at offset 0`;
-    return { row: 'R6', kind: 'corrupt', book, file, offsetBytes: 0, message };
+    return { row: 'R6', kind: 'corrupt', book, file, offsetBytes: 0, message: recoveryMessages.seqGap(book, file, 0, expectedSeq, base) };
   }
   if (base < expectedSeq) {
-    return { row: 'R7', kind: 'corrupt', book, file, offsetBytes: 0, message: `segment "${file}" does not start at seq ${expectedSeq}` };
+    return { row: 'R7', kind: 'corrupt', book, file, offsetBytes: 0, message: recoveryMessages.misplacedSegment(file, expectedSeq, false) };
   }
   if (previousLastAtUs !== null && check.firstAtUs !== null && check.firstAtUs < previousLastAtUs) {
     const offset = check.firstOffsetBytes ?? 0;
-    const message = `commit time goes backwards in book ${book} at seq ${check.firstSeq} in "${file}" at offset ${offset}`;
-    return { row: 'R9', kind: 'corrupt', book, file, offsetBytes: offset, message };
+    return { row: 'R9', kind: 'corrupt', book, file, offsetBytes: offset, message: recoveryMessages.timeBackwards(book, check.firstSeq!, file, offset) };
   }
   return null;
 }

@@ -20,14 +20,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { Piscina } from 'piscina';
 import { classifyBookFiles } from './book-files.js';
-import { isStoreError } from './errors.js';
+import { isStoreError } from '../core/errors.js';
 import { lockHolder, type LockHolder } from './lock-holder.js';
 import { listBooks } from './log-store.js';
 import { checkSegmentJoin, seqAfter, type SegmentCheck, type SegmentCheckTarget, type SegmentProblem } from './segment-check.js';
-import { SYSTEM_BOOK } from './types.js';
+import { SYSTEM_BOOK } from '../core/types.js';
 import type { BookReplay, BookSummary, CacheFiles, VerifyTask } from './verify-tasks.js';
 
-const TASK_FILE_URL = new URL('../workers/verify-task.js', import.meta.url);
+const TASK_FILE_URL = new URL('../../workers/verify-task.js', import.meta.url);
 
 export type FindingKind = 'corrupt' | 'unbalanced' | 'repair' | 'warning';
 

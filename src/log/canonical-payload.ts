@@ -13,9 +13,9 @@
  * C3. Strings are made from the bytes, not sliced out of a larger string, so a key kept in an
  *     index does not pin the whole payload in memory.
  */
-import { parseTimestampUs } from './time.js';
-import type { DecodedPayload } from './event-codec.js';
-import type { Direction, JsonValue, Posting, Transaction } from './types.js';
+import { parseTimestampUs } from '../core/time.js';
+import type { DecodedPayload } from '../core/event-codec.js';
+import type { Direction, JsonValue, Posting, Transaction } from '../core/types.js';
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;

@@ -148,8 +148,8 @@ export class StoreError extends Error {
     return make('CLOSED', 'the store has been closed', {});
   }
 
-  static invalidArgument(field: string, problem: string): StoreErrorOf<'INVALID_ARGUMENT'> {
-    return make('INVALID_ARGUMENT', `${field}: ${problem}`, { field });
+  static invalidArgument(field: string, problem: string, cause?: unknown): StoreErrorOf<'INVALID_ARGUMENT'> {
+    return make('INVALID_ARGUMENT', `${field}: ${problem}`, { field }, cause);
   }
 }
 

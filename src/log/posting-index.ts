@@ -11,8 +11,8 @@
  *     seq and at, so no read falls between them, and a running sum between them may leave i64).
  */
 import assert from 'node:assert/strict';
-import { formatAtUs } from './time.js';
-import type { AccountId, Direction, PostingRecord } from './types.js';
+import { formatAtUs } from '../core/time.js';
+import type { AccountId, Direction, PostingRecord } from '../core/types.js';
 
 const TXID_BYTES = 16;
 const DIRECTION_DEBIT = 0;

@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { StoreError } from './errors.js';
+import { StoreError } from '../core/errors.js';
 
 const require = createRequire(import.meta.url);
 const { flockSync } = require('fs-ext') as { flockSync(fd: number, flags: 'exnb' | 'un'): void };

@@ -12,37 +12,24 @@
  * A4. close() always resolves: with open subscriptions, in-flight work, dead books or dead workers.
  */
 import path from 'node:path';
-import { bookCaseKey, isValidBookName } from './book-name.js';
+import { BaseStore, type BatchDraft } from '../core/base-store.js';
+import { bookCaseKey, isValidBookName } from '../core/book-name.js';
 import { DataDirLock } from './data-dir-lock.js';
-import { StoreError } from './errors.js';
+import { StoreError } from '../core/errors.js';
 import { RealFileSystem, type FileSystem } from './file-system.js';
-import { sameAssetDef } from './identity.js';
+import { sameAssetDef } from '../core/identity.js';
 import { flatPostingsOf } from './book-state.js';
 import { postingRecordsOf, type HistoryColumns } from './posting-index.js';
 import { BalanceSlotsReader } from './shared-balances.js';
-import {
-  accountArgument,
-  checkBook,
-  countArgument,
-  normaliseAccount,
-  normaliseAssetDef,
-  normaliseTransaction,
-  stringField,
-  txidArgument,
-  type NormalisedTransaction,
-} from './input.js';
-import { WATERMARK_SLOTS_PER_CHUNK } from './limits.js';
+import { checkBook, type NormalisedAccount, type NormalisedAsset, type NormalisedTransaction } from '../core/input.js';
+import { WATERMARK_SLOTS_PER_CHUNK } from '../core/limits.js';
 import { resolveOptions, type LogStoreOptions, type ResolvedOptions } from './options.js';
 import { Router, type AppendedHandler } from './router.js';
 import { TxidTable } from './txid-table.js';
 import { workerIndexOf } from './sharding.js';
-import type { EventStream, Store, SubscribeOptions } from './store.js';
-import { SubscriptionHub } from './subscription.js';
-import { asOfToUs } from './time.js';
+import type { Subscription } from '../core/subscription.js';
 import {
   SYSTEM_BOOK,
-  type AccountCfg,
-  type AccountDef,
   type AccountId,
   type AssetDef,
   type BalanceSnapshot,
@@ -52,12 +39,9 @@ import {
   type PostingRecord,
   type SequencedEvent,
   type StoredTransaction,
-  type Transaction,
   type TrialBalanceRow,
-} from './types.js';
+} from '../core/types.js';
 import { fromWireError, type JobRequest, type RecoverResult } from './worker-protocol.js';
-
-type Lifecycle = 'open' | 'closing' | 'closed';
 
 type BookStatus = 'absent' | 'creating' | 'live' | 'dead';
 
@@ -74,7 +58,7 @@ interface BookEntry {
   balances: BalanceSlotsReader;
 }
 
-export class LogStore implements Store {
+export class LogStore extends BaseStore {
   readonly #options: ResolvedOptions;
   readonly #lock: DataDirLock;
   readonly #router: Router;
@@ -87,17 +71,13 @@ export class LogStore implements Store {
   readonly #txidReservations = new Map<string, { book: string; count: number }>();
   readonly #assets = new Map<string, AssetDef>();
   readonly #slotChunks: BigInt64Array[] = [];
-  readonly #hub: SubscriptionHub;
   #slotCount = 0;
   #registrations: Promise<unknown> = Promise.resolve();
-  #lifecycle: Lifecycle = 'open';
-  #closePromise: Promise<void> | null = null;
 
   private constructor(dir: string, options: ResolvedOptions, lock: DataDirLock) {
+    super();
     this.#options = options;
     this.#lock = lock;
-    // Live events are built on this thread from the writes it sent, as their batches are answered.
-    this.#hub = new SubscriptionHub();
     const testClock = options.testHooks.clockUs ?? null;
     this.#router = new Router(
       {
@@ -192,9 +172,7 @@ export class LogStore implements Store {
 
   // --- writes -----------------------------------------------------------------------------------
 
-  async registerAsset(def: AssetDef): Promise<void> {
-    this.#checkOpen();
-    const { def: asset, eventJson } = normaliseAssetDef(def);
+  protected override async _registerAsset({ def: asset, eventJson }: NormalisedAsset): Promise<void> {
     // Registrations are serialised; nothing else waits for them.
     const registration = this.#registrations.then(() => this.#registerAsset(asset, eventJson));
     this.#registrations = registration.catch(() => undefined);
@@ -202,7 +180,7 @@ export class LogStore implements Store {
   }
 
   async #registerAsset(asset: AssetDef, eventJson: string): Promise<void> {
-    this.#checkOpen();
+    this.checkOpen();
     const existing = this.#assets.get(asset.id);
     if (existing !== undefined) {
       if (sameAssetDef(existing, asset)) return;
@@ -217,9 +195,7 @@ export class LogStore implements Store {
     this.#assets.set(asset.id, asset);
   }
 
-  async openAccount(def: AccountDef, cfg: AccountCfg): Promise<void> {
-    this.#checkOpen();
-    const account = normaliseAccount(def, cfg, (book) => this.#checkCaseConflict(book));
+  protected override async _openAccount(account: NormalisedAccount): Promise<void> {
     const book = account.def.id.book;
     const entry = this.#admit(book, 1);
     if (entry.status === 'absent') {
@@ -233,28 +209,23 @@ export class LogStore implements Store {
     });
   }
 
-  async commit(tx: Transaction): Promise<Committed> {
-    this.#checkOpen();
-    const draft = normaliseTransaction(tx);
+  protected override async _commit(draft: NormalisedTransaction): Promise<Committed> {
     const entry = this.#admit(draft.tx.book, 1);
     return this.#commitDraft(entry, draft);
   }
 
-  async commitBatch(txs: Transaction[]): Promise<CommitResult[]> {
-    this.#checkOpen();
-    if (!Array.isArray(txs)) throw StoreError.invalidArgument('txs', 'must be an array');
-    const results: Array<CommitResult | Promise<CommitResult>> = new Array(txs.length);
+  protected override async _commitBatch(drafts: BatchDraft[]): Promise<CommitResult[]> {
+    const results: Array<CommitResult | Promise<CommitResult>> = new Array(drafts.length);
     const byBook = new Map<string, Array<{ index: number; draft: NormalisedTransaction }>>();
-    for (let index = 0; index < txs.length; index++) {
-      try {
-        const draft = normaliseTransaction(txs[index]);
-        const group = byBook.get(draft.tx.book) ?? [];
-        group.push({ index, draft });
-        byBook.set(draft.tx.book, group);
-      } catch (error) {
-        if (!(error instanceof StoreError)) throw error;
-        results[index] = { ok: false, error };
+    for (let index = 0; index < drafts.length; index++) {
+      const draft = drafts[index]!;
+      if (draft instanceof StoreError) {
+        results[index] = { ok: false, error: draft };
+        continue;
       }
+      const group = byBook.get(draft.tx.book) ?? [];
+      group.push({ index, draft });
+      byBook.set(draft.tx.book, group);
     }
     // Slots have the outcomes of commits made one after another in input order (store-contract
     // 7.5). Books are independent unless drafts of two books share a txid: such a batch is
@@ -268,10 +239,9 @@ export class LogStore implements Store {
       }
     }
     if (txidShared) {
-      const drafts = new Map([...byBook.values()].flat().map(({ index, draft }) => [index, draft]));
-      for (let index = 0; index < txs.length; index++) {
-        const draft = drafts.get(index);
-        if (draft === undefined) continue;
+      for (let index = 0; index < drafts.length; index++) {
+        const draft = drafts[index]!;
+        if (draft instanceof StoreError) continue;
         try {
           results[index] = { ok: true, value: await this.#commitDraft(this.#admit(draft.tx.book, 1), draft) };
         } catch (error) {
@@ -330,7 +300,7 @@ export class LogStore implements Store {
     const appended = (seq: number, at: string): Committed => {
       this.#markDurable(entry);
       this.#txids.set(tx.id, this.#bookOrdinal(tx.book));
-      if (this.#hub.hasSubscribers(tx.book)) this.#publish(tx.book, seq, at, { kind: 'transaction_posted', ...tx });
+      if (this.hub.hasSubscribers(tx.book)) this.#publish(tx.book, seq, at, { kind: 'transaction_posted', ...tx });
       return { txid: tx.id, seq, at };
     };
     const settled = (): void => {
@@ -359,7 +329,7 @@ export class LogStore implements Store {
    * answered and before its callers resume (the worker does not send events back).
    */
   #publish(book: string, seq: number, at: string, event: LedgerEvent): undefined {
-    if (this.#hub.hasSubscribers(book)) this.#hub.publish(book, [{ seq, at, event }]);
+    if (this.hub.hasSubscribers(book)) this.hub.publish(book, [{ seq, at, event }]);
     return undefined;
   }
 
@@ -398,7 +368,7 @@ export class LogStore implements Store {
    * does not exist, BOOK_UNAVAILABLE for a dead one, IO when the snapshot could not be written.
    */
   async snapshot(book: string): Promise<void> {
-    this.#checkOpen();
+    this.checkOpen();
     const name = checkBook(book, 'book', false);
     const known = this.#books.get(name);
     if (known === undefined || known.status === 'absent' || (known.status === 'creating' && this.#durableSeqOf(known) === 0)) {
@@ -410,10 +380,7 @@ export class LogStore implements Store {
 
   // --- reads ------------------------------------------------------------------------------------
 
-  async balance(account: AccountId, asOf?: string | Date | null): Promise<BalanceSnapshot> {
-    this.#checkOpen();
-    const id = accountArgument(account);
-    const asOfUs = asOfToUs(asOf);
+  protected override async _balance(id: AccountId, asOfUs: number | null): Promise<BalanceSnapshot> {
     if (asOfUs === null) {
       const shared = this.#sharedBalance(id);
       if (shared !== null) return shared;
@@ -437,17 +404,12 @@ export class LogStore implements Store {
     return { amount: { minor: account.credit ? -slot.raw : slot.raw, asset: account.asset }, updated_seq: slot.updatedSeq };
   }
 
-  async asset(id: string): Promise<AssetDef | null> {
-    this.#checkOpen();
-    const asset = this.#assets.get(stringField(id, 'id'));
+  protected override async _asset(id: string): Promise<AssetDef | null> {
+    const asset = this.#assets.get(id);
     return asset === undefined ? null : structuredClone(asset);
   }
 
-  async accountHistory(account: AccountId, afterSeq: number | null, limit: number): Promise<PostingRecord[]> {
-    this.#checkOpen();
-    const id = accountArgument(account);
-    const after = afterSeq === null ? 0 : countArgument(afterSeq, 'afterSeq');
-    const count = countArgument(limit, 'limit');
+  protected override async _accountHistory(id: AccountId, after: number, count: number): Promise<PostingRecord[]> {
     const { page, asset } = (await this.#read(id.book, { op: 'history', book: id.book, account: id, afterSeq: after, limit: count })) as {
       page: HistoryColumns;
       asset: string;
@@ -455,32 +417,19 @@ export class LogStore implements Store {
     return postingRecordsOf(page, id, asset);
   }
 
-  async transaction(txid: string): Promise<StoredTransaction | null> {
-    this.#checkOpen();
-    const id = txidArgument(txid);
+  protected override async _transaction(id: string): Promise<StoredTransaction | null> {
     const ordinal = this.#txids.get(id);
     if (ordinal === undefined) return null;
     const book = this.#bookNames[ordinal]!;
     return (await this.#read(book, { op: 'transaction', book, txid: id })) as StoredTransaction | null;
   }
 
-  async trialBalance(book: string, asOf?: string | Date | null): Promise<TrialBalanceRow[]> {
-    this.#checkOpen();
-    const name = checkBook(book, 'book', false);
-    const asOfUs = asOfToUs(asOf);
+  protected override async _trialBalance(name: string, asOfUs: number | null): Promise<TrialBalanceRow[]> {
     return (await this.#read(name, { op: 'trialBalance', book: name, asOfUs })) as TrialBalanceRow[];
   }
 
-  async readEvents(book: string, from: number, limit: number): Promise<SequencedEvent[]> {
-    this.#checkOpen();
-    const name = checkBook(book, 'book', false);
-    const first = countArgument(from, 'from');
-    const count = countArgument(limit, 'limit');
-    return this.#readEvents(name, first, count);
-  }
-
-  #readEvents(book: string, from: number, limit: number): Promise<SequencedEvent[]> {
-    if (limit === 0 || !this.#books.has(book)) return Promise.resolve([]);
+  protected override async _readEvents(book: string, from: number, limit: number): Promise<SequencedEvent[]> {
+    if (limit === 0 || !this.#books.has(book)) return [];
     return this.#read(book, { op: 'readEvents', book, from, limit }) as Promise<SequencedEvent[]>;
   }
 
@@ -488,44 +437,31 @@ export class LogStore implements Store {
     return this.#router.request(this.#workerOf(book), job, book);
   }
 
-  subscribe(book: string, from: number, options?: SubscribeOptions): EventStream {
-    const stream = this.#hub.subscribe(book, from, options, () => this.#checkOpen(), (name) => (first, limit) => this.#readEvents(name, first, limit));
-    const entry = typeof book === 'string' ? this.#books.get(book) : undefined;
+  protected override _subscribed(stream: Subscription): void {
+    const entry = this.#books.get(stream.book);
     if (entry?.status === 'dead') stream.fail(entry.deadError); // drains what is durable, then rejects
-    return stream;
   }
 
   /** The highest fsynced and applied seq of a book: one Atomics.load, no round trip. */
   durableSeq(book: string): number {
-    this.#checkOpen();
+    this.checkOpen();
     const name = checkBook(book, 'book', false);
     const entry = this.#books.get(name);
     return entry === undefined ? 0 : this.#durableSeqOf(entry);
   }
 
-  /** Resolves when every worker has stopped and the lock is released (A4). Idempotent. */
-  close(): Promise<void> {
-    if (this.#closePromise !== null) return this.#closePromise;
-    this.#lifecycle = 'closing';
-    this.#hub.endAll();
-    this.#closePromise = (async () => {
-      try {
-        await this.#router.close();
-      } finally {
-        this.#lock.release();
-        this.#lifecycle = 'closed';
-      }
-    })();
-    return this.#closePromise;
+  /** Resolves when every worker has stopped and the lock is released (A4). */
+  protected override async _close(): Promise<void> {
+    try {
+      await this.#router.close();
+    } finally {
+      this.#lock.release();
+    }
   }
 
   // --- helpers ----------------------------------------------------------------------------------
 
-  #checkOpen(): void {
-    if (this.#lifecycle !== 'open') throw StoreError.closed();
-  }
-
-  #checkCaseConflict(book: string): void {
+  protected override _checkCaseConflict(book: string): void {
     const entry = this.#books.get(book);
     if (entry !== undefined && entry.status !== 'absent') return;
     const holder = this.#booksByCaseKey.get(bookCaseKey(book));
@@ -586,7 +522,7 @@ export class LogStore implements Store {
     const entry = this.#entry(book);
     entry.status = 'dead';
     entry.deadError = error.code === 'BOOK_UNAVAILABLE' ? error : StoreError.bookUnavailable(book, error);
-    this.#hub.fail(book, entry.deadError);
+    this.hub.fail(book, entry.deadError);
   }
 }
 

@@ -8,9 +8,9 @@
  *     naming the option (`options.<name>`) or the variable.
  */
 import os from 'node:os';
-import { StoreError } from './errors.js';
+import { StoreError } from '../core/errors.js';
 import type { FileSystem } from './file-system.js';
-import { QUEUE_DEPTH_MAX_DEFAULT } from './limits.js';
+import { QUEUE_DEPTH_MAX_DEFAULT } from '../core/limits.js';
 
 export interface LogStoreWarning {
   code: string;

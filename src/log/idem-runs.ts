@@ -25,7 +25,7 @@ import zlib from 'node:zlib';
 import { Packr } from 'msgpackr';
 import { AtomicFileWriter } from './atomic-file.js';
 import { BloomFilter } from './bloom.js';
-import { StoreError } from './errors.js';
+import { StoreError } from '../core/errors.js';
 import { readFully, type FileSystem } from './file-system.js';
 import type { IdemRecord, RunLookup } from './idem-index.js';
 import { readTxid, writeTxid } from './posting-index.js';

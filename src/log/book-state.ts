@@ -11,12 +11,12 @@
  *     overflow, minimum balance. The first failure decides.
  */
 import assert from 'node:assert/strict';
-import { accountKey, parseAccountKey } from './account-key.js';
-import { StoreError } from './errors.js';
+import { accountKey, parseAccountKey } from '../core/account-key.js';
+import { StoreError } from '../core/errors.js';
 import { PostingIndex, postingRecordsOf, writeTxid, type HistoryColumns } from './posting-index.js';
 import { IdemIndex } from './idem-index.js';
 import { TxidTable } from './txid-table.js';
-import { sameAccount, sameTransactionContent } from './identity.js';
+import { sameAccount, sameTransactionContent } from '../core/identity.js';
 import {
   I64_MAX,
   I64_MIN,
@@ -31,7 +31,8 @@ import {
   type PostingRecord,
   type Transaction,
   type TrialBalanceRow,
-} from './types.js';
+} from '../core/types.js';
+import { sortRows } from '../core/trial-balance.js';
 
 export interface AccountState {
   def: AccountDef;
@@ -312,13 +313,6 @@ export class BookState {
   trialBalance(): TrialBalanceRow[] {
     return sortRows(this.sums);
   }
-}
-
-/** Trial-balance rows sorted by asset id in UTF-8 byte order. */
-export function sortRows(sums: Map<string, { debits: bigint; credits: bigint }>): TrialBalanceRow[] {
-  return [...sums.entries()]
-    .sort(([left], [right]) => Buffer.compare(Buffer.from(left), Buffer.from(right)))
-    .map(([asset, row]) => ({ asset, debits: row.debits, credits: row.credits }));
 }
 
 // --- validation (sections 6.3, 6.4, 7.3) ------------------------------------------------------

@@ -18,15 +18,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { checkRunFile, checkSnapshotFile } from './cache-file-check.js';
-import { StoreError } from './errors.js';
+import { StoreError } from '../core/errors.js';
 import { RealFileSystem, type FileSystem } from './file-system.js';
 import { parseRunFileName } from './idem-runs.js';
 import { recoverBook, type RecoveredBook, type TornTail } from './recovery.js';
 import { bookDirectory } from './segment.js';
 import { checkSegmentBytes, type SegmentCheck, type SegmentCheckTarget } from './segment-check.js';
 import { listSnapshots, snapshotFileName } from './snapshot.js';
-import { formatAtUs } from './time.js';
-import type { TrialBalanceRow } from './types.js';
+import { formatAtUs } from '../core/time.js';
+import type { TrialBalanceRow } from '../core/types.js';
 
 /** Where a replay reports the files it opens, so the caller can show progress (a MessagePort). */
 export interface ProgressPort {

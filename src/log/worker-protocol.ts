@@ -5,7 +5,7 @@
  * Errors cross the port as WireError and are re-created as StoreError on the caller's thread, so
  * `instanceof StoreError` holds for errors that began in a worker.
  */
-import { StoreError, type StoreErrorCode } from './errors.js';
+import { StoreError, type StoreErrorCode } from '../core/errors.js';
 import type { HistoryColumns } from './posting-index.js';
 import type {
   AccountCfg,
@@ -17,7 +17,7 @@ import type {
   SequencedEvent,
   StoredTransaction,
   TrialBalanceRow,
-} from './types.js';
+} from '../core/types.js';
 
 export interface WireError {
   code: StoreErrorCode;

@@ -10,24 +10,14 @@
  *     failed operation changes nothing and concurrent calls see each other's complete effects.
  * M2. Stored and returned objects are copies; a caller can never reach the store's state.
  */
-import { accountKey } from './account-key.js';
-import { sortRows } from './book-state.js';
-import { bookCaseKey } from './book-name.js';
-import { StoreError } from './errors.js';
-import {
-  accountArgument,
-  checkBook,
-  countArgument,
-  normaliseAccount,
-  normaliseAssetDef,
-  normaliseTransaction,
-  stringField,
-  txidArgument,
-} from './input.js';
-import type { EventStream, Store, SubscribeOptions } from './store.js';
-import { SubscriptionHub } from './subscription.js';
-import { asOfToUs, formatAtUs, wallClockUs } from './time.js';
-import { sameAccount, sameAssetDef, sameTransactionContent } from './identity.js';
+import { accountKey } from '../core/account-key.js';
+import { sortRows } from '../core/trial-balance.js';
+import { bookCaseKey } from '../core/book-name.js';
+import { BaseStore, type BatchDraft } from '../core/base-store.js';
+import { StoreError } from '../core/errors.js';
+import type { NormalisedAccount, NormalisedAsset, NormalisedTransaction } from '../core/input.js';
+import { formatAtUs, wallClockUs } from '../core/time.js';
+import { sameAccount, sameAssetDef, sameTransactionContent } from '../core/identity.js';
 import {
   I64_MAX,
   I64_MIN,
@@ -46,7 +36,7 @@ import {
   type StoredTransaction,
   type Transaction,
   type TrialBalanceRow,
-} from './types.js';
+} from '../core/types.js';
 
 export interface StoreWarning {
   code: string;
@@ -88,17 +78,16 @@ interface BookModel {
   sumsSaturationWarned: boolean;
 }
 
-export class MemoryStore implements Store {
+export class MemoryStore extends BaseStore {
   readonly #assets = new Map<string, AssetDef>();
   readonly #books = new Map<string, BookModel>();
   readonly #booksByCaseKey = new Map<string, string>();
   readonly #txids = new Map<string, { book: string; index: number }>();
-  readonly #hub = new SubscriptionHub();
   readonly #clockUs: () => number;
   readonly #onWarning: (warning: StoreWarning) => void;
-  #closed = false;
 
   constructor(options: MemoryStoreOptions = {}) {
+    super();
     this.#clockUs = options.clockUs ?? wallClockUs;
     this.#onWarning =
       options.onWarning ?? ((warning) => process.emitWarning(warning.message, { code: warning.code }));
@@ -106,9 +95,7 @@ export class MemoryStore implements Store {
 
   // --- writes -----------------------------------------------------------------------------------
 
-  async registerAsset(def: AssetDef): Promise<void> {
-    this.#checkOpen();
-    const { def: asset } = normaliseAssetDef(def);
+  protected override async _registerAsset({ def: asset }: NormalisedAsset): Promise<void> {
     const existing = this.#assets.get(asset.id);
     if (existing !== undefined) {
       if (sameAssetDef(existing, asset)) return;
@@ -118,9 +105,7 @@ export class MemoryStore implements Store {
     this.#assets.set(asset.id, asset);
   }
 
-  async openAccount(def: AccountDef, cfg: AccountCfg): Promise<void> {
-    this.#checkOpen();
-    const account = normaliseAccount(def, cfg, (book) => this.#checkCaseConflict(book));
+  protected override async _openAccount(account: NormalisedAccount): Promise<void> {
     if (!this.#assets.has(account.def.asset)) throw StoreError.unknownAsset(account.def.asset);
     const key = accountKey(account.def.id);
     const existing = this.#books.get(account.def.id.book)?.accounts.get(key);
@@ -132,17 +117,15 @@ export class MemoryStore implements Store {
     book.accounts.set(key, { def: account.def, cfg: account.cfg, raw: 0n, postings: [] });
   }
 
-  async commit(tx: Transaction): Promise<Committed> {
-    this.#checkOpen();
-    return this.#commit(normaliseTransaction(tx).tx);
+  protected override async _commit(draft: NormalisedTransaction): Promise<Committed> {
+    return this.#commit(draft.tx);
   }
 
-  async commitBatch(txs: Transaction[]): Promise<CommitResult[]> {
-    this.#checkOpen();
-    if (!Array.isArray(txs)) throw StoreError.invalidArgument('txs', 'must be an array');
-    return txs.map((tx): CommitResult => {
+  protected override async _commitBatch(drafts: BatchDraft[]): Promise<CommitResult[]> {
+    return drafts.map((draft): CommitResult => {
+      if (draft instanceof StoreError) return { ok: false, error: draft };
       try {
-        return { ok: true, value: this.#commit(normaliseTransaction(tx).tx) };
+        return { ok: true, value: this.#commit(draft.tx) };
       } catch (error) {
         if (error instanceof StoreError) return { ok: false, error };
         throw error;
@@ -233,16 +216,13 @@ export class MemoryStore implements Store {
     const sequenced: SequencedEvent = { seq: book.events.length + 1, at: formatAtUs(atUs), event: structuredClone(event) };
     book.events.push(sequenced);
     book.eventAtUs.push(atUs);
-    this.#hub.publish(bookName, [sequenced]);
+    this.hub.publish(bookName, [sequenced]);
     return book;
   }
 
   // --- reads ------------------------------------------------------------------------------------
 
-  async balance(account: AccountId, asOf?: string | Date | null): Promise<BalanceSnapshot> {
-    this.#checkOpen();
-    const id = accountArgument(account);
-    const asOfUs = asOfToUs(asOf);
+  protected override async _balance(id: AccountId, asOfUs: number | null): Promise<BalanceSnapshot> {
     const model = this.#account(id);
     let last: PostingEntry | undefined;
     if (asOfUs === null) {
@@ -259,17 +239,12 @@ export class MemoryStore implements Store {
     };
   }
 
-  async asset(id: string): Promise<AssetDef | null> {
-    this.#checkOpen();
-    const asset = this.#assets.get(stringField(id, 'id'));
+  protected override async _asset(id: string): Promise<AssetDef | null> {
+    const asset = this.#assets.get(id);
     return asset === undefined ? null : structuredClone(asset);
   }
 
-  async accountHistory(account: AccountId, afterSeq: number | null, limit: number): Promise<PostingRecord[]> {
-    this.#checkOpen();
-    const id = accountArgument(account);
-    const after = afterSeq === null ? 0 : countArgument(afterSeq, 'afterSeq');
-    const seqCountMax = countArgument(limit, 'limit');
+  protected override async _accountHistory(id: AccountId, after: number, seqCountMax: number): Promise<PostingRecord[]> {
     const model = this.#account(id);
     const records: PostingRecord[] = [];
     let seqCount = 0;
@@ -293,19 +268,15 @@ export class MemoryStore implements Store {
     return records;
   }
 
-  async transaction(txid: string): Promise<StoredTransaction | null> {
-    this.#checkOpen();
-    const location = this.#txids.get(txidArgument(txid));
+  protected override async _transaction(txid: string): Promise<StoredTransaction | null> {
+    const location = this.#txids.get(txid);
     if (location === undefined) return null;
     const sequenced = this.#books.get(location.book)!.events[location.index]!;
     const { kind: _kind, ...transaction } = structuredClone(sequenced.event) as { kind: string } & Transaction;
     return { transaction, seq: sequenced.seq, at: sequenced.at };
   }
 
-  async trialBalance(book: string, asOf?: string | Date | null): Promise<TrialBalanceRow[]> {
-    this.#checkOpen();
-    const name = checkBook(book, 'book', false);
-    const asOfUs = asOfToUs(asOf);
+  protected override async _trialBalance(name: string, asOfUs: number | null): Promise<TrialBalanceRow[]> {
     const model = this.#books.get(name);
     if (model === undefined) return [];
     const sums = new Map<string, { debits: bigint; credits: bigint }>();
@@ -335,30 +306,17 @@ export class MemoryStore implements Store {
     return sortRows(sums);
   }
 
-  async readEvents(book: string, from: number, limit: number): Promise<SequencedEvent[]> {
-    this.#checkOpen();
-    const name = checkBook(book, 'book', false);
-    const first = countArgument(from, 'from');
-    const count = countArgument(limit, 'limit');
-    return this.#readPage(name, first, count);
+  protected override async _readEvents(book: string, from: number, limit: number): Promise<SequencedEvent[]> {
+    const events = this.#books.get(book)?.events ?? [];
+    const start = Math.max(from, 1) - 1;
+    return structuredClone(events.slice(start, start + limit));
   }
 
-  subscribe(book: string, from: number, options?: SubscribeOptions): EventStream {
-    return this.#hub.subscribe(book, from, options, () => this.#checkOpen(), (name) => async (first, limit) => this.#readPage(name, first, limit));
-  }
-
-  async close(): Promise<void> {
-    this.#closed = true;
-    this.#hub.endAll();
-  }
+  protected override async _close(): Promise<void> {}
 
   // --- helpers ----------------------------------------------------------------------------------
 
-  #checkOpen(): void {
-    if (this.#closed) throw StoreError.closed();
-  }
-
-  #checkCaseConflict(book: string): void {
+  protected override _checkCaseConflict(book: string): void {
     if (this.#books.has(book)) return;
     if (this.#booksByCaseKey.has(bookCaseKey(book))) throw StoreError.invalidBook(book, 'case_conflict');
   }
@@ -367,12 +325,6 @@ export class MemoryStore implements Store {
     const model = this.#books.get(id.book)?.accounts.get(accountKey(id));
     if (model === undefined) throw StoreError.unknownAccount({ ...id });
     return model;
-  }
-
-  #readPage(book: string, from: number, limit: number): SequencedEvent[] {
-    const events = this.#books.get(book)?.events ?? [];
-    const start = Math.max(from, 1) - 1;
-    return structuredClone(events.slice(start, start + limit));
   }
 }
 

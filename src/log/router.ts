@@ -10,7 +10,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { StoreError } from './errors.js';
+import { StoreError } from '../core/errors.js';
 import type { FileSystem } from './file-system.js';
 import { RealFileSystem } from './file-system.js';
 import { Shard } from './shard.js';
@@ -25,9 +25,9 @@ import {
   type WireError,
   type WorkerMessage,
 } from './worker-protocol.js';
-import { formatAtUs } from './time.js';
+import { formatAtUs } from '../core/time.js';
 
-const WORKER_URL = new URL('../workers/shard-worker.js', import.meta.url);
+const WORKER_URL = new URL('../../workers/shard-worker.js', import.meta.url);
 /** How long close() waits for a worker to finish its batch and exit before terminating it. */
 const WORKER_EXIT_GRACE_MS = 5000;
 /** Jobs after which a worker's outbox is sent without waiting for the end of the turn. */

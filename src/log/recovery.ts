@@ -13,8 +13,8 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { ApplyError, BookState } from './book-state.js';
-import { StoreError } from './errors.js';
-import type { DecodedPayload } from './event-codec.js';
+import { StoreError } from '../core/errors.js';
+import type { DecodedPayload } from '../core/event-codec.js';
 import { readFully, type FileSystem } from './file-system.js';
 import { checkFrame, decodeSoundFrame, findIntactFrameAfter, FRAME_HEADER_BYTES, isBadFrame, peekSeq } from './frame.js';
 import { attachRunsAtOpen, spillNow, writeRebuiltRuns } from './idem-spill.js';
@@ -193,10 +193,10 @@ function replayLog(
       const checked = checkFrame(bytes, 0, bytes.length);
       const firstSeq = checked.kind === 'sound' ? peekSeq(bytes, FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + checked.payloadBytes) : null;
       if (firstSeq !== null && firstSeq !== expectedSeq) throw seqGap(book, file, 0, expectedSeq, firstSeq);
-      throw StoreError.corrupt(book, file, 0, `segment "${file}" does not start at seq ${expectedSeq}`);
+      throw StoreError.corrupt(book, file, 0, recoveryMessages.misplacedSegment(file, expectedSeq, false));
     }
     if (bytes.length === 0 && !final) {
-      throw StoreError.corrupt(book, file, 0, `segment "${file}" does not start at seq ${expectedSeq} (it is empty and not the final segment)`);
+      throw StoreError.corrupt(book, file, 0, recoveryMessages.misplacedSegment(file, expectedSeq, true));
     }
     log.adoptSegment(base, bytes.length);
     log.activeLengthBytes = replaySegment(bytes, file, final, context);
@@ -265,7 +265,7 @@ function replaySegment(bytes: Buffer, file: string, final: boolean, context: Rep
     } else {
       const result = decodeSoundFrame(bytes, offset, checked.payloadBytes);
       if (result.kind === 'invalid') {
-        throw StoreError.corrupt(book, file, offset, `invalid event in segment "${file}" at offset ${offset}: ${result.reason}`);
+        throw StoreError.corrupt(book, file, offset, recoveryMessages.invalidEvent(file, offset, result.reason));
       }
       assert(result.kind === 'frame');
       const decoded: DecodedPayload = result.decoded;
@@ -328,7 +328,7 @@ export function checkSnapshotCommitTime(snapshot: LoadedSnapshot, atUs: number):
 function applyReplayed(context: ReplayContext, decoded: DecodedPayload, file: string, offset: number): void {
   const { book, state, log } = context;
   if (state.atLastUs !== null && decoded.atUs < state.atLastUs) {
-    throw StoreError.corrupt(book, file, offset, `commit time goes backwards in book ${book} at seq ${decoded.seq} in "${file}" at offset ${offset}`);
+    throw StoreError.corrupt(book, file, offset, recoveryMessages.timeBackwards(book, decoded.seq, file, offset));
   }
   try {
     const outcome = state.apply(decoded.seq, decoded.atUs, decoded.event.event);
@@ -340,8 +340,19 @@ function applyReplayed(context: ReplayContext, decoded: DecodedPayload, file: st
   }
 }
 
+/** The words of rows R5, R6, R7 and R9: one source for recovery and `talea-log verify`. */
+export const recoveryMessages = {
+  invalidEvent: (file: string, offset: number, reason: string): string => `invalid event in segment "${file}" at offset ${offset}: ${reason}`,
+  seqGap: (book: string, file: string, offset: number, expected: number, found: number): string =>
+    `seq gap in book ${book}: expected seq ${expected}, found ${found} in "${file}" at offset ${offset}`,
+  misplacedSegment: (file: string, expectedSeq: number, empty: boolean): string =>
+    `segment "${file}" does not start at seq ${expectedSeq}${empty ? ' (it is empty and not the final segment)' : ''}`,
+  timeBackwards: (book: string, seq: number, file: string, offset: number): string =>
+    `commit time goes backwards in book ${book} at seq ${seq} in "${file}" at offset ${offset}`,
+};
+
 function seqGap(book: string, file: string, offset: number, expected: number, found: number): StoreError {
-  return StoreError.corrupt(book, file, offset, `seq gap in book ${book}: expected seq ${expected}, found ${found} in "${file}" at offset ${offset}`);
+  return StoreError.corrupt(book, file, offset, recoveryMessages.seqGap(book, file, offset, expected, found));
 }
 
 function readWholeFile(fileSystem: FileSystem, file: string): Buffer {

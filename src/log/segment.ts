@@ -16,11 +16,11 @@
  */
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { StoreError } from './errors.js';
-import type { DecodedPayload } from './event-codec.js';
+import { StoreError } from '../core/errors.js';
+import type { DecodedPayload } from '../core/event-codec.js';
 import { readFully, writeAll, type FileSystem } from './file-system.js';
 import { decodeFrame, FRAME_HEADER_BYTES } from './frame.js';
-import { FRAME_PAYLOAD_BYTES_MAX } from './limits.js';
+import { FRAME_PAYLOAD_BYTES_MAX } from '../core/limits.js';
 
 const SEGMENT_NAME_PATTERN = /^segment-(\d+)\.log$/;
 

@@ -25,9 +25,9 @@ import {
   type CommitDraft,
   type OriginalLoader,
 } from './book-state.js';
-import { StoreError } from './errors.js';
-import { sameAssetDef } from './identity.js';
-import { decodeEvent, encodeSequencedPayload } from './event-codec.js';
+import { StoreError } from '../core/errors.js';
+import { sameAssetDef } from '../core/identity.js';
+import { decodeEvent, encodeSequencedPayload } from '../core/event-codec.js';
 import type { FileSystem } from './file-system.js';
 import { encodeFrameFromText } from './frame.js';
 import {
@@ -37,13 +37,13 @@ import {
   SEGMENT_FDS_OPEN_MAX,
   SNAPSHOT_SLICE_BYTES,
   WATERMARK_SLOTS_PER_CHUNK,
-} from './limits.js';
+} from '../core/limits.js';
 import { recoverBook, repairBook, type RepairPlan } from './recovery.js';
 import { IdemMaintenance } from './idem-spill.js';
 import { SegmentLog } from './segment.js';
 import { workerIndexOf } from './sharding.js';
 import { captureCut, pruneSnapshots, SnapshotWriter } from './snapshot.js';
-import { formatAtUs, wallClockUs } from './time.js';
+import { formatAtUs, wallClockUs } from '../core/time.js';
 import {
   I64_MAX,
   I64_MIN,
@@ -54,7 +54,7 @@ import {
   type SequencedEvent,
   type Transaction,
   type TrialBalanceRow,
-} from './types.js';
+} from '../core/types.js';
 import {
   toWireError,
   type Job,
@@ -68,9 +68,9 @@ import {
   type WorkerMessage,
   type WriteJob,
 } from './worker-protocol.js';
-import { accountKey } from './account-key.js';
+import { accountKey } from '../core/account-key.js';
 import { BalanceSlotsWriter } from './shared-balances.js';
-import { sortRows } from './book-state.js';
+import { sortRows } from '../core/trial-balance.js';
 
 interface BookRuntime {
   state: BookState;

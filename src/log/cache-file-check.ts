@@ -10,7 +10,7 @@
  * Q3. Bad file contents are a verdict, never an exception; only errors that are not about the file
  *     (bugs) are thrown.
  */
-import { isStoreError } from './errors.js';
+import { isStoreError } from '../core/errors.js';
 import type { FileSystem } from './file-system.js';
 import { readRun, RunInvalid, type RunMeta } from './idem-runs.js';
 import { checkLogReaches, checkSnapshotCommitTime, type LogEnd } from './recovery.js';

@@ -16,8 +16,8 @@
 import assert from 'node:assert/strict';
 import zlib from 'node:zlib';
 import { decodeCanonicalPayload } from './canonical-payload.js';
-import { decodeSequencedPayload, EventDecodeError, type DecodedPayload } from './event-codec.js';
-import { FRAME_HEADER_BYTES, FRAME_PAYLOAD_BYTES_MAX } from './limits.js';
+import { decodeSequencedPayload, EventDecodeError, type DecodedPayload } from '../core/event-codec.js';
+import { FRAME_HEADER_BYTES, FRAME_PAYLOAD_BYTES_MAX } from '../core/limits.js';
 
 export { FRAME_HEADER_BYTES };
 

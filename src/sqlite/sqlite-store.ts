@@ -24,30 +24,18 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 
-import { sortRows } from '../src/book-state.js';
-import { accountKey } from '../src/account-key.js';
-import { bookCaseKey } from '../src/book-name.js';
-import { StoreError } from '../src/errors.js';
-import { decodeEvent } from '../src/event-codec.js';
-import { sameAccount, sameAssetDef, sameTransactionContent } from '../src/identity.js';
-import {
-  accountArgument,
-  checkBook,
-  countArgument,
-  normaliseAccount,
-  normaliseAssetDef,
-  normaliseTransaction,
-  stringField,
-  txidArgument,
-  type NormalisedAccount,
-  type NormalisedTransaction,
-} from '../src/input.js';
-import { BATCH_DRAFTS_MAX, QUEUE_DEPTH_MAX_DEFAULT } from '../src/limits.js';
-import type { EventStream, Store, SubscribeOptions } from '../src/store.js';
-import { SubscriptionHub } from '../src/subscription.js';
-import { asOfToUs, formatAtUs, wallClockUs } from '../src/time.js';
+import { BaseStore, type BatchDraft } from '../core/base-store.js';
+import { sortRows } from '../core/trial-balance.js';
+import { accountKey } from '../core/account-key.js';
+import { bookCaseKey } from '../core/book-name.js';
+import { StoreError } from '../core/errors.js';
+import { decodeEvent } from '../core/event-codec.js';
+import { sameAccount, sameAssetDef, sameTransactionContent } from '../core/identity.js';
+import type { NormalisedAccount, NormalisedAsset, NormalisedTransaction } from '../core/input.js';
+import { BATCH_DRAFTS_MAX, QUEUE_DEPTH_MAX_DEFAULT } from '../core/limits.js';
+import { formatAtUs, wallClockUs } from '../core/time.js';
 import {
   I64_MAX,
   I64_MIN,
@@ -66,8 +54,9 @@ import {
   type StoredTransaction,
   type Transaction,
   type TrialBalanceRow,
-} from '../src/types.js';
+} from '../core/types.js';
 
+/** The database file's name inside a directory, where a caller names a directory (bench, tests). */
 export const SQLITE_FILE_NAME = 'ledger.sqlite';
 
 export interface SqliteStoreWarning {
@@ -266,11 +255,10 @@ function effective(cfg: AccountCfg, raw: bigint): bigint {
   return cfg.normal_side === 'credit' ? -raw : raw;
 }
 
-export class SqliteStore implements Store {
+export class SqliteStore extends BaseStore {
   readonly #file: string;
   readonly #db: Database.Database;
   readonly #sql: Statements;
-  readonly #hub = new SubscriptionHub();
   readonly #queueDepthMax: number;
   readonly #batchJobsMax: number;
   readonly #clockUs: () => number;
@@ -280,9 +268,9 @@ export class SqliteStore implements Store {
   readonly #sumsSaturationWarned = new Set<string>();
   #queue: WriteJob[] = [];
   #flushScheduled: NodeJS.Immediate | null = null;
-  #closed = false;
 
   private constructor(file: string, db: Database.Database, options: SqliteStoreOptions, durability: SqliteDurability) {
+    super();
     this.#file = file;
     this.#db = db;
     this.#sql = prepareStatements(db);
@@ -295,11 +283,12 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Opens (creating if needed) `<dir>/ledger.sqlite`. Rejects IO when the database cannot be opened
-   * or when the durability pragmas do not read back as `wal` and `2` (FULL).
+   * Opens (creating it and its directory if needed) the database file `file`. Rejects IO when the
+   * database cannot be opened or when the durability pragmas do not read back as `wal` and `2`
+   * (FULL).
    */
-  static async open(dir: string, options: SqliteStoreOptions = {}): Promise<SqliteStore> {
-    if (typeof dir !== 'string' || dir.length === 0) throw StoreError.invalidArgument('dir', 'must be a non-empty string');
+  static async open(file: string, options: SqliteStoreOptions = {}): Promise<SqliteStore> {
+    if (typeof file !== 'string' || file.length === 0) throw StoreError.invalidArgument('file', 'must be a non-empty string');
     for (const [name, value] of [
       ['queueDepthMax', options.queueDepthMax],
       ['batchJobsMax', options.batchJobsMax],
@@ -308,11 +297,12 @@ export class SqliteStore implements Store {
         throw StoreError.invalidArgument(`options.${name}`, 'must be a positive integer');
       }
     }
-    const file = path.join(path.resolve(dir), SQLITE_FILE_NAME);
+    file = path.resolve(file);
+    const Driver = await loadDriver();
     let db: Database.Database;
     try {
       fs.mkdirSync(path.dirname(file), { recursive: true });
-      db = new Database(file);
+      db = new Driver(file);
     } catch (error) {
       throw StoreError.io(`cannot open ${file}`, error);
     }
@@ -351,9 +341,7 @@ export class SqliteStore implements Store {
 
   // --- writes -----------------------------------------------------------------------------------
 
-  async registerAsset(def: AssetDef): Promise<void> {
-    this.#checkOpen();
-    const { def: asset, eventJson } = normaliseAssetDef(def);
+  protected override async _registerAsset({ def: asset, eventJson }: NormalisedAsset): Promise<void> {
     this.#admit(SYSTEM_BOOK, 1);
     await this.#enqueue(SYSTEM_BOOK, true, () => {
       const existing = this.#sql.assetGet.get(asset.id) as Row | undefined;
@@ -367,25 +355,18 @@ export class SqliteStore implements Store {
     });
   }
 
-  async openAccount(def: AccountDef, cfg: AccountCfg): Promise<void> {
-    this.#checkOpen();
-    // The case-conflict check needs the database as earlier jobs leave it, so it runs in the batch;
-    // an input error found after that point of the contract's order is answered there, after it.
-    let checkedBook: string | undefined;
-    let account: NormalisedAccount;
-    try {
-      account = normaliseAccount(def, cfg, (book) => {
-        checkedBook = book;
-      });
-    } catch (error) {
-      if (checkedBook === undefined || !(error instanceof StoreError)) throw error;
-      const book = checkedBook;
-      await this.#enqueue(book, false, () => {
-        this.#checkCaseConflict(book);
-        throw error;
-      });
-      return;
-    }
+  /**
+   * The case-conflict check needs the database as earlier jobs leave it, so it runs in the batch;
+   * an input error found after that point of the contract's order is answered there, after it.
+   */
+  protected override async _refuseAccount(book: string, error: StoreError): Promise<void> {
+    await this.#enqueue(book, false, () => {
+      this.#checkCaseConflict(book);
+      throw error;
+    });
+  }
+
+  protected override async _openAccount(account: NormalisedAccount): Promise<void> {
     const book = account.def.id.book;
     this.#admit(book, 1);
     await this.#enqueue(book, true, () => {
@@ -404,28 +385,18 @@ export class SqliteStore implements Store {
     });
   }
 
-  async commit(tx: Transaction): Promise<Committed> {
-    this.#checkOpen();
-    const draft = normaliseTransaction(tx);
+  protected override async _commit(draft: NormalisedTransaction): Promise<Committed> {
     this.#admit(draft.tx.book, 1);
     return (await this.#enqueue(draft.tx.book, true, () => this.#commit(draft.tx, draft.eventJson))) as Committed;
   }
 
-  async commitBatch(txs: Transaction[]): Promise<CommitResult[]> {
-    this.#checkOpen();
-    if (!Array.isArray(txs)) throw StoreError.invalidArgument('txs', 'must be an array');
-    const results: Array<CommitResult | Promise<CommitResult>> = new Array(txs.length);
-    const drafts: Array<NormalisedTransaction | undefined> = new Array(txs.length);
+  protected override async _commitBatch(drafts: BatchDraft[]): Promise<CommitResult[]> {
+    const results: Array<CommitResult | Promise<CommitResult>> = new Array(drafts.length);
     const countsByBook = new Map<string, number>();
-    for (let index = 0; index < txs.length; index++) {
-      try {
-        const draft = normaliseTransaction(txs[index]);
-        drafts[index] = draft;
-        countsByBook.set(draft.tx.book, (countsByBook.get(draft.tx.book) ?? 0) + 1);
-      } catch (error) {
-        if (!(error instanceof StoreError)) throw error;
-        results[index] = { ok: false, error };
-      }
+    for (let index = 0; index < drafts.length; index++) {
+      const draft = drafts[index]!;
+      if (draft instanceof StoreError) results[index] = { ok: false, error: draft };
+      else countsByBook.set(draft.tx.book, (countsByBook.get(draft.tx.book) ?? 0) + 1);
     }
     // A book's drafts are admitted together or not at all; jobs are queued in input order.
     const refused = new Map<string, StoreError>();
@@ -437,9 +408,9 @@ export class SqliteStore implements Store {
         refused.set(book, error);
       }
     }
-    for (let index = 0; index < txs.length; index++) {
-      const draft = drafts[index];
-      if (draft === undefined) continue;
+    for (let index = 0; index < drafts.length; index++) {
+      const draft = drafts[index]!;
+      if (draft instanceof StoreError) continue;
       const refusal = refused.get(draft.tx.book);
       if (refusal !== undefined) {
         results[index] = { ok: false, error: refusal };
@@ -577,7 +548,7 @@ export class SqliteStore implements Store {
   /** Runs the queued jobs (at most batchJobsMax) in one transaction, then answers them. */
   #flush(): void {
     this.#flushScheduled = null;
-    if (this.#closed) return;
+    if (this.lifecycle !== 'open') return;
     const jobs = this.#queue.length <= this.#batchJobsMax ? this.#queue : this.#queue.slice(0, this.#batchJobsMax);
     this.#queue = jobs === this.#queue ? [] : this.#queue.slice(this.#batchJobsMax);
     if (this.#queue.length > 0) this.#flushScheduled = setImmediate(() => this.#flush());
@@ -627,7 +598,7 @@ export class SqliteStore implements Store {
     }
     // Subscribers first, then the answers in job order.
     for (const [book, before] of appended) {
-      if (this.#hub.hasSubscribers(book)) this.#hub.publish(book, this.#readPage(book, before + 1, Number.MAX_SAFE_INTEGER));
+      if (this.hub.hasSubscribers(book)) this.hub.publish(book, this.#readPage(book, before + 1, Number.MAX_SAFE_INTEGER));
     }
     for (let index = 0; index < jobs.length; index++) {
       const job = jobs[index]!;
@@ -640,10 +611,7 @@ export class SqliteStore implements Store {
 
   // --- reads ------------------------------------------------------------------------------------
 
-  async balance(account: AccountId, asOf?: string | Date | null): Promise<BalanceSnapshot> {
-    this.#checkOpen();
-    const id = accountArgument(account);
-    const asOfUs = asOfToUs(asOf);
+  protected override async _balance(id: AccountId, asOfUs: number | null): Promise<BalanceSnapshot> {
     const model = this.#account(id);
     if (model === undefined) throw StoreError.unknownAccount({ ...id });
     let raw = 0n;
@@ -662,17 +630,12 @@ export class SqliteStore implements Store {
     return { amount: { minor: updatedSeq === 0 ? 0n : effective(model.cfg, raw), asset: model.def.asset }, updated_seq: updatedSeq };
   }
 
-  async asset(id: string): Promise<AssetDef | null> {
-    this.#checkOpen();
-    const row = this.#sql.assetGet.get(stringField(id, 'id')) as Row | undefined;
+  protected override async _asset(id: string): Promise<AssetDef | null> {
+    const row = this.#sql.assetGet.get(id) as Row | undefined;
     return row === undefined ? null : assetOf(String(row.json));
   }
 
-  async accountHistory(account: AccountId, afterSeq: number | null, limit: number): Promise<PostingRecord[]> {
-    this.#checkOpen();
-    const id = accountArgument(account);
-    const after = afterSeq === null ? 0 : countArgument(afterSeq, 'afterSeq');
-    const seqCountMax = countArgument(limit, 'limit');
+  protected override async _accountHistory(id: AccountId, after: number, seqCountMax: number): Promise<PostingRecord[]> {
     if (this.#account(id) === undefined) throw StoreError.unknownAccount({ ...id });
     if (seqCountMax === 0) return [];
     const last = (this.#sql.historyLastSeq.get(id.book, id.path, after, seqCountMax) as Row).last;
@@ -688,17 +651,14 @@ export class SqliteStore implements Store {
     }));
   }
 
-  async transaction(txid: string): Promise<StoredTransaction | null> {
-    this.#checkOpen();
-    const row = this.#sql.transactionGet.get(txidArgument(txid)) as Row | undefined;
+  protected override async _transaction(txid: string): Promise<StoredTransaction | null> {
+    const row = this.#sql.transactionGet.get(txid) as Row | undefined;
     if (row === undefined) return null;
     return { transaction: transactionOf(String(row.json)), seq: toNumber(row.seq), at: String(row.at) };
   }
 
-  async trialBalance(book: string, asOf?: string | Date | null): Promise<TrialBalanceRow[]> {
-    this.#checkOpen();
-    const name = checkBook(book, 'book', false);
-    const asOfUs = asOfToUs(asOf) ?? Number.MAX_SAFE_INTEGER;
+  protected override async _trialBalance(name: string, asOf: number | null): Promise<TrialBalanceRow[]> {
+    const asOfUs = asOf ?? Number.MAX_SAFE_INTEGER;
     const sums = new Map<string, { debits: bigint; credits: bigint }>();
     let saturated = false;
     try {
@@ -732,25 +692,12 @@ export class SqliteStore implements Store {
     return sortRows(sums);
   }
 
-  async readEvents(book: string, from: number, limit: number): Promise<SequencedEvent[]> {
-    this.#checkOpen();
-    const name = checkBook(book, 'book', false);
-    const first = countArgument(from, 'from');
-    const count = countArgument(limit, 'limit');
-    return this.#readPage(name, first, count);
+  protected override async _readEvents(book: string, from: number, limit: number): Promise<SequencedEvent[]> {
+    return this.#readPage(book, from, limit);
   }
 
-  subscribe(book: string, from: number, options?: SubscribeOptions): EventStream {
-    return this.#hub.subscribe(book, from, options, () => this.#checkOpen(), (name) => async (first, limit) =>
-      this.#closed ? [] : this.#readPage(name, first, limit),
-    );
-  }
-
-  /** Stops accepting work, drops queued writes (CLOSED), ends every subscription. Idempotent. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#hub.endAll();
+  /** Drops queued writes (CLOSED) and closes the database. */
+  protected override async _close(): Promise<void> {
     if (this.#flushScheduled !== null) clearImmediate(this.#flushScheduled);
     this.#flushScheduled = null;
     const dropped = this.#queue;
@@ -763,10 +710,6 @@ export class SqliteStore implements Store {
   }
 
   // --- helpers ----------------------------------------------------------------------------------
-
-  #checkOpen(): void {
-    if (this.#closed) throw StoreError.closed();
-  }
 
   #checkCaseConflict(book: string): void {
     if (this.#book(book) !== undefined) return;
@@ -796,6 +739,25 @@ export class SqliteStore implements Store {
     const rows = this.#sql.eventsPage.all(book, Math.max(from, 1), BigInt(limit)) as Row[];
     return rows.map((row) => ({ seq: toNumber(row.seq), at: String(row.at), event: decodeEvent(String(row.json)) }));
   }
+}
+
+type DriverConstructor = typeof Database;
+let driverLoad: Promise<DriverConstructor> | null = null;
+
+/**
+ * better-sqlite3 is an optional peer dependency: it is loaded on the first open, so that a program
+ * that never opens a SQLite store needs nothing native. Without it, open rejects IO saying what to
+ * install.
+ */
+function loadDriver(): Promise<DriverConstructor> {
+  driverLoad ??= import('better-sqlite3').then(
+    (module) => module.default,
+    (error: unknown) => {
+      driverLoad = null; // installing it later, without a restart, works
+      throw StoreError.io('SqliteStore needs the optional peer dependency better-sqlite3: run `npm install better-sqlite3`', error);
+    },
+  );
+  return driverLoad;
 }
 
 function assetOf(json: string): AssetDef {

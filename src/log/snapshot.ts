@@ -21,7 +21,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { Packr } from 'msgpackr';
-import { accountKey } from './account-key.js';
+import { accountKey } from '../core/account-key.js';
 import { AtomicFileWriter } from './atomic-file.js';
 import { BookState, type AccountState } from './book-state.js';
 import type { FileSystem } from './file-system.js';
@@ -39,7 +39,7 @@ import {
   type AccountDef,
   type AssetClass,
   type AssetDef,
-} from './types.js';
+} from '../core/types.js';
 
 export const SNAPSHOT_MAGIC = Buffer.from('TALEASNP', 'ascii');
 export const SNAPSHOT_VERSION = 1;
