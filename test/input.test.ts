@@ -191,19 +191,22 @@ test('7.3: a valid draft normalises to the contract shape and its event JSON', (
   assert.deepEqual(decodeEvent(eventJson), { kind: 'transaction_posted', ...tx });
 });
 
-test('7.3: unknown input members are dropped; a transaction with no postings is valid', () => {
-  const { tx } = normaliseTransaction(draft({ extra: 1, postings: [], external_refs: [], metadata: null }));
+test('7.3: unknown input members are refused naming the member (V5); a transaction with no postings is valid', () => {
+  const { tx } = normaliseTransaction(draft({ postings: [], external_refs: [], metadata: null }));
   assert.deepEqual(Object.keys(tx).sort(), ['book', 'external_refs', 'id', 'idempotency_key', 'metadata', 'occurred_at', 'postings']);
   assert.deepEqual(tx.postings, []);
   assert.equal(tx.metadata, null);
-  const withExtras = normaliseTransaction(
-    withPosting(0, (posting) => {
-      posting.memo = 'm';
-      posting.account.extra = 1;
-      posting.amount.scale = 2;
-    }),
-  ).tx;
-  assert.deepEqual(withExtras.postings[0], { account: { book: 'onramp', path: 'deposits' }, amount: { minor: 100n, asset: 'USD' }, direction: 'credit' });
+  assertInvalid(() => normaliseTransaction(draft({ extra: 1 })), 'extra');
+  assertInvalid(() => normaliseTransaction(withPosting(0, (posting) => (posting.memo = 'm'))), 'postings[0].memo');
+  assertInvalid(() => normaliseTransaction(withPosting(0, (posting) => (posting.account.extra = 1))), 'postings[0].account.extra');
+  assertInvalid(() => normaliseTransaction(withPosting(0, (posting) => (posting.amount.scale = 2))), 'postings[0].amount.scale');
+  // An inherited enumerable member counts too; a symbol key or a non-enumerable one does not.
+  const inherited = Object.assign(Object.create({ inheritedExtra: 1 }) as Record<string, unknown>, draft({}));
+  assertInvalid(() => normaliseTransaction(inherited), 'inheritedExtra');
+  const hidden = draft({}) as Record<string | symbol, unknown>;
+  hidden[Symbol('tag')] = 1;
+  Object.defineProperty(hidden, 'note', { value: 1, enumerable: false });
+  assert.deepEqual(Object.keys(normaliseTransaction(hidden).tx).length, 7);
 });
 
 test('3.4: txids: any case is accepted and lowercased, any version, the nil UUID', () => {
@@ -676,12 +679,13 @@ test('5.6: an asset or account event of exactly 4 MiB is accepted, one byte more
 // Assets (7.1)
 
 test('7.1: asset definitions normalise, with native_id defaulting to null', () => {
-  assert.deepEqual(normaliseAssetDef({ id: 'USD', class: 'fiat', precision: 2, name: 'US dollar', extra: 1 }).def, {
+  assert.deepEqual(normaliseAssetDef({ id: 'USD', class: 'fiat', precision: 2, name: 'US dollar' }).def, {
     id: 'USD',
     class: 'fiat',
     precision: 2,
     name: 'US dollar',
   });
+  assertInvalid(() => normaliseAssetDef({ id: 'USD', class: 'fiat', precision: 2, name: 'US dollar', extra: 1 }), 'def.extra');
   for (const crypto of [{ network: 'bitcoin' }, { network: 'bitcoin', native_id: undefined }, { network: 'bitcoin', native_id: null }]) {
     const { def, eventJson } = normaliseAssetDef({ id: 'BTC', class: { crypto }, precision: 8, name: 'Bitcoin' });
     assert.deepEqual(def, { id: 'BTC', class: { crypto: { network: 'bitcoin', native_id: null } }, precision: 8, name: 'Bitcoin' });

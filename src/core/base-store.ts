@@ -24,7 +24,7 @@ import {
   normaliseAccount,
   normaliseAssetDef,
   normaliseTransaction,
-  stringField,
+  keyField,
   txidArgument,
   type NormalisedAccount,
   type NormalisedAsset,
@@ -113,7 +113,7 @@ export abstract class BaseStore implements Store {
 
   async asset(id: string): Promise<AssetDef | null> {
     this.checkOpen();
-    return this._asset(stringField(id, 'id'));
+    return this._asset(keyField(id, 'id'));
   }
 
   async accountHistory(account: AccountId, afterSeq: number | null, limit: number): Promise<PostingRecord[]> {

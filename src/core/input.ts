@@ -8,6 +8,7 @@
  *     through the JSON codec.
  * V3. Every string is well-formed UTF-16, and the encoded event fits EVENT_BYTES_MAX.
  * V4. Nothing here touches store state; the store runs its own checks on the clean value.
+ * V5. Unknown fields are refused (see onlyFields).
  */
 import { isReservedBook, isValidBookName } from './book-name.js';
 import { StoreError } from './errors.js';
@@ -55,6 +56,16 @@ export function stringField(value: unknown, field: string): string {
   return value;
 }
 
+/**
+ * An account path, asset id or idempotency key: a string without U+0000 (contract amendment A1;
+ * a database text column cannot hold NUL, so no store accepts it).
+ */
+export function keyField(value: unknown, field: string): string {
+  const text = stringField(value, field);
+  if (text.includes('\0')) invalid(field, 'contains U+0000');
+  return text;
+}
+
 function nullableStringField(value: unknown, field: string): string | null {
   return value === undefined || value === null ? null : stringField(value, field);
 }
@@ -76,6 +87,29 @@ function directionField(value: unknown, field: string): Direction {
   if (value !== 'debit' && value !== 'credit') invalid(field, 'must be "debit" or "credit"');
   return value;
 }
+
+/**
+ * V5. A write's objects hold only the contract's fields: an unknown own or inherited enumerable
+ *     field is INVALID_ARGUMENT naming it (a misspelt or extra field would otherwise vanish
+ *     silently from a ledger). It is checked after the object's known fields. Symbol keys and
+ *     non-enumerable properties are not fields and are ignored, in metadata too.
+ */
+function onlyFields(value: Fields, known: readonly string[], field: string): void {
+  for (const key in value) {
+    if (!known.includes(key)) invalid(field === '' ? key : `${field}.${key}`, 'is not a field of this object');
+  }
+}
+
+const TRANSACTION_FIELDS = ['id', 'book', 'postings', 'idempotency_key', 'external_refs', 'metadata', 'occurred_at'] as const;
+const POSTING_FIELDS = ['account', 'amount', 'direction'] as const;
+const ACCOUNT_ID_FIELDS = ['book', 'path'] as const;
+const AMOUNT_FIELDS = ['minor', 'asset'] as const;
+const EXTERNAL_REF_FIELDS = ['kind', 'value'] as const;
+const ASSET_FIELDS = ['id', 'class', 'precision', 'name'] as const;
+const CRYPTO_CLASS_FIELDS = ['crypto'] as const;
+const CRYPTO_FIELDS = ['network', 'native_id'] as const;
+const ACCOUNT_DEF_FIELDS = ['id', 'asset', 'kind'] as const;
+const ACCOUNT_CFG_FIELDS = ['normal_side', 'min_balance'] as const;
 
 function arrayField(value: unknown, field: string): unknown[] {
   if (!Array.isArray(value)) invalid(field, 'must be an array');
@@ -101,7 +135,7 @@ export function checkBook(book: unknown, field: string, write: boolean): string 
 export function accountArgument(value: unknown): AccountId {
   const account = objectField(value, 'account');
   const book = checkBook(account.book, 'account.book', false);
-  const path = stringField(account.path, 'account.path');
+  const path = keyField(account.path, 'account.path');
   return { book, path };
 }
 
@@ -208,13 +242,14 @@ export interface NormalisedAsset {
 
 export function normaliseAssetDef(value: unknown): NormalisedAsset {
   const def = objectField(value, 'def');
-  const id = stringField(def.id, 'def.id');
+  const id = keyField(def.id, 'def.id');
   const assetClass = assetClassField(def.class);
   const precision = def.precision;
   if (typeof precision !== 'number' || !Number.isInteger(precision) || precision < 0 || precision > 255) {
     invalid('def.precision', 'must be an integer from 0 to 255');
   }
   const name = stringField(def.name, 'def.name');
+  onlyFields(def, ASSET_FIELDS, 'def');
   const normalised: AssetDef = { id, class: assetClass, precision: precision === 0 ? 0 : precision, name }; // -0 → 0
   const eventJson = encodeAssetRegistered(normalised);
   checkEventSize(eventJson, 'def');
@@ -225,12 +260,11 @@ function assetClassField(value: unknown): AssetClass {
   if (value === 'fiat') return 'fiat';
   if (typeof value !== 'object' || value === null) invalid('def.class', "must be 'fiat' or { crypto: {...} }");
   const crypto = objectField((value as Fields).crypto, 'def.class.crypto');
-  return {
-    crypto: {
-      network: stringField(crypto.network, 'def.class.crypto.network'),
-      native_id: nullableStringField(crypto.native_id, 'def.class.crypto.native_id'),
-    },
-  };
+  const network = stringField(crypto.network, 'def.class.crypto.network');
+  const nativeId = nullableStringField(crypto.native_id, 'def.class.crypto.native_id');
+  onlyFields(crypto, CRYPTO_FIELDS, 'def.class.crypto');
+  onlyFields(value as Fields, CRYPTO_CLASS_FIELDS, 'def.class');
+  return { crypto: { network, native_id: nativeId } };
 }
 
 export interface NormalisedAccount {
@@ -252,16 +286,19 @@ export function normaliseAccount(
   const id = objectField(def.id, 'def.id');
   const book = checkBook(id.book, 'def.id.book', true);
   checkBookState?.(book);
-  const path = stringField(id.path, 'def.id.path');
-  const asset = stringField(def.asset, 'def.asset');
+  const path = keyField(id.path, 'def.id.path');
+  const asset = keyField(def.asset, 'def.asset');
   if (!(ACCOUNT_KINDS as readonly unknown[]).includes(def.kind)) {
     invalid('def.kind', `must be one of ${ACCOUNT_KINDS.join(', ')}`);
   }
+  onlyFields(id, ACCOUNT_ID_FIELDS, 'def.id');
+  onlyFields(def, ACCOUNT_DEF_FIELDS, 'def');
   const cfg = objectField(cfgValue, 'cfg');
   const normalSide =
     cfg.normal_side === undefined || cfg.normal_side === null ? null : directionField(cfg.normal_side, 'cfg.normal_side');
   const minBalance =
     cfg.min_balance === undefined || cfg.min_balance === null ? null : i64Field(cfg.min_balance, 'cfg.min_balance');
+  onlyFields(cfg, ACCOUNT_CFG_FIELDS, 'cfg');
   const normalisedDef: AccountDef = { id: { book, path }, asset, kind: def.kind as AccountKind };
   const normalisedCfg: AccountCfg = { normal_side: normalSide, min_balance: minBalance };
   const eventJson = encodeAccountOpened(normalisedDef, normalisedCfg);
@@ -278,15 +315,15 @@ export function normaliseTransaction(value: unknown): NormalisedTransaction {
   const tx = objectField(value, 'tx');
   const book = checkBook(tx.book, 'book', true);
   const id = txidArgument(tx.id, 'id');
-  const idempotencyKey = stringField(tx.idempotency_key, 'idempotency_key');
+  const idempotencyKey = keyField(tx.idempotency_key, 'idempotency_key');
   // Array.from, not map: map skips the holes of a sparse array, and a hole is not a posting.
   const postings = Array.from(arrayField(tx.postings, 'postings'), (posting, index) => postingField(posting, index));
   const externalRefs = Array.from(arrayField(tx.external_refs, 'external_refs'), (ref, index): ExternalRef => {
     const fields = objectField(ref, `external_refs[${index}]`);
-    return {
-      kind: stringField(fields.kind, `external_refs[${index}].kind`),
-      value: stringField(fields.value, `external_refs[${index}].value`),
-    };
+    const kind = stringField(fields.kind, `external_refs[${index}].kind`);
+    const refValue = stringField(fields.value, `external_refs[${index}].value`);
+    onlyFields(fields, EXTERNAL_REF_FIELDS, `external_refs[${index}]`);
+    return { kind, value: refValue };
   });
   if (!('metadata' in tx)) invalid('metadata', 'is missing (use null for none)');
   const { metadata, json: metadataJson } = normaliseMetadata(tx.metadata);
@@ -294,6 +331,7 @@ export function normaliseTransaction(value: unknown): NormalisedTransaction {
   if (typeof occurredAt !== 'string' || !isRfc3339(occurredAt)) {
     invalid('occurred_at', 'must be an RFC 3339 string such as 2026-06-05T12:00:00Z (use date.toISOString())');
   }
+  onlyFields(tx, TRANSACTION_FIELDS, '');
   const normalised: Transaction = {
     id,
     book,
@@ -327,13 +365,23 @@ function postingField(value: unknown, index: number): Posting {
         minor <= I64_MAX &&
         book.isWellFormed() &&
         path.isWellFormed() &&
-        asset.isWellFormed()
+        asset.isWellFormed() &&
+        !path.includes('\0') &&
+        !asset.includes('\0') &&
+        hasOnlyFields(value as Fields, POSTING_FIELDS) &&
+        hasOnlyFields(account as Fields, ACCOUNT_ID_FIELDS) &&
+        hasOnlyFields(amount as Fields, AMOUNT_FIELDS)
       ) {
         return { account: { book, path }, amount: { minor, asset }, direction };
       }
     }
   }
   return checkedPosting(value, `postings[${index}]`);
+}
+
+function hasOnlyFields(value: Fields, known: readonly string[]): boolean {
+  for (const key in value) if (!known.includes(key)) return false;
+  return true;
 }
 
 function isPlainObject(value: unknown): boolean {
@@ -344,17 +392,21 @@ function checkedPosting(value: unknown, field: string): Posting {
   const posting = objectField(value, field);
   const account = objectField(posting.account, `${field}.account`);
   const amount = objectField(posting.amount, `${field}.amount`);
-  return {
+  const checked: Posting = {
     account: {
       book: stringField(account.book, `${field}.account.book`),
-      path: stringField(account.path, `${field}.account.path`),
+      path: keyField(account.path, `${field}.account.path`),
     },
     amount: {
       minor: i64Field(amount.minor, `${field}.amount.minor`),
-      asset: stringField(amount.asset, `${field}.amount.asset`),
+      asset: keyField(amount.asset, `${field}.amount.asset`),
     },
     direction: directionField(posting.direction, `${field}.direction`),
   };
+  onlyFields(account, ACCOUNT_ID_FIELDS, `${field}.account`);
+  onlyFields(amount, AMOUNT_FIELDS, `${field}.amount`);
+  onlyFields(posting, POSTING_FIELDS, field);
+  return checked;
 }
 
 /**

@@ -10,6 +10,10 @@
  * A3. Admission is bounded: at most `queueDepthMax` write jobs per book are in flight; beyond that
  *     a write is OVERLOADED at once and nothing was done.
  * A4. close() always resolves: with open subscriptions, in-flight work, dead books or dead workers.
+ * A5. A refused write never reserves a book name. While a new book's first write is in flight, an
+ *     openAccount on a name equal to it ignoring case waits for that write's outcome: the name is
+ *     taken if it succeeded (case_conflict) and free again if it failed, as if the calls had run
+ *     one after another.
  */
 import path from 'node:path';
 import { BaseStore, type BatchDraft } from '../core/base-store.js';
@@ -52,6 +56,8 @@ interface BookEntry {
   status: BookStatus;
   /** Write jobs sent to the worker and not yet answered (A3). */
   inFlight: number;
+  /** Callers waiting for a `creating` book to exist or to be absent again (A5). */
+  creationWaiters: Array<() => void>;
   deadError: StoreError | null;
   /** Path → what reading its balance slot needs, in opening order (src/shared-balances.ts, M1). */
   accounts: Map<string, { ordinal: number; asset: string; credit: boolean }>;
@@ -197,6 +203,11 @@ export class LogStore extends BaseStore {
 
   protected override async _openAccount(account: NormalisedAccount): Promise<void> {
     const book = account.def.id.book;
+    if (this.#caseHolder(book)?.status === 'creating') {
+      await this.#creationSettled(book);
+      this.checkOpen();
+      this._checkCaseConflict(book);
+    }
     const entry = this.#admit(book, 1);
     if (entry.status === 'absent') {
       entry.status = 'creating';
@@ -349,6 +360,7 @@ export class LogStore extends BaseStore {
     if ((entry.status === 'creating' || entry.status === 'absent') && this.#durableSeqOf(entry) > 0) {
       entry.status = 'live';
       this.#booksByCaseKey.set(bookCaseKey(entry.name), entry.name);
+      this.#creationDecided(entry);
     }
   }
 
@@ -359,6 +371,7 @@ export class LogStore extends BaseStore {
       // Nothing was ever appended: the book does not exist, and its name is free again.
       entry.status = 'absent';
       this.#booksByCaseKey.delete(bookCaseKey(entry.name));
+      this.#creationDecided(entry);
     }
   }
 
@@ -461,11 +474,32 @@ export class LogStore extends BaseStore {
 
   // --- helpers ----------------------------------------------------------------------------------
 
+  /** INVALID_BOOK case_conflict when another book of the same name ignoring case exists (A5). */
   protected override _checkCaseConflict(book: string): void {
+    const holder = this.#caseHolder(book);
+    if (holder !== null && holder.status !== 'creating') throw StoreError.invalidBook(book, 'case_conflict');
+  }
+
+  /** The entry of another book that holds `book`'s name ignoring case, or null. */
+  #caseHolder(book: string): BookEntry | null {
     const entry = this.#books.get(book);
-    if (entry !== undefined && entry.status !== 'absent') return;
+    if (entry !== undefined && entry.status !== 'absent') return null;
     const holder = this.#booksByCaseKey.get(bookCaseKey(book));
-    if (holder !== undefined && holder !== book) throw StoreError.invalidBook(book, 'case_conflict');
+    return holder === undefined || holder === book ? null : this.#entry(holder);
+  }
+
+  /** Resolves once no book that holds `book`'s name ignoring case is still being created (A5). */
+  async #creationSettled(book: string): Promise<void> {
+    for (let holder = this.#caseHolder(book); holder?.status === 'creating'; holder = this.#caseHolder(book)) {
+      const waiting = holder;
+      await new Promise<void>((resolve) => waiting.creationWaiters.push(resolve));
+    }
+  }
+
+  /** Wakes the callers waiting for a book's creation to succeed or fail. */
+  #creationDecided(entry: BookEntry): void {
+    const waiters = entry.creationWaiters.splice(0);
+    for (const wake of waiters) wake();
   }
 
   #bookOrdinal(book: string): number {
@@ -492,6 +526,7 @@ export class LogStore extends BaseStore {
         slot: this.#allocateSlot(),
         status: 'absent',
         inFlight: 0,
+        creationWaiters: [],
         deadError: null,
         accounts: new Map(),
         balances: new BalanceSlotsReader(),
@@ -523,6 +558,7 @@ export class LogStore extends BaseStore {
     entry.status = 'dead';
     entry.deadError = error.code === 'BOOK_UNAVAILABLE' ? error : StoreError.bookUnavailable(book, error);
     this.hub.fail(book, entry.deadError);
+    this.#creationDecided(entry);
   }
 }
 

@@ -33,7 +33,6 @@ import { encodeFrameFromText } from './frame.js';
 import {
   BATCH_BYTES_MAX,
   BATCH_DRAFTS_MAX,
-  I64_SATURATION_WARNING,
   SEGMENT_FDS_OPEN_MAX,
   SNAPSHOT_SLICE_BYTES,
   WATERMARK_SLOTS_PER_CHUNK,
@@ -45,8 +44,6 @@ import { workerIndexOf } from './sharding.js';
 import { captureCut, pruneSnapshots, SnapshotWriter } from './snapshot.js';
 import { formatAtUs, wallClockUs } from '../core/time.js';
 import {
-  I64_MAX,
-  I64_MIN,
   SYSTEM_BOOK,
   type AssetDef,
   type Committed,
@@ -70,7 +67,7 @@ import {
 } from './worker-protocol.js';
 import { accountKey } from '../core/account-key.js';
 import { BalanceSlotsWriter } from './shared-balances.js';
-import { sortRows } from '../core/trial-balance.js';
+import { sumsSaturatedWarning, TrialBalanceSums } from '../core/trial-balance.js';
 
 interface BookRuntime {
   state: BookState;
@@ -510,10 +507,7 @@ export class Shard {
   }
 
   #warnSaturated(book: string): void {
-    this.#post({
-      type: 'warning',
-      warning: { code: I64_SATURATION_WARNING, message: `trial-balance sums of book ${book} reached the i64 bound and are saturated`, book },
-    });
+    this.#post({ type: 'warning', warning: sumsSaturatedWarning(book) });
   }
 
   #clockUs(): number {
@@ -608,31 +602,20 @@ export class Shard {
 
   /** A scan from seq 1 that stops at the first event with a later commit time (at never decreases). */
   #trialBalanceAsOf(runtime: BookRuntime, asOfUs: number): TrialBalanceRow[] {
-    const sums = new Map<string, { debits: bigint; credits: bigint }>();
-    let saturated = false;
+    const sums = new TrialBalanceSums();
     runtime.log.scan(1, Number.MAX_SAFE_INTEGER, runtime.state.lastSeq, (decoded) => {
       if (decoded.atUs > asOfUs) return false;
       const event = decoded.event.event;
       if (event.kind === 'transaction_posted') {
-        for (const posting of event.postings) {
-          const row = sums.get(posting.amount.asset) ?? { debits: 0n, credits: 0n };
-          const column = posting.direction === 'debit' ? 'debits' : 'credits';
-          let sum = row[column] + posting.amount.minor;
-          if (sum > I64_MAX || sum < I64_MIN) {
-            saturated = true;
-            sum = sum > I64_MAX ? I64_MAX : I64_MIN;
-          }
-          row[column] = sum;
-          sums.set(posting.amount.asset, row);
-        }
+        for (const posting of event.postings) sums.add(posting.amount.asset, posting.direction, posting.amount.minor);
       }
       return true;
     });
-    if (saturated && !runtime.state.sumsSaturated) {
+    if (sums.saturated && !runtime.state.sumsSaturated) {
       runtime.state.sumsSaturated = true;
       this.#warnSaturated(runtime.state.book);
     }
-    return sortRows(sums);
+    return sums.rows();
   }
 
   // --- control ----------------------------------------------------------------------------------

@@ -11,7 +11,7 @@
  * M2. Stored and returned objects are copies; a caller can never reach the store's state.
  */
 import { accountKey } from '../core/account-key.js';
-import { sortRows } from '../core/trial-balance.js';
+import { sumsSaturatedWarning, TrialBalanceSums } from '../core/trial-balance.js';
 import { bookCaseKey } from '../core/book-name.js';
 import { BaseStore, type BatchDraft } from '../core/base-store.js';
 import { StoreError } from '../core/errors.js';
@@ -279,31 +279,18 @@ export class MemoryStore extends BaseStore {
   protected override async _trialBalance(name: string, asOfUs: number | null): Promise<TrialBalanceRow[]> {
     const model = this.#books.get(name);
     if (model === undefined) return [];
-    const sums = new Map<string, { debits: bigint; credits: bigint }>();
-    let saturated = false;
+    const sums = new TrialBalanceSums();
     for (let index = 0; index < model.events.length; index++) {
       if (asOfUs !== null && model.eventAtUs[index]! > asOfUs) break;
       const event = model.events[index]!.event;
       if (event.kind !== 'transaction_posted') continue;
-      for (const posting of event.postings) {
-        const row = sums.get(posting.amount.asset) ?? { debits: 0n, credits: 0n };
-        const column = posting.direction === 'debit' ? 'debits' : 'credits';
-        const sum = row[column] + posting.amount.minor;
-        const clamped = sum > I64_MAX ? I64_MAX : sum < I64_MIN ? I64_MIN : sum;
-        if (clamped !== sum) saturated = true;
-        row[column] = clamped;
-        sums.set(posting.amount.asset, row);
-      }
+      for (const posting of event.postings) sums.add(posting.amount.asset, posting.direction, posting.amount.minor);
     }
-    if (saturated && !model.sumsSaturationWarned) {
+    if (sums.saturated && !model.sumsSaturationWarned) {
       model.sumsSaturationWarned = true;
-      this.#onWarning({
-        code: 'SUMS_SATURATED',
-        message: `trial-balance sums of book ${name} reached the i64 bound and are saturated`,
-        book: name,
-      });
+      this.#onWarning(sumsSaturatedWarning(name));
     }
-    return sortRows(sums);
+    return sums.rows();
   }
 
   protected override async _readEvents(book: string, from: number, limit: number): Promise<SequencedEvent[]> {

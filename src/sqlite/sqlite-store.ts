@@ -27,7 +27,7 @@ import path from 'node:path';
 import type Database from 'better-sqlite3';
 
 import { BaseStore, type BatchDraft } from '../core/base-store.js';
-import { sortRows } from '../core/trial-balance.js';
+import { sumsSaturatedWarning, TrialBalanceSums } from '../core/trial-balance.js';
 import { accountKey } from '../core/account-key.js';
 import { bookCaseKey } from '../core/book-name.js';
 import { StoreError } from '../core/errors.js';
@@ -659,37 +659,24 @@ export class SqliteStore extends BaseStore {
 
   protected override async _trialBalance(name: string, asOf: number | null): Promise<TrialBalanceRow[]> {
     const asOfUs = asOf ?? Number.MAX_SAFE_INTEGER;
-    const sums = new Map<string, { debits: bigint; credits: bigint }>();
-    let saturated = false;
+    let sums = new TrialBalanceSums();
     try {
       for (const row of this.#sql.trialSums.all(name, asOfUs) as Row[]) {
-        const entry = sums.get(String(row.asset)) ?? { debits: 0n, credits: 0n };
-        entry[row.direction === 'debit' ? 'debits' : 'credits'] = toBigint(row.up) + toBigint(row.down);
-        sums.set(String(row.asset), entry);
+        sums.set(String(row.asset), row.direction as Direction, toBigint(row.up) + toBigint(row.down));
       }
     } catch (error) {
       if (!isIntegerOverflow(error)) throw StoreError.io('trial balance failed', error);
       // A part left the i64 range: add in commit order, saturating at the bounds, as every store does.
-      sums.clear();
+      sums = new TrialBalanceSums();
       for (const row of this.#sql.trialRowsInOrder.iterate(name, asOfUs) as IterableIterator<Row>) {
-        const entry = sums.get(String(row.asset)) ?? { debits: 0n, credits: 0n };
-        const column = row.direction === 'debit' ? 'debits' : 'credits';
-        const sum = entry[column] + toBigint(row.minor);
-        const clamped = sum > I64_MAX ? I64_MAX : sum < I64_MIN ? I64_MIN : sum;
-        if (clamped !== sum) saturated = true;
-        entry[column] = clamped;
-        sums.set(String(row.asset), entry);
+        sums.add(String(row.asset), row.direction as Direction, toBigint(row.minor));
       }
     }
-    if (saturated && !this.#sumsSaturationWarned.has(name)) {
+    if (sums.saturated && !this.#sumsSaturationWarned.has(name)) {
       this.#sumsSaturationWarned.add(name);
-      this.#onWarning({
-        code: 'SUMS_SATURATED',
-        message: `trial-balance sums of book ${name} reached the i64 bound and are saturated`,
-        book: name,
-      });
+      this.#onWarning(sumsSaturatedWarning(name));
     }
-    return sortRows(sums);
+    return sums.rows();
   }
 
   protected override async _readEvents(book: string, from: number, limit: number): Promise<SequencedEvent[]> {

@@ -589,6 +589,35 @@ const B6_CASES: ConformanceCase[] = [
     await store.openAccount(...openSpec(lower, 'deposits', assetId, 'liability'));
     assert.equal((await store.readEvents(lower, 1, 10)).length, 2);
   }),
+
+  conformanceCase('B6 book names: a refused write never reserves a name, also while it is in flight', async (store, ctx) => {
+    const assetId = unique('USD');
+    await store.registerAsset(asset(assetId));
+    const hex = randomUUID().replaceAll('-', '');
+    // Sent together: the lower-case book fails (unknown asset), so the upper-case one may exist.
+    const [refused, accepted] = await Promise.allSettled([
+      store.openAccount(...openSpec(`gamma-${hex}`, 'cash', unique('NOPE'), 'asset')),
+      store.openAccount(...openSpec(`GAMMA-${hex}`, 'cash', assetId, 'asset')),
+    ]);
+    assert.equal(refused.status, 'rejected');
+    assertStoreError((refused as PromiseRejectedResult).reason, 'UNKNOWN_ASSET');
+    assert.equal(accepted.status, 'fulfilled', 'GAMMA is accepted: gamma never came to exist');
+    // Sent together the other way round: the first succeeds, so the second is case_conflict.
+    const [first, second] = await Promise.allSettled([
+      store.openAccount(...openSpec(`delta-${hex}`, 'cash', assetId, 'asset')),
+      store.openAccount(...openSpec(`DELTA-${hex}`, 'cash', assetId, 'asset')),
+    ]);
+    assert.equal(first.status, 'fulfilled');
+    assert.equal(second.status, 'rejected');
+    assert.equal(assertStoreError((second as PromiseRejectedResult).reason, 'INVALID_BOOK').reason, 'case_conflict');
+    // One after another: a refused write leaves the name free.
+    await expectStoreError(store.openAccount(...openSpec(`omega-${hex}`, 'cash', unique('NOPE'), 'asset')), 'UNKNOWN_ASSET');
+    await store.openAccount(...openSpec(`OMEGA-${hex}`, 'cash', assetId, 'asset'));
+    store = await ctx.reopen(store);
+    for (const book of [`GAMMA-${hex}`, `delta-${hex}`, `OMEGA-${hex}`]) assert.equal((await store.readEvents(book, 1, 10)).length, 1, book);
+    for (const book of [`gamma-${hex}`, `DELTA-${hex}`, `omega-${hex}`]) assert.deepEqual(await store.readEvents(book, 1, 10), [], book);
+    await expectInvalidBook(store.openAccount(...openSpec(`gamma-${hex}`, 'cash', assetId, 'asset')), `gamma-${hex}`, 'case_conflict');
+  }),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -830,6 +859,111 @@ const B11_CASES: ConformanceCase[] = [
     const mixed = await store.commitBatch([withMinor(base(), 0, 1.5), good]);
     assert.equal(assertStoreError(errorOf(mixed[0], 'bad'), 'INVALID_ARGUMENT').field, 'postings[0].amount.minor');
     assert.equal(okValue(mixed[1], 'good').seq, 5);
+  }),
+
+  conformanceCase('B11 input validation: an unknown field is INVALID_ARGUMENT naming it, at every level of a write', async (store) => {
+    const { book, asset: assetId } = await setupBook(store);
+    const base = (): Tx => transfer(book, unique('key'), 'deposits', 'cash', assetId, 10n);
+    const extra = <T extends object>(value: T, key: string): T => ({ ...value, [key]: 1 });
+    const withPosting = (tx: Tx, change: (p: Tx['postings'][number]) => Tx['postings'][number]): Tx => ({
+      ...tx,
+      postings: [change(tx.postings[0]!), ...tx.postings.slice(1)],
+    });
+    const cases: Array<[string, Tx]> = [
+      ['memo', extra(base(), 'memo')],
+      ['postings[0].note', withPosting(base(), (p) => extra(p, 'note'))],
+      ['postings[0].account.asset', withPosting(base(), (p) => ({ ...p, account: extra(p.account, 'asset') }))],
+      ['postings[0].amount.precision', withPosting(base(), (p) => ({ ...p, amount: extra(p.amount, 'precision') }))],
+      ['external_refs[0].url', { ...base(), external_refs: [{ kind: 'invoice', value: '7', url: 'x' } as Tx['external_refs'][number]] }],
+    ];
+    const before = await store.readEvents(book, 1, 100);
+    for (const [field, tx] of cases) await expectInvalidArgument(store.commit(tx), field);
+    const slots = await store.commitBatch(cases.map(([, tx]) => tx));
+    slots.forEach((slot, index) => assert.equal(assertStoreError(errorOf(slot, cases[index]![0]), 'INVALID_ARGUMENT').field, cases[index]![0]));
+    const [def, cfg] = openSpec(book, unique('acct'), assetId, 'asset');
+    await expectInvalidArgument(store.openAccount(extra(def, 'owner'), cfg), 'def.owner');
+    await expectInvalidArgument(store.openAccount({ ...def, id: extra(def.id, 'kind') }, cfg), 'def.id.kind');
+    await expectInvalidArgument(store.openAccount(def, extra(cfg, 'max_balance')), 'cfg.max_balance');
+    await expectInvalidArgument(store.registerAsset(extra(asset(unique('EUR')), 'symbol')), 'def.symbol');
+    await expectInvalidArgument(
+      store.registerAsset({ ...asset(unique('BTC')), class: { crypto: { network: 'btc', native_id: null, chain: 1 } } as never }),
+      'def.class.crypto.chain',
+    );
+    // A bad known field is reported before an unknown one.
+    await expectInvalidArgument(store.commit({ ...extra(base(), 'memo'), occurred_at: 'yesterday' }), 'occurred_at');
+    // Symbol keys and non-enumerable properties are not fields: the write goes through without them.
+    const hidden = base();
+    Object.defineProperty(hidden, 'note', { value: 'invisible', enumerable: false });
+    (hidden as unknown as Record<symbol, unknown>)[Symbol('tag')] = 1;
+    const metadata: Record<string | symbol, unknown> = { visible: 1, [Symbol('secret')]: 2 };
+    Object.defineProperty(metadata, 'hidden', { value: 3, enumerable: false });
+    hidden.metadata = metadata as JsonValue;
+    const committed = await store.commit(hidden);
+    const stored = await store.transaction(hidden.id);
+    assert.deepEqual(stored?.transaction.metadata, { visible: 1 }, 'only enumerable string keys of metadata are stored');
+    assert.equal((await store.readEvents(book, 1, 100)).length, before.length + 1);
+    assert.equal(committed.seq, before.length + 1);
+  }),
+
+  conformanceCase("B11 input validation: an exception from the caller's own object is INVALID_ARGUMENT with it as the cause", async (store) => {
+    const { book, asset: assetId } = await setupBook(store);
+    const before = await store.readEvents(book, 1, 100);
+    const boom = new RangeError('getter exploded');
+    const throwing = { ...transfer(book, unique('key'), 'deposits', 'cash', assetId, 10n) };
+    Object.defineProperty(throwing, 'metadata', { enumerable: true, get: () => { throw boom; } });
+    const revocable = Proxy.revocable(transfer(book, unique('key'), 'deposits', 'cash', assetId, 10n), {});
+    revocable.revoke();
+    const trap = new Proxy(transfer(book, unique('key'), 'deposits', 'cash', assetId, 10n), {
+      get() {
+        throw boom;
+      },
+    });
+    for (const [what, tx, cause] of [
+      ['a throwing getter', throwing, boom],
+      ['a revoked proxy', revocable.proxy, null],
+      ['a throwing get trap', trap, boom],
+    ] as const) {
+      const error = await expectStoreError(store.commit(tx as Tx), 'INVALID_ARGUMENT');
+      assert.equal(error.field, 'tx', what);
+      if (cause !== null) assert.equal(error.cause, cause, `${what}: the caller's error is the cause`);
+      else assert.ok(error.cause instanceof TypeError, `${what}: the TypeError is the cause`);
+      const [slot] = await store.commitBatch([tx as Tx]);
+      assert.equal(assertStoreError(errorOf(slot, what), 'INVALID_ARGUMENT').field, 'tx', `${what} in a batch`);
+    }
+    const batchProxy = new Proxy([] as Tx[], {
+      get(target, key, receiver) {
+        if (key === 'length') throw boom;
+        return Reflect.get(target, key, receiver);
+      },
+    });
+    assert.equal((await expectStoreError(store.commitBatch(batchProxy), 'INVALID_ARGUMENT')).field, 'txs');
+    const [def, cfg] = openSpec(book, unique('acct'), assetId, 'asset');
+    const badCfg = Object.defineProperty({ ...cfg }, 'min_balance', { enumerable: true, get: () => { throw boom; } });
+    assert.equal((await expectStoreError(store.openAccount(def, badCfg), 'INVALID_ARGUMENT')).cause, boom);
+    const badAsset = Object.defineProperty({ ...asset(unique('EUR')) }, 'name', { enumerable: true, get: () => { throw boom; } });
+    assert.equal((await expectStoreError(store.registerAsset(badAsset), 'INVALID_ARGUMENT')).cause, boom);
+    const badAccount = Object.defineProperty({ book }, 'path', { enumerable: true, get: () => { throw boom; } });
+    assert.equal((await expectStoreError(store.balance(badAccount as never), 'INVALID_ARGUMENT')).cause, boom);
+    assert.deepEqual(await store.readEvents(book, 1, 100), before, 'nothing was appended');
+  }),
+
+  conformanceCase('B11 input validation: U+0000 in an account path, asset id or idempotency key is INVALID_ARGUMENT (A1)', async (store) => {
+    const { book, asset: assetId } = await setupBook(store);
+    const before = await store.readEvents(book, 1, 100);
+    await expectInvalidArgument(store.registerAsset(asset(`NUL\0${unique('X')}`)), 'def.id');
+    await expectInvalidArgument(store.openAccount(...openSpec(book, 'a\0b', assetId, 'asset')), 'def.id.path');
+    await expectInvalidArgument(store.openAccount(...openSpec(book, unique('acct'), `${assetId}\0`, 'asset')), 'def.asset');
+    await expectInvalidArgument(store.commit({ ...transfer(book, unique('key'), 'deposits', 'cash', assetId, 1n), idempotency_key: 'k\0' }), 'idempotency_key');
+    const tx = transfer(book, unique('key'), 'deposits', 'cash', assetId, 1n);
+    await expectInvalidArgument(
+      store.commit({ ...tx, postings: [{ ...tx.postings[0]!, account: { book, path: 'cash\0' } }, tx.postings[1]!] }),
+      'postings[0].account.path',
+    );
+    await expectInvalidArgument(store.balance({ book, path: 'cash\0' }), 'account.path');
+    await expectInvalidArgument(store.asset('USD\0'), 'id');
+    // Elsewhere (metadata, external refs) U+0000 is ordinary data.
+    const committed = await store.commit({ ...transfer(book, unique('key'), 'deposits', 'cash', assetId, 1n), metadata: { note: 'a\0b' } });
+    assert.equal(committed.seq, before.length + 1);
   }),
 
   conformanceCase('B11 input validation: a __proto__ metadata key round-trips as an ordinary key', async (store, ctx) => {
