@@ -9,10 +9,14 @@
  *     with snapshots disabled (full replay); collect garbage in every thread and read again.
  *     Growth of rss ÷ postings is the resident cost per posting. Then write a snapshot at the
  *     tail, close, and time `LogStore.open` with the default options (opens from the snapshot).
+ * T3. Accounts: one book of A accounts that never had a posting (a wallet per customer), built
+ *     and measured the same way; growth of rss ÷ A is the resident cost of an empty account.
  * Both processes run with --expose-gc and the thread probe, like the driver.
  *
  *   node dist/bench/startup.js build <dir> <events> <postingsPerTx>
  *   node dist/bench/startup.js measure <dir> <events> <postingsPerTx>
+ *   node dist/bench/startup.js build-accounts <dir> <accounts>
+ *   node dist/bench/startup.js measure-accounts <dir> <accounts>
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -25,6 +29,8 @@ import { collectEveryThread } from './contenders.js';
 import { assertAllOk, seedBooks, workloadDraft, workloadPostings } from './workload.js';
 
 const BOOK = 'bench-startup';
+const ACCOUNTS_BOOK = 'bench-accounts';
+const ACCOUNTS_IN_FLIGHT = 512;
 const CHUNK_DRAFTS = 100;
 const CHUNKS_IN_FLIGHT = 8;
 
@@ -62,6 +68,51 @@ async function build(dir: string, events: number, postingsPerTx: number): Promis
     await store.close();
   }
   return (performance.now() - startMs) / 1000;
+}
+
+async function buildAccounts(dir: string, accounts: number): Promise<number> {
+  const startMs = performance.now();
+  const store = await LogStore.open(dir, { snapshotEvery: 0 });
+  try {
+    await seedBooks(store, [ACCOUNTS_BOOK]);
+    const asset = (await store.readEvents('_system', 1, 1))[0]!.event;
+    if (asset.kind !== 'asset_registered') throw new Error('startup: the seeded asset is missing');
+    let next = 0;
+    const opener = async (): Promise<void> => {
+      while (next < accounts) {
+        const n = next++;
+        await store.openAccount({ id: { book: ACCOUNTS_BOOK, path: `wallets/customer-${n}` }, asset: asset.id, kind: 'liability' }, { normal_side: 'credit', min_balance: 0n });
+      }
+    };
+    await Promise.all(Array.from({ length: ACCOUNTS_IN_FLIGHT }, () => opener()));
+  } finally {
+    await store.close();
+  }
+  return (performance.now() - startMs) / 1000;
+}
+
+/** Resident bytes per account that never had a posting (T3). */
+async function measureAccountsInProcess(dir: string, accounts: number): Promise<{ accounts: number; bytes_per_account: number; open_s: number }> {
+  const rssEmpty = await rssOfEmptyStore(dir);
+  const startMs = performance.now();
+  const store = await LogStore.open(dir, { snapshotEvery: 0 });
+  const openS = (performance.now() - startMs) / 1000;
+  await collectEveryThread(1000);
+  const rssLoaded = process.memoryUsage().rss;
+  await store.close();
+  return { accounts, bytes_per_account: (rssLoaded - rssEmpty) / accounts, open_s: openS };
+}
+
+/** The rss of this process with an empty store open, after garbage collection in every thread. */
+async function rssOfEmptyStore(dir: string): Promise<number> {
+  const emptyDir = `${dir}-empty`;
+  fs.rmSync(emptyDir, { recursive: true, force: true });
+  const empty = await LogStore.open(emptyDir, { snapshotEvery: 0 });
+  await collectEveryThread(500);
+  const rss = process.memoryUsage().rss;
+  await empty.close();
+  fs.rmSync(emptyDir, { recursive: true, force: true });
+  return rss;
 }
 
 async function measure(dir: string, events: number, postingsPerTx: number): Promise<Omit<StartupMeasurement, 'build_s'>> {
@@ -108,27 +159,53 @@ async function measure(dir: string, events: number, postingsPerTx: number): Prom
   };
 }
 
+/** Runs `mode` of this script in its own Node process with `nodeFlags`; returns its JSON answer. */
+function runChild(nodeFlags: string[], mode: string, args: string[]): unknown {
+  const script = fileURLToPath(import.meta.url);
+  const child = spawnSync(process.execPath, [...nodeFlags, script, mode, ...args], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  if (child.status !== 0) throw new Error(`startup ${mode} failed with exit code ${child.status}`);
+  const lastLine = child.stdout.trim().split('\n').pop()!;
+  return JSON.parse(lastLine) as unknown;
+}
+
 /** Runs T1 and T2, each in its own Node process with the same flags as this one. */
 export function measureStartup(dir: string, events: number, postingsPerTx: number, nodeFlags: string[]): StartupMeasurement {
   fs.rmSync(dir, { recursive: true, force: true });
-  const script = fileURLToPath(import.meta.url);
-  const runChild = (mode: string): unknown => {
-    const child = spawnSync(process.execPath, [...nodeFlags, script, mode, dir, String(events), String(postingsPerTx)], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'inherit'],
-      maxBuffer: 16 * 1024 * 1024,
-    });
-    if (child.status !== 0) throw new Error(`startup ${mode} failed with exit code ${child.status}`);
-    const lastLine = child.stdout.trim().split('\n').pop()!;
-    return JSON.parse(lastLine) as unknown;
-  };
-  const built = runChild('build') as { build_s: number };
-  const measured = runChild('measure') as Omit<StartupMeasurement, 'build_s'>;
+  const args = [dir, String(events), String(postingsPerTx)];
+  const built = runChild(nodeFlags, 'build', args) as { build_s: number };
+  const measured = runChild(nodeFlags, 'measure', args) as Omit<StartupMeasurement, 'build_s'>;
+  return { ...measured, build_s: built.build_s };
+}
+
+export interface AccountsMeasurement {
+  accounts: number;
+  build_s: number;
+  open_s: number;
+  bytes_per_account: number;
+}
+
+/** Runs T3: builds a book of `accounts` empty accounts, then measures it in a fresh process. */
+export function measureAccounts(dir: string, accounts: number, nodeFlags: string[]): AccountsMeasurement {
+  fs.rmSync(dir, { recursive: true, force: true });
+  const built = runChild(nodeFlags, 'build-accounts', [dir, String(accounts)]) as { build_s: number };
+  const measured = runChild(nodeFlags, 'measure-accounts', [dir, String(accounts)]) as Omit<AccountsMeasurement, 'build_s'>;
+  fs.rmSync(dir, { recursive: true, force: true });
   return { ...measured, build_s: built.build_s };
 }
 
 async function main(argv: string[]): Promise<void> {
   const [mode, dir, eventsText, postingsText] = argv;
+  if (mode === 'build-accounts' || mode === 'measure-accounts') {
+    const accounts = Number(eventsText);
+    if (dir === undefined || !Number.isSafeInteger(accounts)) throw new Error(`usage: startup.js ${mode} <dir> <accounts>`);
+    const answer = mode === 'build-accounts' ? { build_s: await buildAccounts(path.resolve(dir), accounts) } : await measureAccountsInProcess(path.resolve(dir), accounts);
+    process.stdout.write(`${JSON.stringify(answer)}\n`);
+    return;
+  }
   const events = Number(eventsText);
   const postingsPerTx = Number(postingsText);
   if (dir === undefined || !Number.isSafeInteger(events) || !Number.isSafeInteger(postingsPerTx)) {

@@ -13,6 +13,7 @@ import {
   BatchOverlay,
   BookState,
   draftOf,
+  postingsOf,
   stageCommit,
   stageOpenAccount,
   validateCommit,
@@ -30,6 +31,7 @@ import {
   type AccountId,
   type Committed,
   type Direction,
+  type LedgerEvent,
   type Posting,
   type Transaction,
 } from '../src/core/types.js';
@@ -48,6 +50,7 @@ function addAccount(state: BookState, path: string, cfg: AccountCfg, asset = 'US
     rawBalance: 0n,
     updatedSeq: 0,
     postings: new PostingIndex(),
+    ordinal: state.accounts.size,
   };
   state.accounts.set(accountKey(account.def.id), account);
   return account;
@@ -103,7 +106,7 @@ function expectCode<C extends StoreErrorCode>(run: () => unknown, code: C): Stor
 
 /** Everything of an account that apply or validation could change. */
 function accountView(account: AccountState): unknown {
-  return { raw: account.rawBalance, updatedSeq: account.updatedSeq, postings: account.postings.length };
+  return { raw: account.rawBalance, updatedSeq: account.updatedSeq, postings: postingsOf(account).length };
 }
 
 function stateView(state: BookState): unknown {
@@ -230,11 +233,11 @@ test('apply_updates_balances_indexes_and_sums', () => {
   assert.deepEqual(outcome, { sumsSaturatedNow: false, duplicate: null });
   assert.equal(cash.rawBalance, 100n);
   assert.equal(cash.updatedSeq, 1);
-  assert.equal(cash.postings.length, 1);
-  assert.deepEqual(cash.postings.get(0), { seq: 1, atUs: AT_US, txid: draft.id, minor: 100n, direction: 'debit', rawAfter: 100n });
+  assert.equal(postingsOf(cash).length, 1);
+  assert.deepEqual(postingsOf(cash).get(0), { seq: 1, atUs: AT_US, txid: draft.id, minor: 100n, direction: 'debit', rawAfter: 100n });
   assert.equal(rev.rawBalance, -100n);
   assert.equal(rev.updatedSeq, 1);
-  assert.deepEqual(rev.postings.get(0), { seq: 1, atUs: AT_US, txid: draft.id, minor: 100n, direction: 'credit', rawAfter: -100n });
+  assert.deepEqual(postingsOf(rev).get(0), { seq: 1, atUs: AT_US, txid: draft.id, minor: 100n, direction: 'credit', rawAfter: -100n });
   assert.deepEqual(state.trialBalance(), [{ asset: 'USD', debits: 100n, credits: 100n }]);
   const record = state.idempotency.get('k1'); // in the hot map, at the back of the FIFO
   assert(record !== undefined);
@@ -388,7 +391,7 @@ test('apply is all or nothing: an impossible event changes nothing', () => {
     ApplyError,
   );
   assert.deepEqual(stateView(state), before);
-  assert.equal(rev.postings.length, 0);
+  assert.equal(postingsOf(rev).length, 0);
 });
 
 test('lifetime sums saturate and report it once', () => {
@@ -500,4 +503,30 @@ test('second_writer_on_same_state_is_refused', () => {
   assert.throws(() => state.attachWriter(1), /single-writer rule violated/);
   assert.throws(() => state.attachWriter(0), /single-writer rule violated/);
   assert.equal(state.writer, 0);
+});
+
+test('an opened account is numbered in opening order, shares its strings and has no posting index until its first posting', () => {
+  const state = new BookState(BOOK);
+  const open = (seq: number, path: string): void => {
+    // Fresh strings, as a decoder makes them: equal in content, distinct in identity.
+    const event = JSON.parse(
+      JSON.stringify({ kind: 'account_opened', def: { id: { book: BOOK, path }, asset: 'USD', kind: 'asset' }, cfg: { normal_side: 'debit', min_balance: null } }),
+    ) as LedgerEvent;
+    state.apply(seq, AT_US, event);
+  };
+  open(1, 'cash');
+  open(2, 'fees');
+  const cash = state.accounts.get('b:cash')!;
+  const fees = state.accounts.get('b:fees')!;
+  assert.deepEqual([cash.ordinal, fees.ordinal], [0, 1]);
+  assert.equal(cash.postings, null);
+  assert.equal(postingsOf(cash).length, 0);
+  assert.deepEqual(state.balance(CASH, AT_US), { minor: 0n, asset: 'USD', updatedSeq: 0 });
+  assert.deepEqual(state.historyPage(CASH, 0, 10).page.seqs.length, 0);
+  assert.ok(cash.def.asset === fees.def.asset && cash.def.id.book === fees.def.id.book, 'one copy of the asset id and book name');
+  state.apply(3, AT_US + 1, { kind: 'transaction_posted', ...tx([post('cash', 'debit', 5n), post('fees', 'credit', 5n)]) });
+  assert.equal(postingsOf(cash).length, 1);
+  assert.ok(state.accounts.get('b:cash')!.postings !== null, 'the first posting made the index');
+  assert.equal(postingsOf(fees).length, 1);
+  assert.deepEqual(state.balance(CASH, null), { minor: 5n, asset: 'USD', updatedSeq: 3 });
 });

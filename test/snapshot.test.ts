@@ -16,7 +16,7 @@ import zlib from 'node:zlib';
 import { describe, test } from 'node:test';
 import { Packr } from 'msgpackr';
 import { accountKey } from '../src/core/account-key.js';
-import { BookState, type AccountState } from '../src/log/book-state.js';
+import { BookState, postingsOf, type AccountState } from '../src/log/book-state.js';
 import { StoreError } from '../src/core/errors.js';
 import { RealFileSystem } from '../src/log/file-system.js';
 import { LogStore } from '../src/log/log-store.js';
@@ -68,8 +68,8 @@ function fixtureState(seq: number, book = BOOK): BookState {
   const state = new BookState(book);
   const txid = randomUUID();
   const def: AccountDef = { ...CASH_DEF, id: { book, path: 'cash' } };
-  const cash: AccountState = { def, cfg: UNSIDED, rawBalance: 42n, updatedSeq: 1, postings: new PostingIndex() };
-  cash.postings.push({ seq: 1, atUs: AT_US, txid, minor: 42n, direction: 'debit', rawAfter: 42n });
+  const cash: AccountState = { def, cfg: UNSIDED, rawBalance: 42n, updatedSeq: 1, postings: new PostingIndex(), ordinal: 0 };
+  (cash.postings ??= new PostingIndex()).push({ seq: 1, atUs: AT_US, txid, minor: 42n, direction: 'debit', rawAfter: 42n });
   state.accounts.set(accountKey(def.id), cash);
   assert(state.idempotency.insert('k1', { txid, seq: 1, atUs: AT_US }));
   state.txids.set(txid, 1);
@@ -133,7 +133,7 @@ function forge(file: string, edit: (records: unknown[][]) => unknown[][]): void 
 }
 
 function postingEntries(account: AccountState): PostingEntry[] {
-  return Array.from({ length: account.postings.length }, (_, index) => account.postings.get(index));
+  return Array.from({ length: postingsOf(account).length }, (_, index) => postingsOf(account).get(index));
 }
 
 function assertSameState(actual: BookState, expected: BookState): void {
@@ -421,7 +421,7 @@ describe('snapshot files (conformance 2.7)', () => {
       const big = state.accounts.get('b:cash')!;
       for (let seq = 2; seq <= 30; seq++) {
         const txid = randomUUID();
-        big.postings.push({ seq, atUs: AT_US + seq, txid, minor: 1n, direction: 'debit', rawAfter: 42n + BigInt(seq - 1) });
+        (big.postings ??= new PostingIndex()).push({ seq, atUs: AT_US + seq, txid, minor: 1n, direction: 'debit', rawAfter: 42n + BigInt(seq - 1) });
         state.txids.set(txid, seq);
         state.idempotency.insert(`k-${seq}`, { txid, seq, atUs: AT_US + seq });
       }
@@ -538,7 +538,7 @@ describe('snapshot codec for book state (conformance 2.6)', () => {
         const minor = BigInt(index % 97) + (index % 5 === 0 ? 2n ** 40n : 1n);
         const direction = index % 3 === 0 ? 'credit' : 'debit';
         raw += direction === 'debit' ? minor : -minor;
-        cash.postings.push({ seq: index + 2, atUs: base + index * 1_000_000, txid: randomUUID(), minor, direction, rawAfter: raw });
+        (cash.postings ??= new PostingIndex()).push({ seq: index + 2, atUs: base + index * 1_000_000, txid: randomUUID(), minor, direction, rawAfter: raw });
       }
       cash.rawBalance = raw;
       cash.updatedSeq = count + 1;
@@ -551,10 +551,10 @@ describe('snapshot codec for book state (conformance 2.6)', () => {
         [4096, 50],
       );
       const restored = loadSnapshot(realFs, file, BOOK, count + 1).state.accounts.get('b:cash')!;
-      assert.equal(restored.postings.length, count);
+      assert.equal(postingsOf(restored).length, count);
       for (let index = 0; index < count; index++) {
-        const entry = restored.postings.get(index);
-        const original = cash.postings.get(index);
+        const entry = postingsOf(restored).get(index);
+        const original = postingsOf(cash).get(index);
         assert.equal(entry.seq, index + 2);
         assert.equal(entry.atUs, base + index * 1_000_000);
         assert.equal(entry.rawAfter, original.rawAfter);
@@ -562,9 +562,9 @@ describe('snapshot codec for book state (conformance 2.6)', () => {
       }
       // Searches over the restored index agree with the original's.
       for (const seq of [0, 1, 2, 4097, 4098, 4099, count, count + 1, count + 5]) {
-        assert.equal(restored.postings.firstAfterSeq(seq), cash.postings.firstAfterSeq(seq), `seq ${seq}`);
+        assert.equal(postingsOf(restored).firstAfterSeq(seq), postingsOf(cash).firstAfterSeq(seq), `seq ${seq}`);
       }
-      assert.equal(restored.postings.firstAfterAtUs(base + 4095 * 1_000_000), 4096);
+      assert.equal(postingsOf(restored).firstAfterAtUs(base + 4095 * 1_000_000), 4096);
     });
   });
 

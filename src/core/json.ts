@@ -25,7 +25,10 @@ export class JsonSyntaxError extends Error {
 }
 
 const QUOTE = 0x22;
+
 const BACKSLASH = 0x5c;
+/** Below this length V8 copies a slice or a concatenation; from it on, it makes a view of its parts. */
+const SLICE_VIEW_LENGTH_MIN = 13;
 const MINUS = 0x2d;
 const PLUS = 0x2b;
 const DOT = 0x2e;
@@ -101,7 +104,9 @@ export class JsonReader {
       const code = text.charCodeAt(position);
       if (code === QUOTE) {
         this.position = position + 1;
-        return text.slice(start, position);
+        // A slice of 13 or more characters is a view that keeps the whole text alive: a string kept
+        // in a long-lived index (an account path, a key) must not pin its event's payload.
+        return position - start < SLICE_VIEW_LENGTH_MIN ? text.slice(start, position) : (JSON.parse(text.slice(start - 1, position + 1)) as string);
       }
       if (code === BACKSLASH) break;
       if (code < 0x20 || Number.isNaN(code)) {
@@ -163,7 +168,7 @@ export class JsonReader {
     this.position = position + 1;
     // A lone surrogate can only come from a \u escape; serde_json refuses it, and so do we.
     if (escapedUnicode && !value.isWellFormed()) this.fail('lone surrogate in string');
-    return value;
+    return value.length < SLICE_VIEW_LENGTH_MIN ? value : (JSON.parse(JSON.stringify(value)) as string); // a rope of slices: copy it
   }
 
   readNumberToken(): NumberToken {

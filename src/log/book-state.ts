@@ -18,6 +18,7 @@ import { IdemIndex } from './idem-index.js';
 import { TxidTable } from './txid-table.js';
 import { sameAccount, sameTransactionContent } from '../core/identity.js';
 import {
+  ACCOUNT_KINDS,
   I64_MAX,
   I64_MIN,
   SYSTEM_BOOK,
@@ -39,7 +40,44 @@ export interface AccountState {
   cfg: AccountCfg;
   rawBalance: bigint;
   updatedSeq: number;
-  postings: PostingIndex;
+  /** Null until the first posting: most accounts of a wallet-per-customer book never have one. */
+  postings: PostingIndex | null;
+  /** The account's number in its book, in opening order (its balance slot, shared-balances M1); -1 while staged. */
+  ordinal: number;
+}
+
+/**
+ * A new account's state. Its def and cfg are rebuilt with the strings every account shares (kind,
+ * normal side, the book name and asset id interned in `strings`), so a book of millions of
+ * accounts keeps one copy of each, not one per account; its posting index is made at the first
+ * posting.
+ */
+export function newAccountState(def: AccountDef, cfg: AccountCfg, ordinal: number, strings: Map<string, string>): AccountState {
+  const shared = (text: string): string => {
+    const known = strings.get(text);
+    if (known !== undefined) return known;
+    strings.set(text, text);
+    return text;
+  };
+  const asset = shared(def.asset);
+  const kind = ACCOUNT_KINDS.find((known) => known === def.kind) ?? def.kind;
+  const normalSide = cfg.normal_side === 'debit' ? 'debit' : cfg.normal_side === 'credit' ? 'credit' : null;
+  return {
+    def: { id: { book: shared(def.id.book), path: def.id.path }, asset, kind },
+    cfg: { normal_side: normalSide, min_balance: cfg.min_balance === 0n ? 0n : cfg.min_balance },
+    rawBalance: 0n,
+    updatedSeq: 0,
+    postings: null,
+    ordinal,
+  };
+}
+
+/** Read-only stand-in for an account with no postings; nothing ever appends to it. */
+const NO_POSTINGS = new PostingIndex();
+
+/** An account's posting index for reading (empty when it never had a posting). */
+export function postingsOf(account: AccountState): PostingIndex {
+  return account.postings ?? NO_POSTINGS;
 }
 
 /** One posting as the writer sees it: the account's flat key, asset, amount and direction. */
@@ -112,6 +150,8 @@ export class BookState {
   seqNext = 1;
   atLastUs: number | null = null;
   readonly accounts = new Map<string, AccountState>();
+  /** Asset ids of the accounts, one copy each (newAccountState). */
+  readonly accountStrings = new Map<string, string>();
   /** Idempotency key → the original commit. Permanent. */
   readonly idempotency = new IdemIndex();
   /** Txid → seq of its transaction. */
@@ -164,7 +204,7 @@ export class BookState {
         if (this.accounts.has(key)) {
           outcome = { ...outcome, duplicate: `account ${key} opened again` };
         } else {
-          this.accounts.set(key, { def: event.def, cfg: event.cfg, rawBalance: 0n, updatedSeq: 0, postings: new PostingIndex() });
+          this.accounts.set(key, newAccountState(event.def, event.cfg, this.accounts.size, this.accountStrings));
         }
         break;
       }
@@ -250,7 +290,7 @@ export class BookState {
       const account = accounts[index]!;
       account.rawBalance = finals[index]!;
       account.updatedSeq = seq;
-      account.postings.append(seq, atUs, txid, posting.minor, posting.direction, finals[index]!);
+      (account.postings ??= new PostingIndex()).append(seq, atUs, txid, posting.minor, posting.direction, finals[index]!);
       let row = this.sums.get(posting.asset);
       if (row === undefined) {
         row = { debits: 0n, credits: 0n };
@@ -290,19 +330,20 @@ export class BookState {
     if (asOfUs === null) {
       return { minor: effectiveBalance(account.cfg, account.rawBalance), asset: account.def.asset, updatedSeq: account.updatedSeq };
     }
-    const index = account.postings.firstAfterAtUs(asOfUs) - 1;
+    const postings = postingsOf(account);
+    const index = postings.firstAfterAtUs(asOfUs) - 1;
     if (index < 0) return { minor: 0n, asset: account.def.asset, updatedSeq: 0 };
     return {
-      minor: effectiveBalance(account.cfg, account.postings.rawAfterAt(index)),
+      minor: effectiveBalance(account.cfg, postings.rawAfterAt(index)),
       asset: account.def.asset,
-      updatedSeq: account.postings.seqAt(index),
+      updatedSeq: postings.seqAt(index),
     };
   }
 
   /** A page of an account's history as columns, with the asset its records carry. */
   historyPage(id: AccountId, afterSeq: number, limit: number): { page: HistoryColumns; asset: string } {
     const account = this.account(id);
-    return { page: account.postings.historyPage(afterSeq, limit), asset: account.def.asset };
+    return { page: postingsOf(account).historyPage(afterSeq, limit), asset: account.def.asset };
   }
 
   history(id: AccountId, afterSeq: number, limit: number): PostingRecord[] {
@@ -445,6 +486,6 @@ export function validateOpenAccount(
 export function stageOpenAccount(overlay: BatchOverlay, def: AccountDef, cfg: AccountCfg): void {
   const key = accountKey(def.id);
   overlay.accounts.set(key, { def, cfg });
-  overlay.stagedAccounts.set(key, { def, cfg, rawBalance: 0n, updatedSeq: 0, postings: new PostingIndex() });
+  overlay.stagedAccounts.set(key, { def, cfg, rawBalance: 0n, updatedSeq: 0, postings: null, ordinal: -1 });
 }
 

@@ -59,8 +59,7 @@ interface BookEntry {
   /** Callers waiting for a `creating` book to exist or to be absent again (A5). */
   creationWaiters: Array<() => void>;
   deadError: StoreError | null;
-  /** Path → what reading its balance slot needs, in opening order (src/shared-balances.ts, M1). */
-  accounts: Map<string, { ordinal: number; asset: string; credit: boolean }>;
+  /** The book's accounts and their balance slots (src/log/shared-balances.ts). */
   balances: BalanceSlotsReader;
 }
 
@@ -160,8 +159,8 @@ export class LogStore extends BaseStore {
         if ('error' in book) failures.push({ book: book.book, error: fromWireError(book.error) });
         else {
           const ordinal = this.#bookOrdinal(book.book);
-          const accounts = this.#entry(book.book).accounts;
-          for (const [path, asset, credit] of book.accounts) accounts.set(path, { ordinal: accounts.size, asset, credit });
+          const balances = this.#entry(book.book).balances;
+          for (const [path, asset, credit] of book.accounts) balances.addAccount(path, asset, credit);
           this.#txids.reserve(book.txidBytes.length / 16);
           for (let offset = 0; offset < book.txidBytes.length; offset += 16) this.#txids.setBytes(book.txidBytes, offset, ordinal);
         }
@@ -215,7 +214,7 @@ export class LogStore extends BaseStore {
     }
     await this.#write(entry, 1, { op: 'openAccount', book, slot: entry.slot, def: account.def, cfg: account.cfg, eventJson: account.eventJson }, (seq, at) => {
       // Appended handlers run in seq order, the order in which the worker numbers accounts (M1).
-      entry.accounts.set(account.def.id.path, { ordinal: entry.accounts.size, asset: account.def.asset, credit: account.cfg.normal_side === 'credit' });
+      entry.balances.addAccount(account.def.id.path, account.def.asset, account.cfg.normal_side === 'credit');
       return this.#publish(book, seq, at, { kind: 'account_opened', def: account.def, cfg: account.cfg });
     });
   }
@@ -410,11 +409,8 @@ export class LogStore extends BaseStore {
   #sharedBalance(id: AccountId): BalanceSnapshot | null {
     const entry = this.#books.get(id.book);
     if (entry === undefined || entry.status !== 'live') return null; // dead books answer through their worker
-    const account = entry.accounts.get(id.path);
-    if (account === undefined) return null;
-    const slot = entry.balances.read(account.ordinal, id.path);
-    if (slot === null) return null;
-    return { amount: { minor: account.credit ? -slot.raw : slot.raw, asset: account.asset }, updated_seq: slot.updatedSeq };
+    const balance = entry.balances.balance(id.path);
+    return balance === null ? null : { amount: { minor: balance.minor, asset: balance.asset }, updated_seq: balance.updatedSeq };
   }
 
   protected override async _asset(id: string): Promise<AssetDef | null> {
@@ -528,7 +524,6 @@ export class LogStore extends BaseStore {
         inFlight: 0,
         creationWaiters: [],
         deadError: null,
-        accounts: new Map(),
         balances: new BalanceSlotsReader(),
       };
       this.#books.set(book, entry);

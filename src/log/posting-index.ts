@@ -9,12 +9,20 @@
  * P1. seq and atUs never decrease from one entry to the next.
  * P2. rawAfter is the account's raw balance after the entry's transaction (its postings share one
  *     seq and at, so no read falls between them, and a running sum between them may leave i64).
+ * P3. An index with no entries allocates nothing: its columns are shared empty arrays of length 0,
+ *     never written, until the first append. A book may hold millions of accounts that never had
+ *     a posting (a wallet per customer), and six typed arrays cost about 1.5 KB.
  */
 import assert from 'node:assert/strict';
 import { formatAtUs } from '../core/time.js';
 import type { AccountId, Direction, PostingRecord } from '../core/types.js';
 
 const TXID_BYTES = 16;
+/** Entries of the first allocation; until then an index holds the shared empty columns (P3). */
+const INITIAL_CAPACITY = 4;
+const EMPTY_FLOAT64 = new Float64Array(0);
+const EMPTY_BIGINT64 = new BigInt64Array(0);
+const EMPTY_BYTES = new Uint8Array(0);
 const DIRECTION_DEBIT = 0;
 const DIRECTION_CREDIT = 1;
 
@@ -71,12 +79,12 @@ export function postingRecordsOf(page: HistoryColumns, account: AccountId, asset
 
 export class PostingIndex {
   length = 0;
-  #seqs = new Float64Array(2);
-  #atUs = new Float64Array(2);
-  #minors = new BigInt64Array(2);
-  #rawAfters = new BigInt64Array(2);
-  #directions = new Uint8Array(2);
-  #txids = new Uint8Array(2 * TXID_BYTES);
+  #seqs = EMPTY_FLOAT64;
+  #atUs = EMPTY_FLOAT64;
+  #minors = EMPTY_BIGINT64;
+  #rawAfters = EMPTY_BIGINT64;
+  #directions = EMPTY_BYTES;
+  #txids = EMPTY_BYTES;
 
   push(entry: PostingEntry): void {
     const txid = new Uint8Array(TXID_BYTES);
@@ -108,7 +116,7 @@ export class PostingIndex {
   }
 
   #grow(atLeast = 0): void {
-    const capacity = Math.max(this.#seqs.length * 2, atLeast);
+    const capacity = Math.max(this.#seqs.length * 2, atLeast, INITIAL_CAPACITY);
     this.#seqs = grown(this.#seqs, new Float64Array(capacity));
     this.#atUs = grown(this.#atUs, new Float64Array(capacity));
     this.#minors = grown(this.#minors, new BigInt64Array(capacity));

@@ -86,9 +86,8 @@ interface BookRuntime {
   snapshotSeqDurable: number;
   /** Spills, merges and rebuilds of the book's idempotency runs. */
   idem: IdemMaintenance;
-  /** The book's balance slots, and each account's ordinal (flat key → slot), in opening order. */
+  /** The book's balance slots, one per account at its ordinal (AccountState.ordinal). */
   balances: BalanceSlotsWriter;
-  ordinals: Map<string, number>;
 }
 
 interface Staged {
@@ -199,7 +198,6 @@ export class Shard {
         snapshotWaiters: [],
         snapshotSeqDurable: 0,
         balances: this.#balanceSlots(book),
-        ordinals: new Map(),
       };
       this.#books.set(book, runtime);
     }
@@ -530,15 +528,14 @@ export class Shard {
     }
   }
 
-  /** Numbers a newly applied account (in opening order, M1) and writes its slot. */
+  /** Writes the slot of a newly applied account (numbered in opening order by BookState, M1). */
   #addBalanceSlot(runtime: BookRuntime, key: string): void {
-    runtime.ordinals.set(key, runtime.ordinals.size);
     this.#publishBalance(runtime, key);
   }
 
   #publishBalance(runtime: BookRuntime, key: string): void {
     const account = runtime.state.accounts.get(key)!;
-    runtime.balances.write(runtime.ordinals.get(key)!, account.def.id.path, account.rawBalance, account.updatedSeq);
+    runtime.balances.write(account.ordinal, account.def.id.path, account.rawBalance, account.updatedSeq);
   }
 
   #balanceSlots(book: string): BalanceSlotsWriter {
@@ -656,7 +653,6 @@ export class Shard {
           log: recovered.log,
           idem: this.#idemMaintenance(book, recovered.log, recovered.state),
           balances: this.#balanceSlots(book),
-          ordinals: new Map(),
           slot,
           queue: [],
           dead: null,

@@ -13,7 +13,12 @@
  *     it). The version is odd while the two values change; a reader that sees an odd or changed
  *     version tries again, and after a few tries asks the worker instead. A reader never returns a
  *     raw balance of one commit with the updated seq of another.
+ * M3. The reader knows each account by its path: ordinal, asset and normal side packed in one
+ *     number per account (no object), with the book's few asset ids kept once, so that a book of
+ *     millions of accounts costs the caller's thread little more than the paths themselves.
  */
+import assert from 'node:assert/strict';
+
 export const BALANCE_SLOTS_PER_CHUNK = 1024;
 const FIELDS = 4; // version, raw balance, updated seq, path hash
 const READ_ATTEMPTS = 4;
@@ -42,9 +47,44 @@ export class BalanceSlotsWriter {
   }
 }
 
+/** Distinct asset ids one book's accounts may hold on the reader's side (M3). */
+const READER_ASSETS_MAX = 2 ** 16;
+/** Accounts one book may number on the reader's side: (ordinal, asset, side) must fit 2^53. */
+const READER_ACCOUNTS_MAX = 2 ** 36;
+
 /** The main thread's side, one per book. */
 export class BalanceSlotsReader {
   readonly #chunks: Array<BigInt64Array | undefined> = [];
+  /** Path → (ordinal × READER_ASSETS_MAX + asset index) × 2 + (1 if credit-normal) (M3). */
+  readonly #accounts = new Map<string, number>();
+  readonly #assetIndexes = new Map<string, number>();
+  readonly #assets: string[] = [];
+
+  /** Numbers the book's next account, in opening order (M1). */
+  addAccount(path: string, asset: string, credit: boolean): void {
+    let assetIndex = this.#assetIndexes.get(asset);
+    if (assetIndex === undefined) {
+      assetIndex = this.#assets.length;
+      assert(assetIndex < READER_ASSETS_MAX, 'too many distinct assets in one book');
+      this.#assets.push(asset);
+      this.#assetIndexes.set(asset, assetIndex);
+    }
+    const ordinal = this.#accounts.size;
+    assert(ordinal < READER_ACCOUNTS_MAX, 'too many accounts in one book');
+    this.#accounts.set(path, (ordinal * READER_ASSETS_MAX + assetIndex) * 2 + (credit ? 1 : 0));
+  }
+
+  /** An account's balance from its slot, or null when the worker has to be asked. */
+  balance(path: string): { minor: bigint; asset: string; updatedSeq: number } | null {
+    const packed = this.#accounts.get(path);
+    if (packed === undefined) return null;
+    const credit = packed % 2 === 1;
+    const assetAndOrdinal = Math.floor(packed / 2);
+    const slot = this.read(Math.floor(assetAndOrdinal / READER_ASSETS_MAX), path);
+    if (slot === null) return null;
+    const asset = this.#assets[assetAndOrdinal % READER_ASSETS_MAX]!;
+    return { minor: credit ? -slot.raw : slot.raw, asset, updatedSeq: slot.updatedSeq };
+  }
 
   attach(chunkIndex: number, buffer: SharedArrayBuffer): void {
     this.#chunks[chunkIndex] = new BigInt64Array(buffer);

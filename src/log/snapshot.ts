@@ -23,7 +23,7 @@ import zlib from 'node:zlib';
 import { Packr } from 'msgpackr';
 import { accountKey } from '../core/account-key.js';
 import { AtomicFileWriter } from './atomic-file.js';
-import { BookState, type AccountState } from './book-state.js';
+import { BookState, newAccountState, postingsOf, type AccountState } from './book-state.js';
 import type { FileSystem } from './file-system.js';
 import { readFully } from './file-system.js';
 import { EntryPacker } from './entry-packer.js';
@@ -101,8 +101,8 @@ export function captureCut(state: BookState, positionOf: (seq: number) => { base
       cfg: account.cfg,
       rawBalance: account.rawBalance,
       updatedSeq: account.updatedSeq,
-      postingCount: account.postings.length,
-      postings: account.postings,
+      postingCount: postingsOf(account).length,
+      postings: postingsOf(account),
     })),
     txidCount: state.txids.size,
     txids: state.txids,
@@ -428,18 +428,15 @@ function decodeState(records: unknown[], book: string, seq: number, fileBytes: n
     const key = string(record[1], 'account key');
     const def = decodeDef(record[2], book);
     if (accountKey(def.id) !== key) unusable(`account key ${key} does not match its def`);
-    const account: AccountState = {
-      def,
-      cfg: decodeCfg(record[3]),
-      rawBalance: i64(record[4], 'rawBalance'),
-      updatedSeq: safeInteger(record[5], 'updatedSeq'),
-      postings: new PostingIndex(),
-    };
+    const account: AccountState = newAccountState(def, decodeCfg(record[3]), state.accounts.size, state.accountStrings);
+    account.rawBalance = i64(record[4], 'rawBalance');
+    account.updatedSeq = safeInteger(record[5], 'updatedSeq');
     const postingCount = safeInteger(record[6], 'posting count');
-    account.postings.reserve(reserveFor(postingCount));
-    while (account.postings.length < postingCount) {
+    const postings = (account.postings = postingCount > 0 ? new PostingIndex() : null);
+    postings?.reserve(reserveFor(postingCount));
+    while (postings !== null && postings.length < postingCount) {
       const columns = next('postings');
-      const imported = account.postings.importColumns({
+      const imported = postings.importColumns({
         seqs: binary(columns[1], 'seqs'),
         atUs: binary(columns[2], 'atUs'),
         txids: binary(columns[3], 'txids'),
@@ -449,9 +446,9 @@ function decodeState(records: unknown[], book: string, seq: number, fileBytes: n
       });
       if (!imported) unusable(`the posting index of ${key} is malformed`);
     }
-    if (account.postings.length !== postingCount) unusable(`account ${key} has the wrong number of postings`);
-    if (postingCount > 0) {
-      const last = account.postings.get(postingCount - 1);
+    if (postingsOf(account).length !== postingCount) unusable(`account ${key} has the wrong number of postings`);
+    if (postings !== null) {
+      const last = postings.get(postingCount - 1);
       if (last.rawAfter !== account.rawBalance || last.seq !== account.updatedSeq) unusable(`account ${key} disagrees with its last posting`);
       if (last.seq > seq) unusable(`account ${key} has a posting beyond the snapshot`);
     }

@@ -25,6 +25,7 @@ import { recoverBook, type RecoveredBook, type TornTail } from './recovery.js';
 import { bookDirectory } from './segment.js';
 import { checkSegmentBytes, type SegmentCheck, type SegmentCheckTarget } from './segment-check.js';
 import { listSnapshots, snapshotFileName } from './snapshot.js';
+import { postingsOf } from './book-state.js';
 import { formatAtUs } from '../core/time.js';
 import type { TrialBalanceRow } from '../core/types.js';
 
@@ -142,7 +143,7 @@ export function summarizeBook(fileSystem: FileSystem, dataDir: string, book: str
   let postings = 0;
   const accountAssets = new Set<string>();
   for (const account of state.accounts.values()) {
-    postings += account.postings.length;
+    postings += postingsOf(account).length;
     accountAssets.add(account.def.asset);
   }
   return {
