@@ -1,13 +1,17 @@
 /**
  * The bench's output (spec/bench.md, section 7): the JSON report of one run, its Markdown tables,
- * and `npm run bench:readme`, which writes the tables of a report into README.md.
+ * and `npm run bench:readme`, which publishes a report: the full tables into docs/benchmarks.md,
+ * the headline table alone into README.md.
  *
  * Y1. Scenario and raw-limit figures are kept per round and summarised as median and range
  *     (`Stat`); a figure whose max ÷ min exceeds 1.5 is marked noisy (`~`).
  * Y2. Ratios are computed within one run, step by step, from medians. Invalid steps are shown,
  *     marked [INVALID], and left out of peaks and ratios.
- * Y3. The README only ever gets a report from a `default` or `full` run that passed verification
- *     and was not profiled.
+ * Y3. The README and the docs page only ever get a report from a `default` or `full` run that
+ *     passed verification and was not profiled.
+ * Y4. Both files carry their section between `<!-- bench:begin -->` and `<!-- bench:end -->`
+ *     (spec/bench.md 7.2). Both sections come from the same report and both start with its
+ *     conditions; if either file lacks its markers, neither is written.
  *
  *   node dist/bench/report.js readme [report.json]    (newest in bench-results/ when omitted)
  *   node dist/bench/report.js markdown <report.json>  (prints the tables)
@@ -253,7 +257,25 @@ function callersOfLabel(label: string): number | null {
   return match === null ? null : Number(match[1]);
 }
 
+/** How to read the step tables (renderMarkdown only: the headline has no ranges or latencies). */
+const READING_LINES = [
+  'Throughput is the median over rounds (range in brackets); `~` marks a figure whose range exceeds 1.5×. ' +
+    'Latency columns are medians of the per-round percentiles, in ms, closed loop (ceilings, not service levels).',
+  '',
+];
+
+/** The full tables: conditions, headline, one step table per scenario, raw limit, startup, micro. */
 export function renderMarkdown(report: BenchReport): string {
+  return [...conditionLines(report), ...READING_LINES, ...headlineLines(report), ...detailLines(report)].join('\n');
+}
+
+/** What the README shows: the same conditions and headline table as renderMarkdown, nothing more. */
+export function renderHeadline(report: BenchReport): string {
+  return [...conditionLines(report), ...headlineLines(report)].join('\n');
+}
+
+/** The run, the machine and everything else the numbers depend on (spec/bench.md 7.2, 8.7). */
+function conditionLines(report: BenchReport): string[] {
   const lines: string[] = [];
   const env = report.env;
   const probe = env.fsync_probe;
@@ -276,11 +298,12 @@ export function renderMarkdown(report: BenchReport): string {
   lines.push(`- Verification: ${report.verification.length} checks, ${failed === 0 ? 'all passed' : `**${failed} failed**`}` +
     `${(report.failures?.length ?? 0) > 0 ? '; **the run failed** (see the end)' : ''}.`);
   lines.push('');
-  lines.push('Throughput is the median over rounds (range in brackets); `~` marks a figure whose range exceeds 1.5×. ' +
-    'Latency columns are medians of the per-round percentiles, in ms, closed loop (ceilings, not service levels).');
-  lines.push('');
+  return lines;
+}
 
-  // Headline.
+/** One row per scenario: the peak (best valid step) of each contender, and the ratios. */
+function headlineLines(report: BenchReport): string[] {
+  const lines: string[] = [];
   lines.push('**Headline (peak throughput per scenario)**');
   lines.push('');
   lines.push('| scenario | log ops/s | sqlite ops/s | raw frames/s | log ÷ sqlite | log ÷ raw |');
@@ -308,7 +331,13 @@ export function renderMarkdown(report: BenchReport): string {
   lines.push('Raw is the physical limit: pre-encoded frames appended to one file and fsynced per batch, no store; ' +
     'the headline shows its best batch size (for a batch variant, k = the batch size). Per-step ceilings (k = callers) are in the post-one-book tables.');
   lines.push('');
+  return lines;
+}
 
+/** Everything after the headline: step tables, raw limit, startup and memory, micro-benchmarks. */
+function detailLines(report: BenchReport): string[] {
+  const lines: string[] = [];
+  const probe = report.env.fsync_probe;
   // Step tables.
   for (const group of scenarioGroups(report)) {
     const { labels, byLabel } = stepsOf(report, group.scenario, group.batchSize);
@@ -425,7 +454,7 @@ export function renderMarkdown(report: BenchReport): string {
     lines.push(`Notes: ${report.notes!.join('; ')}`);
     lines.push('');
   }
-  return lines.join('\n');
+  return lines;
 }
 
 function formatInteger(value: number): string {
@@ -443,12 +472,18 @@ function formatNs(ns: number): string {
   return `${ns.toFixed(0)} ns`;
 }
 
-// --- README ------------------------------------------------------------------------------------
+// --- README and docs/benchmarks.md ------------------------------------------------------------
 
-export const README_BEGIN = '<!-- bench:start -->';
-export const README_END = '<!-- bench:end -->';
+export const BENCH_BEGIN = '<!-- bench:begin -->';
+export const BENCH_END = '<!-- bench:end -->';
 
-/** Why a report may not go into the README (Y3), or null. */
+/** The files `bench:readme` writes, relative to the package root, and what each one gets (Y4). */
+export const PUBLISHED_FILES = [
+  { file: 'README.md', render: renderHeadline },
+  { file: 'docs/benchmarks.md', render: renderMarkdown },
+] as const;
+
+/** Why a report may not be published (Y3), or null. */
 export function publicationRefusal(report: BenchReport): string | null {
   if (report.profiled) return 'the run was profiled';
   if (report.preset === 'quick') return 'a quick run is a smoke run; its figures are never published';
@@ -457,11 +492,30 @@ export function publicationRefusal(report: BenchReport): string | null {
   return null;
 }
 
-export function replaceReadmeSection(readme: string, markdown: string): string {
-  const begin = readme.indexOf(README_BEGIN);
-  const end = readme.indexOf(README_END);
-  if (begin === -1 || end === -1 || end < begin) throw new Error(`README.md has no ${README_BEGIN} … ${README_END} markers`);
-  return `${readme.slice(0, begin + README_BEGIN.length)}\n${markdown.trim()}\n${readme.slice(end)}`;
+/** `document` with the text between its bench markers replaced by `markdown`; `name` is for the error. */
+export function replaceBenchSection(document: string, markdown: string, name: string): string {
+  const begin = document.indexOf(BENCH_BEGIN);
+  const end = document.indexOf(BENCH_END);
+  if (begin === -1 || end === -1 || end < begin) throw new Error(`${name} has no ${BENCH_BEGIN} … ${BENCH_END} markers`);
+  if (document.indexOf(BENCH_BEGIN, begin + 1) !== -1 || document.indexOf(BENCH_END, end + 1) !== -1) {
+    throw new Error(`${name} has more than one ${BENCH_BEGIN} … ${BENCH_END} section`);
+  }
+  return `${document.slice(0, begin + BENCH_BEGIN.length)}\n${markdown.trim()}\n${document.slice(end)}`;
+}
+
+/**
+ * The new text of every published file (Y4), from their current texts keyed by file name. It
+ * writes nothing itself; it throws when a file is missing or lacks its markers, so `main` writes
+ * either both files or neither.
+ */
+export function publishedTexts(report: BenchReport, current: Readonly<Record<string, string>>): Record<string, string> {
+  const texts: Record<string, string> = {};
+  for (const { file, render } of PUBLISHED_FILES) {
+    const text = current[file];
+    if (text === undefined) throw new Error(`${file} is missing`);
+    texts[file] = replaceBenchSection(text, render(report), file);
+  }
+  return texts;
 }
 
 function newestReport(dir: string): string {
@@ -489,9 +543,14 @@ function main(argv: string[]): void {
     process.exitCode = 1;
     return;
   }
-  const readmeFile = path.resolve('README.md');
-  fs.writeFileSync(readmeFile, replaceReadmeSection(fs.readFileSync(readmeFile, 'utf8'), renderMarkdown(report)));
-  process.stderr.write(`bench:readme: README.md now shows ${path.basename(reportFile)}\n`);
+  const current: Record<string, string> = {};
+  for (const { file } of PUBLISHED_FILES) {
+    const absolute = path.resolve(file);
+    if (fs.existsSync(absolute)) current[file] = fs.readFileSync(absolute, 'utf8');
+  }
+  const texts = publishedTexts(report, current);
+  for (const [file, text] of Object.entries(texts)) fs.writeFileSync(path.resolve(file), text);
+  process.stderr.write(`bench:readme: ${Object.keys(texts).join(' and ')} now show ${path.basename(reportFile)}\n`);
 }
 
 if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
