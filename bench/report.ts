@@ -128,6 +128,8 @@ export interface BenchReport {
     rss_loaded_bytes?: number;
     heap_used_bytes_per_thread?: Array<{ thread: number; empty: number; loaded: number }>;
     build_s?: number;
+    /** One book of empty accounts (bench/startup.ts T3). */
+    accounts?: { accounts: number; bytes_per_account: number; open_s: number; build_s: number };
   };
   verification: VerificationEntry[];
   /** Additions beyond the schema: failures that make the run fail, notes, and part timings. */
@@ -430,6 +432,10 @@ function detailLines(report: BenchReport): string[] {
         .map((entry) => `thread ${entry.thread}: ${(entry.empty / 2 ** 20).toFixed(0)} → ${(entry.loaded / 2 ** 20).toFixed(0)} MiB`)
         .join('; ');
       lines.push(`| heapUsed after GC, empty → loaded | ${heaps} |`);
+    }
+    if (startup.accounts !== undefined) {
+      const { accounts, bytes_per_account, open_s } = startup.accounts;
+      lines.push(`| resident memory per empty account (rss growth ÷ ${accounts.toLocaleString('en-US')} accounts with no posting; open ${open_s.toFixed(2)} s) | ${bytes_per_account.toFixed(0)} bytes |`);
     }
     lines.push('');
   }

@@ -56,7 +56,7 @@ import { overload, overloadCallers } from './scenarios/overload.js';
 import { postManyBooks } from './scenarios/post-many-books.js';
 import { postOneBook } from './scenarios/post-one-book.js';
 import { reads } from './scenarios/reads.js';
-import { measureStartup } from './startup.js';
+import { measureAccounts, measureStartup } from './startup.js';
 import { bookFacts, probeBefore, verifyAfter, verifyReopened, type ProbeMarks } from './verify.js';
 import { runIdOf } from './workload.js';
 
@@ -80,6 +80,8 @@ interface PresetConfig {
   microTimeMs: number;
   microWarmupMs: number;
   startupEvents: number;
+  /** Empty accounts of the memory-per-account measurement (bench/startup.ts T3). */
+  startupAccounts: number;
   verifyReopen: boolean;
 }
 
@@ -115,6 +117,7 @@ function presetConfig(preset: Preset): PresetConfig {
         microTimeMs: 100,
         microWarmupMs: 20,
         startupEvents: 50_000,
+        startupAccounts: 50_000,
         verifyReopen: false,
       };
     case 'default':
@@ -136,6 +139,7 @@ function presetConfig(preset: Preset): PresetConfig {
         microTimeMs: 500,
         microWarmupMs: 100,
         startupEvents: 1_000_000,
+        startupAccounts: 250_000,
         verifyReopen: false,
       };
     case 'full':
@@ -157,6 +161,7 @@ function presetConfig(preset: Preset): PresetConfig {
         microTimeMs: 500,
         microWarmupMs: 100,
         startupEvents: 1_000_000,
+        startupAccounts: 250_000,
         verifyReopen: true,
       };
   }
@@ -789,6 +794,12 @@ async function runChild(argv: string[]): Promise<number> {
         heap_used_bytes_per_thread: measured.heap_used_bytes_per_thread,
         build_s: measured.build_s,
       };
+      const accounts = await timed('accounts', async () =>
+        measureAccounts(path.join(runRoot, 'accounts'), preset.startupAccounts, threadProbeFlags()),
+      );
+      startup.accounts = accounts;
+      say(`  accounts: ${accounts.accounts} empty accounts built in ${accounts.build_s.toFixed(1)} s; open ${accounts.open_s.toFixed(2)} s, ` +
+        `${accounts.bytes_per_account.toFixed(0)} resident bytes per account`);
       say(`  startup: ${measured.events} transactions built in ${measured.build_s.toFixed(1)} s; full replay ${measured.full_replay_s.toFixed(2)} s, ` +
         `snapshot open ${measured.snapshot_open_s.toFixed(2)} s, ${measured.bytes_per_posting.toFixed(0)} resident bytes per posting`);
     }

@@ -127,9 +127,10 @@ function readFixed(reader: JsonReader, what: string, readMember: (key: string) =
   });
 }
 
-function readStringValue(reader: JsonReader, field: string): string {
+/** `owned` for the strings a book keeps in its indexes (paths, idempotency keys): see JsonReader#readString. */
+function readStringValue(reader: JsonReader, field: string, owned = false): string {
   if (reader.peek() !== 0x22) shapeError(`${field} must be a string`);
-  return reader.readString();
+  return reader.readString(owned);
 }
 
 function readNullableString(reader: JsonReader, field: string): string | null {
@@ -171,7 +172,7 @@ function readAccountId(reader: JsonReader, field: string): AccountId {
   let path: string | undefined;
   readFixed(reader, field, (key) => {
     if (key === 'book') book = readStringValue(reader, `${field}.book`);
-    else if (key === 'path') path = readStringValue(reader, `${field}.path`);
+    else if (key === 'path') path = readStringValue(reader, `${field}.path`, true);
     else return false;
     return true;
   });
@@ -335,7 +336,7 @@ function readEvent(reader: JsonReader): LedgerEvent {
       if (!CANONICAL_UUID_PATTERN.test(id)) shapeError(`id ${JSON.stringify(id)} is not a lowercase hyphenated UUID`);
       const book = readStringValue(at('book'), 'book');
       const postings = readArray(at('postings'), 'postings', (index) => readPosting(reader, `postings[${index}]`));
-      const idempotencyKey = readStringValue(at('idempotency_key'), 'idempotency_key');
+      const idempotencyKey = readStringValue(at('idempotency_key'), 'idempotency_key', true);
       const externalRefs = readArray(at('external_refs'), 'external_refs', (index) =>
         readExternalRef(reader, `external_refs[${index}]`),
       );

@@ -94,7 +94,12 @@ export class JsonReader {
     if (this.position !== this.text.length) this.fail('unexpected data after the value');
   }
 
-  readString(): string {
+  /**
+   * Reads a string. `owned`: the result never shares the text's memory. A slice of 13 or more
+   * characters is otherwise a view that keeps the whole text alive, and a string kept in a
+   * long-lived index (an account path, an idempotency key) must not pin its event's payload.
+   */
+  readString(owned = false): string {
     this.expect(QUOTE);
     const text = this.text;
     const start = this.position;
@@ -104,9 +109,8 @@ export class JsonReader {
       const code = text.charCodeAt(position);
       if (code === QUOTE) {
         this.position = position + 1;
-        // A slice of 13 or more characters is a view that keeps the whole text alive: a string kept
-        // in a long-lived index (an account path, a key) must not pin its event's payload.
-        return position - start < SLICE_VIEW_LENGTH_MIN ? text.slice(start, position) : (JSON.parse(text.slice(start - 1, position + 1)) as string);
+        if (!owned || position - start < SLICE_VIEW_LENGTH_MIN) return text.slice(start, position);
+        return JSON.parse(text.slice(start - 1, position + 1)) as string; // a fresh copy
       }
       if (code === BACKSLASH) break;
       if (code < 0x20 || Number.isNaN(code)) {
@@ -168,7 +172,8 @@ export class JsonReader {
     this.position = position + 1;
     // A lone surrogate can only come from a \u escape; serde_json refuses it, and so do we.
     if (escapedUnicode && !value.isWellFormed()) this.fail('lone surrogate in string');
-    return value.length < SLICE_VIEW_LENGTH_MIN ? value : (JSON.parse(JSON.stringify(value)) as string); // a rope of slices: copy it
+    if (!owned || value.length < SLICE_VIEW_LENGTH_MIN) return value;
+    return JSON.parse(JSON.stringify(value)) as string; // a rope of slices: copy it whole
   }
 
   readNumberToken(): NumberToken {

@@ -167,7 +167,9 @@ export class BookState {
   /** The worker that writes this book; a state has one writer for its whole life (B2). */
   #writer: number | null = null;
 
-  constructor(readonly book: string) {}
+  constructor(readonly book: string) {
+    this.accountStrings.set(book, book);
+  }
 
   /** Claims the book for one worker's writer. A second claim is a bug: the single-writer rule. */
   attachWriter(workerIndex: number): void {
@@ -200,7 +202,7 @@ export class BookState {
       }
       case 'account_opened': {
         if (event.def.id.book !== this.book) throw new ApplyError(`account ${accountKey(event.def.id)} opened in book ${this.book}`);
-        const key = accountKey(event.def.id);
+        const key = accountKey({ book: this.book, path: event.def.id.path }); // this book's own name string: a decoded one may pin its payload
         if (this.accounts.has(key)) {
           outcome = { ...outcome, duplicate: `account ${key} opened again` };
         } else {
