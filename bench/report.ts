@@ -129,7 +129,7 @@ export interface BenchReport {
     heap_used_bytes_per_thread?: Array<{ thread: number; empty: number; loaded: number }>;
     build_s?: number;
     /** One book of empty accounts (bench/startup.ts T3). */
-    accounts?: { accounts: number; bytes_per_account: number; open_s: number; build_s: number };
+    accounts?: { accounts: number; bytes_per_account: number; heap_bytes_per_account: number; open_s: number; build_s: number };
   };
   verification: VerificationEntry[];
   /** Additions beyond the schema: failures that make the run fail, notes, and part timings. */
@@ -434,8 +434,8 @@ function detailLines(report: BenchReport): string[] {
       lines.push(`| heapUsed after GC, empty → loaded | ${heaps} |`);
     }
     if (startup.accounts !== undefined) {
-      const { accounts, bytes_per_account, open_s } = startup.accounts;
-      lines.push(`| resident memory per empty account (rss growth ÷ ${accounts.toLocaleString('en-US')} accounts with no posting; open ${open_s.toFixed(2)} s) | ${bytes_per_account.toFixed(0)} bytes |`);
+      const { accounts, bytes_per_account, heap_bytes_per_account, open_s } = startup.accounts;
+      lines.push(`| resident memory per empty account (rss growth ÷ ${accounts.toLocaleString('en-US')} accounts with no posting; open ${open_s.toFixed(2)} s) | ${bytes_per_account.toFixed(0)} bytes (heap after GC: ${heap_bytes_per_account.toFixed(0)} bytes) |`);
     }
     lines.push('');
   }

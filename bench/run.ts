@@ -799,7 +799,7 @@ async function runChild(argv: string[]): Promise<number> {
       );
       startup.accounts = accounts;
       say(`  accounts: ${accounts.accounts} empty accounts built in ${accounts.build_s.toFixed(1)} s; open ${accounts.open_s.toFixed(2)} s, ` +
-        `${accounts.bytes_per_account.toFixed(0)} resident bytes per account`);
+        `${accounts.bytes_per_account.toFixed(0)} resident bytes per account (heap ${accounts.heap_bytes_per_account.toFixed(0)})`);
       say(`  startup: ${measured.events} transactions built in ${measured.build_s.toFixed(1)} s; full replay ${measured.full_replay_s.toFixed(2)} s, ` +
         `snapshot open ${measured.snapshot_open_s.toFixed(2)} s, ${measured.bytes_per_posting.toFixed(0)} resident bytes per posting`);
     }

@@ -92,27 +92,33 @@ async function buildAccounts(dir: string, accounts: number): Promise<number> {
 }
 
 /** Resident bytes per account that never had a posting (T3). */
-async function measureAccountsInProcess(dir: string, accounts: number): Promise<{ accounts: number; bytes_per_account: number; open_s: number }> {
-  const rssEmpty = await rssOfEmptyStore(dir);
+async function measureAccountsInProcess(dir: string, accounts: number): Promise<Omit<AccountsMeasurement, 'build_s'>> {
+  const empty = await rssOfEmptyStore(dir);
   const startMs = performance.now();
   const store = await LogStore.open(dir, { snapshotEvery: 0 });
   const openS = (performance.now() - startMs) / 1000;
-  await collectEveryThread(1000);
+  const heaps = await collectEveryThread(1000);
   const rssLoaded = process.memoryUsage().rss;
   await store.close();
-  return { accounts, bytes_per_account: (rssLoaded - rssEmpty) / accounts, open_s: openS };
+  const heapUsed = heaps.reduce((sum, heap) => sum + heap.heapUsed, 0);
+  return {
+    accounts,
+    bytes_per_account: (rssLoaded - empty.rss) / accounts,
+    heap_bytes_per_account: (heapUsed - empty.heapUsed) / accounts,
+    open_s: openS,
+  };
 }
 
-/** The rss of this process with an empty store open, after garbage collection in every thread. */
-async function rssOfEmptyStore(dir: string): Promise<number> {
+/** The rss of this process and the heap used by all its threads with an empty store open, after garbage collection. */
+async function rssOfEmptyStore(dir: string): Promise<{ rss: number; heapUsed: number }> {
   const emptyDir = `${dir}-empty`;
   fs.rmSync(emptyDir, { recursive: true, force: true });
   const empty = await LogStore.open(emptyDir, { snapshotEvery: 0 });
-  await collectEveryThread(500);
+  const heaps = await collectEveryThread(500);
   const rss = process.memoryUsage().rss;
   await empty.close();
   fs.rmSync(emptyDir, { recursive: true, force: true });
-  return rss;
+  return { rss, heapUsed: heaps.reduce((sum, heap) => sum + heap.heapUsed, 0) };
 }
 
 async function measure(dir: string, events: number, postingsPerTx: number): Promise<Omit<StartupMeasurement, 'build_s'>> {
@@ -185,7 +191,10 @@ export interface AccountsMeasurement {
   accounts: number;
   build_s: number;
   open_s: number;
+  /** Growth of rss ÷ accounts. */
   bytes_per_account: number;
+  /** Growth of the heap used by every thread (after garbage collection) ÷ accounts. */
+  heap_bytes_per_account: number;
 }
 
 /** Runs T3: builds a book of `accounts` empty accounts, then measures it in a fresh process. */

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { accountKey } from '../src/core/account-key.js';
 import {
+  AccountState,
   ApplyError,
   BatchOverlay,
   BookState,
@@ -18,7 +19,6 @@ import {
   stageOpenAccount,
   validateCommit,
   validateOpenAccount,
-  type AccountState,
   type OriginalLoader,
 } from '../src/log/book-state.js';
 import { StoreError, type StoreErrorCode } from '../src/core/errors.js';
@@ -44,15 +44,9 @@ const REV: AccountId = { book: BOOK, path: 'rev' };
 const AT_US = Date.UTC(2026, 5, 5, 12, 0, 0) * 1000;
 
 function addAccount(state: BookState, path: string, cfg: AccountCfg, asset = 'USD', kind: 'asset' | 'income' = 'asset'): AccountState {
-  const account: AccountState = {
-    def: { id: { book: state.book, path }, asset, kind },
-    cfg,
-    rawBalance: 0n,
-    updatedSeq: 0,
-    postings: new PostingIndex(),
-    ordinal: state.accounts.size,
-  };
-  state.accounts.set(accountKey(account.def.id), account);
+  const account = new AccountState(state.book, path, asset, kind, cfg.normal_side, cfg.min_balance, state.accounts.size);
+  account.postings = new PostingIndex();
+  state.accounts.set(accountKey(account.id), account);
   return account;
 }
 

@@ -25,6 +25,7 @@ import {
   type AccountCfg,
   type AccountDef,
   type AccountId,
+  type AccountKind,
   type AssetDef,
   type Committed,
   type Direction,
@@ -35,41 +36,61 @@ import {
 } from '../core/types.js';
 import { sortRows } from '../core/trial-balance.js';
 
-export interface AccountState {
-  def: AccountDef;
-  cfg: AccountCfg;
-  rawBalance: bigint;
-  updatedSeq: number;
-  /** Null until the first posting: most accounts of a wallet-per-customer book never have one. */
-  postings: PostingIndex | null;
-  /** The account's number in its book, in opening order (its balance slot, shared-balances M1); -1 while staged. */
-  ordinal: number;
-}
-
 /**
- * A new account's state. Its def and cfg are rebuilt with the strings every account shares (kind,
- * normal side, the book name and asset id interned in `strings`), so a book of millions of
- * accounts keeps one copy of each, not one per account; its posting index is made at the first
- * posting.
+ * One account of a book. Its definition is kept as flat fields, not as the def and cfg objects of
+ * the event (the `def` and `cfg` getters build those on demand), and its strings are shared with
+ * every other account of the book (see `open`): a book may hold millions of accounts that never
+ * have a posting (a wallet per customer), so an account costs about a hundred bytes plus its path.
  */
-export function newAccountState(def: AccountDef, cfg: AccountCfg, ordinal: number, strings: Map<string, string>): AccountState {
-  const shared = (text: string): string => {
-    const known = strings.get(text);
-    if (known !== undefined) return known;
-    strings.set(text, text);
-    return text;
-  };
-  const asset = shared(def.asset);
-  const kind = ACCOUNT_KINDS.find((known) => known === def.kind) ?? def.kind;
-  const normalSide = cfg.normal_side === 'debit' ? 'debit' : cfg.normal_side === 'credit' ? 'credit' : null;
-  return {
-    def: { id: { book: shared(def.id.book), path: def.id.path }, asset, kind },
-    cfg: { normal_side: normalSide, min_balance: cfg.min_balance === 0n ? 0n : cfg.min_balance },
-    rawBalance: 0n,
-    updatedSeq: 0,
-    postings: null,
-    ordinal,
-  };
+export class AccountState {
+  rawBalance = 0n;
+  updatedSeq = 0;
+  /** Null until the first posting. */
+  postings: PostingIndex | null = null;
+
+  constructor(
+    readonly book: string,
+    readonly path: string,
+    readonly asset: string,
+    readonly kind: AccountKind,
+    readonly normalSide: Direction | null,
+    readonly minBalance: bigint | null,
+    /** The account's number in its book, in opening order (its balance slot, shared-balances M1); -1 while staged. */
+    readonly ordinal: number,
+  ) {}
+
+  /**
+   * A new account from its event's def and cfg, with the book name and asset id interned in
+   * `strings` and the kind and normal side as the module's own constants.
+   */
+  static open(def: AccountDef, cfg: AccountCfg, ordinal: number, strings: Map<string, string>): AccountState {
+    const shared = (text: string): string => {
+      const known = strings.get(text);
+      if (known !== undefined) return known;
+      strings.set(text, text);
+      return text;
+    };
+    const kind = ACCOUNT_KINDS.find((known) => known === def.kind) ?? def.kind;
+    const normalSide = cfg.normal_side === 'debit' ? 'debit' : cfg.normal_side === 'credit' ? 'credit' : null;
+    return new AccountState(shared(def.id.book), def.id.path, shared(def.asset), kind, normalSide, cfg.min_balance, ordinal);
+  }
+
+  get id(): AccountId {
+    return { book: this.book, path: this.path };
+  }
+
+  get def(): AccountDef {
+    return { id: this.id, asset: this.asset, kind: this.kind };
+  }
+
+  get cfg(): AccountCfg {
+    return { normal_side: this.normalSide, min_balance: this.minBalance };
+  }
+
+  /** The balance as the account's owner reads it: the raw balance negated for credit-normal accounts. */
+  effective(raw: bigint): bigint {
+    return this.normalSide === 'credit' ? -raw : raw;
+  }
 }
 
 /** Read-only stand-in for an account with no postings; nothing ever appends to it. */
@@ -142,9 +163,6 @@ export interface ApplyOutcome {
   duplicate: string | null;
 }
 
-export function effectiveBalance(cfg: AccountCfg, raw: bigint): bigint {
-  return cfg.normal_side === 'credit' ? -raw : raw;
-}
 
 export class BookState {
   seqNext = 1;
@@ -167,8 +185,19 @@ export class BookState {
   /** The worker that writes this book; a state has one writer for its whole life (B2). */
   #writer: number | null = null;
 
+  /** `<book>:` as one flat string, so a flat key is one concatenation of it and a path. */
+  readonly #keyPrefix: string;
+
   constructor(readonly book: string) {
     this.accountStrings.set(book, book);
+    // A flat key is the (escaped) book, ':', then the path unchanged (account-key.ts). The prefix is
+    // copied flat, so each key is one rope over two strings kept anyway, not a rope over a rope.
+    this.#keyPrefix = JSON.parse(JSON.stringify(accountKey({ book, path: '' }))) as string;
+  }
+
+  /** The flat key of an account of this book (accountKey). */
+  #keyOf(path: string): string {
+    return this.#keyPrefix + path;
   }
 
   /** Claims the book for one worker's writer. A second claim is a bug: the single-writer rule. */
@@ -202,11 +231,11 @@ export class BookState {
       }
       case 'account_opened': {
         if (event.def.id.book !== this.book) throw new ApplyError(`account ${accountKey(event.def.id)} opened in book ${this.book}`);
-        const key = accountKey({ book: this.book, path: event.def.id.path }); // this book's own name string: a decoded one may pin its payload
+        const key = this.#keyOf(event.def.id.path);
         if (this.accounts.has(key)) {
           outcome = { ...outcome, duplicate: `account ${key} opened again` };
         } else {
-          this.accounts.set(key, newAccountState(event.def, event.cfg, this.accounts.size, this.accountStrings));
+          this.accounts.set(key, AccountState.open(event.def, event.cfg, this.accounts.size, this.accountStrings));
         }
         break;
       }
@@ -225,7 +254,7 @@ export class BookState {
     if (id.book !== this.book) return accountKey(id);
     let key = this.#flatKeys.get(id.path);
     if (key === undefined) {
-      key = accountKey(id);
+      key = this.#keyOf(id.path);
       this.#flatKeys.set(id.path, key);
     }
     return key;
@@ -254,8 +283,8 @@ export class BookState {
       const posting = postings[index]!;
       const account = this.accounts.get(posting.key);
       if (account === undefined) throw new ApplyError(`posting to unknown account ${posting.key}`);
-      if (account.def.asset !== posting.asset) {
-        throw new ApplyError(`posting in ${posting.asset} to ${posting.key}, which holds ${account.def.asset}`);
+      if (account.asset !== posting.asset) {
+        throw new ApplyError(`posting in ${posting.asset} to ${posting.key}, which holds ${account.asset}`);
       }
       // The account's running balance: after its latest earlier posting in this transaction.
       let before = account.rawBalance;
@@ -280,7 +309,7 @@ export class BookState {
           break;
         }
       }
-      if (final < I64_MIN || final > I64_MAX) throw new ApplyError(`balance of ${accountKey(accounts[index]!.def.id)} leaves the i64 range`);
+      if (final < I64_MIN || final > I64_MAX) throw new ApplyError(`balance of ${accountKey(accounts[index]!.id)} leaves the i64 range`);
       finals[index] = final;
     }
     // Write.
@@ -330,14 +359,14 @@ export class BookState {
   balance(id: AccountId, asOfUs: number | null): { minor: bigint; asset: string; updatedSeq: number } {
     const account = this.account(id);
     if (asOfUs === null) {
-      return { minor: effectiveBalance(account.cfg, account.rawBalance), asset: account.def.asset, updatedSeq: account.updatedSeq };
+      return { minor: account.effective(account.rawBalance), asset: account.asset, updatedSeq: account.updatedSeq };
     }
     const postings = postingsOf(account);
     const index = postings.firstAfterAtUs(asOfUs) - 1;
-    if (index < 0) return { minor: 0n, asset: account.def.asset, updatedSeq: 0 };
+    if (index < 0) return { minor: 0n, asset: account.asset, updatedSeq: 0 };
     return {
-      minor: effectiveBalance(account.cfg, postings.rawAfterAt(index)),
-      asset: account.def.asset,
+      minor: account.effective(postings.rawAfterAt(index)),
+      asset: account.asset,
       updatedSeq: postings.seqAt(index),
     };
   }
@@ -345,7 +374,7 @@ export class BookState {
   /** A page of an account's history as columns, with the asset its records carry. */
   historyPage(id: AccountId, afterSeq: number, limit: number): { page: HistoryColumns; asset: string } {
     const account = this.account(id);
-    return { page: postingsOf(account).historyPage(afterSeq, limit), asset: account.def.asset };
+    return { page: postingsOf(account).historyPage(afterSeq, limit), asset: account.asset };
   }
 
   history(id: AccountId, afterSeq: number, limit: number): PostingRecord[] {
@@ -378,6 +407,8 @@ export class BatchOverlay {
   readonly txids = new Set<string>();
   /** Accounts staged in this batch are not in BookState yet; commits may post to them. */
   readonly stagedAccounts = new Map<string, AccountState>();
+  /** The strings of the staged accounts (AccountState.open). */
+  readonly strings = new Map<string, string>();
 }
 
 export type CommitVerdict =
@@ -423,7 +454,7 @@ export function validateCommit(
   for (const posting of postings) {
     const account = state.accounts.get(posting.key) ?? overlay.stagedAccounts.get(posting.key);
     if (account === undefined) throw StoreError.unknownAccount(accountIdOf(posting.key));
-    if (account.def.asset !== posting.asset) throw StoreError.assetMismatch(accountIdOf(posting.key), account.def.asset, posting.asset);
+    if (account.asset !== posting.asset) throw StoreError.assetMismatch(accountIdOf(posting.key), account.asset, posting.asset);
     accounts.push(account);
   }
   // 4. Overflow: checked per-account deltas in order, then the projected balances. Accounts in
@@ -446,17 +477,17 @@ export function validateCommit(
   for (let slot = 0; slot < touched.length; slot++) {
     const account = touched[slot]!;
     const raw = (overlay.rawBalances.get(account) ?? account.rawBalance) + deltas[slot]!;
-    if (raw < I64_MIN || raw > I64_MAX) throw StoreError.overflow({ ...account.def.id });
-    if (account.cfg.normal_side === 'credit' && raw === I64_MIN) throw StoreError.overflow({ ...account.def.id });
+    if (raw < I64_MIN || raw > I64_MAX) throw StoreError.overflow(account.id);
+    if (account.normalSide === 'credit' && raw === I64_MIN) throw StoreError.overflow(account.id);
     projected[slot] = raw;
   }
   // 5. Minimum balance on the effective balance after the whole transaction.
   for (let slot = 0; slot < touched.length; slot++) {
     const account = touched[slot]!;
-    const minBalance = account.cfg.min_balance;
+    const minBalance = account.minBalance;
     if (minBalance === null) continue;
-    const wouldBe = effectiveBalance(account.cfg, projected[slot]!);
-    if (wouldBe < minBalance) throw StoreError.constraintViolation({ ...account.def.id }, minBalance, wouldBe);
+    const wouldBe = account.effective(projected[slot]!);
+    if (wouldBe < minBalance) throw StoreError.constraintViolation(account.id, minBalance, wouldBe);
   }
   return { kind: 'accept', accounts: touched, projected };
 }
@@ -488,6 +519,6 @@ export function validateOpenAccount(
 export function stageOpenAccount(overlay: BatchOverlay, def: AccountDef, cfg: AccountCfg): void {
   const key = accountKey(def.id);
   overlay.accounts.set(key, { def, cfg });
-  overlay.stagedAccounts.set(key, { def, cfg, rawBalance: 0n, updatedSeq: 0, postings: null, ordinal: -1 });
+  overlay.stagedAccounts.set(key, AccountState.open(def, cfg, -1, overlay.strings));
 }
 

@@ -45,7 +45,7 @@ import {
   type StoredTransaction,
   type TrialBalanceRow,
 } from '../core/types.js';
-import { fromWireError, type JobRequest, type RecoverResult } from './worker-protocol.js';
+import { forEachSharedAccount, fromWireError, type JobRequest, type RecoverResult } from './worker-protocol.js';
 
 type BookStatus = 'absent' | 'creating' | 'live' | 'dead';
 
@@ -160,7 +160,7 @@ export class LogStore extends BaseStore {
         else {
           const ordinal = this.#bookOrdinal(book.book);
           const balances = this.#entry(book.book).balances;
-          for (const [path, asset, credit] of book.accounts) balances.addAccount(path, asset, credit);
+          forEachSharedAccount(book.accounts, (path, asset, credit) => balances.addAccount(path, asset, credit));
           this.#txids.reserve(book.txidBytes.length / 16);
           for (let offset = 0; offset < book.txidBytes.length; offset += 16) this.#txids.setBytes(book.txidBytes, offset, ordinal);
         }

@@ -53,6 +53,7 @@ import {
   type TrialBalanceRow,
 } from '../core/types.js';
 import {
+  packSharedAccounts,
   toWireError,
   type Job,
   type JobsMessage,
@@ -61,7 +62,6 @@ import {
   type Reply,
   type ReplyValue,
   type ShardConfig,
-  type SharedAccount,
   type WorkerMessage,
   type WriteJob,
 } from './worker-protocol.js';
@@ -535,7 +535,7 @@ export class Shard {
 
   #publishBalance(runtime: BookRuntime, key: string): void {
     const account = runtime.state.accounts.get(key)!;
-    runtime.balances.write(account.ordinal, account.def.id.path, account.rawBalance, account.updatedSeq);
+    runtime.balances.write(account.ordinal, account.path, account.rawBalance, account.updatedSeq);
   }
 
   #balanceSlots(book: string): BalanceSlotsWriter {
@@ -665,11 +665,12 @@ export class Shard {
         for (const warning of recovered.warnings) this.#post({ type: 'warning', warning: { ...warning, book } });
         if (book === SYSTEM_BOOK) result.assets = [...recovered.state.assets.values()];
         const runtime = this.#books.get(book)!;
-        const accounts: SharedAccount[] = [];
-        for (const [key, account] of recovered.state.accounts) {
-          this.#addBalanceSlot(runtime, key);
-          accounts.push([account.def.id.path, account.def.asset, account.cfg.normal_side === 'credit']);
-        }
+        for (const key of recovered.state.accounts.keys()) this.#addBalanceSlot(runtime, key);
+        const accounts = packSharedAccounts(recovered.state.accounts.values(), (account) => ({
+          path: account.path,
+          asset: account.asset,
+          credit: account.normalSide === 'credit',
+        }));
         result.books.push({ book, lastSeq: recovered.state.lastSeq, txidBytes: recovered.state.txids.keyBytes(), accounts });
       } catch (error) {
         if (!(error instanceof StoreError)) throw error;

@@ -23,7 +23,7 @@ import zlib from 'node:zlib';
 import { Packr } from 'msgpackr';
 import { accountKey } from '../core/account-key.js';
 import { AtomicFileWriter } from './atomic-file.js';
-import { BookState, newAccountState, postingsOf, type AccountState } from './book-state.js';
+import { AccountState, BookState, postingsOf } from './book-state.js';
 import type { FileSystem } from './file-system.js';
 import { readFully } from './file-system.js';
 import { EntryPacker } from './entry-packer.js';
@@ -428,7 +428,7 @@ function decodeState(records: unknown[], book: string, seq: number, fileBytes: n
     const key = string(record[1], 'account key');
     const def = decodeDef(record[2], book);
     if (accountKey(def.id) !== key) unusable(`account key ${key} does not match its def`);
-    const account: AccountState = newAccountState(def, decodeCfg(record[3]), state.accounts.size, state.accountStrings);
+    const account = AccountState.open(def, decodeCfg(record[3]), state.accounts.size, state.accountStrings);
     account.rawBalance = i64(record[4], 'rawBalance');
     account.updatedSeq = safeInteger(record[5], 'updatedSeq');
     const postingCount = safeInteger(record[6], 'posting count');

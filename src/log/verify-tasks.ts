@@ -144,7 +144,7 @@ export function summarizeBook(fileSystem: FileSystem, dataDir: string, book: str
   const accountAssets = new Set<string>();
   for (const account of state.accounts.values()) {
     postings += postingsOf(account).length;
-    accountAssets.add(account.def.asset);
+    accountAssets.add(account.asset);
   }
   return {
     book,

@@ -117,13 +117,52 @@ export type Reply = { id: number; ok: true; value: ReplyValue } | { id: number; 
 
 export interface RecoverResult {
   /** Per book, in request order: its last seq, or the error that refuses the open. */
-  books: Array<{ book: string; lastSeq: number; txidBytes: Uint8Array; accounts: SharedAccount[] } | { book: string; error: WireError }>;
+  books: Array<{ book: string; lastSeq: number; txidBytes: Uint8Array; accounts: SharedAccounts } | { book: string; error: WireError }>;
   /** `_system`'s registry, when this worker owns `_system`. */
   assets: AssetDef[] | null;
 }
 
-/** An account as the main thread needs it to read its balance slot: path, asset, normal side. */
-export type SharedAccount = [path: string, asset: string, credit: boolean];
+/**
+ * A book's accounts as the main thread needs them to read their balance slots, in opening order,
+ * as three columns rather than an object per account (a book may hold millions): the paths joined
+ * by U+0000 (which no path holds, contract amendment A1), the distinct asset ids, and per account
+ * its asset's index × 2 + 1 if it is credit-normal.
+ */
+export interface SharedAccounts {
+  paths: string;
+  assets: string[];
+  codes: Uint32Array;
+}
+
+/** Packs accounts, described one by one by `describe`, into SharedAccounts. */
+export function packSharedAccounts<T>(accounts: Iterable<T>, describe: (account: T) => { path: string; asset: string; credit: boolean }): SharedAccounts {
+  const paths: string[] = [];
+  const codes: number[] = [];
+  const assets: string[] = [];
+  const assetIndexes = new Map<string, number>();
+  for (const account of accounts) {
+    const { path, asset, credit } = describe(account);
+    let assetIndex = assetIndexes.get(asset);
+    if (assetIndex === undefined) {
+      assetIndex = assets.push(asset) - 1;
+      assetIndexes.set(asset, assetIndex);
+    }
+    paths.push(path);
+    codes.push(assetIndex * 2 + (credit ? 1 : 0));
+  }
+  return { paths: paths.join('\0'), assets, codes: Uint32Array.from(codes) };
+}
+
+/** Calls `visit` for each account of `shared`, in opening order. */
+export function forEachSharedAccount(shared: SharedAccounts, visit: (path: string, asset: string, credit: boolean) => void): void {
+  let start = 0;
+  for (let index = 0; index < shared.codes.length; index++) {
+    const end = index === shared.codes.length - 1 ? shared.paths.length : shared.paths.indexOf('\0', start);
+    const code = shared.codes[index]!;
+    visit(shared.paths.slice(start, end), shared.assets[code >>> 1]!, (code & 1) === 1);
+    start = end + 1;
+  }
+}
 
 export interface RepairResult {
   done: true;
