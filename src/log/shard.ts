@@ -188,7 +188,7 @@ export class Shard {
     if (runtime === undefined) {
       const state = new BookState(book);
       state.attachWriter(this.#config.workerIndex);
-      const log = new SegmentLog(this.#fileSystem, this.#config.dataDir, book);
+      const log = this.#configured(new SegmentLog(this.#fileSystem, this.#config.dataDir, book));
       runtime = {
         state,
         log,
@@ -207,6 +207,12 @@ export class Shard {
       this.#books.set(book, runtime);
     }
     return runtime;
+  }
+
+  /** A book's log with the scan chunk size of the test hook, if any. */
+  #configured(log: SegmentLog): SegmentLog {
+    if (this.#config.scanChunkBytes !== undefined) log.scanChunkBytes = this.#config.scanChunkBytes;
+    return log;
   }
 
   /** W8: a book is written by its own worker only; a job for another worker's book is a bug. */
@@ -668,6 +674,7 @@ export class Shard {
         const recovered = recoverBook(this.#fileSystem, this.#config.dataDir, book, { idemHotCap: this.#config.idemHotCap, writeRuns: true });
         const repair = { ...recovered.repair, temporaryFiles: recovered.temporaryFiles };
         recovered.state.attachWriter(this.#config.workerIndex);
+        this.#configured(recovered.log);
         this.#books.set(book, {
           state: recovered.state,
           log: recovered.log,
