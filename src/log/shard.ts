@@ -573,6 +573,8 @@ export class Shard {
       return { id: job.id, ok: true, value: this.#readValue(job, runtime) };
     } catch (error) {
       if (!(error instanceof StoreError)) throw error;
+      // Only damage below the watermark ends the book's writes (section 4.5); a read that failed
+      // for another reason (IO, G6 in segment.ts) leaves the book writable.
       if (error.code === 'CORRUPT' && runtime !== undefined && runtime.dead === null) this.#killBook(runtime, error, []);
       return errorReply(job.id, error);
     }
@@ -605,7 +607,8 @@ export class Shard {
         const { tx, committed } = loadCommitted(runtime.log, seq);
         if (tx.id !== job.txid) {
           const file = runtime.log.segmentPath(runtime.log.baseOf(seq));
-          throw StoreError.corrupt(job.book, file, 0, `the frame of seq ${seq} in "${file}" does not hold transaction ${job.txid}`);
+          const offset = runtime.log.offsetOf(seq);
+          throw StoreError.corrupt(job.book, file, offset, `the frame of seq ${seq} in "${file}" at offset ${offset} does not hold transaction ${job.txid}`);
         }
         return { transaction: tx, seq: committed.seq, at: committed.at };
       }
@@ -767,7 +770,8 @@ function loadCommitted(log: SegmentLog, seq: number): { tx: Transaction; committ
   const event = decoded.event.event;
   if (event.kind !== 'transaction_posted') {
     const file = log.segmentPath(log.baseOf(seq));
-    throw StoreError.corrupt(log.book, file, 0, `seq ${seq} in "${file}" is a ${event.kind}, not a transaction`);
+    const offset = log.offsetOf(seq);
+    throw StoreError.corrupt(log.book, file, offset, `seq ${seq} in "${file}" at offset ${offset} is a ${event.kind}, not a transaction`);
   }
   const { kind: _kind, ...tx } = event;
   return { tx, committed: { txid: tx.id, seq, at: decoded.event.at } };
