@@ -13,7 +13,7 @@ import zlib from 'node:zlib';
 import { describe, test } from 'node:test';
 import { BloomFilter, murmur3x86_32 } from '../src/log/bloom.js';
 import { StoreError } from '../src/core/errors.js';
-import { RealFileSystem, type FileSystem } from '../src/log/file-system.js';
+import { RealFileSystem, type FileSystem, type OpenFlags } from '../src/log/file-system.js';
 import { IdemIndex, type IdemRecord } from '../src/log/idem-index.js';
 import {
   IdemRuns,
@@ -519,6 +519,32 @@ describe('damaged runs', () => {
       fs.unlinkSync(run.file);
       assert.throws(() => tiered.index.get(key), (error) => assertCorruptRun(error, run.file));
       assert.throws(() => tiered.index.get(key), (error) => assertCorruptRun(error, run.file));
+    });
+  });
+
+  test('a run that cannot be opened for a reason that says nothing about its bytes fails the lookup IO and stays trusted', async () => {
+    await withTemp((dir) => {
+      // Out of descriptors while opening a run: not damage (isNotDamage), so no rebuild either.
+      class NoDescriptors extends RealFileSystem {
+        armed = false;
+        override openSync(file: string, flags: OpenFlags): number {
+          if (this.armed && file.endsWith('.run')) throw Object.assign(new Error(`EMFILE: too many open files, open '${file}'`), { code: 'EMFILE' });
+          return super.openSync(file, flags);
+        }
+      }
+      const fileSystem = new NoDescriptors();
+      const tiered = makeTiered(dir, 4, fileSystem);
+      for (let key = 0; key < 10; key++) tiered.insert(`key-${key}`);
+      const run = tiered.runs.runs[0]!;
+      const key = [...tiered.records].find(([, record]) => record.seq > run.start && record.seq <= run.end)![0];
+      fileSystem.armed = true;
+      assert.throws(
+        () => tiered.index.get(key),
+        (error) => error instanceof StoreError && error.code === 'IO' && error.message.includes(run.file) && /EMFILE/.test(error.message),
+      );
+      assert.equal(run.damaged, false);
+      fileSystem.armed = false;
+      assert.deepEqual(tiered.index.get(key), tiered.records.get(key));
     });
   });
 

@@ -114,6 +114,19 @@ export function writeAll(fileSystem: FileSystem, fd: number, chunks: readonly Ui
   }
 }
 
+/**
+ * Errors of open, fstat or read that say nothing about a file's bytes: the process ran out of
+ * descriptors or memory, a call was interrupted, access was withdrawn. A read that fails this way
+ * is not evidence of damage (spec/log-engine.md, section 12 counts EIO as a latent sector error).
+ */
+const NOT_DAMAGE_ERRNOS: ReadonlySet<string> = new Set(['EMFILE', 'ENFILE', 'ENOMEM', 'EAGAIN', 'EINTR', 'EACCES', 'EPERM']);
+
+/** Whether a failed open, fstat or read says nothing about the file's bytes (see NOT_DAMAGE_ERRNOS). */
+export function isNotDamage(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  return typeof code === 'string' && NOT_DAMAGE_ERRNOS.has(code);
+}
+
 /** Reads exactly `length` bytes at `positionBytes`, or fewer only at the end of the file. */
 export function readFully(fileSystem: FileSystem, fd: number, target: Uint8Array, positionBytes: number): number {
   let total = 0;

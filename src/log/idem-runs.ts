@@ -16,7 +16,9 @@
  *
  * K1. A lookup reads at most one block of a run, found through the in-memory block index, after
  *     the run's Bloom filter and key range have said the key may be there.
- * K2. A run that cannot be read fails the lookup with CORRUPT; it never counts as a miss.
+ * K2. A run that cannot be read fails the lookup with CORRUPT and is rebuilt; it never counts as
+ *     a miss. A read that fails for a reason that says nothing about the run's bytes (out of
+ *     descriptors, access withdrawn: isNotDamage) fails the lookup with IO and leaves the run trusted.
  * K3. Runs are written as tmp → fsync → rename → directory fsync, and never change afterwards.
  */
 import assert from 'node:assert/strict';
@@ -26,7 +28,7 @@ import { Packr } from 'msgpackr';
 import { AtomicFileWriter } from './atomic-file.js';
 import { BloomFilter } from './bloom.js';
 import { StoreError } from '../core/errors.js';
-import { readFully, type FileSystem } from './file-system.js';
+import { isNotDamage, readFully, type FileSystem } from './file-system.js';
 import type { IdemRecord, RunLookup } from './idem-index.js';
 import { readTxid, writeTxid } from './posting-index.js';
 
@@ -369,6 +371,8 @@ export class IdemRuns implements RunLookup {
         this.fileSystem.closeSync(fd);
       }
     } catch (error) {
+      // Out of descriptors and the like: the lookup fails, but the run is not damaged (K2).
+      if (isNotDamage(error)) throw StoreError.io(`idempotency run "${run.file}" cannot be read now: ${(error as Error).message}`, error);
       throw damage(`cannot be read (${(error as Error).message})`);
     }
     const payload = bytes.subarray(BLOCK_HEADER_BYTES, BLOCK_HEADER_BYTES + bytes.readUInt32LE(0));

@@ -109,7 +109,6 @@ export class IdemMaintenance {
     const damaged = this.#damaged.values().next();
     if (damaged.done !== true) {
       const run = damaged.value;
-      this.#damaged.delete(run);
       const records: RunRecord[] = [];
       // Rebuild from the log itself (never from another cache): every key of seqs (a, b].
       this.log.scan(run.start + 1, run.end - run.start, run.end, (decoded) => {
@@ -120,6 +119,8 @@ export class IdemMaintenance {
         return true;
       });
       this.#begin('rebuild', run.start, run.end, mergeRecords([records]).sorted, [run]);
+      // Only now: a scan or start that failed leaves the run waiting for the next attempt.
+      this.#damaged.delete(run);
       return true;
     }
     // A failed spill or merge is retried later, after the next batch, never in a loop that would

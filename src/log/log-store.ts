@@ -94,6 +94,7 @@ export class LogStore extends BaseStore {
           idemHotCap: options.idemHotCap,
           writerSpinUs: options.writerSpinUs,
           clockUs: testClock,
+          ...(options.testHooks.scanChunkBytes === undefined ? {} : { scanChunkBytes: options.testHooks.scanChunkBytes }),
           fileSystemModule: options.testHooks.fileSystemModule ?? null,
           fileSystemConfig: options.testHooks.fileSystemConfig ?? null,
         },

@@ -30,6 +30,8 @@ export interface LogStoreTestHooks {
   inProcess?: boolean;
   /** Only with inProcess: the FileSystem object to use. */
   fileSystem?: FileSystem;
+  /** Bytes a segment scan reads at a time (default 64 KiB), so tests can put frames across every boundary. */
+  scanChunkBytes?: number;
 }
 
 export interface LogStoreOptions {
@@ -119,6 +121,7 @@ export function resolveOptions(options: LogStoreOptions | undefined): ResolvedOp
     ((warning: LogStoreWarning) => process.emitWarning(warning.message, { code: warning.code }));
   const testHooks = (given.testHooks === undefined ? {} : given.testHooks) as LogStoreTestHooks;
   if (typeof testHooks !== 'object' || testHooks === null) throw StoreError.invalidArgument('options.testHooks', 'must be an object');
+  if (testHooks.scanChunkBytes !== undefined) integerOption(testHooks.scanChunkBytes, 'testHooks.scanChunkBytes', 1, 2 ** 30);
   return {
     workers,
     snapshotEvery: tunables.snapshotEvery!,

@@ -12,19 +12,27 @@
  * G3. Readers never decode past the ceiling they are given (the durable seq), so bytes of a batch
  *     being written are never mistaken for damage.
  * G4. Every frame read must decode and carry the expected seq; anything else is CORRUPT with the
- *     file and the frame's offset.
+ *     file and the frame's offset (a read that fails before there are bytes to judge: G6).
+ * G5. Only the file decides that a frame is torn. A reader compares a frame's length with the
+ *     file's length, and decodes it only once its buffer holds the whole frame, refilled at the
+ *     frame's own offset and grown to its real length; a buffer the reader itself cut short is
+ *     never reported as damage.
+ * G6. Only damage ends a book. A read that fails for a reason that says nothing about the file's
+ *     bytes (out of descriptors or memory, interrupted, access withdrawn: isNotDamage) rejects IO
+ *     and leaves the book writable; a missing segment or any other failed read (EIO is a latent
+ *     sector error, section 12) is CORRUPT like a bad frame.
  */
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { StoreError } from '../core/errors.js';
 import type { DecodedPayload } from '../core/event-codec.js';
-import { readFully, writeAll, type FileSystem } from './file-system.js';
-import { decodeFrame, FRAME_HEADER_BYTES } from './frame.js';
+import { isNotDamage, readFully, writeAll, type FileSystem } from './file-system.js';
+import { decodeFrame, FRAME_HEADER_BYTES, type FrameDecodeResult } from './frame.js';
 import { FRAME_PAYLOAD_BYTES_MAX } from '../core/limits.js';
 
 const SEGMENT_NAME_PATTERN = /^segment-(\d+)\.log$/;
 
-/** Bytes read at a time by a scan; enlarged to hold one whole frame when needed. */
+/** Bytes read at a time by a scan; a read is enlarged to hold one whole frame when needed (G5). */
 export const SCAN_CHUNK_BYTES = 64 * 1024;
 
 export function segmentFileName(base: number): string {
@@ -69,6 +77,8 @@ export class SegmentLog {
   readonly catalog: number[] = [];
   /** Bytes in the active segment (the last of the catalog). */
   activeLengthBytes = 0;
+  /** Bytes a scan reads at a time (G5); tests make it small to put frames across every boundary. */
+  scanChunkBytes = SCAN_CHUNK_BYTES;
   readonly #offsets = new OffsetColumn();
   #activeFd: number | null = null;
 
@@ -189,39 +199,13 @@ export class SegmentLog {
   /** Reads and decodes the frame of one seq, checking that it carries that seq (G4). */
   readEvent(seq: number): DecodedPayload {
     assert(seq >= 1 && seq <= this.lastSeq);
-    const base = this.baseOf(seq);
     const offset = this.#offsets.at(seq - 1);
-    const file = this.segmentPath(base);
-    const fileSystem = this.fileSystem;
-    let fd: number;
+    // A window of one frame: the header, then exactly the frame's bytes.
+    const reader = this.#openReader(this.baseOf(seq), offset, 0);
     try {
-      fd = fileSystem.openSync(file, 'r');
-    } catch (error) {
-      throw this.#corrupt(file, offset, `cannot open segment (${(error as Error).message})`);
-    }
-    try {
-      const header = Buffer.alloc(FRAME_HEADER_BYTES);
-      if (readFully(fileSystem, fd, header, offset) < FRAME_HEADER_BYTES) throw this.#corrupt(file, offset, 'torn header');
-      const payloadBytes = header.readUInt32LE(0);
-      if (payloadBytes === 0 || payloadBytes > FRAME_PAYLOAD_BYTES_MAX) {
-        throw this.#corrupt(file, offset, `length ${payloadBytes} out of range`);
-      }
-      // Check that the frame fits inside the file before allocating its payload.
-      if (offset + FRAME_HEADER_BYTES + payloadBytes > fileSystem.fstatSizeSync(fd)) throw this.#corrupt(file, offset, 'torn payload');
-      const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payloadBytes);
-      header.copy(frame);
-      const payloadRead = readFully(fileSystem, fd, frame.subarray(FRAME_HEADER_BYTES), offset + FRAME_HEADER_BYTES);
-      if (payloadRead < payloadBytes) throw this.#corrupt(file, offset, 'torn payload');
-      const result = decodeFrame(frame, 0, frame.length);
-      if (result.kind !== 'frame') throw this.#corrupt(file, offset, 'reason' in result ? result.reason : result.kind);
-      if (result.decoded.seq !== seq) throw this.#corrupt(file, offset, `expected seq ${seq}, found ${result.decoded.seq}: stale or wrong position`);
-      return result.decoded;
-    } catch (error) {
-      // A failed read or fstat is a read that fails at this frame (G4), never a raw error.
-      if (error instanceof StoreError) throw error;
-      throw this.#corrupt(file, offset, `cannot be read (${(error as Error).message})`);
+      return reader.expectFrame(offset, seq, ': stale or wrong position').decoded;
     } finally {
-      fileSystem.closeSync(fd);
+      reader.close();
     }
   }
 
@@ -235,61 +219,159 @@ export class SegmentLog {
     assert(ceiling <= this.lastSeq);
     let seq = first;
     const last = Math.min(ceiling, first + limit - 1);
-    const fileSystem = this.fileSystem;
     while (seq <= last) {
       const base = this.baseOf(seq);
-      const file = this.segmentPath(base);
-      // A failed open or read is a read that fails at this frame, as in readEvent (G4): CORRUPT
-      // with file and offset, never a raw error escaping the shard.
-      let fd: number;
+      const nextBase = this.catalog[this.catalog.indexOf(base) + 1] ?? Number.POSITIVE_INFINITY;
+      let offset = this.#offsets.at(seq - 1);
+      const reader = this.#openReader(base, offset, this.scanChunkBytes);
       try {
-        fd = fileSystem.openSync(file, 'r');
-      } catch (error) {
-        throw this.#corrupt(file, this.#offsets.at(seq - 1), `cannot open segment (${(error as Error).message})`);
-      }
-      const readAt = (target: Buffer, offset: number): number => {
-        try {
-          return readFully(fileSystem, fd, target, offset);
-        } catch (error) {
-          throw this.#corrupt(file, offset, `cannot be read (${(error as Error).message})`);
-        }
-      };
-      try {
-        let chunk = Buffer.allocUnsafe(SCAN_CHUNK_BYTES);
-        let chunkStart = this.#offsets.at(seq - 1);
-        let chunkLength = readAt(chunk, chunkStart);
-        let position = 0;
-        const nextBase = this.catalog[this.catalog.indexOf(base) + 1] ?? Number.POSITIVE_INFINITY;
         while (seq <= last && seq < nextBase) {
-          // Make sure the whole frame is in the chunk, reading more (and a larger chunk) if needed.
-          if (chunkLength - position < FRAME_HEADER_BYTES || chunkLength - position < FRAME_HEADER_BYTES + chunk.readUInt32LE(position)) {
-            const needed =
-              chunkLength - position >= FRAME_HEADER_BYTES
-                ? Math.min(FRAME_HEADER_BYTES + chunk.readUInt32LE(position), FRAME_HEADER_BYTES + FRAME_PAYLOAD_BYTES_MAX)
-                : FRAME_HEADER_BYTES;
-            chunkStart += position;
-            if (needed > chunk.length) chunk = Buffer.allocUnsafe(Math.max(needed, SCAN_CHUNK_BYTES));
-            chunkLength = readAt(chunk, chunkStart);
-            position = 0;
-          }
-          const result = decodeFrame(chunk, position, chunkLength);
-          if (result.kind !== 'frame') {
-            throw this.#corrupt(file, chunkStart + position, 'reason' in result ? result.reason : 'unexpected end of segment');
-          }
-          if (result.decoded.seq !== seq) {
-            throw this.#corrupt(file, chunkStart + position, `expected seq ${seq}, found ${result.decoded.seq}`);
-          }
-          position += result.frameBytes;
+          const frame = reader.expectFrame(offset, seq, '');
+          offset += frame.frameBytes;
           seq++;
-          if (!visit(result.decoded)) return;
+          if (!visit(frame.decoded)) return;
         }
       } finally {
-        fileSystem.closeSync(fd);
+        reader.close();
       }
     }
   }
 
-  #corrupt(file: string, offset: number, reason: string): StoreError {
-    return StoreError.corrupt(this.book, file, offset, `corrupt frame in segment "${file}" at offset ${offset} (${reason})`);
+  /** Opens the segment of `base` for reading; `offset` is the frame the error names if it fails. */
+  #openReader(base: number, offset: number, chunkBytes: number): SegmentReader {
+    const file = this.segmentPath(base);
+    let fd: number;
+    try {
+      fd = this.fileSystem.openSync(file, 'r');
+    } catch (error) {
+      throw readFailure(this.book, file, offset, 'cannot open segment', error);
+    }
+    let lengthBytes: number;
+    try {
+      lengthBytes = this.fileSystem.fstatSizeSync(fd);
+    } catch (error) {
+      closeQuietly(this.fileSystem, fd);
+      throw readFailure(this.book, file, offset, 'cannot read the length of segment', error);
+    }
+    return new SegmentReader(this.book, this.fileSystem, fd, file, lengthBytes, chunkBytes);
+  }
+}
+
+/**
+ * One segment file open for reading frames at known offsets (G5). Frames are read through a
+ * window that is refilled at the wanted frame's offset and grown to hold that whole frame, never
+ * beyond 8 + FRAME_PAYLOAD_BYTES_MAX; it reads `chunkBytes` at a time when frames are smaller, so a
+ * scan does one read per chunk, not one per frame. Torn frames are decided against the file's
+ * length, taken once at open and taken again before any verdict of damage that rests on it.
+ */
+class SegmentReader {
+  /** The file's length as last taken. */
+  #lengthBytes: number;
+  #window: Buffer;
+  /** The file offset of #window[0], and how many bytes of #window hold file data. */
+  #windowStart = 0;
+  #windowBytes = 0;
+
+  constructor(
+    readonly book: string,
+    readonly fileSystem: FileSystem,
+    readonly fd: number,
+    readonly file: string,
+    lengthBytes: number,
+    readonly chunkBytes: number,
+  ) {
+    assert(Number.isSafeInteger(chunkBytes) && chunkBytes >= 0);
+    this.#lengthBytes = lengthBytes;
+    this.#window = Buffer.allocUnsafe(Math.max(chunkBytes, FRAME_HEADER_BYTES));
+  }
+
+  /**
+   * The frame at `offset`, which must decode and carry `seq` (G4). Damage is CORRUPT with the file
+   * and the frame's offset; a read failure is IO or CORRUPT as G6 says.
+   */
+  expectFrame(offset: number, seq: number, seqNote: string): { decoded: DecodedPayload; frameBytes: number } {
+    const result = this.#frameAt(offset);
+    if (result.kind !== 'frame') {
+      throw corruptFrame(this.book, this.file, offset, result.kind === 'end' ? 'unexpected end of segment' : result.reason);
+    }
+    if (result.decoded.seq !== seq) throw corruptFrame(this.book, this.file, offset, `expected seq ${seq}, found ${result.decoded.seq}${seqNote}`);
+    return result;
+  }
+
+  /** The checks of section 3.5 for the frame at `offset`, the torn ones against the file itself (G5). */
+  #frameAt(offset: number): FrameDecodeResult {
+    if (offset + FRAME_HEADER_BYTES > this.#lengthBytes && this.#fileEndsBefore(offset, offset + FRAME_HEADER_BYTES)) {
+      return offset >= this.#lengthBytes ? { kind: 'end' } : { kind: 'torn', reason: 'torn header' };
+    }
+    this.#fill(offset, FRAME_HEADER_BYTES);
+    const payloadBytes = this.#window.readUInt32LE(offset - this.#windowStart);
+    const frameBytes = FRAME_HEADER_BYTES + payloadBytes;
+    // Rows 3 to 5 before anything is allocated for the payload.
+    if (offset + frameBytes > this.#lengthBytes && this.#fileEndsBefore(offset, offset + frameBytes)) return { kind: 'torn', reason: 'torn payload' };
+    if (payloadBytes === 0 || payloadBytes > FRAME_PAYLOAD_BYTES_MAX) return { kind: 'corrupt', reason: `length ${payloadBytes} out of range` };
+    this.#fill(offset, frameBytes);
+    const start = offset - this.#windowStart;
+    const result = decodeFrame(this.#window, start, start + frameBytes);
+    // The window holds the whole frame, so the decoder cannot find it torn; if it ever did, the
+    // reader is at fault, not the file: never CORRUPT (G5).
+    if (result.kind === 'torn' || result.kind === 'end') {
+      throw StoreError.io(`the reader of segment "${this.file}" held too few bytes for the frame at offset ${offset} (${result.kind})`);
+    }
+    return result;
+  }
+
+  /** Makes the window hold bytes [offset, offset + bytes) of the file, which it has (checked by the caller). */
+  #fill(offset: number, bytes: number): void {
+    if (offset >= this.#windowStart && offset + bytes <= this.#windowStart + this.#windowBytes) return;
+    if (bytes > this.#window.length) this.#window = Buffer.allocUnsafe(Math.max(bytes, this.chunkBytes));
+    const target = this.#window.subarray(0, Math.max(bytes, Math.min(this.#window.length, this.#lengthBytes - offset)));
+    this.#windowStart = offset;
+    this.#windowBytes = 0;
+    try {
+      this.#windowBytes = readFully(this.fileSystem, this.fd, target, offset);
+    } catch (error) {
+      throw readFailure(this.book, this.file, offset, 'cannot read segment', error);
+    }
+    if (this.#windowBytes >= bytes) return;
+    // The file ended early: damage only if it is shorter now than the frame needs (G5).
+    if (this.#fileEndsBefore(offset, offset + bytes)) {
+      throw corruptFrame(this.book, this.file, offset, `the segment ended at ${this.#lengthBytes} bytes while it was read`);
+    }
+    throw StoreError.io(`a read of segment "${this.file}" at offset ${offset} returned ${this.#windowBytes} of ${bytes} bytes`);
+  }
+
+  /** Takes the file's length again: does it end before `end`? Errors name the frame at `offset`. */
+  #fileEndsBefore(offset: number, end: number): boolean {
+    try {
+      this.#lengthBytes = this.fileSystem.fstatSizeSync(this.fd);
+    } catch (error) {
+      throw readFailure(this.book, this.file, offset, 'cannot read the length of segment', error);
+    }
+    return this.#lengthBytes < end;
+  }
+
+  close(): void {
+    closeQuietly(this.fileSystem, this.fd);
+  }
+}
+
+function corruptFrame(book: string, file: string, offset: number, reason: string): StoreError {
+  return StoreError.corrupt(book, file, offset, `corrupt frame in segment "${file}" at offset ${offset} (${reason})`);
+}
+
+/** A failed open, fstat or read of a segment (G6): IO when it says nothing about the bytes, else CORRUPT. */
+function readFailure(book: string, file: string, offset: number, what: string, error: unknown): StoreError {
+  if (error instanceof StoreError) return error; // a FileSystem wrapper's own verdict
+  const message = (error as Error).message;
+  if (isNotDamage(error)) return StoreError.io(`${what} "${file}" at offset ${offset}: ${message}; the log is not known to be damaged`, error);
+  return corruptFrame(book, file, offset, `${what} (${message})`);
+}
+
+/** A close after reading changes nothing on disk; its failure must not turn a good read into an error. */
+function closeQuietly(fileSystem: FileSystem, fd: number): void {
+  try {
+    fileSystem.closeSync(fd);
+  } catch {
+    // Nothing to do: the descriptor is gone either way.
   }
 }

@@ -184,7 +184,7 @@ export class Shard {
     if (runtime === undefined) {
       const state = new BookState(book);
       state.attachWriter(this.#config.workerIndex);
-      const log = new SegmentLog(this.#fileSystem, this.#config.dataDir, book);
+      const log = this.#configured(new SegmentLog(this.#fileSystem, this.#config.dataDir, book));
       runtime = {
         state,
         log,
@@ -202,6 +202,12 @@ export class Shard {
       this.#books.set(book, runtime);
     }
     return runtime;
+  }
+
+  /** A book's log with the scan chunk size of the test hook, if any. */
+  #configured(log: SegmentLog): SegmentLog {
+    if (this.#config.scanChunkBytes !== undefined) log.scanChunkBytes = this.#config.scanChunkBytes;
+    return log;
   }
 
   /** W8: a book is written by its own worker only; a job for another worker's book is a bug. */
@@ -558,6 +564,8 @@ export class Shard {
       return { id: job.id, ok: true, value: this.#readValue(job, runtime) };
     } catch (error) {
       if (!(error instanceof StoreError)) throw error;
+      // Only damage below the watermark ends the book's writes (section 4.5); a read that failed
+      // for another reason (IO, G6 in segment.ts) leaves the book writable.
       if (error.code === 'CORRUPT' && runtime !== undefined && runtime.dead === null) this.#killBook(runtime, error, []);
       return errorReply(job.id, error);
     }
@@ -590,7 +598,8 @@ export class Shard {
         const { tx, committed } = loadCommitted(runtime.log, seq);
         if (tx.id !== job.txid) {
           const file = runtime.log.segmentPath(runtime.log.baseOf(seq));
-          throw StoreError.corrupt(job.book, file, 0, `the frame of seq ${seq} in "${file}" does not hold transaction ${job.txid}`);
+          const offset = runtime.log.offsetOf(seq);
+          throw StoreError.corrupt(job.book, file, offset, `the frame of seq ${seq} in "${file}" at offset ${offset} does not hold transaction ${job.txid}`);
         }
         return { transaction: tx, seq: committed.seq, at: committed.at };
       }
@@ -648,6 +657,7 @@ export class Shard {
         const recovered = recoverBook(this.#fileSystem, this.#config.dataDir, book, { idemHotCap: this.#config.idemHotCap, writeRuns: true });
         const repair = { ...recovered.repair, temporaryFiles: recovered.temporaryFiles };
         recovered.state.attachWriter(this.#config.workerIndex);
+        this.#configured(recovered.log);
         this.#books.set(book, {
           state: recovered.state,
           log: recovered.log,
@@ -740,7 +750,8 @@ function loadCommitted(log: SegmentLog, seq: number): { tx: Transaction; committ
   const event = decoded.event.event;
   if (event.kind !== 'transaction_posted') {
     const file = log.segmentPath(log.baseOf(seq));
-    throw StoreError.corrupt(log.book, file, 0, `seq ${seq} in "${file}" is a ${event.kind}, not a transaction`);
+    const offset = log.offsetOf(seq);
+    throw StoreError.corrupt(log.book, file, offset, `seq ${seq} in "${file}" at offset ${offset} is a ${event.kind}, not a transaction`);
   }
   const { kind: _kind, ...tx } = event;
   return { tx, committed: { txid: tx.id, seq, at: decoded.event.at } };

@@ -197,6 +197,8 @@ export interface ShardConfig {
   /** How long a writer polls for its next message after a pass (see workers/shard-worker.ts). */
   writerSpinUs: number;
   clockUs: BigInt64Array | null;
+  /** Tests only: bytes a segment scan reads at a time; absent, SCAN_CHUNK_BYTES. */
+  scanChunkBytes?: number;
   fileSystemModule: string | null;
   fileSystemConfig: unknown;
 }
