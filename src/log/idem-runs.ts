@@ -16,7 +16,9 @@
  *
  * K1. A lookup reads at most one block of a run, found through the in-memory block index, after
  *     the run's Bloom filter and key range have said the key may be there.
- * K2. A run that cannot be read fails the lookup with CORRUPT; it never counts as a miss.
+ * K2. A run that cannot be read fails the lookup with CORRUPT; it never counts as a miss. A run
+ *     that cannot be opened for want of a descriptor (EMFILE, ENFILE) fails it with that error
+ *     instead: the run is not at fault and is not rebuilt (src/log/fd-budget.ts).
  * K3. Runs are written as tmp → fsync → rename → directory fsync, and never change afterwards.
  */
 import assert from 'node:assert/strict';
@@ -26,7 +28,7 @@ import { Packr } from 'msgpackr';
 import { AtomicFileWriter } from './atomic-file.js';
 import { BloomFilter } from './bloom.js';
 import { StoreError } from '../core/errors.js';
-import { readFully, type FileSystem } from './file-system.js';
+import { isDescriptorPressure, readFully, type FileSystem } from './file-system.js';
 import type { IdemRecord, RunLookup } from './idem-index.js';
 import { readTxid, writeTxid } from './posting-index.js';
 
@@ -247,6 +249,7 @@ export function readRun(fileSystem: FileSystem, file: string, number: number): {
       fileSystem.closeSync(fd);
     }
   } catch (error) {
+    if (isDescriptorPressure(error)) throw error; // no descriptor: the run is not at fault
     invalid(`cannot be read (${(error as Error).message})`);
   }
   if (bytes.length < HEADER_BYTES + TRAILER_BYTES) invalid('is too short');
@@ -369,6 +372,7 @@ export class IdemRuns implements RunLookup {
         this.fileSystem.closeSync(fd);
       }
     } catch (error) {
+      if (isDescriptorPressure(error)) throw error; // no descriptor: the run is not damaged
       throw damage(`cannot be read (${(error as Error).message})`);
     }
     const payload = bytes.subarray(BLOCK_HEADER_BYTES, BLOCK_HEADER_BYTES + bytes.readUInt32LE(0));

@@ -10,6 +10,9 @@
  * A3. Admission is bounded: at most `queueDepthMax` write jobs per book are in flight; beyond that
  *     a write is OVERLOADED at once and nothing was done.
  * A4. close() always resolves: with open subscriptions, in-flight work, dead books or dead workers.
+ * A5. The workers' open files are budgeted from the soft RLIMIT_NOFILE read at open (or option
+ *     fdsMax), leaving the application a quarter of the limit (src/log/fd-budget.ts); a write that
+ *     finds no descriptor is OVERLOADED, never BOOK_UNAVAILABLE.
  */
 import path from 'node:path';
 import { BaseStore, type BatchDraft } from '../core/base-store.js';
@@ -17,12 +20,13 @@ import { bookCaseKey, isValidBookName } from '../core/book-name.js';
 import { DataDirLock } from './data-dir-lock.js';
 import { StoreError } from '../core/errors.js';
 import { RealFileSystem, type FileSystem } from './file-system.js';
+import { derivedFdsMax, readOpenFilesLimit, workerFdShare } from './fd-budget.js';
 import { sameAssetDef } from '../core/identity.js';
 import { flatPostingsOf } from './book-state.js';
 import { postingRecordsOf, type HistoryColumns } from './posting-index.js';
 import { BalanceSlotsReader } from './shared-balances.js';
 import { checkBook, type NormalisedAccount, type NormalisedAsset, type NormalisedTransaction } from '../core/input.js';
-import { WATERMARK_SLOTS_PER_CHUNK } from '../core/limits.js';
+import { WATERMARK_SLOTS_PER_CHUNK, WORKER_FDS_MIN } from '../core/limits.js';
 import { resolveOptions, type LogStoreOptions, type ResolvedOptions } from './options.js';
 import { Router, type AppendedHandler } from './router.js';
 import { TxidTable } from './txid-table.js';
@@ -88,6 +92,7 @@ export class LogStore extends BaseStore {
           snapshotEvery: options.snapshotEvery,
           idemHotCap: options.idemHotCap,
           writerSpinUs: options.writerSpinUs,
+          fdsPerWorker: descriptorShare(options),
           clockUs: testClock,
           fileSystemModule: options.testHooks.fileSystemModule ?? null,
           fileSystemConfig: options.testHooks.fileSystemConfig ?? null,
@@ -524,6 +529,25 @@ export class LogStore extends BaseStore {
     entry.deadError = error.code === 'BOOK_UNAVAILABLE' ? error : StoreError.bookUnavailable(book, error);
     this.hub.fail(book, entry.deadError);
   }
+}
+
+/**
+ * Each worker's descriptor share (src/log/fd-budget.ts): from fdsMax if given, else from the soft
+ * RLIMIT_NOFILE read now. Warns when the limit leaves less than the smallest useful share.
+ */
+function descriptorShare(options: ResolvedOptions): number {
+  let fdsMax = options.fdsMax;
+  if (fdsMax === null) {
+    const limit = options.testHooks.openFilesLimit ?? readOpenFilesLimit();
+    fdsMax = derivedFdsMax(limit, options.workers);
+    if (fdsMax < WORKER_FDS_MIN * options.workers) {
+      options.onWarning({
+        code: 'FD_LIMIT_LOW',
+        message: `the open-files limit (${limit}) leaves ${fdsMax} descriptors for ${options.workers} workers; each takes ${WORKER_FDS_MIN} anyway and writes may be refused OVERLOADED (raise ulimit -n or lower workers)`,
+      });
+    }
+  }
+  return workerFdShare(fdsMax, options.workers);
 }
 
 /** Creates `<dir>` and `<dir>/books` if missing, fsyncing the parent of each created directory. */
