@@ -257,6 +257,23 @@ describe('EMFILE and ENFILE are pressure: OVERLOADED, never a dead book', () => 
     });
   });
 
+  test('an open that finds no descriptor for recovery fails IO, changes nothing, and the next open works', async () => {
+    await withDir(async (dir, track) => {
+      const first = await openStore(dir, { workers: 1 });
+      await seed(first);
+      await first.commit(mkTx('kept', 2n));
+      await first.close();
+      const plan = new FaultPlan(`/books/${BOOK}/`);
+      plan.arm('open', 1, { sticky: true, errno: 'EMFILE' });
+      const error = await expectStoreError(openStore(dir, { workers: 1, ...faultOptions(plan) }), 'IO');
+      assert.ok(plan.fired());
+      assert.equal((error.cause as { code?: string }).code, 'EMFILE');
+      const reopened = track(await openStore(dir, { workers: 1 }));
+      assert.equal(reopened.durableSeq(BOOK), 3);
+      assert.deepEqual(committedKeysOnDisk(dir, BOOK), ['kept']);
+    });
+  });
+
   test('a failed fsync still ends the book: the fsync is never retried', async () => {
     await withDir(async (dir, track) => {
       const plan = new FaultPlan(`/books/${BOOK}/`);

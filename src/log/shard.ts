@@ -15,7 +15,8 @@
  * W9. A job that cannot get a file descriptor (EMFILE or ENFILE, or the worker's share in use:
  *     src/log/fd-budget.ts) is refused OVERLOADED, with the rest of its batch when the append
  *     needed the descriptor, and the book lives on: an open that failed wrote no byte. A failed
- *     write or fsync still ends the book (W4).
+ *     write or fsync still ends the book (W4). A read that finds none fails IO, and so does the
+ *     store's open when recovery finds none.
  */
 import assert from 'node:assert/strict';
 import {
@@ -726,6 +727,11 @@ export class Shard {
         }
         result.books.push({ book, lastSeq: recovered.state.lastSeq, txidBytes: recovered.state.txids.keyBytes(), accounts });
       } catch (error) {
+        if (isDescriptorPressure(error)) {
+          // Out of descriptors at open: a failed read, so the open fails IO and nothing is repaired.
+          result.books.push({ book, error: toWireError(StoreError.io(`cannot recover book ${book}: no free file descriptor`, error)) });
+          continue;
+        }
         if (!(error instanceof StoreError)) throw error;
         result.books.push({ book, error: toWireError(error) });
       }
