@@ -93,9 +93,12 @@ async function writeBooks(store: LogStore, names: readonly string[], round: stri
   await Promise.allSettled(
     names.map(async (book) => {
       if (opening) {
-        for (const path of ['cash', 'rev']) {
-          await retrying(() => store.openAccount({ id: { book, path }, asset: 'USD', kind: path === 'cash' ? 'asset' : 'income' }, { normal_side: null, min_balance: null }));
-        }
+        // Both accounts in one batch (one fsync); a refused batch refuses both, each retried alone.
+        await Promise.all(
+          ['cash', 'rev'].map((path) =>
+            retrying(() => store.openAccount({ id: { book, path }, asset: 'USD', kind: path === 'cash' ? 'asset' : 'income' }, { normal_side: null, min_balance: null })),
+          ),
+        );
       }
       const tx = draft(book, `${round}-${book}`);
       await retrying(() => store.commit(tx));
