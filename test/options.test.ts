@@ -18,7 +18,7 @@ import { resolveOptions, type LogStoreOptions } from '../src/log/options.js';
 import { expectStoreError } from './conformance/fixtures.js';
 import { BOOK, framesOnDisk, mkTx, openStore, seed, segmentFiles, waitUntil, withDir } from './support/log-store-fixtures.js';
 
-const VARIABLES = ['TALEA_LOG_SNAPSHOT_EVERY', 'TALEA_LOG_IDEM_HOT_CAP', 'TALEA_LOG_SEGMENT_MAX', 'TALEA_LOG_WRITER_SPIN_US'] as const;
+const VARIABLES = ['TALEA_LOG_SNAPSHOT_EVERY', 'TALEA_LOG_IDEM_HOT_CAP', 'TALEA_LOG_SEGMENT_MAX', 'TALEA_LOG_WRITER_SPIN_US', 'TALEA_LOG_FDS_MAX'] as const;
 
 const BAD_VALUES = [
   '',
@@ -109,6 +109,28 @@ describe('options and environment (conformance 2.11)', () => {
         assert.equal(store.durableSeq(BOOK), 22);
       });
     }
+  });
+
+  test('the descriptor budget is derived by default; fdsMax or TALEA_LOG_FDS_MAX sets it, 4 per worker to 1048576', async () => {
+    assert.equal(resolveOptions({ env: {} }).fdsMax, null, 'unset: derived at open from the open-files limit');
+    assert.equal(resolveOptions({ workers: 2, env: { TALEA_LOG_FDS_MAX: '8' } }).fdsMax, 8);
+    assert.equal(resolveOptions({ workers: 2, env: { TALEA_LOG_FDS_MAX: '1048576' } }).fdsMax, 1_048_576);
+    assert.equal(resolveOptions({ workers: 2, fdsMax: 9, env: { TALEA_LOG_FDS_MAX: 'x' } }).fdsMax, 9, 'the option wins; the variable is not parsed');
+    // The floor follows the worker count: 4 descriptors for each.
+    await expectOpenRefused({ workers: 2, env: { TALEA_LOG_FDS_MAX: '7' } }, 'TALEA_LOG_FDS_MAX', 'from 8 to 1048576');
+    await expectOpenRefused({ workers: 4, env: { TALEA_LOG_FDS_MAX: '15' } }, 'TALEA_LOG_FDS_MAX', 'from 16 to 1048576');
+    await expectOpenRefused({ workers: 2, env: { TALEA_LOG_FDS_MAX: '1048577' } }, 'TALEA_LOG_FDS_MAX');
+    for (const fdsMax of [7, 1_048_577, 8.5, '8', null, Number.NaN]) {
+      await expectOpenRefused({ workers: 2, fdsMax } as LogStoreOptions, 'options.fdsMax');
+    }
+    // Used: with 8 descriptors for 2 workers, 20 books are written through a cache of a few.
+    await withDir(async (dir, track) => {
+      const store = track(await openStore(dir, { workers: 2, env: { TALEA_LOG_FDS_MAX: '8' } }));
+      await seed(store);
+      const books = Array.from({ length: 20 }, (_, index) => `fds-${index}`);
+      await Promise.all(books.map((book) => store.openAccount({ id: { book, path: 'cash' }, asset: 'USD', kind: 'asset' }, { normal_side: null, min_balance: null })));
+      for (const book of books) assert.equal(store.durableSeq(book), 1);
+    });
   });
 
   test('500, 2000 and 65536 are parsed and used; 65536 shows as segment rotation', async () => {

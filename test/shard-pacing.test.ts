@@ -48,6 +48,7 @@ test('a snapshot is written one slice per turn while a message arrives every tur
       snapshotEvery: 0,
       idemHotCap: 1_000_000_000,
       writerSpinUs: 0,
+      fdsPerWorker: 256,
       clockUs: null,
       fileSystemModule: null,
       fileSystemConfig: null,

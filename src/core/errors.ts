@@ -140,8 +140,13 @@ export class StoreError extends Error {
     return make('IO', message, {}, cause);
   }
 
-  static overloaded(book: string): StoreErrorOf<'OVERLOADED'> {
-    return make('OVERLOADED', `the write queue of book ${book} is full; retry later with the same key`, { book });
+  /** A full write queue, or, with a `cause`, no free file descriptor for the job (EMFILE, ENFILE). */
+  static overloaded(book: string, cause?: unknown): StoreErrorOf<'OVERLOADED'> {
+    const why =
+      cause === undefined
+        ? `the write queue of book ${book} is full`
+        : `book ${book} found no free file descriptor (${(cause as Error).message}); nothing was written`;
+    return make('OVERLOADED', `${why}; retry later with the same key`, { book }, cause);
   }
 
   static closed(): StoreErrorOf<'CLOSED'> {

@@ -37,7 +37,21 @@ export const WATERMARK_SLOTS_PER_CHUNK = 1024;
 export const QUEUE_DEPTH_MAX_DEFAULT = 4096;
 /** Warning code for trial-balance sums that reached an i64 bound. */
 export const I64_SATURATION_WARNING = 'SUMS_SATURATED';
-/** Active segment descriptors a worker keeps open between batches. */
+/**
+ * Descriptors one worker holds at once, at most: the active segments it keeps open between
+ * batches, the files of snapshot and idempotency work, short reads and directory fsyncs. The
+ * process's descriptor limit usually lowers it (src/log/fd-budget.ts).
+ */
 export const SEGMENT_FDS_OPEN_MAX = 256;
+/** The smallest useful share of a worker: an active segment, a directory fsync, a read, a snapshot file. */
+export const WORKER_FDS_MIN = 4;
+/** Descriptors left to the application and to Node: a quarter of the limit, and at least this many. */
+export const FDS_RESERVED_MIN = 64;
+/** Descriptors each worker thread's own event loop takes (epoll, eventfd, ...), outside any budget. */
+export const FDS_PER_WORKER_THREAD = 4;
+/** The soft RLIMIT_NOFILE assumed where it cannot be read (not Linux): macOS's default, the lowest common one. */
+export const FDS_LIMIT_FALLBACK = 256;
+/** The largest `fdsMax` accepted (option or TALEA_LOG_FDS_MAX). */
+export const FDS_MAX_LIMIT = 1_048_576;
 /** Snapshot bytes encoded and written per slice between batches. */
 export const SNAPSHOT_SLICE_BYTES = 256 * 1024;

@@ -89,6 +89,17 @@ export class RealFileSystem implements FileSystem {
   }
 }
 
+/**
+ * True for EMFILE (this process is out of descriptors, or its worker's budget is in use) and
+ * ENFILE (the system is). Only a call that allocates a descriptor fails this way, and such a call
+ * has done nothing yet: it is pressure to wait out, never damage and never a failed write
+ * (src/log/fd-budget.ts, F4).
+ */
+export function isDescriptorPressure(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'EMFILE' || code === 'ENFILE';
+}
+
 /** Linux accepts at most this many buffers in one writev (IOV_MAX). */
 const IOV_MAX = 1024;
 

@@ -17,8 +17,10 @@
  * K1. A lookup reads at most one block of a run, found through the in-memory block index, after
  *     the run's Bloom filter and key range have said the key may be there.
  * K2. A run that cannot be read fails the lookup with CORRUPT and is rebuilt; it never counts as
- *     a miss. A read that fails for a reason that says nothing about the run's bytes (out of
- *     descriptors, access withdrawn: isNotDamage) fails the lookup with IO and leaves the run trusted.
+ *     a miss. A run that cannot be opened for want of a descriptor (EMFILE, ENFILE) fails it with
+ *     that error as it is (src/log/fd-budget.ts), and a read that fails for another reason that
+ *     says nothing about the run's bytes (isNotDamage) fails it with IO: in both the run is not at
+ *     fault, stays trusted and is not rebuilt.
  * K3. Runs are written as tmp → fsync → rename → directory fsync, and never change afterwards.
  */
 import assert from 'node:assert/strict';
@@ -28,7 +30,7 @@ import { Packr } from 'msgpackr';
 import { AtomicFileWriter } from './atomic-file.js';
 import { BloomFilter } from './bloom.js';
 import { StoreError } from '../core/errors.js';
-import { isNotDamage, readFully, type FileSystem } from './file-system.js';
+import { isDescriptorPressure, isNotDamage, readFully, type FileSystem } from './file-system.js';
 import type { IdemRecord, RunLookup } from './idem-index.js';
 import { readTxid, writeTxid } from './posting-index.js';
 
@@ -249,6 +251,7 @@ export function readRun(fileSystem: FileSystem, file: string, number: number): {
       fileSystem.closeSync(fd);
     }
   } catch (error) {
+    if (isDescriptorPressure(error)) throw error; // no descriptor: the run is not at fault
     invalid(`cannot be read (${(error as Error).message})`);
   }
   if (bytes.length < HEADER_BYTES + TRAILER_BYTES) invalid('is too short');
@@ -371,7 +374,8 @@ export class IdemRuns implements RunLookup {
         this.fileSystem.closeSync(fd);
       }
     } catch (error) {
-      // Out of descriptors and the like: the lookup fails, but the run is not damaged (K2).
+      if (isDescriptorPressure(error)) throw error; // no descriptor: the run is not damaged (K2)
+      // Other failures that say nothing about the run's bytes: the lookup fails, the run stays trusted (K2).
       if (isNotDamage(error)) throw StoreError.io(`idempotency run "${run.file}" cannot be read now: ${(error as Error).message}`, error);
       throw damage(`cannot be read (${(error as Error).message})`);
     }

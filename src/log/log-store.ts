@@ -14,6 +14,9 @@
  *     openAccount on a name equal to it ignoring case waits for that write's outcome: the name is
  *     taken if it succeeded (case_conflict) and free again if it failed, as if the calls had run
  *     one after another.
+ * A6. The workers' open files are budgeted from the soft RLIMIT_NOFILE read at open (or option
+ *     fdsMax), leaving the application a quarter of the limit (src/log/fd-budget.ts); a write that
+ *     finds no descriptor is OVERLOADED, never BOOK_UNAVAILABLE.
  */
 import path from 'node:path';
 import { BaseStore, type BatchDraft } from '../core/base-store.js';
@@ -21,12 +24,13 @@ import { bookCaseKey, isValidBookName } from '../core/book-name.js';
 import { DataDirLock } from './data-dir-lock.js';
 import { StoreError } from '../core/errors.js';
 import { RealFileSystem, type FileSystem } from './file-system.js';
+import { derivedFdsMax, readOpenFilesLimit, workerFdShare } from './fd-budget.js';
 import { sameAssetDef } from '../core/identity.js';
 import { flatPostingsOf } from './book-state.js';
 import { postingRecordsOf, type HistoryColumns } from './posting-index.js';
 import { BalanceSlotsReader } from './shared-balances.js';
 import { checkBook, type NormalisedAccount, type NormalisedAsset, type NormalisedTransaction } from '../core/input.js';
-import { WATERMARK_SLOTS_PER_CHUNK } from '../core/limits.js';
+import { WATERMARK_SLOTS_PER_CHUNK, WORKER_FDS_MIN } from '../core/limits.js';
 import { resolveOptions, type LogStoreOptions, type ResolvedOptions } from './options.js';
 import { Router, type AppendedHandler } from './router.js';
 import { TxidTable } from './txid-table.js';
@@ -93,6 +97,7 @@ export class LogStore extends BaseStore {
           snapshotEvery: options.snapshotEvery,
           idemHotCap: options.idemHotCap,
           writerSpinUs: options.writerSpinUs,
+          fdsPerWorker: descriptorShare(options),
           clockUs: testClock,
           ...(options.testHooks.scanChunkBytes === undefined ? {} : { scanChunkBytes: options.testHooks.scanChunkBytes }),
           fileSystemModule: options.testHooks.fileSystemModule ?? null,
@@ -556,6 +561,25 @@ export class LogStore extends BaseStore {
     this.hub.fail(book, entry.deadError);
     this.#creationDecided(entry);
   }
+}
+
+/**
+ * Each worker's descriptor share (src/log/fd-budget.ts): from fdsMax if given, else from the soft
+ * RLIMIT_NOFILE read now. Warns when the limit leaves less than the smallest useful share.
+ */
+function descriptorShare(options: ResolvedOptions): number {
+  let fdsMax = options.fdsMax;
+  if (fdsMax === null) {
+    const limit = options.testHooks.openFilesLimit ?? readOpenFilesLimit();
+    fdsMax = derivedFdsMax(limit, options.workers);
+    if (fdsMax < WORKER_FDS_MIN * options.workers) {
+      options.onWarning({
+        code: 'FD_LIMIT_LOW',
+        message: `the open-files limit (${limit}) leaves ${fdsMax} descriptors for ${options.workers} workers; each takes ${WORKER_FDS_MIN} anyway and writes may be refused OVERLOADED (raise ulimit -n or lower workers)`,
+      });
+    }
+  }
+  return workerFdShare(fdsMax, options.workers);
 }
 
 /** Creates `<dir>` and `<dir>/books` if missing, fsyncing the parent of each created directory. */

@@ -10,7 +10,7 @@
 import os from 'node:os';
 import { StoreError } from '../core/errors.js';
 import type { FileSystem } from './file-system.js';
-import { QUEUE_DEPTH_MAX_DEFAULT } from '../core/limits.js';
+import { FDS_MAX_LIMIT, QUEUE_DEPTH_MAX_DEFAULT, WORKER_FDS_MIN } from '../core/limits.js';
 
 export interface LogStoreWarning {
   code: string;
@@ -32,6 +32,8 @@ export interface LogStoreTestHooks {
   fileSystem?: FileSystem;
   /** Bytes a segment scan reads at a time (default 64 KiB), so tests can put frames across every boundary. */
   scanChunkBytes?: number;
+  /** The soft open-files limit to size the descriptor budget from, instead of the process's own. */
+  openFilesLimit?: number;
 }
 
 export interface LogStoreOptions {
@@ -47,6 +49,11 @@ export interface LogStoreOptions {
   writerSpinUs?: number;
   /** Write jobs in flight per book before OVERLOADED; default 4096; 1 to 1048576. */
   queueDepthMax?: number;
+  /**
+   * Overrides TALEA_LOG_FDS_MAX: descriptors all workers together may hold open; 4 per worker to
+   * 1048576. Default: derived at open from the soft RLIMIT_NOFILE (src/log/fd-budget.ts).
+   */
+  fdsMax?: number;
   /** Where the variables are read; default process.env. */
   env?: Readonly<Record<string, string | undefined>>;
   /** Default: process.emitWarning. */
@@ -62,11 +69,13 @@ export interface ResolvedOptions {
   segmentMax: number;
   writerSpinUs: number;
   queueDepthMax: number;
+  /** null: derive it at open from the process's descriptor limit. */
+  fdsMax: number | null;
   onWarning: (warning: LogStoreWarning) => void;
   testHooks: LogStoreTestHooks;
 }
 
-const KNOWN_OPTIONS = new Set(['workers', 'snapshotEvery', 'idemHotCap', 'segmentMax', 'writerSpinUs', 'queueDepthMax', 'env', 'onWarning', 'testHooks']);
+const KNOWN_OPTIONS = new Set(['workers', 'snapshotEvery', 'idemHotCap', 'segmentMax', 'writerSpinUs', 'queueDepthMax', 'fdsMax', 'env', 'onWarning', 'testHooks']);
 
 const TUNABLES = [
   { option: 'snapshotEvery', variable: 'TALEA_LOG_SNAPSHOT_EVERY', fallback: 100_000, max: Number.MAX_SAFE_INTEGER },
@@ -78,6 +87,15 @@ const TUNABLES = [
 function integerOption(value: unknown, name: string, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
     throw StoreError.invalidArgument(`options.${name}`, `must be an integer from ${min} to ${max}`);
+  }
+  return value;
+}
+
+/** A variable's value: plain decimal digits, a safe integer from `min` to `max` (O3). */
+function integerVariable(text: string, variable: string, min: number, max: number): number {
+  const value = Number(text);
+  if (!/^[0-9]+$/.test(text) || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw StoreError.invalidArgument(variable, `invalid ${variable}: ${JSON.stringify(text)} (expected an integer from ${min} to ${max})`);
   }
   return value;
 }
@@ -97,15 +115,7 @@ export function resolveOptions(options: LogStoreOptions | undefined): ResolvedOp
     if (given[option] !== undefined) {
       tunables[option] = integerOption(given[option], option, 0, max);
     } else if (env[variable] !== undefined) {
-      const text = env[variable];
-      const value = Number(text);
-      if (!/^[0-9]+$/.test(text) || !Number.isSafeInteger(value) || value > max) {
-        throw StoreError.invalidArgument(
-          variable,
-          `invalid ${variable}: ${JSON.stringify(text)} (expected an integer from 0 to ${max})`,
-        );
-      }
-      tunables[option] = value;
+      tunables[option] = integerVariable(env[variable], variable, 0, max);
     } else {
       tunables[option] = fallback;
     }
@@ -113,6 +123,14 @@ export function resolveOptions(options: LogStoreOptions | undefined): ResolvedOp
   const workers = given.workers === undefined ? Math.min(256, Math.max(1, os.availableParallelism())) : integerOption(given.workers, 'workers', 1, 256);
   const queueDepthMax =
     given.queueDepthMax === undefined ? QUEUE_DEPTH_MAX_DEFAULT : integerOption(given.queueDepthMax, 'queueDepthMax', 1, 1_048_576);
+  // The descriptor budget (src/log/fd-budget.ts): at least the smallest useful share per worker.
+  const fdsMin = WORKER_FDS_MIN * workers;
+  const fdsMax =
+    given.fdsMax !== undefined
+      ? integerOption(given.fdsMax, 'fdsMax', fdsMin, FDS_MAX_LIMIT)
+      : env.TALEA_LOG_FDS_MAX !== undefined
+        ? integerVariable(env.TALEA_LOG_FDS_MAX, 'TALEA_LOG_FDS_MAX', fdsMin, FDS_MAX_LIMIT)
+        : null;
   if (given.onWarning !== undefined && typeof given.onWarning !== 'function') {
     throw StoreError.invalidArgument('options.onWarning', 'must be a function');
   }
@@ -129,6 +147,7 @@ export function resolveOptions(options: LogStoreOptions | undefined): ResolvedOp
     segmentMax: tunables.segmentMax!,
     writerSpinUs: tunables.writerSpinUs!,
     queueDepthMax,
+    fdsMax,
     onWarning,
     testHooks,
   };

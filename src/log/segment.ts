@@ -21,12 +21,17 @@
  *     bytes (out of descriptors or memory, interrupted, access withdrawn: isNotDamage) rejects IO
  *     and leaves the book writable; a missing segment or any other failed read (EIO is a latent
  *     sector error, section 12) is CORRUPT like a bad frame.
+ * G7. An open that finds no free descriptor (EMFILE, ENFILE) is not damage and not this reader's
+ *     verdict: the error passes through as it is, and the shard refuses the job (src/log/fd-budget.ts).
+ * G8. A failure to get a descriptor during an append leaves the log as it was before the batch, so
+ *     the same batch can simply be tried again: the active descriptor and the catalog change only
+ *     once a new segment and its directory entry are in place.
  */
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { StoreError } from '../core/errors.js';
 import type { DecodedPayload } from '../core/event-codec.js';
-import { isNotDamage, readFully, writeAll, type FileSystem } from './file-system.js';
+import { isDescriptorPressure, isNotDamage, readFully, writeAll, type FileSystem } from './file-system.js';
 import { decodeFrame, FRAME_HEADER_BYTES, type FrameDecodeResult } from './frame.js';
 import { FRAME_PAYLOAD_BYTES_MAX } from '../core/limits.js';
 
@@ -114,6 +119,18 @@ export class SegmentLog {
   }
 
   /**
+   * Descriptors appendBatch may need beyond those the log holds: none when the active segment is
+   * open and no rotation is due; otherwise two (a new or reopened segment, a directory fsync).
+   */
+  descriptorsNeeded(segmentMax: number): number {
+    return this.#activeFd !== null && !this.#rotationDue(segmentMax) ? 0 : 2;
+  }
+
+  #rotationDue(segmentMax: number): boolean {
+    return this.catalog.length > 0 && this.activeLengthBytes >= segmentMax && this.activeLengthBytes > 0;
+  }
+
+  /**
    * Appends one batch of frames whose first seq is `firstSeq`: creates the book or rotates if
    * needed, writes every byte with one writev, fsyncs once (G1, G2). Throws the file-system error
    * on any failure; the caller then ends the book.
@@ -124,7 +141,7 @@ export class SegmentLog {
     const fileSystem = this.fileSystem;
     if (this.catalog.length === 0) {
       this.#createBook(firstSeq);
-    } else if (this.activeLengthBytes >= segmentMax && this.activeLengthBytes > 0) {
+    } else if (this.#rotationDue(segmentMax)) {
       this.#rotate(firstSeq);
     } else if (this.#activeFd === null) {
       this.#activeFd = fileSystem.openSync(this.segmentPath(this.catalog[this.catalog.length - 1]!), 'a');
@@ -143,12 +160,27 @@ export class SegmentLog {
   #createBook(firstSeq: number): void {
     const fileSystem = this.fileSystem;
     const booksDir = path.dirname(this.bookDir);
-    fileSystem.mkdirSync(this.bookDir);
+    fileSystem.mkdirSync(this.bookDir); // an existing directory is fine: a retry repeats every step (G5)
     fileSystem.fsyncDirSync(booksDir);
-    this.#activeFd = fileSystem.openSync(this.segmentPath(firstSeq), 'a');
-    fileSystem.fsyncDirSync(this.bookDir);
+    this.#activeFd = this.#openNewSegment(firstSeq);
     this.catalog.push(firstSeq);
     this.activeLengthBytes = 0;
+  }
+
+  /** Creates (or opens, on a retry) `segment-<firstSeq>.log` and makes its entry durable (G5). */
+  #openNewSegment(firstSeq: number): number {
+    const fd = this.fileSystem.openSync(this.segmentPath(firstSeq), 'a');
+    try {
+      this.fileSystem.fsyncDirSync(this.bookDir);
+    } catch (error) {
+      try {
+        this.fileSystem.closeSync(fd);
+      } catch {
+        // the descriptor is gone either way
+      }
+      throw error;
+    }
+    return fd;
   }
 
   #rotate(firstSeq: number): void {
@@ -156,11 +188,9 @@ export class SegmentLog {
     const sealedFd = this.#activeFd ?? fileSystem.openSync(this.segmentPath(this.catalog[this.catalog.length - 1]!), 'a');
     this.#activeFd = sealedFd;
     fileSystem.fsyncSync(sealedFd); // "sealed" always means fsynced
-    fileSystem.closeSync(sealedFd);
     this.#activeFd = null;
-    const fd = fileSystem.openSync(this.segmentPath(firstSeq), 'a');
-    this.#activeFd = fd;
-    fileSystem.fsyncDirSync(this.bookDir);
+    fileSystem.closeSync(sealedFd);
+    this.#activeFd = this.#openNewSegment(firstSeq);
     this.catalog.push(firstSeq);
     this.activeLengthBytes = 0;
   }
@@ -244,6 +274,7 @@ export class SegmentLog {
     try {
       fd = this.fileSystem.openSync(file, 'r');
     } catch (error) {
+      if (isDescriptorPressure(error)) throw error; // G7
       throw readFailure(this.book, file, offset, 'cannot open segment', error);
     }
     let lengthBytes: number;

@@ -12,6 +12,11 @@
  * W5. The accepted events of a batch take consecutive seqs; a rejection or a replay takes none.
  * W6. A batch is one write and one fsync of one segment file.
  * W7. Replies leave in job order, after the batch's events have been handed to subscribers.
+ * W9. A job that cannot get a file descriptor (EMFILE or ENFILE, or the worker's share in use:
+ *     src/log/fd-budget.ts) is refused OVERLOADED, with the rest of its batch when the append
+ *     needed the descriptor, and the book lives on: an open that failed wrote no byte. A failed
+ *     write or fsync still ends the book (W4). A read that finds none fails IO, and so does the
+ *     store's open when recovery finds none.
  */
 import assert from 'node:assert/strict';
 import {
@@ -28,12 +33,12 @@ import {
 import { StoreError } from '../core/errors.js';
 import { sameAssetDef } from '../core/identity.js';
 import { decodeEvent, encodeSequencedPayload } from '../core/event-codec.js';
-import type { FileSystem } from './file-system.js';
+import { isDescriptorPressure, type FileSystem } from './file-system.js';
+import { BudgetedFileSystem } from './fd-budget.js';
 import { encodeFrameFromText } from './frame.js';
 import {
   BATCH_BYTES_MAX,
   BATCH_DRAFTS_MAX,
-  SEGMENT_FDS_OPEN_MAX,
   SNAPSHOT_SLICE_BYTES,
   WATERMARK_SLOTS_PER_CHUNK,
 } from '../core/limits.js';
@@ -102,12 +107,13 @@ type Outcome = { ok: true; value: ReplyValue } | { ok: false; error: StoreError 
 
 export class Shard {
   readonly #config: ShardConfig;
-  readonly #fileSystem: FileSystem;
+  /** Every file operation of the shard, counted against its descriptor share (fd-budget.ts F1). */
+  readonly #fileSystem: BudgetedFileSystem;
   readonly #post: (message: WorkerMessage) => void;
   readonly #books = new Map<string, BookRuntime>();
   readonly #assets = new Map<string, AssetDef>();
   readonly #slotChunks: BigInt64Array[] = [];
-  /** Books whose active segment descriptor is open, least recently written first. */
+  /** Books whose active segment descriptor is open and idle, least recently written first. */
   readonly #openSegments = new Set<BookRuntime>();
   /** The pass waiting for the next turn, if any: at most one, or deferred work would run twice per turn. */
   #scheduledPass: NodeJS.Immediate | null = null;
@@ -115,7 +121,8 @@ export class Shard {
 
   constructor(config: ShardConfig, fileSystem: FileSystem, post: (message: WorkerMessage) => void) {
     this.#config = config;
-    this.#fileSystem = fileSystem;
+    this.#fileSystem = new BudgetedFileSystem(fileSystem, config.fdsPerWorker);
+    this.#fileSystem.reclaim = (count) => this.#closeIdleSegments(count);
     this.#post = post;
   }
 
@@ -319,6 +326,11 @@ export class Shard {
           }
         }
       } catch (error) {
+        if (isDescriptorPressure(error)) {
+          // A read for the idempotency check found no descriptor: this job only is refused (W9).
+          outcomes.push({ ok: false, error: StoreError.overloaded(state.book, error) });
+          continue;
+        }
         if (!(error instanceof StoreError)) throw error;
         if (error.code === 'CORRUPT') {
           const file = (error as StoreError & { file?: string }).file ?? '';
@@ -339,17 +351,23 @@ export class Shard {
       return;
     }
     if (staged.length > 0) {
+      // The book's own descriptor is not idle while its batch runs: making room never closes it.
+      this.#openSegments.delete(runtime);
       try {
+        // Room for a new or reopened segment and a directory fsync first, so a refusal comes
+        // before the book's directory is made (a rejected write creates nothing).
+        this.#fileSystem.ensureFree(log.descriptorsNeeded(this.#config.segmentMax));
         log.appendBatch(
           staged.map((entry) => entry.frame),
           staged[0]!.seq,
           this.#config.segmentMax,
         );
       } catch (error) {
-        this.#killBook(runtime, error, jobs); // W4: no apply, no watermark, no retry
+        if (isDescriptorPressure(error)) this.#refuseBatch(runtime, error, jobs); // W9: nothing was written
+        else this.#killBook(runtime, error, jobs); // W4: no apply, no watermark, no retry
         return;
       }
-      this.#touchSegment(runtime);
+      this.#openSegments.add(runtime); // now the most recently written
       // Steps 8-11 run with no yield in between (W1-W3, W7).
       for (const entry of staged) {
         const outcome =
@@ -485,16 +503,30 @@ export class Shard {
   }
 
   /**
-   * Keeps at most SEGMENT_FDS_OPEN_MAX active descriptors open; the least recently written is
-   * closed (every byte in it is fsynced) and reopened in append mode by its book's next batch.
+   * The budget's reclaim (fd-budget.ts F2): closes up to `count` idle active-segment descriptors,
+   * least recently written first. Every byte in them is fsynced, so closing is safe; the book's
+   * next batch reopens its segment in append mode.
    */
-  #touchSegment(runtime: BookRuntime): void {
-    this.#openSegments.delete(runtime);
-    this.#openSegments.add(runtime);
-    if (this.#openSegments.size <= SEGMENT_FDS_OPEN_MAX) return;
-    const oldest = this.#openSegments.values().next().value as BookRuntime;
-    this.#openSegments.delete(oldest);
-    oldest.log.close();
+  #closeIdleSegments(count: number): number {
+    let closed = 0;
+    for (const runtime of this.#openSegments) {
+      if (closed === count) break;
+      this.#openSegments.delete(runtime);
+      runtime.log.close();
+      closed++;
+    }
+    return closed;
+  }
+
+  /**
+   * W9: the append found no descriptor before it wrote anything. Every job of the batch is
+   * refused OVERLOADED (their outcomes were computed against an overlay that never happened);
+   * state, watermark and files are as before, and a retry with the same keys is safe.
+   */
+  #refuseBatch(runtime: BookRuntime, cause: unknown, batch: readonly WriteJob[]): void {
+    runtime.log.close(); // whatever the attempt opened: it holds only fsynced bytes
+    const error = StoreError.overloaded(runtime.state.book, cause);
+    this.#post({ type: 'replies', replies: batch.map((job) => errorReply(job.id, error)) });
   }
 
   #killBook(runtime: BookRuntime, cause: unknown, batch: readonly WriteJob[]): void {
@@ -563,6 +595,8 @@ export class Shard {
     try {
       return { id: job.id, ok: true, value: this.#readValue(job, runtime) };
     } catch (error) {
+      // No descriptor for the read: a failed read (IO), never damage (W9).
+      if (isDescriptorPressure(error)) return errorReply(job.id, StoreError.io(`a read of book ${job.book} found no free file descriptor; retry later`, error));
       if (!(error instanceof StoreError)) throw error;
       // Only damage below the watermark ends the book's writes (section 4.5); a read that failed
       // for another reason (IO, G6 in segment.ts) leaves the book writable.
@@ -683,6 +717,11 @@ export class Shard {
         }));
         result.books.push({ book, lastSeq: recovered.state.lastSeq, txidBytes: recovered.state.txids.keyBytes(), accounts });
       } catch (error) {
+        if (isDescriptorPressure(error)) {
+          // Out of descriptors at open: a failed read, so the open fails IO and nothing is repaired.
+          result.books.push({ book, error: toWireError(StoreError.io(`cannot recover book ${book}: no free file descriptor`, error)) });
+          continue;
+        }
         if (!(error instanceof StoreError)) throw error;
         result.books.push({ book, error: toWireError(error) });
       }

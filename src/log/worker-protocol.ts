@@ -196,6 +196,8 @@ export interface ShardConfig {
   idemHotCap: number;
   /** How long a writer polls for its next message after a pass (see workers/shard-worker.ts). */
   writerSpinUs: number;
+  /** Descriptors this worker may hold open at once (src/log/fd-budget.ts). */
+  fdsPerWorker: number;
   clockUs: BigInt64Array | null;
   /** Tests only: bytes a segment scan reads at a time; absent, SCAN_CHUNK_BYTES. */
   scanChunkBytes?: number;

@@ -5,14 +5,15 @@
  * `testHooks.fileSystemModule`).
  *
  * The plan can: fail the Nth call of one operation kind (optionally only for paths containing a
- * substring) with EIO, ENOSPC or EDQUOT, once or sticky; hold every matching fsync until released;
+ * substring) with EIO, ENOSPC, EDQUOT, EMFILE or ENFILE, once or sticky; hold every matching fsync until released;
  * and it counts calls per kind.
  */
 import { RealFileSystem, type FileSystem, type OpenFlags } from '../../src/log/file-system.js';
 
 export const FAULT_OPS = ['writev', 'fsync', 'rename', 'fsyncDir', 'mkdir', 'open', 'readdir'] as const;
 export type FaultOp = (typeof FAULT_OPS)[number];
-const ERRNOS = ['EIO', 'ENOSPC', 'EDQUOT'] as const;
+/** EMFILE and ENFILE model a process or system out of descriptors: only `open` and `fsyncDir` meet them for real. */
+const ERRNOS = ['EIO', 'ENOSPC', 'EDQUOT', 'EMFILE', 'ENFILE'] as const;
 export type FaultErrno = (typeof ERRNOS)[number];
 
 // Int32 slots of the control buffer.
