@@ -18,7 +18,7 @@
  */
 import { v7 as uuidV7 } from 'uuid';
 import { accountKey } from '../core/account-key.js';
-import { isReservedBook } from '../core/book-name.js';
+import { isReservedBook, isValidBookName } from '../core/book-name.js';
 import { encodeEvent } from '../core/event-codec.js';
 import { formatAtUs, isRfc3339, parseTimestampUs } from '../core/time.js';
 import {
@@ -84,6 +84,7 @@ function directionAt(value: unknown, field: string): Direction {
 export function checkWireBook(book: string, write: boolean): string {
   if (book === '') throw invalidDraft('book', 'must not be empty');
   if (write && isReservedBook(book)) throw invalidDraft('book', "names starting with '_' are reserved");
+  if (!isValidBookName(book)) throw invalidDraft('book', 'must be 1-128 characters of A-Z a-z 0-9 . _ - and not "." or ".."');
   return book;
 }
 
