@@ -6,8 +6,9 @@
  *     route, so a load balancer sees "busy" (readiness), never "dead" (liveness).
  * C2. A slot is given back exactly once: when the response ends or its connection closes, or
  *     earlier when the event stream has sent its headers (a stream is not an in-flight request).
- * C3. Once shutdown began, every new request is answered 503 `overloaded` with `Retry-After: 1` and
- *     `Connection: close`: the client retries elsewhere or later with the same key.
+ * C3. Once shutdown began, every new request is answered 503 `overloaded` with `Retry-After: 1`, and
+ *     every answer carries `Connection: close`: the client retries elsewhere or later with the
+ *     same key, and no keep-alive connection holds the server open.
  */
 import type { FastifyInstance } from 'fastify';
 import { shed } from './api-error.js';
@@ -46,6 +47,12 @@ export function installAdmission(app: FastifyInstance, maxInflight: number, metr
     request.taleaReleaseAdmission = release;
     reply.raw.once('close', release);
     return undefined;
+  });
+  // An answer sent after shutdown began closes its connection, so closing never waits on an idle
+  // keep-alive connection for the keep-alive timeout.
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (closing) reply.header('connection', 'close');
+    return payload;
   });
   return {
     get inflight() {

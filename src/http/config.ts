@@ -19,8 +19,9 @@ export class ConfigError extends Error {
   constructor(
     readonly variable: string,
     message: string,
+    missing = false,
   ) {
-    super(`invalid ${variable}: ${message}`);
+    super(missing ? `${variable} ${message}` : `invalid ${variable}: ${message}`);
   }
 }
 
@@ -80,7 +81,7 @@ function integer(env: Environment, variable: string, fallback: number, min: numb
 export function readServiceConfig(env: Environment): ServiceConfig {
   const dbUrl = env.TALEA_DB_URL;
   if (dbUrl === undefined || dbUrl === '') {
-    throw new ConfigError('TALEA_DB_URL', 'is required (log://<dir>, sqlite://<file> or memory:); set it in the environment or in .env');
+    throw new ConfigError('TALEA_DB_URL', 'is required (log://<dir>, sqlite://<file> or memory:); set it in the environment or in .env', true);
   }
   let store: StoreUrl;
   try {

@@ -150,12 +150,20 @@ export async function runService(config: ServiceConfig, options: RunServiceOptio
     const graceOver = new Promise<'grace over'>((resolve) => {
       timer = setTimeout(() => resolve('grace over'), graceMs);
     });
+    // Connections that finish their last answer become idle; close them as they do.
+    const sweep = setInterval(() => server.server.closeIdleConnections(), 50);
     const first = await Promise.race([closed.then(() => 'closed' as const), graceOver]);
     clearTimeout(timer);
     if (first !== 'closed') server.log.warn({ inflight: server.talea.admission.inflight }, 'requests still running after the grace period: closing the store under them');
     // Anything still queued in the store is refused (CLOSED -> 503), never half-applied.
     await store.close();
+    if (first !== 'closed') {
+      // The refusals above have been answered or are being written; give them a moment, then cut.
+      await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 1000))]);
+      server.server.closeAllConnections();
+    }
     await closed;
+    clearInterval(sweep);
     if (metricsServer !== undefined) await new Promise<void>((resolve) => metricsServer!.close(() => resolve()));
     server.log.info('stopped');
   }
