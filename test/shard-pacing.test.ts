@@ -50,6 +50,7 @@ test('a snapshot is written one slice per turn while a message arrives every tur
       writerSpinUs: 0,
       fdsPerWorker: 256,
       clockUs: null,
+      writeCounters: new BigInt64Array(new SharedArrayBuffer(16)),
       fileSystemModule: null,
       fileSystemConfig: null,
     };

@@ -80,6 +80,8 @@ export class LogStore extends BaseStore {
   readonly #txidReservations = new Map<string, { book: string; count: number }>();
   readonly #assets = new Map<string, AssetDef>();
   readonly #slotChunks: BigInt64Array[] = [];
+  /** [batches, frames] fsynced per worker (ShardConfig.writeCounters). */
+  readonly #writeCounters: BigInt64Array;
   #slotCount = 0;
   #registrations: Promise<unknown> = Promise.resolve();
 
@@ -87,6 +89,7 @@ export class LogStore extends BaseStore {
     super();
     this.#options = options;
     this.#lock = lock;
+    this.#writeCounters = new BigInt64Array(new SharedArrayBuffer(2 * options.workers * BigInt64Array.BYTES_PER_ELEMENT));
     const testClock = options.testHooks.clockUs ?? null;
     this.#router = new Router(
       {
@@ -97,6 +100,7 @@ export class LogStore extends BaseStore {
           snapshotEvery: options.snapshotEvery,
           idemHotCap: options.idemHotCap,
           writerSpinUs: options.writerSpinUs,
+          writeCounters: this.#writeCounters,
           fdsPerWorker: descriptorShare(options),
           clockUs: testClock,
           ...(options.testHooks.scanChunkBytes === undefined ? {} : { scanChunkBytes: options.testHooks.scanChunkBytes }),
@@ -455,6 +459,21 @@ export class LogStore extends BaseStore {
   protected override _subscribed(stream: Subscription): void {
     const entry = this.#books.get(stream.book);
     if (entry?.status === 'dead') stream.fail(entry.deadError); // drains what is durable, then rejects
+  }
+
+  /**
+   * Write batches fsynced since open (one write and one fsync each, W6 of src/log/shard.ts) and the
+   * frames they held, summed over the workers: frames ÷ batches is the group commit's reach. An
+   * operator and benchmark method; it reads shared counters, no round trip.
+   */
+  writeStats(): { batches: number; frames: number } {
+    let batches = 0n;
+    let frames = 0n;
+    for (let index = 0; index < this.#writeCounters.length; index += 2) {
+      batches += Atomics.load(this.#writeCounters, index);
+      frames += Atomics.load(this.#writeCounters, index + 1);
+    }
+    return { batches: Number(batches), frames: Number(frames) };
   }
 
   /** The highest fsynced and applied seq of a book: one Atomics.load, no round trip. */

@@ -368,6 +368,9 @@ export class Shard {
         return;
       }
       this.#openSegments.add(runtime); // now the most recently written
+      const counters = this.#config.writeCounters;
+      Atomics.add(counters, 2 * this.#config.workerIndex, 1n);
+      Atomics.add(counters, 2 * this.#config.workerIndex + 1, BigInt(staged.length));
       // Steps 8-11 run with no yield in between (W1-W3, W7).
       for (const entry of staged) {
         const outcome =
