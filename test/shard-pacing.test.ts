@@ -25,7 +25,7 @@ class SnapshotWriteCounter extends RealFileSystem {
 
   override openSync(path: string, flags: OpenFlags): number {
     const fd = super.openSync(path, flags);
-    if (path.endsWith('.snap.tmp')) this.#snapshotFds.add(fd);
+    if (path.endsWith('.tsnap.tmp')) this.#snapshotFds.add(fd);
     return fd;
   }
 
