@@ -1,5 +1,5 @@
 /**
- * The operator CLI (`talea-log`, README "Operator CLI"), run as a child process exactly as an
+ * The operator CLI (`talea-log`, docs/cli.md), run as a child process exactly as an
  * operator runs it (node dist/src/cli/main.js), against real data directories written by LogStore
  * and then damaged by hand: healthy, torn tail, corrupt sealed segment, corrupt final segment,
  * unbalanced transactions, snapshots and idempotency runs that are corrupt or beyond the end of

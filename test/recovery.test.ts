@@ -1,6 +1,6 @@
 /**
  * Crash tests through the real LogStore (conformance.md Part 2, section 2.1), one test per row of
- * the recovery decision table as exported by src/recovery.ts (log-engine.md 5.3), the
+ * the recovery decision table as exported by src/log/recovery.ts (log-engine.md 5.3), the
  * data-directory rows D2 to D5 (5.2), and the rule that a refused data directory is left exactly
  * as it was found (5.1). Damaged logs are built by editing real segment files.
  */

@@ -1,5 +1,5 @@
 /**
- * The shard worker entry point: wires a Shard (src/shard.ts) to worker_threads. Nothing else
+ * The shard worker entry point: wires a Shard (src/log/shard.ts) to worker_threads. Nothing else
  * lives here; the shard logic is pure and also runs on the main thread in tests.
  */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';

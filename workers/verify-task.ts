@@ -1,6 +1,6 @@
 /**
  * The piscina task file for verification (DESIGN: piscina runs stateless side work). Each task is
- * one segment to check or one book to replay; the work itself lives in src/verify-tasks.ts, which
+ * one segment to check or one book to replay; the work itself lives in src/log/verify-tasks.ts, which
  * also runs on the main thread in tests. Nothing here keeps state between tasks.
  */
 import { runVerifyTask, type BookReplay, type VerifyTask } from '../src/log/verify-tasks.js';

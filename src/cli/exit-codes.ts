@@ -1,5 +1,5 @@
 /**
- * Exit codes of `talea-log` (README, "Operator CLI"), and the error that carries one.
+ * Exit codes of `talea-log` (docs/cli.md), and the error that carries one.
  *
  * X1. Every code has one meaning for every command; scripts may branch on them. A code is never
  *     reused for something else once published.

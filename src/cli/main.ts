@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `talea-log`, the operator CLI (README, "Operator CLI"): verify, inspect, dump, stats, snapshot, and
+ * `talea-log`, the operator CLI (docs/cli.md): verify, inspect, dump, stats, snapshot, and
  * the service commands init and serve (docs/http-service.md).
  *
  * E1. Every way a command can end maps to one exit code of src/cli/exit-codes.ts; a failure prints

@@ -2,7 +2,7 @@
  * `talea-log stats <dir> [book]`: what each book holds once replayed: accounts, transactions,
  * postings and the trial balance per asset.
  *
- * A1. Each book is replayed by recovery's own check phase (src/verify-tasks.ts), read-only and
+ * A1. Each book is replayed by recovery's own check phase (src/log/verify-tasks.ts), read-only and
  *     without the lock, books in parallel on the verification pool; the numbers are those a store
  *     opened on the directory would start from (after truncating a torn tail, which is noted).
  * A2. A book open would refuse is reported with its CORRUPT line and makes the exit code

@@ -1,6 +1,6 @@
 /**
  * `talea-log verify <dir>`: checks a data directory (segments, snapshots, idempotency runs) without
- * changing it or taking its lock (src/verify.ts), and exits with the most serious outcome:
+ * changing it or taking its lock (src/log/verify.ts), and exits with the most serious outcome:
  * corruption, imbalance, repair, ok.
  */
 import { verifyDataDir, type Finding, type VerifyReport } from '../log/verify.js';

@@ -1,7 +1,8 @@
 /**
- * SqliteStore: the benchmark's peer (spec/bench.md, section 4.1). It implements the same `Store`
- * interface as LogStore on better-sqlite3, made exactly as durable, and passes the same conformance
- * suite with an empty skip list. It is what a Node user would embed instead of the log store.
+ * SqliteStore: the store on one SQLite database file (`sqlite://<file>`, `talea-store-log/sqlite`),
+ * and the benchmark's peer (spec/bench.md, section 4.1). It implements the same `Store` interface
+ * as LogStore on better-sqlite3, made exactly as durable, and passes the same conformance suite
+ * with an empty skip list. It is what a Node user would embed instead of the log store.
  *
  * Q1. One database file for every book, `journal_mode=WAL` and `synchronous=FULL`: every commit
  *     fsyncs the WAL before it returns. `open` reads both pragmas back and refuses to run otherwise.
@@ -13,8 +14,9 @@
  *     before the first answer.
  * Q3. The same per-book admission bound as LogStore: at most `queueDepthMax` write jobs of one book
  *     in flight; beyond it a write is OVERLOADED at once and nothing was done.
- * Q4. Same answers as MemoryStore: input validation is src/input.ts, identity rules src/identity.ts,
- *     the clock clamp src/time.ts, subscriptions src/subscription.ts. Jobs are validated against
+ * Q4. Same answers as MemoryStore: input validation is the shared front (src/core/base-store.ts,
+ *     src/core/input.ts), identity rules src/core/identity.ts, the clock clamp src/core/time.ts,
+ *     subscriptions src/core/subscription.ts. Jobs are validated against
  *     the database inside the batch transaction, one after another, so a job sees every earlier
  *     accepted job, exactly as if the calls had run one by one.
  * Q5. The database is the only state. Balances are a projection table updated inside the commit
