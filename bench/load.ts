@@ -11,6 +11,9 @@
  * L4. `OVERLOADED` is shed, never an error. Any other StoreError is an error, counted by code; a
  *     `BOOK_UNAVAILABLE` on a write is also ambiguous and stops the step. Anything that is not a
  *     StoreError is fatal: the step stops and the error is rethrown (it is a bug).
+ * L5. The process's CPU time (user + system, all threads: the store's workers too) is read when
+ *     the warm-up ends and when the window ends; divided by the measured successes it is the CPU
+ *     cost of one operation, the figure to set beside throughput on a shared, noisy machine.
  */
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import { setImmediate as nextTurn } from 'node:timers/promises';
@@ -76,6 +79,8 @@ export interface StepMeasurement {
   histograms: Partial<Record<OpKind, RecordableHistogram>>;
   /** Shed answers that were not StoreError OVERLOADED with a `book` field (overload rule). */
   malformedShed: number;
+  /** CPU time of the whole process (every thread) during the measured window, in µs (L5). */
+  cpuUs: number;
 }
 
 export function newHistogram(): RecordableHistogram {
@@ -87,11 +92,11 @@ export function recordNs(histogram: RecordableHistogram, ns: number): void {
   histogram.record(Math.max(1, Math.min(3_600_000_000_000, Math.round(ns))));
 }
 
-/** Runs one closed-loop step and returns its counters and histograms (L1-L4). */
-export async function runClosedLoop<Arg>(operation: Operation<Arg>, options: StepOptions): Promise<StepMeasurement> {
-  const measurement: StepMeasurement = {
-    callers: options.callers,
-    measuredS: options.windowMs / 1000,
+/** A measurement with nothing counted yet. */
+export function newMeasurement(callers: number, measuredS: number): StepMeasurement {
+  return {
+    callers,
+    measuredS,
     successes: 0,
     commits: 0,
     dedup: 0,
@@ -101,7 +106,13 @@ export async function runClosedLoop<Arg>(operation: Operation<Arg>, options: Ste
     measuredSuccesses: 0,
     histograms: {},
     malformedShed: 0,
+    cpuUs: 0,
   };
+}
+
+/** Runs one closed-loop step and returns its counters and histograms (L1-L5). */
+export async function runClosedLoop<Arg>(operation: Operation<Arg>, options: StepOptions): Promise<StepMeasurement> {
+  const measurement = newMeasurement(options.callers, options.windowMs / 1000);
   const histogramOf = (kind: OpKind): RecordableHistogram => (measurement.histograms[kind] ??= newHistogram());
   const startMs = performance.now();
   const warmEndMs = startMs + options.warmupMs;
@@ -159,12 +170,21 @@ export async function runClosedLoop<Arg>(operation: Operation<Arg>, options: Ste
     }
   };
 
+  // L5: the window's CPU time, read by timers at its two ends.
+  let cpuAtWarmEnd = process.cpuUsage();
+  let cpuWindow: NodeJS.CpuUsage | null = null;
+  const warmTimer = setTimeout(() => (cpuAtWarmEnd = process.cpuUsage()), options.warmupMs);
+  const endTimer = setTimeout(() => (cpuWindow = process.cpuUsage(cpuAtWarmEnd)), options.warmupMs + options.windowMs);
   const progress = startProgress(options.progressLabel, measurement, startMs);
   try {
     await Promise.all(Array.from({ length: options.callers }, (_, index) => caller(index)));
   } finally {
     progress?.();
+    clearTimeout(warmTimer);
+    clearTimeout(endTimer);
   }
+  const window: NodeJS.CpuUsage = cpuWindow ?? process.cpuUsage(cpuAtWarmEnd);
+  measurement.cpuUs = window.user + window.system;
   if (fatal !== null) throw fatal;
   return measurement;
 }

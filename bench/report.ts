@@ -45,6 +45,8 @@ export interface StepResult {
   callers: number;
   measured_s: number;
   throughput_ops_s: Stat;
+  /** Process CPU time (all threads) per measured success, µs; absent in reports made before it existed. */
+  cpu_us_per_op?: Stat;
   successes: Stat;
   shed: Stat;
   deduplicated: Stat;
@@ -348,8 +350,8 @@ function detailLines(report: BenchReport): string[] {
     const withRaw = group.scenario === 'post-one-book';
     const withW1 = group.scenario === 'post-many-books' && labels.some((label) => label.endsWith('/w1'));
     const overload = group.scenario === 'overload';
-    const header = ['step', 'op', 'log ops/s', 'p50', 'p99', 'p999', overload ? 'shed / error rate' : 'shed', 'errors',
-      'sqlite ops/s', 'p50', 'p99', 'p999', overload ? 'shed / error rate' : 'shed', 'errors', 'log ÷ sqlite'];
+    const header = ['step', 'op', 'log ops/s', 'p50', 'p99', 'p999', overload ? 'shed / error rate' : 'shed', 'errors', 'CPU µs/op',
+      'sqlite ops/s', 'p50', 'p99', 'p999', overload ? 'shed / error rate' : 'shed', 'errors', 'CPU µs/op', 'log ÷ sqlite'];
     if (withRaw) header.push('raw frames/s (k)', 'log ÷ raw');
     if (withW1) header.push('log ÷ log/w1');
     lines.push(`| ${header.join(' | ')} |`);
@@ -361,7 +363,7 @@ function detailLines(report: BenchReport): string[] {
         const cells: string[] = [first ? `${label}${log?.invalid || sqlite?.invalid ? ' [INVALID]' : ''}` : '', op];
         for (const step of [log, sqlite]) {
           if (step === undefined) {
-            cells.push('—', '—', '—', '—', '—', '—');
+            cells.push('—', '—', '—', '—', '—', '—', '—');
             continue;
           }
           const latency = op === 'all' ? undefined : step.latency[op];
@@ -377,6 +379,7 @@ function detailLines(report: BenchReport): string[] {
             formatMs(latency?.p999_us),
             first ? shed : '',
             first ? formatErrors(step.errors) : '',
+            first && step.cpu_us_per_op !== undefined ? step.cpu_us_per_op.median.toFixed(1) : first ? '—' : '',
           );
         }
         cells.push(first ? formatRatio(validMedian(log), validMedian(sqlite)) : '');

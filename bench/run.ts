@@ -328,6 +328,8 @@ interface RoundLatency {
 
 interface RoundStep {
   throughput: number;
+  /** Process CPU µs per measured success (L5 of bench/load.ts). */
+  cpuUsPerOp: number;
   successes: number;
   shed: number;
   dedup: number;
@@ -390,6 +392,7 @@ function roundStepOf(scenario: ScenarioName, measurement: StepMeasurement, throu
   const attempts = measurement.successes + measurement.shed + errors;
   return {
     throughput: throughputZero ? 0 : measurement.measuredSuccesses / measurement.measuredS,
+    cpuUsPerOp: measurement.measuredSuccesses === 0 ? 0 : measurement.cpuUs / measurement.measuredSuccesses,
     successes: measurement.successes,
     shed: measurement.shed,
     dedup: measurement.dedup,
@@ -412,6 +415,7 @@ function stepResultOf(series: StepSeries): StepResult {
     callers: series.callers,
     measured_s: series.measuredS,
     throughput_ops_s: statOf(series.rounds.map((round) => round.throughput)),
+    cpu_us_per_op: statOf(series.rounds.map((round) => round.cpuUsPerOp)),
     successes: statOf(series.rounds.map((round) => round.successes)),
     shed: statOf(series.rounds.map((round) => round.shed)),
     deduplicated: statOf(series.rounds.map((round) => round.dedup)),

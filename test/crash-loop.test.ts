@@ -24,7 +24,9 @@ test('kill -9 during snapshots, spills and merges: every acknowledged commit sur
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'talea-crash-spill-'));
   try {
     const options = { snapshotEvery: 20, idemHotCap: 16, segmentMax: 16 * 1024 };
-    const result = await runCrashCampaign(dir, 4, 20261126, (line) => t.diagnostic(line), options);
+    // Each cycle outlives 40 acknowledged commits (two snapshot intervals) before its kill timer
+    // starts, so snapshots and spills are reached however slow the machine is.
+    const result = await runCrashCampaign(dir, 4, 20261126, (line) => t.diagnostic(line), options, 40);
     t.diagnostic(
       `cycles ${result.cycles}, acknowledged commits checked ${result.acknowledgedDistinct}, unknown outcomes retried ${result.unknownRetried}, ` +
         `acknowledged commits retried ${result.acknowledgedRetried}`,

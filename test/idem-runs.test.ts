@@ -522,28 +522,31 @@ describe('damaged runs', () => {
     });
   });
 
-  test('a run that cannot be opened for a reason that says nothing about its bytes fails the lookup IO and stays trusted', async () => {
+  test('a run that cannot be opened for a reason that says nothing about its bytes fails the lookup and stays trusted (K2)', async () => {
     await withTemp((dir) => {
-      // Out of descriptors while opening a run: not damage (isNotDamage), so no rebuild either.
-      class NoDescriptors extends RealFileSystem {
-        armed = false;
+      // Not damage, so no rebuild either: access withdrawn (isNotDamage) fails the lookup IO; out of
+      // descriptors passes through as it is, for the shard to refuse the job OVERLOADED (fd-budget.ts).
+      class FailingOpens extends RealFileSystem {
+        code: string | null = null;
         override openSync(file: string, flags: OpenFlags): number {
-          if (this.armed && file.endsWith('.run')) throw Object.assign(new Error(`EMFILE: too many open files, open '${file}'`), { code: 'EMFILE' });
+          if (this.code !== null && file.endsWith('.run')) throw Object.assign(new Error(`${this.code}: cannot open '${file}'`), { code: this.code });
           return super.openSync(file, flags);
         }
       }
-      const fileSystem = new NoDescriptors();
+      const fileSystem = new FailingOpens();
       const tiered = makeTiered(dir, 4, fileSystem);
       for (let key = 0; key < 10; key++) tiered.insert(`key-${key}`);
       const run = tiered.runs.runs[0]!;
       const key = [...tiered.records].find(([, record]) => record.seq > run.start && record.seq <= run.end)![0];
-      fileSystem.armed = true;
+      fileSystem.code = 'EACCES';
       assert.throws(
         () => tiered.index.get(key),
-        (error) => error instanceof StoreError && error.code === 'IO' && error.message.includes(run.file) && /EMFILE/.test(error.message),
+        (error) => error instanceof StoreError && error.code === 'IO' && error.message.includes(run.file) && /EACCES/.test(error.message),
       );
+      fileSystem.code = 'EMFILE';
+      assert.throws(() => tiered.index.get(key), (error) => !(error instanceof StoreError) && (error as { code?: string }).code === 'EMFILE');
       assert.equal(run.damaged, false);
-      fileSystem.armed = false;
+      fileSystem.code = null;
       assert.deepEqual(tiered.index.get(key), tiered.records.get(key));
     });
   });

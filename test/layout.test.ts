@@ -6,7 +6,8 @@
  * L2. src/core/ is what every store shares: nothing in it imports from a backend or any other
  *     folder of src/.
  * L3. Importing the package root loads no optional peer (`better-sqlite3`, `pg`): backends that
- *     need one are reached only through a dynamic import.
+ *     need one are reached only through a dynamic import. Nor does it load the HTTP service
+ *     (Fastify and friends), which is the subpath `talea-store-log/http`.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -118,4 +119,9 @@ test('layout: the package root statically reaches no optional peer dependency (L
   assert.ok(seen.has('log/log-store.ts'), 'the walk reaches the log store');
   for (const peer of ['better-sqlite3', 'pg']) assert.ok(!bare.has(peer), `${peer} is imported statically from the root`);
   assert.ok(!seen.has('sqlite/sqlite-store.ts'), 'the SQLite store is loaded only on demand');
+  // The HTTP service is the subpath talea-store-log/http: the root never loads its libraries.
+  for (const library of ['fastify', '@fastify/swagger', '@fastify/swagger-ui', 'prom-client', 'smol-toml', 'uuid']) {
+    assert.ok(!bare.has(library), `${library} is imported statically from the root`);
+  }
+  assert.ok(![...seen].some((file) => file.startsWith('http/')), 'src/http is not reached from the root');
 });

@@ -147,10 +147,16 @@ test('a read the reader cut short while the file holds the frame is IO, not CORR
 
 test('read failures that say nothing about the bytes are IO; a failed read of the bytes is CORRUPT at the frame', () => {
   withLog((log, faults, file, offsets) => {
-    for (const errno of ['EMFILE', 'ENFILE', 'EACCES']) {
+    faults.fault = { kind: 'errno', op: 'open', errno: 'EACCES' };
+    assert.throws(() => scanSeqs(log), (error) => assertIo(error, new RegExp(`cannot open segment "${re(file)}" at offset 0: EACCES`)));
+    assert.throws(() => log.readEvent(3), (error) => assertIo(error, new RegExp(`at offset ${offsets[2]}: EACCES`)));
+    // Out of descriptors is no verdict on the log at all: the error passes through as it is (G7),
+    // for the shard to refuse the job (OVERLOADED for a write, IO for a read: src/log/fd-budget.ts).
+    for (const errno of ['EMFILE', 'ENFILE']) {
       faults.fault = { kind: 'errno', op: 'open', errno };
-      assert.throws(() => scanSeqs(log), (error) => assertIo(error, new RegExp(`cannot open segment "${re(file)}" at offset 0: ${errno}`)));
-      assert.throws(() => log.readEvent(3), (error) => assertIo(error, new RegExp(`at offset ${offsets[2]}: ${errno}`)));
+      const isPressure = (error: unknown): boolean => !(error instanceof StoreError) && (error as { code?: string }).code === errno;
+      assert.throws(() => scanSeqs(log), isPressure);
+      assert.throws(() => log.readEvent(3), isPressure);
     }
     faults.fault = { kind: 'errno', op: 'fstat', errno: 'ENOMEM' };
     assert.throws(() => log.readEvent(2), (error) => assertIo(error, /cannot read the length of segment/));
@@ -243,9 +249,10 @@ test('store: a read failing IO leaves the book writable; damage found by a read 
     await expectStoreError(store.trialBalance(BOOK, new Date()), 'IO');
     await expectStoreError(store.transaction(bigger.id), 'IO');
     await expectStoreError(firstEvent(store), 'IO');
-    // An idempotent retry compares content with its original frame: that read fails, so the job
-    // does, with IO; it is never treated as a miss, and the book lives on.
-    await expectStoreError(store.commit(bigger), 'IO');
+    // An idempotent retry compares content with its original frame: that read finds no
+    // descriptor, so the job is refused OVERLOADED (nothing written, retry later: fd-budget.ts);
+    // it is never treated as a miss, and the book lives on.
+    await expectStoreError(store.commit(bigger), 'OVERLOADED');
     assert.equal((await store.commit(tx(null))).seq, 6);
     faults.fault = { kind: 'zero' }; // the reader's own short read
     await expectStoreError(store.readEvents(BOOK, 1, 10), 'IO');

@@ -10,7 +10,7 @@ import type { Store } from '../../src/core/store.js';
 import { parseTimestampUs } from '../../src/core/time.js';
 import type { Transaction } from '../../src/core/types.js';
 import type { StoreHandle } from '../contenders.js';
-import { newHistogram, recordNs, runClosedLoop, type OpKind, type Operation, type Outcome, type StepMeasurement } from '../load.js';
+import { newHistogram, newMeasurement, recordNs, runClosedLoop, type OpKind, type Operation, type Outcome, type StepMeasurement } from '../load.js';
 import { runRead, type ReadKind } from '../operations.js';
 import type { MixedWeights, Scenario, ScenarioParams } from '../scenario.js';
 import { benchBook, DraftFactory, seedBooks, splitmix64Below } from '../workload.js';
@@ -73,19 +73,7 @@ export const mixed: Scenario = {
 
   async afterProbes(handle, params, before) {
     const controller = new AbortController();
-    const lag: StepMeasurement = {
-      callers: params.mixedSubscribers,
-      measuredS: 0,
-      successes: 0,
-      commits: 0,
-      dedup: 0,
-      shed: 0,
-      errors: {},
-      ambiguous: 0,
-      measuredSuccesses: 0,
-      histograms: {},
-      malformedShed: 0,
-    };
+    const lag = newMeasurement(params.mixedSubscribers, 0);
     const loops: Promise<void>[] = [];
     for (let index = 0; index < params.mixedSubscribers; index++) {
       const book = benchBook(index % params.mixedBooks);

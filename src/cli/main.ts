@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * `talea-log`, the operator CLI (README, "Operator CLI"): verify, inspect, dump, stats, snapshot.
+ * `talea-log`, the operator CLI (README, "Operator CLI"): verify, inspect, dump, stats, snapshot, and
+ * the service commands init and serve (docs/http-service.md).
  *
  * E1. Every way a command can end maps to one exit code of src/cli/exit-codes.ts; a failure prints
  *     exactly one line to stderr, `talea-log <command>: <what went wrong>`.
@@ -13,12 +14,14 @@ import { StoreError } from '../core/errors.js';
 import { type Command, type OptionValues } from './command.js';
 import { dumpCommand } from './dump-command.js';
 import { CliError, EXIT_CODES, EXIT_CORRUPT, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
+import { initCommand } from './init-command.js';
 import { inspectCommand } from './inspect-command.js';
+import { serveCommand } from './serve-command.js';
 import { snapshotCommand } from './snapshot-command.js';
 import { statsCommand } from './stats-command.js';
 import { verifyCommand } from './verify-command.js';
 
-const COMMANDS: readonly Command[] = [verifyCommand, inspectCommand, dumpCommand, statsCommand, snapshotCommand];
+const COMMANDS: readonly Command[] = [verifyCommand, inspectCommand, dumpCommand, statsCommand, snapshotCommand, initCommand, serveCommand];
 
 function version(): string {
   // dist/src/cli/main.js → the package root is three levels up.
@@ -31,8 +34,8 @@ function topHelp(): string {
   return [
     'Usage: talea-log <command> [arguments] [options]',
     '',
-    'Operator tools for a talea-store-log data directory. Every command but snapshot reads without',
-    'taking the lock and changes nothing.',
+    'Operator tools for a talea-store-log data directory, and the HTTP service. verify, inspect, dump',
+    'and stats read without taking the lock and change nothing.',
     '',
     'Commands:',
     ...COMMANDS.map((command) => `  ${command.name.padEnd(width)}  ${command.summary}`),

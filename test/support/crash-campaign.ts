@@ -59,13 +59,34 @@ function mulberry32(seed: number): () => number {
   };
 }
 
-async function runChild(dir: string, cycle: number, killDelayMs: number, calls: Map<string, CallRecord>, options: CrashStoreOptions): Promise<void> {
+/**
+ * One cycle: the child runs its workload and is killed `killDelayMs` after it is ready and has
+ * had `acknowledgedBeforeKill` commits acknowledged, so each cycle does a minimum of work however
+ * slow the machine is (a variant that must reach snapshots and spills needs that much).
+ */
+async function runChild(
+  dir: string,
+  cycle: number,
+  killDelayMs: number,
+  acknowledgedBeforeKill: number,
+  calls: Map<string, CallRecord>,
+  options: CrashStoreOptions,
+): Promise<void> {
   const child = fork(CHILD, [dir, String(cycle), JSON.stringify(options)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let ready = false;
+  let acknowledged = 0;
+  let armed = false;
+  const armWhenDue = (): void => {
+    if (armed || !ready || acknowledged < acknowledgedBeforeKill) return;
+    armed = true;
+    setTimeout(() => child.kill('SIGKILL'), killDelayMs);
+  };
   child.on('message', (message: { type: string; key?: string; book?: string; minor?: string; code?: string; committed?: Committed }) => {
     switch (message.type) {
       case 'ready':
-        setTimeout(() => child.kill('SIGKILL'), killDelayMs);
+        ready = true;
+        armWhenDue();
         break;
       case 'invoke':
         calls.set(message.key!, { book: message.book!, minor: BigInt(message.minor!), state: 'invoke' });
@@ -74,6 +95,8 @@ async function runChild(dir: string, cycle: number, killDelayMs: number, calls: 
         const record = calls.get(message.key!)!;
         record.state = 'ok';
         record.committed = message.committed!;
+        acknowledged++;
+        armWhenDue();
         break;
       }
       case 'fail': {
@@ -105,6 +128,7 @@ export async function runCrashCampaign(
   seed: number,
   log: (line: string) => void = () => {},
   options: CrashStoreOptions = {},
+  acknowledgedBeforeKill = 0,
 ): Promise<CampaignResult> {
   const random = mulberry32(seed);
   const acknowledged = new Map<string, Committed & { book: string; minor: bigint }>();
@@ -114,7 +138,7 @@ export async function runCrashCampaign(
   for (let cycle = 0; cycle < cycles; cycle++) {
     const calls = new Map<string, CallRecord>();
     const killDelayMs = 20 + Math.floor(random() * 300);
-    await runChild(dir, cycle, killDelayMs, calls, options);
+    await runChild(dir, cycle, killDelayMs, acknowledgedBeforeKill, calls, options);
 
     const store = await LogStore.open(dir, crashStoreOptions(options));
     try {
