@@ -191,6 +191,8 @@ export class PgStore extends BaseStore {
   readonly #inFlight = new Map<string, number>();
   readonly #flushes = new Set<Promise<void>>();
   readonly #sumsSaturationWarned = new Set<string>();
+  /** Statement text → prepared statement name, per store (its pools' connections share them). */
+  readonly #statementNames = new Map<string, string>();
   /** Per subscribed book, the highest seq handed to the hub by a tail read or a local commit. */
   readonly #published = new Map<string, number>();
   readonly #tailReading = new Map<string, boolean>(); // book → another read requested meanwhile
@@ -488,13 +490,13 @@ export class PgStore extends BaseStore {
       await client.query('BEGIN');
       // F2: a job that may create the book inserts its head; ON CONFLICT covers a case twin too.
       if (jobs.some((job) => job.kind === 'asset' || job.kind === 'account')) {
-        await client.query(
+        await this.#run(client,
           `INSERT INTO ${S}.books (name, case_key, last_seq, last_at) VALUES ($1, $2, 0, 'epoch') ON CONFLICT DO NOTHING`,
           [book, bookCaseKey(book)],
         );
       }
       // F3, P1: the lock, alone.
-      const head = (await client.query(`SELECT last_seq, ${US('last_at')} AS last_at_us FROM ${S}.books WHERE name = $1 FOR UPDATE`, [book]))
+      const head = (await this.#run(client, `SELECT last_seq, ${US('last_at')} AS last_at_us FROM ${S}.books WHERE name = $1 FOR UPDATE`, [book]))
         .rows[0] as Row | undefined;
       const state: FlushState = {
         book,
@@ -522,7 +524,7 @@ export class PgStore extends BaseStore {
         return { outcomes, state };
       }
       // F7: the head, guarded by the value it replaces (P2).
-      const advanced = await client.query(
+      const advanced = await this.#run(client,
         `UPDATE ${S}.books SET last_seq = $2, last_at = $3::timestamptz WHERE name = $1 AND last_seq = $4`,
         [book, state.lastSeq, formatAtUs(state.atUs!), startSeq],
       );
@@ -556,7 +558,7 @@ export class PgStore extends BaseStore {
       case 'asset': {
         const { def, eventJson } = job.asset;
         const existing = (
-          await client.query(
+          await this.#run(client,
             `SELECT e.event_json FROM ${S}.assets a JOIN ${S}.events e ON e.book = $2 AND e.seq = a.seq WHERE a.id = $1`,
             [def.id, SYSTEM_BOOK],
           )
@@ -566,13 +568,13 @@ export class PgStore extends BaseStore {
           throw StoreError.alreadyExists(`asset ${def.id}`);
         }
         const { seq } = await this.#append(client, state, 'asset_registered', eventJson);
-        await client.query(`INSERT INTO ${S}.assets (id, seq) VALUES ($1, $2)`, [def.id, seq]);
+        await this.#run(client, `INSERT INTO ${S}.assets (id, seq) VALUES ($1, $2)`, [def.id, seq]);
         return undefined;
       }
       case 'account': {
         await this.#checkCaseConflict(client, state);
         const { def, cfg, eventJson } = job.account;
-        const asset = await client.query(`SELECT 1 FROM ${S}.assets WHERE id = $1`, [def.asset]);
+        const asset = await this.#run(client, `SELECT 1 FROM ${S}.assets WHERE id = $1`, [def.asset]);
         if (asset.rowCount === 0) throw StoreError.unknownAsset(def.asset);
         const existing = (await this.#accounts(client, state.book, [def.id.path])).get(def.id.path);
         if (existing !== undefined) {
@@ -580,7 +582,7 @@ export class PgStore extends BaseStore {
           throw StoreError.alreadyExists(`account ${accountKey(def.id)}`);
         }
         const { seq } = await this.#append(client, state, 'account_opened', eventJson);
-        await client.query(
+        await this.#run(client,
           `INSERT INTO ${S}.accounts (book, path, asset, kind, normal_side, min_balance, opened_seq, raw, updated_seq)
            VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0)`,
           [def.id.book, def.id.path, def.asset, def.kind, cfg.normal_side, cfg.min_balance?.toString() ?? null, seq],
@@ -595,7 +597,7 @@ export class PgStore extends BaseStore {
   /** INVALID_BOOK case_conflict when the book has no head and another book owns its case key. */
   async #checkCaseConflict(client: pg.PoolClient, state: FlushState): Promise<void> {
     if (state.exists) return;
-    const holder = await client.query(`SELECT 1 FROM ${this.#S}.books WHERE case_key = $1 AND name <> $2 LIMIT 1`, [
+    const holder = await this.#run(client, `SELECT 1 FROM ${this.#S}.books WHERE case_key = $1 AND name <> $2 LIMIT 1`, [
       bookCaseKey(state.book),
       state.book,
     ]);
@@ -607,7 +609,7 @@ export class PgStore extends BaseStore {
     const S = this.#S;
     // 4. Idempotency first: a same-content retry returns the original whatever happened since.
     const prior = (
-      await client.query(
+      await this.#run(client,
         `SELECT t.txid, t.seq, ${US('e.at')} AS at_us, e.event_json
            FROM ${S}.transactions t JOIN ${S}.events e ON e.book = t.book AND e.seq = t.seq
           WHERE t.book = $1 AND t.idempotency_key = $2`,
@@ -624,7 +626,7 @@ export class PgStore extends BaseStore {
       throw StoreError.idempotencyConflict(tx.book, tx.idempotency_key, committed);
     }
     // 5. Txid uniqueness, store-wide.
-    const taken = await client.query(`SELECT 1 FROM ${S}.transactions WHERE txid = $1`, [tx.id]);
+    const taken = await this.#run(client, `SELECT 1 FROM ${S}.transactions WHERE txid = $1`, [tx.id]);
     if ((taken.rowCount ?? 0) > 0) throw StoreError.alreadyExists(`transaction ${tx.id}`);
     // 6. Postings in order: open in tx.book, same asset.
     const paths = [...new Set(tx.postings.filter((posting) => posting.account.book === tx.book).map((posting) => posting.account.path))];
@@ -662,13 +664,13 @@ export class PgStore extends BaseStore {
     // 9. Append and project. Each posting row carries its account's raw balance after the whole
     // transaction, so `balance(asOf)` is one row.
     const { seq, at } = await this.#append(client, state, 'transaction_posted', eventJson);
-    await client.query(`INSERT INTO ${S}.transactions (txid, book, idempotency_key, seq) VALUES ($1, $2, $3, $4)`, [
+    await this.#run(client, `INSERT INTO ${S}.transactions (txid, book, idempotency_key, seq) VALUES ($1, $2, $3, $4)`, [
       tx.id,
       tx.book,
       tx.idempotency_key,
       seq,
     ]);
-    await client.query(
+    await this.#run(client,
       `INSERT INTO ${S}.postings (book, path, seq, idx, txid, asset, direction, minor, raw_after, at)
        SELECT $1, p.path, $2, p.idx, $3, p.asset, p.direction, p.minor, p.raw_after, $4::timestamptz
          FROM unnest($5::text[], $6::int[], $7::text[], $8::text[], $9::bigint[], $10::bigint[])
@@ -687,7 +689,7 @@ export class PgStore extends BaseStore {
       ],
     );
     const changed = [...deltas];
-    const updated = await client.query(
+    const updated = await this.#run(client,
       `UPDATE ${S}.accounts a SET raw = u.raw, updated_seq = $2
          FROM unnest($3::text[], $4::bigint[], $5::bigint[]) AS u(path, raw, old)
         WHERE a.book = $1 AND a.path = u.path AND a.raw = u.old`,
@@ -710,7 +712,7 @@ export class PgStore extends BaseStore {
     state.atUs ??= Math.max(this.#clockUs(), state.lastAtUs);
     const at = formatAtUs(state.atUs);
     const seq = state.lastSeq + 1;
-    await client.query(`INSERT INTO ${this.#S}.events (book, seq, at, kind, event_json) VALUES ($1, $2, $3::timestamptz, $4, $5)`, [
+    await this.#run(client, `INSERT INTO ${this.#S}.events (book, seq, at, kind, event_json) VALUES ($1, $2, $3::timestamptz, $4, $5)`, [
       state.book,
       seq,
       at,
@@ -724,7 +726,7 @@ export class PgStore extends BaseStore {
 
   async #accounts(client: pg.ClientBase | pg.Pool, book: string, paths: string[]): Promise<Map<string, AccountRow>> {
     const rows = (
-      await client.query(
+      await this.#run(client,
         `SELECT path, asset, kind, normal_side, min_balance, raw FROM ${this.#S}.accounts WHERE book = $1 AND path = ANY($2::text[])`,
         [book, paths],
       )
@@ -742,6 +744,19 @@ export class PgStore extends BaseStore {
       });
     }
     return accounts;
+  }
+
+  /**
+   * Runs a statement as a named prepared statement (parsed and planned once per connection): a
+   * flush runs a handful of statements per job, so parse and plan would dominate small ones.
+   */
+  #run(client: pg.ClientBase | pg.Pool, text: string, values?: unknown[]): Promise<pg.QueryResult> {
+    let name = this.#statementNames.get(text);
+    if (name === undefined) {
+      name = `talea_${this.#statementNames.size}`;
+      this.#statementNames.set(text, name);
+    }
+    return client.query({ name, text, ...(values === undefined ? {} : { values }) });
   }
 
   // --- subscriptions across processes (P10) -----------------------------------------------------
@@ -832,12 +847,12 @@ export class PgStore extends BaseStore {
 
   async #read(what: string, book: string | undefined, text: string, values: unknown[]): Promise<Row[]> {
     try {
-      return (await this.#readPool.query(text, values)).rows as Row[];
+      return (await this.#run(this.#readPool, text, values)).rows as Row[];
     } catch (error) {
       if (isConnectionError(error)) {
         // One retry on a fresh connection (spec 4.1): a read changes nothing.
         try {
-          return (await this.#readPool.query(text, values)).rows as Row[];
+          return (await this.#run(this.#readPool, text, values)).rows as Row[];
         } catch (again) {
           throw toStoreError(again, { what, ...(book === undefined ? {} : { book }), schema: this.#schema });
         }
