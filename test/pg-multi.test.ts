@@ -8,6 +8,8 @@
  *   and with NOTIFY off, by the poll alone.
  * - Two Node processes writing one book at once: gapless seqs, no double post, the minimum
  *   balance never breached along the account's history.
+ * - A writing process killed with SIGKILL: the book is writable at once from another process, and
+ *   retrying every key it may have sent settles each once (the answered ones to their answers).
  * - Open: concurrent first migrations, the durability settings read back, openStore's URL;
  *   a book lock held elsewhere gives OVERLOADED within lockTimeoutMs and appends nothing.
  */
@@ -250,6 +252,73 @@ describe('PgStore: two processes writing one book', () => {
         const event = events[(write.seq as number) - 1]!;
         assert.equal(event.at, write.at);
         assert.equal(event.event.kind === 'transaction_posted' && event.event.idempotency_key, write.key);
+      }
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('PgStore: a writer killed with SIGKILL', () => {
+  test('another process commits at once; every key settles once when retried with the same content', async () => {
+    const schema = freshSchema();
+    const store = await open(schema, { lockTimeoutMs: 5_000 });
+    try {
+      const { book, asset } = await fundedBook(store, 1_000_000n);
+      const child = path.join(path.dirname(fileURLToPath(import.meta.url)), 'support', 'pg-child.js');
+      const proc = spawn(process.execPath, [child, database.url, schema, book, asset, 'k', '1000000'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      let out = '';
+      const exited = new Promise<NodeJS.Signals | null>((resolve) => proc.on('exit', (_code, signal) => resolve(signal)));
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('the child wrote nothing in 20 s')), 20_000);
+        proc.stdout.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          if (out.split('\n').length > 60) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+      });
+      proc.kill('SIGKILL'); // mid-load: flushes in flight, maybe a COMMIT sent and unanswered
+      assert.equal(await exited, 'SIGKILL');
+      const answered = new Map<string, Committed>();
+      for (const line of out.split('\n')) {
+        let write: Record<string, unknown>;
+        try {
+          write = JSON.parse(line) as Record<string, unknown>;
+        } catch {
+          continue; // the line the kill cut
+        }
+        assert.equal(write.ok, true, line);
+        answered.set(write.key as string, { txid: write.txid as string, seq: write.seq as number, at: write.at as string });
+      }
+      assert.ok(answered.size >= 50);
+
+      // The killed process holds no lock: its transaction died with its socket.
+      const started = Date.now();
+      await store.commit(transfer(book, 'after-kill', 'pool', 'sink', asset, 1n));
+      assert.ok(Date.now() - started < 5_000, 'the book is writable again within 5 s');
+
+      // Retry every key the child may have sent, with the same content and a fresh txid.
+      const landed = (await allEvents(store, book)).flatMap((event) =>
+        event.event.kind === 'transaction_posted' && event.event.idempotency_key.startsWith('k-') ? [Number(event.event.idempotency_key.slice(2))] : [],
+      );
+      const highest = Math.max(...landed, ...[...answered.keys()].map((key) => Number(key.slice(2))));
+      const retried = new Map<string, Committed>();
+      for (let n = 0; n <= highest + 8; n++) {
+        const key = `k-${n}`;
+        const committed = await store.commit(transfer(book, key, 'pool', 'sink', asset, BigInt(1 + (n % 9))));
+        const original = answered.get(key);
+        if (original !== undefined) assert.deepEqual(committed, original, `${key}: the retry returns the answered commit`);
+        retried.set(key, committed);
+      }
+      const events = await allEvents(store, book);
+      events.forEach((event, index) => assert.equal(event.seq, index + 1, 'gapless seqs'));
+      const keys = events.flatMap((event) => (event.event.kind === 'transaction_posted' ? [event.event.idempotency_key] : []));
+      assert.equal(new Set(keys).size, keys.length, 'no key posted twice');
+      for (const [key, committed] of retried) {
+        const event = events[committed.seq - 1]!;
+        assert.ok(event.event.kind === 'transaction_posted' && event.event.idempotency_key === key, `${key} is at its seq`);
       }
     } finally {
       await store.close();
