@@ -350,7 +350,7 @@ function detailLines(report: BenchReport): string[] {
     const withRaw = group.scenario === 'post-one-book';
     const withW1 = group.scenario === 'post-many-books' && labels.some((label) => label.endsWith('/w1'));
     const overload = group.scenario === 'overload';
-    const header = ['step', 'op', 'log ops/s', 'p50', 'p99', 'p999', overload ? 'shed / error rate' : 'shed', 'errors', 'CPU µs/op',
+    const header = ['step', 'op', 'log ops/s', 'p50', 'p99', 'p999', overload ? 'shed / error rate' : 'shed', 'errors', 'CPU µs/op', 'frames/fsync',
       'sqlite ops/s', 'p50', 'p99', 'p999', overload ? 'shed / error rate' : 'shed', 'errors', 'CPU µs/op', 'log ÷ sqlite'];
     if (withRaw) header.push('raw frames/s (k)', 'log ÷ raw');
     if (withW1) header.push('log ÷ log/w1');
@@ -361,9 +361,10 @@ function detailLines(report: BenchReport): string[] {
       for (const [rowIndex, op] of rowKinds(group.scenario, label, log, sqlite).entries()) {
         const first = rowIndex === 0;
         const cells: string[] = [first ? `${label}${log?.invalid || sqlite?.invalid ? ' [INVALID]' : ''}` : '', op];
-        for (const step of [log, sqlite]) {
+        for (const [contender, step] of [['log', log], ['sqlite', sqlite]] as const) {
           if (step === undefined) {
             cells.push('—', '—', '—', '—', '—', '—', '—');
+            if (contender === 'log') cells.push('—');
             continue;
           }
           const latency = op === 'all' ? undefined : step.latency[op];
@@ -381,6 +382,7 @@ function detailLines(report: BenchReport): string[] {
             first ? formatErrors(step.errors) : '',
             first && step.cpu_us_per_op !== undefined ? step.cpu_us_per_op.median.toFixed(1) : first ? '—' : '',
           );
+          if (contender === 'log') cells.push(first && step.avg_batch_frames !== undefined ? step.avg_batch_frames.median.toFixed(1) : first ? '—' : '');
         }
         cells.push(first ? formatRatio(validMedian(log), validMedian(sqlite)) : '');
         if (withRaw) {

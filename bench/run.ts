@@ -57,6 +57,7 @@ import { postManyBooks } from './scenarios/post-many-books.js';
 import { postOneBook } from './scenarios/post-one-book.js';
 import { reads } from './scenarios/reads.js';
 import { measureAccounts, measureStartup } from './startup.js';
+import { LogStore } from '../src/log/log-store.js';
 import { bookFacts, probeBefore, verifyAfter, verifyReopened, type ProbeMarks } from './verify.js';
 import { runIdOf } from './workload.js';
 
@@ -330,6 +331,8 @@ interface RoundStep {
   throughput: number;
   /** Process CPU µs per measured success (L5 of bench/load.ts). */
   cpuUsPerOp: number;
+  /** LogStore: frames per fsynced write batch over the whole step; null for other stores or no writes. */
+  framesPerBatch: number | null;
   successes: number;
   shed: number;
   dedup: number;
@@ -393,6 +396,7 @@ function roundStepOf(scenario: ScenarioName, measurement: StepMeasurement, throu
   return {
     throughput: throughputZero ? 0 : measurement.measuredSuccesses / measurement.measuredS,
     cpuUsPerOp: measurement.measuredSuccesses === 0 ? 0 : measurement.cpuUs / measurement.measuredSuccesses,
+    framesPerBatch: null,
     successes: measurement.successes,
     shed: measurement.shed,
     dedup: measurement.dedup,
@@ -424,6 +428,8 @@ function stepResultOf(series: StepSeries): StepResult {
     latency,
   };
   if (series.scenario === 'overload') result.error_rate = statOf(series.rounds.map((round) => round.errorRate ?? 0));
+  const framesPerBatch = series.rounds.flatMap((round) => (round.framesPerBatch === null ? [] : [round.framesPerBatch]));
+  if (framesPerBatch.length > 0) result.avg_batch_frames = statOf(framesPerBatch);
   return result;
 }
 
@@ -468,7 +474,20 @@ function summaryLine(scenario: string, step: StepSpec, who: string, round: Round
   );
 }
 
-function recordStep(state: RunState, scenario: ScenarioName, step: StepSpec, handle: StoreHandle, measurement: StepMeasurement, throughputZero = false): RoundStep {
+/** LogStore's fsynced write batches and their frames so far, or null for another store. */
+function writeStatsOf(handle: StoreHandle): { batches: number; frames: number } | null {
+  return handle.store instanceof LogStore ? handle.store.writeStats() : null;
+}
+
+function recordStep(
+  state: RunState,
+  scenario: ScenarioName,
+  step: StepSpec,
+  handle: StoreHandle,
+  measurement: StepMeasurement,
+  throughputZero = false,
+  framesPerBatch: number | null = null,
+): RoundStep {
   const label = step.label;
   const key = `${scenario}|${step.batchSize}|${handle.contender}|${label}`;
   let series = state.series.get(key);
@@ -485,6 +504,7 @@ function recordStep(state: RunState, scenario: ScenarioName, step: StepSpec, han
     state.series.set(key, series);
   }
   const round = roundStepOf(scenario, measurement, throughputZero);
+  round.framesPerBatch = framesPerBatch;
   series.rounds.push(round);
   return round;
 }
@@ -552,13 +572,19 @@ async function runScenario(state: RunState, scenario: Scenario, round: number): 
         }
         const handle = handles.find((candidate) => candidate.contender === participant && candidate.variant === step.variant);
         if (handle === undefined || handle.dead) continue;
+        const batchesBefore = writeStatsOf(handle);
         const measurement = await scenario.runStep(handle, step, params);
+        const batchesAfter = writeStatsOf(handle);
+        const framesPerBatch =
+          batchesBefore === null || batchesAfter === null || batchesAfter.batches === batchesBefore.batches
+            ? null
+            : (batchesAfter.frames - batchesBefore.frames) / (batchesAfter.batches - batchesBefore.batches);
         successes.set(handle, successes.get(handle)! + measurement.commits);
         ambiguous.set(handle, ambiguous.get(handle)! + measurement.ambiguous);
         if (measurement.ambiguous > 0) handle.dead = true;
         for (const failure of measurement.failures ?? []) state.failures.push(`${scenario.name} ${step.label} ${handle.contender}: ${failure}`);
         for (const note of measurement.notes ?? []) state.notes.push(`${scenario.name} ${step.label} ${handle.contender}: ${note}`);
-        const roundStep = recordStep(state, scenario.name, step, handle, measurement);
+        const roundStep = recordStep(state, scenario.name, step, handle, measurement, false, framesPerBatch);
         say(summaryLine(scenario.name, step, handle.contender, roundStep));
         await collectEveryThread(50);
       }

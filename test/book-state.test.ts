@@ -13,6 +13,7 @@ import {
   ApplyError,
   BatchOverlay,
   BookState,
+  RepeatError,
   draftOf,
   postingsOf,
   stageCommit,
@@ -386,6 +387,35 @@ test('apply is all or nothing: an impossible event changes nothing', () => {
   );
   assert.deepEqual(stateView(state), before);
   assert.equal(postingsOf(rev).length, 0);
+});
+
+test('a replayed transaction that repeats a txid or an idempotency key is refused before anything changes (B5)', () => {
+  const { state } = fixture();
+  const first = tx([post('cash', 'debit', 5n), post('rev', 'credit', 5n)], 'first');
+  const second = tx([post('cash', 'debit', 7n), post('rev', 'credit', 7n)], 'second');
+  state.apply(1, AT_US, { kind: 'transaction_posted', ...first });
+  state.apply(2, AT_US, { kind: 'transaction_posted', ...second });
+  const before = stateView(state);
+  const repeat = (draft: Transaction): RepeatError => {
+    let caught: unknown;
+    assert.throws(
+      () => state.apply(3, AT_US + 1, { kind: 'transaction_posted', ...draft }),
+      (error) => (caught = error) instanceof RepeatError,
+    );
+    assert.deepEqual(stateView(state), before);
+    return caught as RepeatError;
+  };
+  const both = repeat(first);
+  assert.deepEqual([both.txid, both.key, both.txidSeq, both.keySeq], [first.id, 'first', 1, 1]);
+  const keyOnly = repeat({ ...first, id: txid(), postings: [post('cash', 'debit', 9n), post('rev', 'credit', 9n)] });
+  assert.deepEqual([keyOnly.txidSeq, keyOnly.keySeq], [null, 1]);
+  const txidOnly = repeat({ ...second, idempotency_key: 'third' });
+  assert.deepEqual([txidOnly.txidSeq, txidOnly.keySeq], [2, null]);
+  const mixed = repeat({ ...first, idempotency_key: 'second' });
+  assert.deepEqual([mixed.txidSeq, mixed.keySeq], [1, 2]);
+  // A new txid and key still apply.
+  state.apply(3, AT_US + 1, { kind: 'transaction_posted', ...tx([post('cash', 'debit', 1n), post('rev', 'credit', 1n)], 'third') });
+  assert.equal(state.lastSeq, 3);
 });
 
 test('lifetime sums saturate and report it once', () => {

@@ -367,7 +367,7 @@ describe('talea-log on a healthy directory', () => {
     const run = await cli('snapshot', dir, BOOK);
     assertExit(run, EXIT.ok);
     assert.equal(run.stderr, '');
-    const file = path.join(bookDir(dir), `snapshot-${String(EVENTS).padStart(20, '0')}.snap`);
+    const file = path.join(bookDir(dir), `snapshot-${String(EVENTS).padStart(20, '0')}.tsnap`);
     assert.equal(run.stdout, `snapshot of book ${BOOK} at seq ${EVENTS} written: ${file}\n`);
     assert.deepEqual(snapshotsOf(bookDir(dir)), [{ file, seq: EVENTS }]);
     const verify = await verifyReadOnly(dir);
@@ -387,7 +387,7 @@ describe('talea-log on a healthy directory', () => {
   test('snapshot: a snapshot that cannot be written is exit 8 with the error line of the engine', async () => {
     const dir = freshCopy();
     // A non-empty directory where the snapshot file must go: the rename into place fails.
-    const target = path.join(bookDir(dir), `snapshot-${String(EVENTS).padStart(20, '0')}.snap`);
+    const target = path.join(bookDir(dir), `snapshot-${String(EVENTS).padStart(20, '0')}.tsnap`);
     fs.mkdirSync(path.join(target, 'occupied'), { recursive: true });
     const run = await cli('snapshot', dir, BOOK);
     assertExit(run, EXIT.failure);
@@ -467,7 +467,7 @@ describe('talea-log on a torn tail', () => {
 
   test('a leftover temporary file is also repairable (exit 3)', async () => {
     const dir = freshCopy();
-    const leftover = path.join(bookDir(dir), 'snapshot-00000000000000000004.snap.tmp');
+    const leftover = path.join(bookDir(dir), 'snapshot-00000000000000000004.tsnap.tmp');
     fs.writeFileSync(leftover, 'half');
     const run = await verifyReadOnly(dir);
     assertExit(run, EXIT.repairable);
@@ -705,8 +705,8 @@ describe('talea-log on snapshots and idempotency runs', () => {
 
   test('files that are not snapshots or runs at all, under their names: open would skip or delete them (exit 3)', async () => {
     const dir = freshCopy();
-    const snapshot = path.join(bookDir(dir), 'snapshot-00000000000000000004.snap');
-    const run = path.join(bookDir(dir), 'idem-000000.run');
+    const snapshot = path.join(bookDir(dir), 'snapshot-00000000000000000004.tsnap');
+    const run = path.join(bookDir(dir), 'idem-000000.trun');
     fs.writeFileSync(snapshot, 'not a snapshot at all');
     fs.writeFileSync(run, 'nor a run');
     const verify = await verifyReadOnly(dir);
@@ -719,9 +719,38 @@ describe('talea-log on snapshots and idempotency runs', () => {
     const tree = snapshotTree(dir);
     const inspect = await cli('inspect', dir, BOOK);
     assertExit(inspect, EXIT.ok);
-    assert.match(inspect.stdout, /^ {2}snapshot-00000000000000000004\.snap +21 B {2}seq 4 {2}unusable: is 21 bytes long, shorter than 36$/m);
-    assert.match(inspect.stdout, /^ {2}idem-000000\.run +9 B {2}seq - {2}invalid: is too short$/m);
+    assert.match(inspect.stdout, /^ {2}snapshot-00000000000000000004\.tsnap +21 B {2}seq 4 {2}unusable: is 21 bytes long, shorter than 36$/m);
+    assert.match(inspect.stdout, /^ {2}idem-000000\.trun +9 B {2}seq - {2}invalid: is too short$/m);
     assertSameTree(snapshotTree(dir), tree);
+  });
+
+  test("another store's files under the names it shares with this package: open leaves them alone, verify only warns (exit 0)", async () => {
+    const dir = freshCopy();
+    // As the Rust store writes them: a CRC, then JSON; never this package's magic.
+    const names = ['idem-000000.run', 'idem-000001.run.tmp', 'snapshot-00000000000000000004.snap'];
+    for (const name of names) fs.writeFileSync(path.join(bookDir(dir), name), `\u0001\u0002\u0003\u0004{"rust":"${name}"}`);
+    const tree = snapshotTree(dir);
+    const verify = await verifyReadOnly(dir);
+    assertExit(verify, EXIT.ok);
+    assert.deepEqual(linesTagged(verify, 'REPAIR:'), []);
+    assert.deepEqual(linesTagged(verify, 'WARNING:'), [
+      `WARNING: book ${BOOK}: 3 files at snapshot or run names without this package's magic (written by another store, such as the Rust store) left alone and not read: ${names.join(', ')}`,
+    ]);
+    assert.match(verify.stdout, new RegExp(`^book ${BOOK}: .*, seqs 1\\.\\.${EVENTS}, [^;]*; trial balance USD balanced$`, 'm'));
+    const inspect = await cli('inspect', dir, BOOK);
+    assertExit(inspect, EXIT.ok);
+    for (const name of names) assert.match(inspect.stdout, new RegExp(`^ {2}${re(name)} +\\d+ B {2}not this package's \\(no magic; another store's, such as the Rust store's\\): open leaves it alone$`, 'm'));
+    assertSameTree(snapshotTree(dir), tree);
+    // What verify predicted: open, a snapshot and a spill write files of their own and leave these alone.
+    const store = await LogStore.open(dir, { workers: 1, idemHotCap: 1, onWarning: () => undefined });
+    try {
+      await store.commit(transfer(BOOK, 'beside-foreign-files', 1n));
+      await store.snapshot(BOOK);
+    } finally {
+      await store.close();
+    }
+    for (const name of names) assert(fs.readFileSync(path.join(bookDir(dir), name)).equals(tree.get(path.join('books', BOOK, name))!), `${name} unchanged`);
+    assert(snapshotsOf(bookDir(dir)).length > 0 && runsOf(bookDir(dir)).length > 0, 'the store wrote its own snapshot and runs');
   });
 });
 

@@ -34,8 +34,8 @@ test('kill -9 during snapshots, spills and merges: every acknowledged commit sur
     assert.equal(result.cycles, 4);
     assert(result.acknowledgedDistinct > 0, 'the campaign acknowledged nothing, so it checked nothing');
     const names = fs.readdirSync(path.join(dir, 'books', 'crash-a'));
-    assert(names.some((name) => name.endsWith('.run')), `no idempotency run was ever spilled: ${names.join(', ')}`);
-    assert(names.some((name) => name.endsWith('.snap')), `no snapshot was ever written: ${names.join(', ')}`);
+    assert(names.some((name) => name.endsWith('.trun')), `no idempotency run was ever spilled: ${names.join(', ')}`);
+    assert(names.some((name) => name.endsWith('.tsnap')), `no snapshot was ever written: ${names.join(', ')}`);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -35,7 +35,7 @@ import { parseSegmentFileName, SCAN_CHUNK_BYTES, SegmentLog } from '../src/log/s
 import { verifyDataDir } from '../src/log/verify.js';
 import { checkSegmentFile, summarizeBook } from '../src/log/verify-tasks.js';
 import { eventFrame, makeTempDir, removeTempDir } from './support/segment-files.js';
-import { seed } from './support/log-store-fixtures.js';
+import { catchUp, seed } from './support/log-store-fixtures.js';
 
 const BOOK = 'b';
 const BASE_US = Date.UTC(2026, 0, 1) * 1000;
@@ -155,8 +155,11 @@ function checkSegmentCase(dataDir: string, { sizes, chunkBytes, segmentMax, cuts
     seq += count;
   }
   const last = frames.length;
-  const want = (from: number, limit: number, ceiling: number): string[] =>
-    paths.flatMap((pathText, index) => (index + 1 >= from && index + 1 <= ceiling && index + 1 < from + limit ? [idOf(index + 1, pathText)] : []));
+  // Events with seq >= from, at most `limit` of them: a scan from 0 starts at seq 1, as readEvents does.
+  const want = (from: number, limit: number, ceiling: number): string[] => {
+    const first = Math.max(from, 1);
+    return paths.flatMap((pathText, index) => (index + 1 >= first && index + 1 <= ceiling && index + 1 < first + limit ? [idOf(index + 1, pathText)] : []));
+  };
 
   // The writer's own log, then the one replay at open rebuilds from the files.
   log.close();
@@ -267,20 +270,6 @@ function txOfSize(bytes: number): Transaction {
   return tx;
 }
 
-async function catchUp(store: LogStore, from: number, count: number): Promise<SequencedEvent[]> {
-  const stream = store.subscribe(BOOK, from);
-  const events: SequencedEvent[] = [];
-  try {
-    while (events.length < count) {
-      const next = await stream.next();
-      assert.equal(next.done, false);
-      events.push(next.value!);
-    }
-  } finally {
-    await stream.return();
-  }
-  return events;
-}
 
 /** Keeps only what identifies an event, so a failure does not print megabytes. */
 function summary(events: readonly SequencedEvent[]): Array<{ seq: number; kind: string; metadataBytes: number | null }> {

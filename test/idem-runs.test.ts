@@ -84,7 +84,7 @@ function makeTiered(dir: string, cap: number, fileSystem: FileSystem = realFs) {
 function runFiles(bookDir: string): string[] {
   return fs
     .readdirSync(bookDir)
-    .filter((name) => /^idem-\d+\.run$/.test(name))
+    .filter((name) => /^idem-\d+\.trun$/.test(name))
     .sort()
     .map((name) => path.join(bookDir, name));
 }
@@ -316,7 +316,7 @@ describe('idempotency index', () => {
       const spilled = [...tiered.records].filter(([key]) => !tiered.index.hasHot(key));
       assert(spilled.length > 0 && spilled.length < 10, 'some keys spilled, some hot');
       // No Bloom file exists: the book directory holds run files only.
-      for (const name of fs.readdirSync(tiered.bookDir)) assert.match(name, /^idem-\d{6}\.run$/);
+      for (const name of fs.readdirSync(tiered.bookDir)) assert.match(name, /^idem-\d{6}\.trun$/);
       const attached = attachRunsAtOpen(realFs, BOOK, tiered.bookDir);
       assert.deepEqual(attached.warnings, []);
       assert.deepEqual(attached.obsolete, []);
@@ -372,7 +372,7 @@ describe('idempotency index', () => {
       }
       assert(index.spilledThroughSeq >= required);
       // The rebuilt runs are new, valid files of at most one spill unit each, tiling (0, H].
-      const rebuilt = runFiles(bookDir).map((file) => readRun(realFs, file, Number(/(\d+)\.run$/.exec(file)![1])).meta);
+      const rebuilt = runFiles(bookDir).map((file) => readRun(realFs, file, Number(/(\d+)\.trun$/.exec(file)![1])).meta);
       assert(rebuilt.length > 0);
       rebuilt.sort((left, right) => left.start - right.start);
       let point = 0;
@@ -452,7 +452,7 @@ describe('merges', () => {
         // A snapshot starts only when no spill or merge is due or in flight: a barrier.
         await store.snapshot(BOOK);
         const files = runFiles(bookDir);
-        const numbers = files.map((file) => Number(/(\d+)\.run$/.exec(file)![1]));
+        const numbers = files.map((file) => Number(/(\d+)\.trun$/.exec(file)![1]));
         const merges = (Math.max(...numbers) + 1 - files.length) / 4;
         assert(merges >= 2, `${merges} automatic merges (run numbers ${numbers.join(', ')})`);
         // Every live run file exists, is valid, and the runs tile (0, H] of the snapshot.
@@ -529,7 +529,7 @@ describe('damaged runs', () => {
       class FailingOpens extends RealFileSystem {
         code: string | null = null;
         override openSync(file: string, flags: OpenFlags): number {
-          if (this.code !== null && file.endsWith('.run')) throw Object.assign(new Error(`${this.code}: cannot open '${file}'`), { code: this.code });
+          if (this.code !== null && file.endsWith('.trun')) throw Object.assign(new Error(`${this.code}: cannot open '${file}'`), { code: this.code });
           return super.openSync(file, flags);
         }
       }
@@ -768,7 +768,7 @@ describe('run files', () => {
     await withTemp((dir) => {
       const records = Array.from({ length: 300 }, (_, index) => runRecord(`key-${index}`, index + 11));
       const meta = writeRun(realFs, dir, 7, 10, 400, sortByKey(records));
-      assert.equal(path.basename(meta.file), 'idem-000007.run');
+      assert.equal(path.basename(meta.file), 'idem-000007.trun');
       const bytes = fs.readFileSync(meta.file);
       assert.equal(bytes.subarray(0, 8).toString('ascii'), 'TALEARUN');
       assert.equal(bytes.readUInt32LE(8), 1);

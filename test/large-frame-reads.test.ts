@@ -10,31 +10,15 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { LogStore } from '../src/log/log-store.js';
 import { verifyDataDir } from '../src/log/verify.js';
-import type { SequencedEvent, Transaction } from '../src/core/types.js';
-import { BOOK, seed, withDir } from './support/log-store-fixtures.js';
+import type { SequencedEvent } from '../src/core/types.js';
+import { BOOK, catchUp, metadataTx, seed, withDir } from './support/log-store-fixtures.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
-/** A balanced transfer of 1 from `rev` to `cash` in book `b`, carrying `metadata`. */
-function tx(metadata: string | null): Transaction {
-  return {
-    id: randomUUID(),
-    book: BOOK,
-    idempotency_key: randomUUID(),
-    external_refs: [],
-    metadata,
-    occurred_at: '2026-01-01T00:00:00Z',
-    postings: [
-      { account: { book: BOOK, path: 'cash' }, amount: { minor: 1n, asset: 'USD' }, direction: 'debit' },
-      { account: { book: BOOK, path: 'rev' }, amount: { minor: 1n, asset: 'USD' }, direction: 'credit' },
-    ],
-  };
-}
 
 function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -49,20 +33,6 @@ function metadataOf(events: readonly SequencedEvent[]): unknown[] {
   return events.flatMap(({ event }) => (event.kind === 'transaction_posted' ? [event.metadata] : []));
 }
 
-async function catchUp(store: LogStore, from: number, count: number): Promise<SequencedEvent[]> {
-  const stream = store.subscribe(BOOK, from);
-  const events: SequencedEvent[] = [];
-  try {
-    for (let index = 0; index < count; index++) {
-      const next = await stream.next();
-      assert.equal(next.done, false);
-      events.push(next.value!);
-    }
-  } finally {
-    await stream.return();
-  }
-  return events;
-}
 
 /** Every reading path over the book; `expected` is the metadata of its transactions in order. */
 async function readEverywhere(store: LogStore, lastSeq: number, expected: unknown[], txids: string[]): Promise<void> {
@@ -89,8 +59,8 @@ test('a frame over 64 KiB followed by a larger one reads back on every path, and
   await withDir(async (dir, track) => {
     let store = track(await LogStore.open(dir, { workers: 1 }));
     await seed(store); // _system seq 1; book b: cash (seq 1), rev (seq 2)
-    const first = tx('x'.repeat(70_000));
-    const second = tx('y'.repeat(80_000));
+    const first = metadataTx('x'.repeat(70_000));
+    const second = metadataTx('y'.repeat(80_000));
     await store.commit(first);
     const committed = await store.commit(second);
     assert.equal(committed.seq, 4);
@@ -101,7 +71,7 @@ test('a frame over 64 KiB followed by a larger one reads back on every path, and
     // The positioned read of an idempotent retry compares content with the frame on disk.
     assert.deepEqual(await store.commit(second), committed);
     // The book still accepts writes after all of those reads.
-    const third = tx(null);
+    const third = metadataTx(null);
     assert.equal((await store.commit(third)).seq, 5);
     expected.push(null);
     txids.push(third.id);
@@ -111,7 +81,7 @@ test('a frame over 64 KiB followed by a larger one reads back on every path, and
     await store.close();
     store = track(await LogStore.open(dir, { workers: 1 }));
     await readEverywhere(store, 5, expected, txids);
-    const fourth = tx('z'.repeat(90_000));
+    const fourth = metadataTx('z'.repeat(90_000));
     assert.equal((await store.commit(fourth)).seq, 6);
     expected.push(fourth.metadata);
     txids.push(fourth.id);

@@ -1080,3 +1080,24 @@ async function waitForLine(child: ChildProcess, line: string): Promise<void> {
     });
   });
 }
+
+describe('LogStore#writeStats: the group commit seen from the caller', () => {
+  test('every fsynced frame is counted once, in fewer batches than frames under concurrency', async () => {
+    await withDir(async (dir, track) => {
+      const store = track(await openStore(dir, { workers: 2 }));
+      assert.deepEqual(store.writeStats(), { batches: 0, frames: 0 });
+      await seed(store);
+      const books = ['b', 'c'];
+      await seed(store, 'c');
+      const commits = books.flatMap((book) => Array.from({ length: 50 }, (_, index) => store.commit(mkTx(`k${index}`, 1n, book))));
+      await Promise.all(commits);
+      const stats = store.writeStats();
+      const framesDurable = store.durableSeq(SYSTEM_BOOK) + store.durableSeq('b') + store.durableSeq('c');
+      assert.equal(stats.frames, framesDurable, 'each durable event was counted once');
+      assert.ok(stats.batches >= 3 && stats.batches < stats.frames, `${stats.batches} batches for ${stats.frames} frames`);
+      // A rejected write appends nothing and fsyncs nothing.
+      await expectStoreError(store.commit({ ...mkTx('bad', 1n), postings: [] , idempotency_key: 'k0', id: randomUUID() }), 'IDEMPOTENCY_CONFLICT');
+      assert.deepEqual(store.writeStats(), stats);
+    });
+  });
+});

@@ -67,7 +67,7 @@ function snapshotSeqs(dir: string, book: string): number[] {
   return fs
     .readdirSync(bookDir)
     .flatMap((name) => {
-      const match = /^snapshot-(\d+)\.snap$/.exec(name);
+      const match = /^snapshot-(\d+)\.tsnap$/.exec(name);
       return match === null ? [] : [Number(match[1])];
     })
     .sort((left, right) => left - right);

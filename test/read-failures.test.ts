@@ -6,20 +6,19 @@
  * writable. Real files throughout; faults come from a FileSystem wrapper, never from the engine.
  */
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { encodeAccountOpened } from '../src/core/event-codec.js';
 import { StoreError } from '../src/core/errors.js';
 import { formatAtUs } from '../src/core/time.js';
-import type { SequencedEvent, Transaction } from '../src/core/types.js';
+import type { SequencedEvent } from '../src/core/types.js';
 import { RealFileSystem, type OpenFlags } from '../src/log/file-system.js';
 import { FRAME_HEADER_BYTES } from '../src/log/frame.js';
 import { LogStore } from '../src/log/log-store.js';
 import { SegmentLog, segmentFileName } from '../src/log/segment.js';
 import { expectStoreError } from './conformance/fixtures.js';
-import { BOOK, seed, withDir } from './support/log-store-fixtures.js';
+import { BOOK, metadataTx, seed, withDir } from './support/log-store-fixtures.js';
 import { assertCorrupt, eventFrame, makeTempDir, re, removeTempDir, xorByte } from './support/segment-files.js';
 
 type ReadFault =
@@ -205,20 +204,6 @@ test('real damage in and around frames over a chunk is CORRUPT with the file and
 
 // --- through the store ----------------------------------------------------------------------------
 
-function tx(metadata: string | null): Transaction {
-  return {
-    id: randomUUID(),
-    book: BOOK,
-    idempotency_key: randomUUID(),
-    external_refs: [],
-    metadata,
-    occurred_at: '2026-01-01T00:00:00Z',
-    postings: [
-      { account: { book: BOOK, path: 'cash' }, amount: { minor: 1n, asset: 'USD' }, direction: 'debit' },
-      { account: { book: BOOK, path: 'rev' }, amount: { minor: 1n, asset: 'USD' }, direction: 'credit' },
-    ],
-  };
-}
 
 async function firstEvent(store: LogStore): Promise<SequencedEvent> {
   const stream = store.subscribe(BOOK, 1);
@@ -236,11 +221,11 @@ test('store: a read failing IO leaves the book writable; damage found by a read 
     const faults = new ReadFaults();
     const store = track(await LogStore.open(dir, { workers: 1, testHooks: { inProcess: true, fileSystem: faults } }));
     await seed(store);
-    const big = tx('x'.repeat(70_000));
-    const bigger = tx('y'.repeat(80_000));
+    const big = metadataTx('x'.repeat(70_000));
+    const bigger = metadataTx('y'.repeat(80_000));
     await store.commit(big);
     const committed = await store.commit(bigger);
-    await store.commit(tx(null));
+    await store.commit(metadataTx(null));
     const file = path.join(dir, 'books', BOOK, segmentFileName(1));
 
     // Out of descriptors: every disk read fails IO, and nothing ends the book.
@@ -253,11 +238,11 @@ test('store: a read failing IO leaves the book writable; damage found by a read 
     // descriptor, so the job is refused OVERLOADED (nothing written, retry later: fd-budget.ts);
     // it is never treated as a miss, and the book lives on.
     await expectStoreError(store.commit(bigger), 'OVERLOADED');
-    assert.equal((await store.commit(tx(null))).seq, 6);
+    assert.equal((await store.commit(metadataTx(null))).seq, 6);
     faults.fault = { kind: 'zero' }; // the reader's own short read
     await expectStoreError(store.readEvents(BOOK, 1, 10), 'IO');
     faults.fault = { kind: 'none' };
-    assert.equal((await store.commit(tx(null))).seq, 7);
+    assert.equal((await store.commit(metadataTx(null))).seq, 7);
     assert.deepEqual(await store.commit(bigger), committed);
     assert.equal((await store.readEvents(BOOK, 1, 10)).length, 7);
     assert.equal((await firstEvent(store)).seq, 1);
@@ -268,7 +253,7 @@ test('store: a read failing IO leaves the book writable; damage found by a read 
     xorByte(file, offset + FRAME_HEADER_BYTES + 50_000);
     const corrupt = await expectStoreError(store.readEvents(BOOK, 1, 10), 'CORRUPT');
     assertCorrupt(corrupt, { book: BOOK, file, offset, message: /crc mismatch/ });
-    await expectStoreError(store.commit(tx(null)), 'BOOK_UNAVAILABLE');
+    await expectStoreError(store.commit(metadataTx(null)), 'BOOK_UNAVAILABLE');
     await store.close();
     // The next open refuses with the same file and offset (R3: intact frames follow).
     const reopened = await expectStoreError(LogStore.open(dir, { workers: 1 }), 'CORRUPT');

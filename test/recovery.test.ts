@@ -237,7 +237,7 @@ async function eventSeqs(store: LogStore, book = 'b'): Promise<number[]> {
 function snapshotsOf(dir: string): string[] {
   return fs
     .readdirSync(bookDir(dir))
-    .filter((name) => /^snapshot-\d+\.snap$/.test(name))
+    .filter((name) => /^snapshot-\d+\.tsnap$/.test(name))
     .sort()
     .map((name) => path.join(bookDir(dir), name));
 }
@@ -411,7 +411,7 @@ async function withSpilledBook(snapshot: boolean): Promise<SpilledBook> {
 function runsOf(dir: string): string[] {
   return fs
     .readdirSync(bookDir(dir))
-    .filter((name) => /^idem-\d+\.run$/.test(name))
+    .filter((name) => /^idem-\d+\.trun$/.test(name))
     .sort()
     .map((name) => path.join(bookDir(dir), name));
 }
@@ -1090,7 +1090,7 @@ const ROW_TESTS: Record<string, Scenario[]> = {
         const offsets = frameOffsets(file);
         // Cut the log after seq 4: every run reaching beyond it proves acknowledged events were lost.
         fs.truncateSync(file, offsets[4]!);
-        await expectRefusal(book.dir, { file, offset: offsets[4]!, message: /idempotency run ".*idem-\d+\.run" covers seq \d+ but the log of book b ends at seq 4/ });
+        await expectRefusal(book.dir, { file, offset: offsets[4]!, message: /idempotency run ".*idem-\d+\.trun" covers seq \d+ but the log of book b ends at seq 4/ });
       },
     ],
   ],
@@ -1099,15 +1099,26 @@ const ROW_TESTS: Record<string, Scenario[]> = {
       'leftover_tmp_files_are_removed',
       async () => {
         const dir = freshCopy();
-        const names = ['snapshot-00000000000000000005.snap.tmp', 'idem-000000.run.tmp', 'anything.tmp'];
-        for (const name of names) fs.writeFileSync(path.join(bookDir(dir), name), 'partial');
-        fs.writeFileSync(path.join(bookDir(dir, '_system'), 'snapshot-00000000000000000001.snap.tmp'), 'x');
+        // This package's: layout-2 names, and layout-1 names (0.1.x) that begin with its magic.
+        const ours: Array<[string, string]> = [
+          ['snapshot-00000000000000000005.tsnap.tmp', 'partial'],
+          ['idem-000000.trun.tmp', 'partial'],
+          ['snapshot-00000000000000000004.snap.tmp', 'TALEASNP partial'],
+          ['idem-000001.run.tmp', 'TALEARUN partial'],
+        ];
+        // Not this package's (O2, R19): another store's interrupted writes and unknown names.
+        const theirs = ['anything.tmp', 'idem-000002.run.tmp', 'snapshot-00000000000000000003.snap.tmp'];
+        for (const [name, text] of ours) fs.writeFileSync(path.join(bookDir(dir), name), text);
+        for (const name of theirs) fs.writeFileSync(path.join(bookDir(dir), name), 'partial');
+        fs.writeFileSync(path.join(bookDir(dir, '_system'), 'snapshot-00000000000000000001.tsnap.tmp'), 'x');
         const segmentBefore = fs.readFileSync(onlySegment(dir));
         await withStore(dir, async ({ store, warnings }) => {
           assert.equal(await balanceOf(store, CASH), 60n);
-          for (const name of names) assert(warnings.some((entry) => entry.code === 'TMP_REMOVED' && entry.file === path.join(bookDir(dir), name)));
+          for (const [name] of ours) assert(warnings.some((entry) => entry.code === 'TMP_REMOVED' && entry.file === path.join(bookDir(dir), name)));
+          assert(!warnings.some((entry) => entry.code === 'TMP_REMOVED' && theirs.some((name) => entry.file === path.join(bookDir(dir), name))));
         });
-        assert.deepEqual(fs.readdirSync(bookDir(dir)), [segmentFileName(1)]);
+        assert.deepEqual(fs.readdirSync(bookDir(dir)).sort(), [...theirs, segmentFileName(1)].sort());
+        for (const name of theirs) assert.equal(fs.readFileSync(path.join(bookDir(dir), name), 'utf8'), 'partial');
         assert.deepEqual(fs.readdirSync(bookDir(dir, '_system')), [segmentFileName(1)]);
         assert(fs.readFileSync(onlySegment(dir)).equals(segmentBefore));
       },
@@ -1132,8 +1143,145 @@ const ROW_TESTS: Record<string, Scenario[]> = {
         for (const name of names) assert.equal(fs.readFileSync(path.join(bookDir(dir), name), 'utf8'), `unknown ${name}`);
       },
     ],
+    [
+      'another_stores_files_at_shared_names_are_left_alone',
+      async () => {
+        const dir = freshCopy();
+        // The Rust store's own snapshot and runs: a CRC, then JSON, under the layout-1 names.
+        const names = ['idem-000018.run', 'idem-000025.run', 'idem-000026.run.tmp', 'snapshot-00000000000000000005.snap'];
+        for (const name of names) fs.writeFileSync(path.join(bookDir(dir), name), Buffer.concat([randomBytes(4), Buffer.from(`[["key",{"name":"${name}"}]]`)]));
+        const before = snapshotTree(dir);
+        await withStore(dir, async ({ store, warnings }) => {
+          assert.equal(await balanceOf(store, CASH), 60n);
+          const foreign = warnings.filter((warning) => warning.code === 'FOREIGN_FILES');
+          assert.equal(foreign.length, 1, 'one warning for the book');
+          assert.equal(foreign[0]!.book, 'b');
+          assert.equal(foreign[0]!.file, bookDir(dir));
+          assert(!warnings.some((warning) => ['SNAPSHOT_UNUSABLE', 'RUN_INVALID', 'RUN_REBUILT', 'TMP_REMOVED'].includes(warning.code)), "none is read as this package's");
+        });
+        assertSameTree(snapshotTree(dir), before);
+        // Spills and a snapshot write this package's own names, numbered past every run name.
+        await withStore(
+          dir,
+          async ({ store }) => {
+            assert.deepEqual(await store.commit(reference.txs[0]!), reference.committed[0]);
+            await store.commit(mkTx('tx4', 1n));
+            await store.snapshot('b');
+          },
+          SPILL_OPTIONS,
+        );
+        for (const name of names) assert(fs.readFileSync(path.join(bookDir(dir), name)).equals(before.get(path.join('books', 'b', name))!), `${name} unchanged`);
+        const runNumbers = runsOf(dir).map((file) => Number(/idem-(\d+)\.trun$/.exec(file)![1]));
+        assert(runNumbers.length > 0 && Math.min(...runNumbers) >= 27, `runs numbered past idem-000026: ${runNumbers.join(', ')}`);
+        assert.deepEqual(snapshotsOf(dir).map((file) => path.basename(file)), [snapshotFileName(6)]);
+      },
+    ],
+  ],
+  R20: [
+    [
+      'repeated_txid_and_key_refuses',
+      async () => {
+        // A retry posted twice, as the Rust store did after losing keys: seq 6 repeats seq 3.
+        const dir = freshCopy();
+        const tx1 = reference.txs[0]!;
+        const { file, offset } = appendFrame(dir, 6, encodeTransactionPosted(tx1));
+        await expectRefusal(dir, {
+          file,
+          offset,
+          message: new RegExp(
+            `^CORRUPT: repeated transaction in book b: seq 6 in "${re(file)}" at offset ${offset} repeats the txid ${tx1.id} and the idempotency key "tx1" of seq 3$`,
+          ),
+        });
+      },
+    ],
+    [
+      'repeated_idempotency_key_under_another_txid_refuses',
+      async () => {
+        const dir = freshCopy();
+        const { file, offset } = appendFrame(dir, 6, encodeTransactionPosted({ ...mkTx('tx2', 7n), occurred_at: reference.txs[1]!.occurred_at }));
+        await expectRefusal(dir, { file, offset, message: new RegExp(`: seq 6 in "${re(file)}" at offset ${offset} repeats the idempotency key "tx2" of seq 4$`) });
+      },
+    ],
+    [
+      'repeated_txid_under_another_key_refuses',
+      async () => {
+        const dir = freshCopy();
+        const tx3 = reference.txs[2]!;
+        const { file, offset } = appendFrame(dir, 6, encodeTransactionPosted({ ...tx3, idempotency_key: 'fresh' }));
+        await expectRefusal(dir, { file, offset, message: new RegExp(`: seq 6 in "${re(file)}" at offset ${offset} repeats the txid ${tx3.id} of seq 5$`) });
+      },
+    ],
+    [
+      'txid_and_key_of_two_earlier_transactions_are_both_named',
+      async () => {
+        const dir = freshCopy();
+        const tx1 = reference.txs[0]!;
+        const { file, offset } = appendFrame(dir, 6, encodeTransactionPosted({ ...reference.txs[1]!, id: tx1.id }));
+        await expectRefusal(dir, { file, offset, message: new RegExp(`: seq 6 in "${re(file)}" at offset ${offset} repeats the txid ${tx1.id} of seq 3 and the idempotency key "tx2" of seq 4$`) });
+      },
+    ],
+    [
+      'repeat_of_a_key_spilled_before_the_snapshot_refuses',
+      async () => {
+        // The first spill-0 (seq 3) lives in a run and the snapshot covers it: the lookup reaches the run.
+        const book = await withSpilledBook(true);
+        const { file, offset } = appendFrame(book.dir, 13, encodeTransactionPosted({ ...mkTx('spill-0', 1n), occurred_at: book.txs[0]!.occurred_at }));
+        await expectRefusal(book.dir, { file, offset, message: new RegExp(`: seq 13 in "${re(file)}" at offset ${offset} repeats the idempotency key "spill-0" of seq 3$`) });
+      },
+    ],
+  ],
+  R21: [
+    [
+      'layout_1_files_of_this_package_are_renamed',
+      async () => {
+        // 0.1.x wrote these bytes under the names the Rust store reads (test/rust-compat.test.ts
+        // opens a directory 0.1.0 itself wrote).
+        const book = await withSpilledBook(true);
+        const layout1 = (name: string): string => name.replace(/\.tsnap$/, '.snap').replace(/\.trun$/, '.run');
+        const ours = [...snapshotsOf(book.dir), ...runsOf(book.dir)];
+        assert(ours.length >= 2);
+        for (const file of ours) fs.renameSync(file, layout1(file));
+        const before = snapshotTree(book.dir);
+        await withStore(book.dir, async ({ store, warnings }) => {
+          const renamed = warnings.filter((warning) => warning.code === 'FILES_RENAMED');
+          assert.equal(renamed.length, 1);
+          for (const file of ours) assert(renamed[0]!.message.includes(`${path.basename(layout1(file))} -> ${path.basename(file)}`), renamed[0]!.message);
+          // Lookups reach the spilled keys under the runs' new names.
+          await assertEveryKeyDeduplicates(store, book);
+        });
+        for (const file of ours) {
+          assert.equal(fs.existsSync(layout1(file)), false);
+          assert(fs.readFileSync(file).equals(before.get(path.relative(book.dir, layout1(file)))!), `${file}: the same bytes`);
+        }
+      },
+    ],
+    [
+      'a_layout_2_name_that_is_taken_keeps_the_layout_1_file',
+      async () => {
+        const dir = await withSnapshots([5]);
+        const file = path.join(bookDir(dir), snapshotFileName(5));
+        const legacy = file.replace(/\.tsnap$/, '.snap');
+        fs.copyFileSync(file, legacy);
+        const before = snapshotTree(dir);
+        await withStore(dir, async ({ warnings }) => {
+          assert(!warnings.some((warning) => warning.code === 'FILES_RENAMED'));
+        });
+        assertSameTree(snapshotTree(dir), before);
+      },
+    ],
   ],
 };
+
+/** Appends a transaction frame of `seq` to book b's only segment, with the last frame's commit time. */
+function appendFrame(dir: string, seq: number, eventJson: string): { file: string; offset: number } {
+  const file = onlySegment(dir);
+  const frames = readFrames(file);
+  const last = frames[frames.length - 1]!;
+  assert.equal(last.seq, seq - 1);
+  const offset = fs.statSync(file).size;
+  fs.appendFileSync(file, eventFrame(seq, splitPayload(last.payload).at, eventJson));
+  return { file, offset };
+}
 
 /** The action log-engine.md 5.3 gives each row. */
 const ROW_ACTIONS: Record<string, string> = {
@@ -1156,12 +1304,14 @@ const ROW_ACTIONS: Record<string, string> = {
   R17: 'refuse-corrupt',
   R18: 'remove-tmp',
   R19: 'ignore',
+  R20: 'refuse-corrupt',
+  R21: 'rename',
 };
 
 test('RECOVERY_CASES lists the rows of log-engine.md 5.3 with their actions', () => {
   const ids = RECOVERY_CASES.map((row) => row.id);
   assert.equal(new Set(ids).size, ids.length, 'no row twice');
-  for (const id of ['R1', 'R2', 'R3', 'R4', 'R5', 'R6', 'R7', 'R8', 'R9', 'R10', 'R18', 'R19']) assert(ids.includes(id), `${id} is missing`);
+  for (const id of ['R1', 'R2', 'R3', 'R4', 'R5', 'R6', 'R7', 'R8', 'R9', 'R10', 'R18', 'R19', 'R20']) assert(ids.includes(id), `${id} is missing`);
   for (const row of RECOVERY_CASES) {
     assert(row.id in ROW_ACTIONS, `${row.id} is not a row of log-engine.md 5.3`);
     assert.equal(row.action, ROW_ACTIONS[row.id], `action of ${row.id}`);
@@ -1257,7 +1407,7 @@ test('refused_directory_is_left_byte_for_byte_as_found', async () => {
   // Book a: a torn tail and a leftover temporary file, which a successful open would repair.
   const aSegment = onlySegmentOf(dir, 'a');
   fs.appendFileSync(aSegment, Buffer.alloc(100));
-  fs.writeFileSync(path.join(bookDir(dir, 'a'), 'snapshot-00000000000000000003.snap.tmp'), 'partial');
+  fs.writeFileSync(path.join(bookDir(dir, 'a'), 'snapshot-00000000000000000003.tsnap.tmp'), 'partial');
   // Book b: damage in the middle of its final segment.
   const bSegment = onlySegment(dir);
   const offsets = frameOffsets(bSegment);

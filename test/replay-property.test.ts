@@ -205,7 +205,7 @@ function runFiles(dataDir: string): string[] {
   if (!fs.existsSync(bookDir)) return [];
   return fs
     .readdirSync(bookDir)
-    .filter((name) => /^idem-\d+\.run$/.test(name))
+    .filter((name) => /^idem-\d+\.trun$/.test(name))
     .sort()
     .map((name) => path.join(bookDir, name));
 }

@@ -25,7 +25,7 @@ class SnapshotWriteCounter extends RealFileSystem {
 
   override openSync(path: string, flags: OpenFlags): number {
     const fd = super.openSync(path, flags);
-    if (path.endsWith('.snap.tmp')) this.#snapshotFds.add(fd);
+    if (path.endsWith('.tsnap.tmp')) this.#snapshotFds.add(fd);
     return fd;
   }
 
@@ -50,6 +50,7 @@ test('a snapshot is written one slice per turn while a message arrives every tur
       writerSpinUs: 0,
       fdsPerWorker: 256,
       clockUs: null,
+      writeCounters: new BigInt64Array(new SharedArrayBuffer(16)),
       fileSystemModule: null,
       fileSystemConfig: null,
     };

@@ -185,7 +185,7 @@ describe('snapshot files (conformance 2.7)', () => {
       const state = fixtureState(42);
       state.attachWriter(0);
       const file = writeSnapshot(dir, state);
-      assert.equal(path.basename(file), 'snapshot-00000000000000000042.snap');
+      assert.equal(path.basename(file), 'snapshot-00000000000000000042.tsnap');
       const { loaded, skipped } = loadLatest(dir);
       assert.deepEqual(skipped, []);
       assert(loaded !== null);
@@ -469,7 +469,7 @@ describe('snapshot files (conformance 2.7)', () => {
       writeSnapshot(bookDir, loaded.state);
       assert.deepEqual(listSnapshots(realFs, bookDir), [10, 3]);
       const expected = (error: unknown): boolean =>
-        error instanceof StoreError && error.code === 'CORRUPT' && /snapshot ".*snapshot-00000000000000000010\.snap" covers seq 10 but the log of book b ends at seq 3/.test(error.message);
+        error instanceof StoreError && error.code === 'CORRUPT' && /snapshot ".*snapshot-00000000000000000010\.tsnap" covers seq 10 but the log of book b ends at seq 3/.test(error.message);
       assert.throws(() => recoverBook(realFs, dir, BOOK), expected);
       await assert.rejects(LogStore.open(dir, { workers: 1 }), expected);
     });

@@ -10,7 +10,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { classifyBookFiles } from '../log/book-files.js';
+import { readBookFiles } from '../log/book-files.js';
+import { RealFileSystem } from '../log/file-system.js';
 import { encodeEvent, encodeSequencedPayload } from '../core/event-codec.js';
 import { checkSegmentBytes, checkSegmentJoin, seqAfter, type SegmentProblem } from '../log/segment-check.js';
 import { printErr, writeOut, type Command } from './command.js';
@@ -50,7 +51,7 @@ Exit codes: 0 written; 1 corruption met; 2 bad arguments; 5 no such data directo
     const limit = integerOption('limit', values.limit, 0) ?? Number.POSITIVE_INFINITY;
     const format = choiceOption('format', values.format, ['ndjson', 'json'] as const, 'ndjson');
     const bookDir = path.join(root, 'books', book);
-    const segments = classifyBookFiles(fs.readdirSync(bookDir)).segments;
+    const segments = readBookFiles(new RealFileSystem(), bookDir).segments;
     let written = 0;
     let problem: SegmentProblem | null = null;
     if (format === 'json') await writeOut('[');

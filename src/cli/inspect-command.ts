@@ -15,8 +15,10 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { classifyBookFiles, type SegmentName } from '../log/book-files.js';
+import { readBookFiles, type SegmentName } from '../log/book-files.js';
 import { checkRunFile, checkSnapshotFile } from '../log/cache-file-check.js';
+import { runFileName } from '../log/idem-runs.js';
+import { snapshotFileName } from '../log/snapshot.js';
 import { StoreError } from '../core/errors.js';
 import { RealFileSystem } from '../log/file-system.js';
 import { stringifyJson } from '../core/json.js';
@@ -30,7 +32,7 @@ import { resolveBook, resolveBooks, resolveDataDir } from './data-dir.js';
 import { EXIT_CORRUPT, EXIT_OK } from './exit-codes.js';
 import { formatBytes, plural } from './units.js';
 
-type FileKind = 'segment' | 'snapshot' | 'run' | 'temporary' | 'unknown';
+type FileKind = 'segment' | 'snapshot' | 'run' | 'temporary' | 'foreign' | 'unknown';
 
 interface InspectedFile {
   name: string;
@@ -64,9 +66,11 @@ export const inspectCommand: Command = {
   help: `Usage: talea-log inspect <dir> [book] [--json]
 
 Shows what a data directory holds, per book: segment files with their sizes and seq ranges,
-snapshot-*.snap files with their seq and whether open could load them (or why not), idem-*.run
+snapshot files with their seq and whether open could load them (or why not), idempotency-run
 files with the seqs they cover and their record count (or why they are invalid), leftover *.tmp
-files, unknown files, the last seq and its commit time, and a torn tail open would truncate.
+files, files another store wrote under the names it shares with this package (such as the Rust
+store's snapshot-*.snap and idem-*.run, which open leaves alone), unknown files, the last seq and
+its commit time, and a torn tail open would truncate.
 Reads without taking the lock and changes nothing.
 
 Only the final segment of a book is read (and the one before it if the final one is empty),
@@ -101,7 +105,8 @@ end of the log, or an invalid book directory; 5 no such data directory or book; 
 
 function inspectBook(root: string, book: string): InspectedBook {
   const bookDir = path.join(root, 'books', book);
-  const files = classifyBookFiles(fs.readdirSync(bookDir));
+  const fileSystem = new RealFileSystem();
+  const files = readBookFiles(fileSystem, bookDir);
   const sizeOf = (name: string) => fs.statSync(path.join(bookDir, name)).size;
   const inspected: InspectedBook = { book, segments: files.segments.length, segmentBytes: 0, lastSeq: 0, lastAt: null, files: [], problems: [] };
   for (const { base, names } of files.duplicateBases) {
@@ -151,15 +156,17 @@ function inspectBook(root: string, book: string): InspectedBook {
     file: finalCheck?.file ?? bookDir,
     offsetBytes: finalCheck === undefined ? 0 : (finalCheck.tornTail?.offsetBytes ?? finalCheck.lengthBytes),
   };
-  const fileSystem = new RealFileSystem();
   const atUsOf = commitTimeReader(book, bookDir, files.segments);
-  for (const { name, seq } of files.snapshots) {
+  // This package's files under layout-1 names (0.1.x), which open renames (R21).
+  const layout1 = (legacy: boolean, name: string): string => (legacy ? `; layout 1: open renames it to ${name}` : '');
+  for (const { name, seq, legacy } of files.snapshots) {
     const verdict = checkSnapshotFile(fileSystem, path.join(bookDir, name), seq, logEnd, atUsOf);
-    const note = verdict.kind === 'usable' ? 'usable' : verdict.kind === 'unusable' ? `unusable: ${verdict.reason}` : 'beyond the end of the log: open would refuse (R13)';
+    let note = verdict.kind === 'usable' ? 'usable' : verdict.kind === 'unusable' ? `unusable: ${verdict.reason}` : 'beyond the end of the log: open would refuse (R13)';
+    note += layout1(legacy, snapshotFileName(seq));
     if (verdict.kind === 'ahead') inspected.problems.push(verdict.message);
     inspected.files.push({ name, kind: 'snapshot', sizeBytes: sizeOf(name), seqFirst: null, seqLast: seq, usable: verdict.kind === 'usable', records: null, note });
   }
-  for (const { name, number } of files.runs) {
+  for (const { name, number, legacy } of files.runs) {
     const verdict = checkRunFile(fileSystem, path.join(bookDir, name), number, logEnd);
     const entry: InspectedFile = { name, kind: 'run', sizeBytes: sizeOf(name), seqFirst: null, seqLast: null, usable: false, records: null, note: '' };
     if (verdict.kind === 'invalid') {
@@ -169,7 +176,7 @@ function inspectBook(root: string, book: string): InspectedBook {
       entry.seqLast = verdict.end;
       entry.records = verdict.recordCount;
       entry.usable = verdict.kind === 'valid';
-      entry.note = plural(verdict.recordCount, 'record');
+      entry.note = plural(verdict.recordCount, 'record') + layout1(legacy, runFileName(number));
       if (verdict.kind === 'beyond') {
         entry.note += '; beyond the end of the log: open would refuse (R17)';
         inspected.problems.push(verdict.message);
@@ -179,6 +186,7 @@ function inspectBook(root: string, book: string): InspectedBook {
   }
   const others: Array<[FileKind, string[], string]> = [
     ['temporary', files.temporary, 'leftover temporary file: open would remove it'],
+    ['foreign', files.foreign, "not this package's (no magic; another store's, such as the Rust store's): open leaves it alone"],
     ['unknown', files.unknown, 'unknown file: ignored'],
   ];
   for (const [kind, names, note] of others) {

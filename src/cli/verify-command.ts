@@ -24,10 +24,14 @@ taking the write lock (a running store keeps working):
   - segment names: each base equals the seq of its first frame, no gaps, no duplicates;
   - every book replayed by the engine's own recovery code, and its trial balance per asset;
   - every transaction balanced per asset;
-  - every snapshot-*.snap file (format, CRC, contents, and against the log: its seq within the
-    log, its last commit time equal to the log's) and every idem-*.run file (format, CRCs, key
+  - no transaction repeats the txid or the idempotency key of an earlier one of its book (from
+    seq 1, whatever snapshots cover); a txid that two books hold is a warning;
+  - every snapshot file of this package (snapshot-*.tsnap, and snapshot-*.snap of 0.1.x: format,
+    CRC, contents, and against the log: its seq within the log, its last commit time equal to the
+    log's) and every idempotency run (idem-*.trun, and idem-*.run of 0.1.x: format, CRCs, key
     order, and its seqs within the log), and that the runs cover the seqs the snapshot open loads
-    needs.
+    needs. Another store's files under those names (the Rust store's) are a warning: open leaves
+    them alone.
 
 Prints one line per book and one line per finding (CORRUPT:, UNBALANCED:, REPAIR: what open
 would repair or skip, WARNING: for example an unusable snapshot older than the one open loads,

@@ -9,6 +9,9 @@
  *     discarded at the end of the batch.
  * B4. Checks run in the contract's order (store-contract 7.3): idempotency, txid, postings,
  *     overflow, minimum balance. The first failure decides.
+ * B5. No transaction repeats an earlier txid or idempotency key of its book: validation refuses
+ *     one at commit, and replay refuses a log that holds one (RepeatError, row R20), since no
+ *     correct writer produces it and applying it would post the transaction twice.
  */
 import assert from 'node:assert/strict';
 import { accountKey, parseAccountKey } from '../core/account-key.js';
@@ -156,10 +159,27 @@ export class ApplyError extends Error {
   override readonly name = 'ApplyError';
 }
 
+/**
+ * A transaction that repeats the txid or the idempotency key of an earlier transaction of the book
+ * (B5; row R20 at replay). `txidSeq` and `keySeq` are the seqs of the earlier ones, null for what
+ * does not repeat.
+ */
+export class RepeatError extends Error {
+  override readonly name = 'RepeatError';
+  constructor(
+    readonly txid: string,
+    readonly key: string,
+    readonly txidSeq: number | null,
+    readonly keySeq: number | null,
+  ) {
+    super(`transaction ${txid} repeats an earlier transaction of its book`);
+  }
+}
+
 export interface ApplyOutcome {
   /** The lifetime sums saturated for the first time since open: warn once. */
   sumsSaturatedNow: boolean;
-  /** A duplicate a Rust-written log may hold, kept out of the indexes: warn. */
+  /** An account or asset defined again, as a Rust-written log may hold; the first stays: warn. */
   duplicate: string | null;
 }
 
@@ -239,10 +259,16 @@ export class BookState {
         }
         break;
       }
-      case 'transaction_posted':
+      case 'transaction_posted': {
         if (event.book !== this.book) throw new ApplyError(`transaction of book ${event.book} in book ${this.book}`);
+        // B5, before anything changes (B1). A key at or below spilledThroughSeq is one replay
+        // finds already in a run, which this package checked when it first applied it.
+        const txidSeq = this.txids.get(event.id) ?? null;
+        const keySeq = seq <= this.idempotency.spilledThroughSeq ? null : (this.idempotency.get(event.idempotency_key)?.seq ?? null);
+        if (txidSeq !== null || keySeq !== null) throw new RepeatError(event.id, event.idempotency_key, txidSeq, keySeq);
         outcome = this.#applyCommit(seq, atUs, effectOf(event, this.#flatKeyOf), false);
         break;
+      }
     }
     this.seqNext = seq + 1;
     this.atLastUs = atUs;
@@ -338,14 +364,12 @@ export class BookState {
         saturatedNow = true;
       }
     }
-    let duplicate: string | null = null;
-    if (validated) {
-      this.idempotency.insertNew(tx.key, seq, atUs, txid);
-    } else if (!this.idempotency.insert(tx.key, { txid: tx.txid, seq, atUs }, txid)) {
-      duplicate = `idempotency key ${JSON.stringify(tx.key)} seen again`; // a Rust-written log may hold one
-    }
-    if (!this.txids.setBytes(txid, 0, seq)) duplicate = `txid ${tx.txid} seen again`;
-    return { sumsSaturatedNow: saturatedNow, duplicate };
+    // Both inserts succeed: the writer validated the commit, and replay checked it first (B5), so
+    // no second lookup. A replayed key at or below spilledThroughSeq is in a run already.
+    const keyNew = (!validated && seq <= this.idempotency.spilledThroughSeq) || this.idempotency.insertNew(tx.key, seq, atUs, txid);
+    const txidNew = this.txids.setBytes(txid, 0, seq);
+    assert(keyNew && txidNew, `transaction ${tx.txid} repeats a txid or an idempotency key of book ${this.book}`);
+    return { sumsSaturatedNow: saturatedNow, duplicate: null };
   }
 
   // --- reads from memory (section 7.4) ------------------------------------------------------

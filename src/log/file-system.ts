@@ -148,3 +148,24 @@ export function readFully(fileSystem: FileSystem, fd: number, target: Uint8Array
   }
   return total;
 }
+
+/**
+ * Whether the file at `file` begins with `prefix`. A file that cannot be read, or is shorter, does
+ * not: callers use this to decide that a file is theirs, and "cannot tell" must mean "not mine".
+ */
+export function startsWithBytes(fileSystem: FileSystem, file: string, prefix: Uint8Array): boolean {
+  let fd: number;
+  try {
+    fd = fileSystem.openSync(file, 'r');
+  } catch {
+    return false;
+  }
+  try {
+    const head = Buffer.alloc(prefix.length);
+    return readFully(fileSystem, fd, head, 0) === prefix.length && head.equals(prefix);
+  } catch {
+    return false;
+  } finally {
+    fileSystem.closeSync(fd);
+  }
+}

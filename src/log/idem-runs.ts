@@ -22,6 +22,11 @@
  *     says nothing about the run's bytes (isNotDamage) fails it with IO: in both the run is not at
  *     fault, stays trusted and is not rebuilt.
  * K3. Runs are written as tmp → fsync → rename → directory fsync, and never change afterwards.
+ * K4. Names (on-disk layout 2): written as `idem-<n:06>.trun`, a name the Rust store never reads,
+ *     with n past every run name in the directory, of either layout and either store. Layout 1
+ *     (`idem-<n>.run`, this package up to 0.1.x) is the Rust store's name too: such a file is this
+ *     package's only when it begins with TALEARUN (a Rust run begins with a CRC and then JSON);
+ *     any other is left alone (O2 in src/log/book-files.ts).
  */
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -30,7 +35,7 @@ import { Packr } from 'msgpackr';
 import { AtomicFileWriter } from './atomic-file.js';
 import { BloomFilter } from './bloom.js';
 import { StoreError } from '../core/errors.js';
-import { isDescriptorPressure, isNotDamage, readFully, type FileSystem } from './file-system.js';
+import { isDescriptorPressure, isNotDamage, readFully, startsWithBytes, type FileSystem } from './file-system.js';
 import type { IdemRecord, RunLookup } from './idem-index.js';
 import { readTxid, writeTxid } from './posting-index.js';
 
@@ -42,7 +47,10 @@ const BLOCK_HEADER_BYTES = 8;
 /** Records per block. */
 export const RUN_BLOCK_RECORDS_MAX = 256;
 
-const RUN_NAME_PATTERN = /^idem-(\d+)\.run$/;
+/** Layout 2 (K4). */
+const RUN_NAME_PATTERN = /^idem-(\d+)\.trun$/;
+/** Layout 1, shared with the Rust store (K4). */
+const LEGACY_RUN_NAME_PATTERN = /^idem-(\d+)\.run$/;
 const packr = new Packr({ useRecords: false, int64AsType: 'bigint' });
 
 export interface RunRecord extends IdemRecord {
@@ -64,15 +72,30 @@ export interface RunMeta {
   damaged: boolean;
 }
 
+/** The name this version writes (layout 2, K4). */
 export function runFileName(number: number): string {
-  return `idem-${String(number).padStart(6, '0')}.run`;
+  return `idem-${String(number).padStart(6, '0')}.trun`;
 }
 
+/** The number of a layout-2 run name, or null. */
 export function parseRunFileName(name: string): number | null {
-  const match = RUN_NAME_PATTERN.exec(name);
+  return numberOf(RUN_NAME_PATTERN.exec(name));
+}
+
+/** The number of a layout-1 run name (this package up to 0.1.x, or the Rust store), or null. */
+export function parseLegacyRunFileName(name: string): number | null {
+  return numberOf(LEGACY_RUN_NAME_PATTERN.exec(name));
+}
+
+function numberOf(match: RegExpExecArray | null): number | null {
   if (match === null) return null;
   const number = Number(match[1]);
   return Number.isSafeInteger(number) ? number : null;
+}
+
+/** Whether a layout-1 run file is this package's: it begins with the magic (K4). */
+export function isOwnLegacyRun(fileSystem: FileSystem, file: string): boolean {
+  return startsWithBytes(fileSystem, file, RUN_MAGIC);
 }
 
 export class RunInvalid extends Error {
@@ -321,11 +344,13 @@ export class IdemRuns implements RunLookup {
     readonly bookDir: string,
   ) {}
 
+  /** Past every run name in the directory, of either layout and either store (K4), and past every run held. */
   nextNumber(): number {
     let highest = -1;
     for (const run of this.runs) highest = Math.max(highest, run.number);
     for (const name of this.fileSystem.readdirSync(this.bookDir)) {
-      const number = parseRunFileName(name.endsWith('.tmp') ? name.slice(0, -4) : name);
+      const final = name.endsWith('.tmp') ? name.slice(0, -4) : name;
+      const number = parseRunFileName(final) ?? parseLegacyRunFileName(final);
       if (number !== null) highest = Math.max(highest, number);
     }
     return highest + 1;

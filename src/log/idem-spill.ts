@@ -9,11 +9,11 @@
  * S3. A failed spill puts the records back at the front of the FIFO; nothing is lost.
  */
 import path from 'node:path';
+import { readBookFiles } from './book-files.js';
 import type { IdemIndex } from './idem-index.js';
 import {
   IdemRuns,
   mergeRecords,
-  parseRunFileName,
   readRun,
   RunInvalid,
   RunWriter,
@@ -95,11 +95,15 @@ export class IdemMaintenance {
     return this.#work !== null;
   }
 
-  /** A lookup met a damaged run: rebuild it from the log as soon as possible (section 9.6). */
-  markDamaged(file: string): void {
+  /**
+   * A lookup met damage in `file`: if it is one of the book's runs, rebuild it from the log as soon
+   * as possible (section 9.6) and return true; false for any other file.
+   */
+  markDamaged(file: string): boolean {
     const runs = this.index.runs as IdemRuns | null;
     const run = runs?.runs.find((candidate) => candidate.file === file);
     if (run !== undefined) this.#damaged.add(run);
+    return run !== undefined;
   }
 
   /** Starts the next job if one is due: a rebuild, a spill, or a merge. Returns whether one started. */
@@ -242,18 +246,17 @@ export interface AttachedRuns {
 }
 
 /**
- * Section 9.8 steps 1 and 5: reads and checks every run of the book, then chooses runs that tile
- * (0, P] from seq 0, each time taking the run that starts at the current point and reaches
- * furthest. Reads only; nothing is deleted here.
+ * Section 9.8 steps 1 and 5: reads and checks every run of the book that is this package's (of
+ * either layout; another store's runs are not even read, O2 in src/log/book-files.ts), then chooses
+ * runs that tile (0, P] from seq 0, each time taking the run that starts at the current point and
+ * reaches furthest. Reads only; nothing is deleted here.
  */
 export function attachRunsAtOpen(fileSystem: FileSystem, book: string, bookDir: string): AttachedRuns {
   const runs = new IdemRuns(fileSystem, book, bookDir);
   const valid: RunMeta[] = [];
   const obsolete: string[] = [];
   const warnings: IdemWarning[] = [];
-  for (const name of fileSystem.readdirSync(bookDir)) {
-    const number = parseRunFileName(name);
-    if (number === null) continue;
+  for (const { name, number } of readBookFiles(fileSystem, bookDir).runs) {
     const file = path.join(bookDir, name);
     try {
       valid.push(readRun(fileSystem, file, number).meta);

@@ -17,6 +17,8 @@
  * A6. The workers' open files are budgeted from the soft RLIMIT_NOFILE read at open (or option
  *     fdsMax), leaving the application a quarter of the limit (src/log/fd-budget.ts); a write that
  *     finds no descriptor is OVERLOADED, never BOOK_UNAVAILABLE.
+ * A7. A txid that two books hold on disk (the Rust store checks txids nowhere) belongs to the first
+ *     of them in UTF-8 name order, whatever the thread timing, with a TXID_SHARED warning.
  */
 import path from 'node:path';
 import { BaseStore, type BatchDraft } from '../core/base-store.js';
@@ -27,7 +29,7 @@ import { RealFileSystem, type FileSystem } from './file-system.js';
 import { derivedFdsMax, readOpenFilesLimit, workerFdShare } from './fd-budget.js';
 import { sameAssetDef } from '../core/identity.js';
 import { flatPostingsOf } from './book-state.js';
-import { postingRecordsOf, type HistoryColumns } from './posting-index.js';
+import { postingRecordsOf, readTxid, type HistoryColumns } from './posting-index.js';
 import { BalanceSlotsReader } from './shared-balances.js';
 import { checkBook, type NormalisedAccount, type NormalisedAsset, type NormalisedTransaction } from '../core/input.js';
 import { WATERMARK_SLOTS_PER_CHUNK, WORKER_FDS_MIN } from '../core/limits.js';
@@ -80,6 +82,8 @@ export class LogStore extends BaseStore {
   readonly #txidReservations = new Map<string, { book: string; count: number }>();
   readonly #assets = new Map<string, AssetDef>();
   readonly #slotChunks: BigInt64Array[] = [];
+  /** [batches, frames] fsynced per worker (ShardConfig.writeCounters). */
+  readonly #writeCounters: BigInt64Array;
   #slotCount = 0;
   #registrations: Promise<unknown> = Promise.resolve();
 
@@ -87,6 +91,7 @@ export class LogStore extends BaseStore {
     super();
     this.#options = options;
     this.#lock = lock;
+    this.#writeCounters = new BigInt64Array(new SharedArrayBuffer(2 * options.workers * BigInt64Array.BYTES_PER_ELEMENT));
     const testClock = options.testHooks.clockUs ?? null;
     this.#router = new Router(
       {
@@ -97,6 +102,7 @@ export class LogStore extends BaseStore {
           snapshotEvery: options.snapshotEvery,
           idemHotCap: options.idemHotCap,
           writerSpinUs: options.writerSpinUs,
+          writeCounters: this.#writeCounters,
           fdsPerWorker: descriptorShare(options),
           clockUs: testClock,
           ...(options.testHooks.scanChunkBytes === undefined ? {} : { scanChunkBytes: options.testHooks.scanChunkBytes }),
@@ -160,22 +166,42 @@ export class LogStore extends BaseStore {
     );
     // The first failing book in UTF-8 name order decides, so the error does not depend on timing.
     const failures: Array<{ book: string; error: StoreError }> = [];
+    const recovered: Array<Extract<RecoverResult['books'][number], { txidBytes: Uint8Array }>> = [];
     for (const result of results) {
       for (const book of result.books) {
         if ('error' in book) failures.push({ book: book.book, error: fromWireError(book.error) });
-        else {
-          const ordinal = this.#bookOrdinal(book.book);
-          const balances = this.#entry(book.book).balances;
-          forEachSharedAccount(book.accounts, (path, asset, credit) => balances.addAccount(path, asset, credit));
-          this.#txids.reserve(book.txidBytes.length / 16);
-          for (let offset = 0; offset < book.txidBytes.length; offset += 16) this.#txids.setBytes(book.txidBytes, offset, ordinal);
-        }
+        else recovered.push(book);
       }
       if (result.assets !== null) for (const def of result.assets) this.#assets.set(def.id, def);
     }
     if (failures.length > 0) {
       failures.sort((left, right) => Buffer.compare(Buffer.from(left.book), Buffer.from(right.book)));
       throw failures[0]!.error;
+    }
+    // A txid in two books (the Rust store does not check txids across books) stays with the first
+    // in UTF-8 name order, for transaction(txid) and whatever the thread timing; no book accepts a
+    // new commit with it. Each book is sound on its own, so this is a warning, not CORRUPT.
+    recovered.sort((left, right) => Buffer.compare(Buffer.from(left.book), Buffer.from(right.book)));
+    for (const book of recovered) {
+      const ordinal = this.#bookOrdinal(book.book);
+      const balances = this.#entry(book.book).balances;
+      forEachSharedAccount(book.accounts, (path, asset, credit) => balances.addAccount(path, asset, credit));
+      this.#txids.reserve(book.txidBytes.length / 16);
+      const shared = new Map<number, { count: number; first: string }>(); // ordinal of the earlier book → its txids here
+      for (let offset = 0; offset < book.txidBytes.length; offset += 16) {
+        if (this.#txids.setBytes(book.txidBytes, offset, ordinal)) continue;
+        const owner = this.#txids.getBytes(book.txidBytes, offset)!;
+        const entry = shared.get(owner) ?? { count: 0, first: readTxid(book.txidBytes, offset) };
+        entry.count++;
+        shared.set(owner, entry);
+      }
+      for (const [owner, { count, first }] of shared) {
+        const ownerBook = this.#bookNames[owner]!;
+        const message =
+          `book ${book.book} holds ${count} txid${count === 1 ? '' : 's'} that book ${ownerBook} holds too (the first: ${first}); ` +
+          `transaction(txid) returns book ${ownerBook}'s, and no book accepts a new commit with ${count === 1 ? 'it' : 'them'}`;
+        this.#options.onWarning({ code: 'TXID_SHARED', message, book: book.book });
+      }
     }
     await this.#router.broadcast({ op: 'repair' });
     await this.#router.broadcast({ op: 'assets', assets: [...this.#assets.values()] });
@@ -455,6 +481,21 @@ export class LogStore extends BaseStore {
   protected override _subscribed(stream: Subscription): void {
     const entry = this.#books.get(stream.book);
     if (entry?.status === 'dead') stream.fail(entry.deadError); // drains what is durable, then rejects
+  }
+
+  /**
+   * Write batches fsynced since open (one write and one fsync each, W6 of src/log/shard.ts) and the
+   * frames they held, summed over the workers: frames ÷ batches is the group commit's reach. An
+   * operator and benchmark method; it reads shared counters, no round trip.
+   */
+  writeStats(): { batches: number; frames: number } {
+    let batches = 0n;
+    let frames = 0n;
+    for (let index = 0; index < this.#writeCounters.length; index += 2) {
+      batches += Atomics.load(this.#writeCounters, index);
+      frames += Atomics.load(this.#writeCounters, index + 1);
+    }
+    return { batches: Number(batches), frames: Number(frames) };
   }
 
   /** The highest fsynced and applied seq of a book: one Atomics.load, no round trip. */

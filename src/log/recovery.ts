@@ -7,22 +7,31 @@
  *     data directory is left exactly as it was found.
  * C2. A torn tail is truncated only when the bad frame runs to the physical end of the final
  *     segment (no intact frame after it). Any other bad frame, a bad payload, a seq gap, a segment
- *     whose base differs from its first seq, time going backwards or an impossible event refuses
- *     to open with CORRUPT naming the file and byte offset.
+ *     whose base differs from its first seq, time going backwards, an impossible event or a
+ *     repeated transaction refuses to open with CORRUPT naming the file and byte offset.
+ * C3. Every replayed transaction is checked against every earlier txid of its book and every
+ *     earlier idempotency key the index can name without a run read (R20): keys replay finds in
+ *     runs already, and frames a snapshot covers, were checked when this package first applied
+ *     them. `talea-log verify` checks every frame from seq 1.
+ * C4. Only this package's files are read as snapshots or runs, or removed (O1 to O3 in
+ *     src/log/book-files.ts); another store's files get one warning per book and are left alone.
+ * C5. This package's files under layout-1 names (0.1.x), which the Rust store would take for its
+ *     own, are loaded like any other and renamed to their layout-2 names in the repair phase (R21).
  */
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { ApplyError, BookState } from './book-state.js';
+import { ApplyError, BookState, RepeatError } from './book-state.js';
+import { readBookFiles } from './book-files.js';
 import { StoreError } from '../core/errors.js';
 import type { DecodedPayload } from '../core/event-codec.js';
 import { readFully, type FileSystem } from './file-system.js';
 import { checkFrame, decodeSoundFrame, findIntactFrameAfter, FRAME_HEADER_BYTES, isBadFrame, peekSeq } from './frame.js';
 import { attachRunsAtOpen, spillNow, writeRebuiltRuns } from './idem-spill.js';
-import type { RunRecord } from './idem-runs.js';
-import { bookDirectory, parseSegmentFileName, SegmentLog } from './segment.js';
-import { listSnapshots, loadSnapshot, snapshotFileName, SnapshotUnusable, type LoadedSnapshot } from './snapshot.js';
+import { parseLegacyRunFileName, runFileName, type IdemRuns, type RunMeta, type RunRecord } from './idem-runs.js';
+import { bookDirectory, SegmentLog } from './segment.js';
+import { loadSnapshot, snapshotFileName, SnapshotUnusable, type LoadedSnapshot } from './snapshot.js';
 
-export type RecoveryAction = 'open' | 'truncate-tail' | 'refuse-corrupt' | 'empty-book' | 'remove-tmp' | 'ignore' | 'ignore-snapshot' | 'rebuild-runs';
+export type RecoveryAction = 'open' | 'truncate-tail' | 'refuse-corrupt' | 'empty-book' | 'remove-tmp' | 'ignore' | 'ignore-snapshot' | 'rebuild-runs' | 'rename';
 
 export interface RecoveryCase {
   readonly id: string;
@@ -49,8 +58,10 @@ export const RECOVERY_CASES: readonly RecoveryCase[] = [
   { id: 'R15', when: 'idempotency runs that are valid and tile the required coverage', action: 'open' },
   { id: 'R16', when: 'an idempotency run that is damaged or missing: its keys are rebuilt from the log', action: 'rebuild-runs' },
   { id: 'R17', when: 'a valid idempotency run that covers a seq beyond the end of the log', action: 'refuse-corrupt' },
-  { id: 'R18', when: 'leftover temporary files', action: 'remove-tmp' },
-  { id: 'R19', when: 'files matching none of the known names', action: 'ignore' },
+  { id: 'R18', when: 'leftover temporary files of this package', action: 'remove-tmp' },
+  { id: 'R19', when: 'files matching none of the known names, and files at shared names that another store wrote', action: 'ignore' },
+  { id: 'R20', when: 'a replayed transaction that repeats an earlier txid or idempotency key of its book', action: 'refuse-corrupt' },
+  { id: 'R21', when: 'snapshots and runs of this package under layout-1 names, which the Rust store also reads', action: 'rename' },
 ];
 
 export interface TornTail {
@@ -64,6 +75,8 @@ export interface RepairPlan {
   temporaryFiles: string[];
   /** Invalid and retired idempotency runs, whose replacements are durable already. */
   obsoleteFiles: string[];
+  /** This package's layout-1 files and their layout-2 names (C5, R21); `run` is the attached run to repoint. */
+  renames: Array<{ from: string; to: string; run: RunMeta | null }>;
 }
 
 export interface RecoveredBook {
@@ -75,6 +88,8 @@ export interface RecoveredBook {
   temporaryFiles: string[];
   /** The seq of the snapshot the state was loaded from (R14), or null after a full replay. */
   snapshotSeq: number | null;
+  /** The file of that snapshot, or null. */
+  snapshotFile: string | null;
   /** Where the log ends, as R13 and R17 name it. */
   logEnd: LogEnd;
 }
@@ -110,26 +125,22 @@ const READ_ONLY: RecoverOptions = { idemHotCap: Number.POSITIVE_INFINITY, writeR
 export function recoverBook(fileSystem: FileSystem, dataDir: string, book: string, options: RecoverOptions = READ_ONLY): RecoveredBook {
   const bookDir = bookDirectory(dataDir, book);
   const warnings: RecoveryWarning[] = [];
-  const temporaryFiles: string[] = [];
-  const bases = new Map<number, string>();
-  for (const name of fileSystem.readdirSync(bookDir)) {
-    if (name.endsWith('.tmp')) {
-      temporaryFiles.push(path.join(bookDir, name)); // R18: never read, removed in the repair phase
-      continue;
-    }
-    const base = parseSegmentFileName(name);
-    if (base === null) continue; // snapshots are listed below; anything else is R19
-    const other = bases.get(base);
-    if (other !== undefined) {
-      const file = path.join(bookDir, name);
-      throw StoreError.corrupt(book, file, 0, `segment "${file}" has the same base as "${path.join(bookDir, other)}"`);
-    }
-    bases.set(base, name);
+  const files = readBookFiles(fileSystem, bookDir);
+  // R18: never read, removed in the repair phase (ours only, C4).
+  const temporaryFiles = files.temporary.map((name) => path.join(bookDir, name));
+  const duplicate = files.duplicateBases[0];
+  if (duplicate !== undefined) {
+    const [first, second] = duplicate.names.map((name) => path.join(bookDir, name)) as [string, string];
+    throw StoreError.corrupt(book, second, 0, `segment "${second}" has the same base as "${first}"`);
   }
-  const segments = [...bases.keys()].sort((left, right) => left - right).map((base) => ({ base, file: path.join(bookDir, bases.get(base)!) }));
-  // Snapshots newest first; the first that passes its own checks and agrees with the log wins.
-  for (const snapshotSeq of listSnapshots(fileSystem, bookDir)) {
-    const file = path.join(bookDir, snapshotFileName(snapshotSeq));
+  if (files.foreign.length > 0) warnings.push(foreignFilesWarning(book, bookDir, files.foreign));
+  const segments = files.segments.map(({ base, name }) => ({ base, file: path.join(bookDir, name) }));
+  // Snapshots newest first (of one seq, the layout-2 file first); the first that passes its own
+  // checks and agrees with the log wins.
+  const snapshots = files.snapshots
+    .map(({ name, seq, legacy }) => ({ file: path.join(bookDir, name), seq, legacy }))
+    .sort((left, right) => right.seq - left.seq || Number(left.legacy) - Number(right.legacy));
+  for (const { file, seq: snapshotSeq } of snapshots) {
     let snapshot: LoadedSnapshot;
     try {
       snapshot = loadSnapshot(fileSystem, file, book, snapshotSeq);
@@ -139,13 +150,39 @@ export function recoverBook(fileSystem: FileSystem, dataDir: string, book: strin
       continue;
     }
     try {
-      return { ...replayLog(fileSystem, book, bookDir, segments, snapshot, warnings, options), temporaryFiles };
+      return withRenames(fileSystem, bookDir, snapshots, { ...replayLog(fileSystem, book, bookDir, segments, snapshot, warnings, options), temporaryFiles });
     } catch (error) {
       if (!(error instanceof SnapshotUnusable)) throw error;
       warnings.push({ code: 'SNAPSHOT_UNUSABLE', message: `snapshot "${file}" ${error.message}; ignored`, file });
     }
   }
-  return { ...replayLog(fileSystem, book, bookDir, segments, null, warnings, options), temporaryFiles };
+  return withRenames(fileSystem, bookDir, snapshots, { ...replayLog(fileSystem, book, bookDir, segments, null, warnings, options), temporaryFiles });
+}
+
+/**
+ * C5: plans to rename this package's layout-1 snapshots and attached runs to their layout-2 names
+ * (runs that are deleted anyway, and names already taken, are left out). Reads only.
+ */
+function withRenames(fileSystem: FileSystem, bookDir: string, snapshots: Array<{ file: string; seq: number; legacy: boolean }>, recovered: RecoveredBook): RecoveredBook {
+  const renames = recovered.repair.renames;
+  const plan = (from: string, name: string, run: RunMeta | null): void => {
+    const to = path.join(bookDir, name);
+    if (fileSystem.statKindSync(to) === null) renames.push({ from, to, run });
+  };
+  for (const { file, seq, legacy } of snapshots) if (legacy) plan(file, snapshotFileName(seq), null);
+  for (const run of (recovered.state.idempotency.runs as IdemRuns | null)?.runs ?? []) {
+    if (parseLegacyRunFileName(path.basename(run.file)) !== null) plan(run.file, runFileName(run.number), run);
+  }
+  return recovered;
+}
+
+/** The one warning per book about files at shared names that another store wrote (C4, R19). */
+function foreignFilesWarning(book: string, bookDir: string, names: string[]): RecoveryWarning {
+  const listed = names.length <= 4 ? names.join(', ') : `${names.slice(0, 3).join(', ')} and ${names.length - 3} more`;
+  const message =
+    `book ${book}: ${names.length} file${names.length === 1 ? '' : 's'} at snapshot or run names without this package's magic ` +
+    `(written by another store, such as the Rust store) left alone and not read: ${listed}`;
+  return { code: 'FOREIGN_FILES', message, file: bookDir };
 }
 
 interface ReplayResult {
@@ -154,6 +191,7 @@ interface ReplayResult {
   repair: RepairPlan;
   warnings: RecoveryWarning[];
   snapshotSeq: number | null;
+  snapshotFile: string | null;
   logEnd: LogEnd;
 }
 
@@ -181,7 +219,7 @@ function replayLog(
   }
   index.spilledThroughSeq = Math.max(tiledThrough, requiredThrough);
   const hole = tiledThrough < requiredThrough ? { start: tiledThrough, end: requiredThrough } : null;
-  const context: ReplayContext = { book, state, log, snapshot, warnings, tornTail: null, expectedSeq: 1, hole, holeRecords: [], idemHotCap: options.writeRuns ? options.idemHotCap : Number.POSITIVE_INFINITY };
+  const context: ReplayContext = { book, state, log, snapshot, warnings, tornTail: null, expectedSeq: 1, hole, holeRecords: [], holeKeys: new Map(), idemHotCap: options.writeRuns ? options.idemHotCap : Number.POSITIVE_INFINITY };
   for (let index = 0; index < segments.length; index++) {
     const { base, file } = segments[index]!;
     const final = index === segments.length - 1;
@@ -216,7 +254,7 @@ function replayLog(
   } else if (hole !== null) {
     warnings.push({ code: 'RUN_REBUILT', message: `idempotency keys of seqs ${hole.start + 1} to ${hole.end} of book ${book} are in no valid run; open rebuilds them from the log` });
   }
-  return { state, log, repair: { tornTail: context.tornTail, temporaryFiles: [], obsoleteFiles: attached.obsolete }, warnings, snapshotSeq: snapshot?.seq ?? null, logEnd };
+  return { state, log, repair: { tornTail: context.tornTail, temporaryFiles: [], obsoleteFiles: attached.obsolete, renames: [] }, warnings, snapshotSeq: snapshot?.seq ?? null, snapshotFile: snapshot?.file ?? null, logEnd };
 }
 
 interface ReplayContext {
@@ -231,6 +269,8 @@ interface ReplayContext {
   /** A seq range whose idempotency records no valid run holds, rebuilt from the frames. */
   hole: { start: number; end: number } | null;
   holeRecords: RunRecord[];
+  /** Key → seq of the hole's records, so a rebuilt run never holds a key twice (R20). */
+  holeKeys: Map<string, number>;
   idemHotCap: number;
 }
 
@@ -272,6 +312,7 @@ function replaySegment(bytes: Buffer, file: string, final: boolean, context: Rep
       if (decoded.seq !== expectedSeq) throw seqGap(book, file, offset, expectedSeq, decoded.seq);
       const event = decoded.event.event;
       if (inHole(decoded.seq) && event.kind === 'transaction_posted') {
+        checkHoleRepeat(context, event.id, event.idempotency_key, decoded.seq, file, offset);
         const base = log.catalog[log.catalog.length - 1]!;
         context.holeRecords.push({ key: event.idempotency_key, txid: event.id, seq: decoded.seq, atUs: decoded.atUs, segmentBase: base, offsetBytes: offset });
       }
@@ -334,13 +375,39 @@ function applyReplayed(context: ReplayContext, decoded: DecodedPayload, file: st
     const outcome = state.apply(decoded.seq, decoded.atUs, decoded.event.event);
     if (outcome.duplicate !== null) context.warnings.push({ code: 'REPLAY_DUPLICATE', message: `book ${book}: ${outcome.duplicate} at seq ${decoded.seq}`, file });
   } catch (error) {
+    if (error instanceof RepeatError) {
+      throw StoreError.corrupt(book, file, offset, recoveryMessages.repeat(book, decoded.seq, file, offset, error));
+    }
     if (!(error instanceof ApplyError)) throw error;
     const base = log.catalog[log.catalog.length - 1];
     throw StoreError.corrupt(book, file, offset, `corrupt log in book ${book} at segment ${base} offset ${offset}: ${error.message}`);
   }
 }
 
-/** The words of rows R5, R6, R7 and R9: one source for recovery and `talea-log verify`. */
+/**
+ * R20 for a frame of the idempotency hole, which a snapshot covers and which is decoded only to
+ * rebuild the hole's run: its txid must be the snapshot's record of that seq, and its key new in
+ * the hole (the keys before the hole are in runs already, C3).
+ */
+function checkHoleRepeat(context: ReplayContext, txid: string, key: string, seq: number, file: string, offset: number): void {
+  const txidSeq = context.state.txids.get(txid);
+  const keySeq = context.holeKeys.get(key);
+  const repeat: Repeat = { txid, key, txidSeq: txidSeq !== undefined && txidSeq < seq ? txidSeq : null, keySeq: keySeq ?? null };
+  if (repeat.txidSeq !== null || repeat.keySeq !== null) {
+    throw StoreError.corrupt(context.book, file, offset, recoveryMessages.repeat(context.book, seq, file, offset, repeat));
+  }
+  context.holeKeys.set(key, seq);
+}
+
+/** A transaction that repeats earlier ones of its book (R20): the seqs of the earlier txid and key, null for what is new. */
+export interface Repeat {
+  txid: string;
+  key: string;
+  txidSeq: number | null;
+  keySeq: number | null;
+}
+
+/** The words of rows R5, R6, R7, R9 and R20: one source for recovery and `talea-log verify`. */
 export const recoveryMessages = {
   invalidEvent: (file: string, offset: number, reason: string): string => `invalid event in segment "${file}" at offset ${offset}: ${reason}`,
   seqGap: (book: string, file: string, offset: number, expected: number, found: number): string =>
@@ -349,6 +416,15 @@ export const recoveryMessages = {
     `segment "${file}" does not start at seq ${expectedSeq}${empty ? ' (it is empty and not the final segment)' : ''}`,
   timeBackwards: (book: string, seq: number, file: string, offset: number): string =>
     `commit time goes backwards in book ${book} at seq ${seq} in "${file}" at offset ${offset}`,
+  repeat: (book: string, seq: number, file: string, offset: number, repeat: Repeat): string => {
+    const txid = repeat.txidSeq === null ? null : `the txid ${repeat.txid}`;
+    const key = repeat.keySeq === null ? null : `the idempotency key ${JSON.stringify(repeat.key)}`;
+    const what =
+      txid !== null && key !== null && repeat.txidSeq === repeat.keySeq
+        ? `${txid} and ${key} of seq ${repeat.txidSeq}`
+        : [txid === null ? null : `${txid} of seq ${repeat.txidSeq}`, key === null ? null : `${key} of seq ${repeat.keySeq}`].filter((part) => part !== null).join(' and ');
+    return `repeated transaction in book ${book}: seq ${seq} in "${file}" at offset ${offset} repeats ${what}`;
+  },
 };
 
 function seqGap(book: string, file: string, offset: number, expected: number, found: number): StoreError {
@@ -367,7 +443,16 @@ function readWholeFile(fileSystem: FileSystem, file: string): Buffer {
   }
 }
 
-/** Repair phase for one book (C1): truncate the torn tail, remove temporary files. */
+/** R21: the one warning of a book whose repair phase renamed layout-1 files. */
+export function renamedFilesWarning(renames: RepairPlan['renames']): RecoveryWarning {
+  const names = renames.map(({ from, to }) => `${path.basename(from)} -> ${path.basename(to)}`).join(', ');
+  return { code: 'FILES_RENAMED', message: `renamed this package's layout-1 files to names the Rust store does not read: ${names}`, file: path.dirname(renames[0]!.from) };
+}
+
+/**
+ * Repair phase for one book (C1): truncate the torn tail, remove temporary files and obsolete runs,
+ * rename this package's layout-1 files (C5; an attached run is repointed to its new name).
+ */
 export function repairBook(fileSystem: FileSystem, bookDir: string, plan: RepairPlan): void {
   if (plan.tornTail !== null) {
     const fd = fileSystem.openSync(plan.tornTail.file, 'r+');
@@ -379,9 +464,11 @@ export function repairBook(fileSystem: FileSystem, bookDir: string, plan: Repair
     }
   }
   const files = [...plan.temporaryFiles, ...plan.obsoleteFiles];
-  if (files.length > 0) {
-    for (const file of files) fileSystem.unlinkSync(file);
-    fileSystem.fsyncDirSync(bookDir);
+  for (const file of files) fileSystem.unlinkSync(file);
+  for (const { from, to, run } of plan.renames) {
+    fileSystem.renameSync(from, to); // the same bytes: a crash leaves one name or the other, both read
+    if (run !== null) run.file = to;
   }
+  if (files.length + plan.renames.length > 0) fileSystem.fsyncDirSync(bookDir);
 }
 

@@ -18,6 +18,9 @@
  * S5. Beyond recovery: a `transaction_posted` whose postings do not balance per asset (debits and
  *     credits summed by direction, as the trial balance does) is reported as kind `unbalanced`.
  *     The store contract allows such transactions (store-contract 4.3), so this is not corruption.
+ * S6. On request (`collectTransactions`) the check also returns the seq, offset, txid and
+ *     idempotency key of every transaction it decoded, so that verify can find repeats across a
+ *     book's segments (R20) and txids shared by books without decoding any frame twice.
  */
 import { type DecodedPayload } from '../core/event-codec.js';
 import { decodeFrame, findIntactFrameAfter, FRAME_HEADER_BYTES, isBadFrame, peekSeq } from './frame.js';
@@ -30,6 +33,16 @@ export interface SegmentCheckTarget {
   base: number;
   /** The segment with the highest base of its book: only there can a bad tail be a torn write. */
   final: boolean;
+  /** Return the transactions' identities (S6). */
+  collectTransactions?: boolean;
+}
+
+/** The identities of a segment's transactions, in frame order (S6), as columns. */
+export interface SegmentTransactions {
+  seqs: number[];
+  offsets: number[];
+  txids: string[];
+  keys: string[];
 }
 
 export type SegmentProblemKind = 'corrupt' | 'unbalanced';
@@ -57,6 +70,8 @@ export interface SegmentCheck extends SegmentCheckTarget {
   problems: SegmentProblem[];
   /** Final segment only: the damage runs to the end of the file and open would truncate it (R2). */
   tornTail: TornTail | null;
+  /** With `collectTransactions` (S6); null otherwise. */
+  transactions: SegmentTransactions | null;
 }
 
 export interface SegmentCheckOptions {
@@ -79,7 +94,9 @@ export function checkSegmentBytes(bytes: Buffer, target: SegmentCheckTarget, opt
     lastAtUs: null,
     problems: [],
     tornTail: null,
+    transactions: target.collectTransactions === true ? { seqs: [], offsets: [], txids: [], keys: [] } : null,
   };
+  const transactions = check.transactions;
   const { book, file } = target;
   const report = (row: string, offsetBytes: number, message: string, kind: SegmentProblemKind = 'corrupt'): boolean => {
     check.problems.push({ row, kind, book, file, offsetBytes, message });
@@ -124,6 +141,13 @@ export function checkSegmentBytes(bytes: Buffer, target: SegmentCheckTarget, opt
     }
     if (check.lastAtUs !== null && decoded.atUs < check.lastAtUs) {
       if (report('R9', offset, recoveryMessages.timeBackwards(book, decoded.seq, file, offset))) break;
+    }
+    const event = decoded.event.event;
+    if (transactions !== null && event.kind === 'transaction_posted') {
+      transactions.seqs.push(decoded.seq);
+      transactions.offsets.push(offset);
+      transactions.txids.push(event.id);
+      transactions.keys.push(event.idempotency_key);
     }
     const imbalance = transactionImbalance(decoded);
     if (imbalance !== null) {

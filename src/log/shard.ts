@@ -42,7 +42,7 @@ import {
   SNAPSHOT_SLICE_BYTES,
   WATERMARK_SLOTS_PER_CHUNK,
 } from '../core/limits.js';
-import { recoverBook, repairBook, type RepairPlan } from './recovery.js';
+import { recoverBook, renamedFilesWarning, repairBook, type RepairPlan } from './recovery.js';
 import { IdemMaintenance } from './idem-spill.js';
 import { SegmentLog } from './segment.js';
 import { workerIndexOf } from './sharding.js';
@@ -336,8 +336,7 @@ export class Shard {
           const file = (error as StoreError & { file?: string }).file ?? '';
           // A damaged idempotency run fails the job and is rebuilt from the log; damage to the
           // log itself ends the book's writes.
-          if (file.endsWith('.run')) runtime.idem.markDamaged(file);
-          else corruption ??= error;
+          if (!runtime.idem.markDamaged(file)) corruption ??= error;
         }
         outcomes.push({ ok: false, error });
       }
@@ -368,6 +367,9 @@ export class Shard {
         return;
       }
       this.#openSegments.add(runtime); // now the most recently written
+      const counters = this.#config.writeCounters;
+      Atomics.add(counters, 2 * this.#config.workerIndex, 1n);
+      Atomics.add(counters, 2 * this.#config.workerIndex + 1, BigInt(staged.length));
       // Steps 8-11 run with no yield in between (W1-W3, W7).
       for (const entry of staged) {
         const outcome =
@@ -746,6 +748,7 @@ export class Shard {
         for (const file of plan.temporaryFiles) {
           this.#post({ type: 'warning', warning: { code: 'TMP_REMOVED', message: `removed leftover temporary file "${file}"`, book, file } });
         }
+        if (plan.renames.length > 0) this.#post({ type: 'warning', warning: { ...renamedFilesWarning(plan.renames), book } });
       }
       this.#storeWatermark(runtime.slot, runtime.state.lastSeq);
     }

@@ -16,6 +16,11 @@
  *     recorded by length, so encoding can proceed in slices while batches continue.
  * N3. Loading checks length, magic, version, flags, CRC, S against the name, and the whole schema;
  *     an unusable file is skipped with a warning (R12), never trusted.
+ * N4. Names (on-disk layout 2): written as `snapshot-<S:020>.tsnap`, a name the Rust store never
+ *     reads. Layout 1 (`snapshot-<S>.snap`, this package up to 0.1.x) is the Rust store's name too:
+ *     such a file is read, pruned or replaced only when it begins with TALEASNP (a Rust snapshot
+ *     begins with a CRC and then JSON, so it never does); any other is left alone (O2 in
+ *     src/log/book-files.ts).
  */
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -25,7 +30,7 @@ import { accountKey } from '../core/account-key.js';
 import { AtomicFileWriter } from './atomic-file.js';
 import { AccountState, BookState, postingsOf } from './book-state.js';
 import type { FileSystem } from './file-system.js';
-import { readFully } from './file-system.js';
+import { readFully, startsWithBytes } from './file-system.js';
 import { EntryPacker } from './entry-packer.js';
 import type { HotEntry, IdemIndex } from './idem-index.js';
 import { PostingIndex } from './posting-index.js';
@@ -50,19 +55,37 @@ const ENTRIES_PER_RECORD = 4096;
 const TXID_BYTES = 16;
 export const SNAPSHOTS_RETAINED = 2;
 
-const SNAPSHOT_NAME_PATTERN = /^snapshot-(\d+)\.snap$/;
+/** Layout 2 (N4). */
+const SNAPSHOT_NAME_PATTERN = /^snapshot-(\d+)\.tsnap$/;
+/** Layout 1, shared with the Rust store (N4). */
+const LEGACY_SNAPSHOT_NAME_PATTERN = /^snapshot-(\d+)\.snap$/;
 
 const packr = new Packr({ useRecords: false, int64AsType: 'bigint', mapsAsObjects: true });
 
+/** The name this version writes (layout 2, N4). */
 export function snapshotFileName(seq: number): string {
-  return `snapshot-${String(seq).padStart(20, '0')}.snap`;
+  return `snapshot-${String(seq).padStart(20, '0')}.tsnap`;
 }
 
+/** The seq of a layout-2 snapshot name, or null. */
 export function parseSnapshotFileName(name: string): number | null {
-  const match = SNAPSHOT_NAME_PATTERN.exec(name);
+  return seqOf(SNAPSHOT_NAME_PATTERN.exec(name));
+}
+
+/** The seq of a layout-1 snapshot name (this package up to 0.1.x, or the Rust store), or null. */
+export function parseLegacySnapshotFileName(name: string): number | null {
+  return seqOf(LEGACY_SNAPSHOT_NAME_PATTERN.exec(name));
+}
+
+function seqOf(match: RegExpExecArray | null): number | null {
   if (match === null) return null;
   const seq = Number(match[1]);
   return Number.isSafeInteger(seq) && seq >= 1 ? seq : null;
+}
+
+/** Whether a layout-1 snapshot file is this package's: it begins with the magic (N4). */
+export function isOwnLegacySnapshot(fileSystem: FileSystem, file: string): boolean {
+  return startsWithBytes(fileSystem, file, SNAPSHOT_MAGIC);
 }
 
 // --- the cut and the encoder ------------------------------------------------------------------
@@ -230,18 +253,20 @@ export class SnapshotWriter {
   }
 }
 
-/** Deletes all but the newest SNAPSHOTS_RETAINED snapshots; returns the files it could not delete. */
+/**
+ * Deletes all but the newest SNAPSHOTS_RETAINED of this package's snapshots, of either layout
+ * (another store's files are never touched, N4); returns the files it could not delete.
+ */
 export function pruneSnapshots(fileSystem: FileSystem, bookDir: string): string[] {
-  let seqs: number[];
+  let snapshots: SnapshotFile[];
   try {
-    seqs = listSnapshots(fileSystem, bookDir);
+    snapshots = listSnapshotFiles(fileSystem, bookDir).ours;
   } catch {
     return [bookDir]; // pruning is retried after the next snapshot
   }
   const failed: string[] = [];
   const deleted: string[] = [];
-  for (const seq of seqs.slice(SNAPSHOTS_RETAINED)) {
-    const file = path.join(bookDir, snapshotFileName(seq));
+  for (const { file } of snapshots.slice(SNAPSHOTS_RETAINED)) {
     try {
       fileSystem.unlinkSync(file);
       deleted.push(file);
@@ -259,7 +284,7 @@ export function pruneSnapshots(fileSystem: FileSystem, bookDir: string): string[
   return failed;
 }
 
-/** Snapshot seqs in the directory, newest first. */
+/** The seqs of the layout-2 snapshots in the directory (the ones this version writes), newest first. */
 export function listSnapshots(fileSystem: FileSystem, bookDir: string): number[] {
   const seqs: number[] = [];
   for (const name of fileSystem.readdirSync(bookDir)) {
@@ -267,6 +292,36 @@ export function listSnapshots(fileSystem: FileSystem, bookDir: string): number[]
     if (seq !== null) seqs.push(seq);
   }
   return seqs.sort((left, right) => right - left);
+}
+
+export interface SnapshotFile {
+  file: string;
+  seq: number;
+  /** A layout-1 name, whose file begins with this package's magic (N4). */
+  legacy: boolean;
+}
+
+/**
+ * This package's snapshot files of both layouts, newest first (of one seq, the layout-2 file
+ * first), and the layout-1 files that are not this package's (N4), which nothing may touch.
+ */
+export function listSnapshotFiles(fileSystem: FileSystem, bookDir: string): { ours: SnapshotFile[]; foreign: string[] } {
+  const ours: SnapshotFile[] = [];
+  const foreign: string[] = [];
+  for (const name of fileSystem.readdirSync(bookDir)) {
+    const file = path.join(bookDir, name);
+    const seq = parseSnapshotFileName(name);
+    if (seq !== null) {
+      ours.push({ file, seq, legacy: false });
+      continue;
+    }
+    const legacySeq = parseLegacySnapshotFileName(name);
+    if (legacySeq === null) continue;
+    if (isOwnLegacySnapshot(fileSystem, file)) ours.push({ file, seq: legacySeq, legacy: true });
+    else foreign.push(file);
+  }
+  ours.sort((left, right) => right.seq - left.seq || Number(left.legacy) - Number(right.legacy));
+  return { ours, foreign };
 }
 
 // --- loading ----------------------------------------------------------------------------------

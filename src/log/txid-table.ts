@@ -34,6 +34,12 @@ export class TxidTable {
     return position === EMPTY ? undefined : this.#values[position];
   }
 
+  /** The value of the txid in 16 bytes at `offset`, or undefined. */
+  getBytes(bytes: Uint8Array, offset: number): number | undefined {
+    const position = this.#find(bytes, offset);
+    return position === EMPTY ? undefined : this.#values[position];
+  }
+
   has(txid: string): boolean {
     return this.get(txid) !== undefined;
   }

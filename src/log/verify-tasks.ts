@@ -11,20 +11,21 @@
  *     boundary unchanged; a StoreError travels as its code, message, file and offset.
  * T3. Replaying a book is `recoverBook`, exactly what `LogStore.open` runs before it repairs
  *     anything: a book that replays here is a book open accepts.
- * T4. For verify, the replay also accounts for every snapshot and run file: the snapshot recovery
- *     loaded and the runs it attached passed its checks; every other one is checked here with the
- *     same functions (src/cache-file-check.ts). Files open uses are not read a second time.
+ * T4. For verify, the replay also accounts for every snapshot and run file of this package: the
+ *     snapshot recovery loaded and the runs it attached passed its checks; every other one is
+ *     checked here with the same functions (src/cache-file-check.ts). Files open uses are not read
+ *     a second time. Another store's files at shared names are named by recovery's FOREIGN_FILES
+ *     warning, as open leaves them alone.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { checkRunFile, checkSnapshotFile } from './cache-file-check.js';
 import { StoreError } from '../core/errors.js';
 import { RealFileSystem, type FileSystem } from './file-system.js';
-import { parseRunFileName } from './idem-runs.js';
+import { readBookFiles } from './book-files.js';
 import { recoverBook, type RecoveredBook, type TornTail } from './recovery.js';
 import { bookDirectory } from './segment.js';
 import { checkSegmentBytes, type SegmentCheck, type SegmentCheckTarget } from './segment-check.js';
-import { listSnapshots, snapshotFileName } from './snapshot.js';
 import { postingsOf } from './book-state.js';
 import { formatAtUs } from '../core/time.js';
 import type { TrialBalanceRow } from '../core/types.js';
@@ -91,6 +92,8 @@ export interface BookSummary {
   sumsSaturated: boolean;
   /** What open would truncate (R2). */
   tornTail: TornTail | null;
+  /** This package's layout-1 files open would rename (R21). */
+  renames: Array<{ from: string; to: string }>;
   /**
    * Recovery's warnings (duplicates a Rust-written log may hold, unusable snapshots and runs); with
    * `cacheFiles`, those about snapshot and run files are reported there instead.
@@ -158,6 +161,7 @@ export function summarizeBook(fileSystem: FileSystem, dataDir: string, book: str
     trialBalance: state.trialBalance(),
     sumsSaturated: state.sumsSaturated,
     tornTail: recovered.repair.tornTail,
+    renames: recovered.repair.renames.map(({ from, to }) => ({ from, to })),
     warnings: recovered.warnings.filter(({ code }) => cacheFiles === undefined || !CACHE_FILE_WARNINGS.has(code)).map(({ message }) => message),
     ...(cacheFiles === undefined ? {} : { cacheFiles }),
   };
@@ -165,12 +169,18 @@ export function summarizeBook(fileSystem: FileSystem, dataDir: string, book: str
 
 /** Every snapshot and run file of a book that recovery accepted, and what open does with it (T4). */
 function accountForCacheFiles(fileSystem: FileSystem, bookDir: string, recovered: RecoveredBook): CacheFiles {
-  const { snapshotSeq, logEnd, log } = recovered;
-  // Recovery's own order and names: newest first, as snapshotFileName(seq).
-  const snapshots = listSnapshots(fileSystem, bookDir).map((seq): CheckedSnapshot => {
-    const file = path.join(bookDir, snapshotFileName(seq));
-    if (seq === snapshotSeq) return { file, seq, role: 'loaded', reason: null };
-    const role = snapshotSeq === null || seq > snapshotSeq ? 'skipped' : 'older';
+  const { snapshotFile, logEnd, log } = recovered;
+  // This package's files only (another store's are named in recovery's FOREIGN_FILES warning),
+  // in recovery's order: newest first, of one seq the layout-2 file first.
+  const files = readBookFiles(fileSystem, bookDir);
+  const ordered = files.snapshots
+    .map(({ name, seq, legacy }) => ({ file: path.join(bookDir, name), seq, legacy }))
+    .sort((left, right) => right.seq - left.seq || Number(left.legacy) - Number(right.legacy));
+  const loadedIndex = ordered.findIndex((entry) => entry.file === snapshotFile);
+  const snapshots = ordered.map(({ file, seq }, index): CheckedSnapshot => {
+    if (index === loadedIndex) return { file, seq, role: 'loaded', reason: null };
+    // Open tries snapshots newest first: those before the one it loads it skips, the rest it never reads.
+    const role = loadedIndex < 0 || index < loadedIndex ? 'skipped' : 'older';
     const verdict = checkSnapshotFile(fileSystem, file, seq, logEnd, (frameSeq) => log.readEvent(frameSeq).atUs);
     // `ahead` cannot occur here: recovery refuses the book for it before this runs (R13).
     return { file, seq, role, reason: verdict.kind === 'usable' ? null : verdict.kind === 'unusable' ? verdict.reason : verdict.message };
@@ -178,9 +188,7 @@ function accountForCacheFiles(fileSystem: FileSystem, bookDir: string, recovered
   // Recovery plans to delete exactly the invalid and the retired runs; every other one it attached.
   const obsolete = new Set(recovered.repair.obsoleteFiles);
   const runs: CheckedRun[] = [];
-  for (const name of fileSystem.readdirSync(bookDir).sort()) {
-    const number = parseRunFileName(name);
-    if (number === null) continue;
+  for (const { name, number } of files.runs) {
     const file = path.join(bookDir, name);
     if (!obsolete.has(file)) {
       runs.push({ file, role: 'attached', reason: null });

@@ -4,26 +4,32 @@
  * V1. Read-only: the lock is never taken (a running store keeps working), and no file is created,
  *     written, truncated, renamed or deleted (T1 in src/verify-tasks.ts enforces it for recovery).
  * V2. Two passes. The frame pass checks every segment on its own (CRC, length, payload, seqs,
- *     times, per-transaction balance) in a piscina pool, in parallel, and then the joins between a
- *     book's segments in base order. The replay pass runs recovery's own check phase for every book
- *     in the same pool, so what verify accepts is what open accepts, and checks the replayed trial
- *     balance per asset.
+ *     times, per-transaction balance) in a piscina pool, in parallel, and then, in base order, the
+ *     joins between a book's segments and every transaction against the earlier ones of its book
+ *     (a repeated txid or idempotency key is CORRUPT, R20, from seq 1 whatever snapshots cover)
+ *     and of the books before it (a txid in two books is a WARNING: open keeps the first book's).
+ *     The replay pass runs recovery's own check phase for every book in the same pool, so what
+ *     verify accepts is what open accepts, and checks the replayed trial balance per asset.
  * V3. Findings come out in one order whatever the thread timing: books in name order, segments in
  *     base order, offsets ascending. Without `all`, verification stops at the first corruption.
  * V4. Every snapshot and idempotency-run file is accounted for in the replay pass (T4 in
  *     src/verify-tasks.ts): one that proves the log lost events is CORRUPT, as open refuses it (R13,
- *     R17); one open would skip, delete or rebuild from the log is REPAIR (R12, R16); an unusable
- *     snapshot older than the one open loads, which open never reads, is a WARNING.
+ *     R17); one open would skip, delete, rebuild from the log or rename is REPAIR (R12, R16, R21);
+ *     an unusable snapshot older than the one open loads, which open never reads, is a WARNING;
+ *     another store's files under shared names are a WARNING (open leaves them alone).
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Piscina } from 'piscina';
-import { classifyBookFiles } from './book-files.js';
+import { readBookFiles } from './book-files.js';
 import { isStoreError } from '../core/errors.js';
+import { RealFileSystem } from './file-system.js';
 import { lockHolder, type LockHolder } from './lock-holder.js';
 import { listBooks } from './log-store.js';
+import { recoveryMessages, type Repeat } from './recovery.js';
 import { checkSegmentJoin, seqAfter, type SegmentCheck, type SegmentCheckTarget, type SegmentProblem } from './segment-check.js';
+import { TxidTable } from './txid-table.js';
 import { SYSTEM_BOOK } from '../core/types.js';
 import type { BookReplay, BookSummary, CacheFiles, VerifyTask } from './verify-tasks.js';
 
@@ -76,6 +82,23 @@ export interface VerifyOptions {
 
 /** Unbalanced transactions listed per book without `all`; the rest are counted. */
 const UNBALANCED_LISTED_MAX = 1;
+/** Txids a book shares with earlier books, listed per book without `all`; the rest are counted. */
+const SHARED_TXIDS_LISTED_MAX = 1;
+
+/** The txids and idempotency keys of one book's transactions so far, to find repeats (R20). */
+class RepeatFinder {
+  readonly #txids = new TxidTable();
+  readonly #keys = new Map<string, number>();
+
+  /** Records the transaction of `seq`; returns what it repeats, or null. */
+  see(seq: number, txid: string, key: string): Repeat | null {
+    const txidSeq = this.#txids.get(txid) ?? null;
+    const keySeq = this.#keys.get(key) ?? null;
+    if (txidSeq === null) this.#txids.set(txid, seq);
+    if (keySeq === null) this.#keys.set(key, seq);
+    return txidSeq === null && keySeq === null ? null : { txid, key, txidSeq, keySeq };
+  }
+}
 
 interface SegmentPlan {
   target: SegmentCheckTarget;
@@ -166,9 +189,9 @@ export async function verifyDataDir(dir: string, options: VerifyOptions): Promis
 /** Lists one book's files and records what the listing alone can tell (R18 leftovers). */
 function planBook(dir: string, book: string, report: VerifyReport): BookPlan {
   const bookDir = path.join(dir, 'books', book);
-  const files = classifyBookFiles(fs.readdirSync(bookDir));
+  const files = readBookFiles(new RealFileSystem(), bookDir);
   const segments: SegmentPlan[] = files.segments.map(({ name, base }, index) => ({
-    target: { book, file: path.join(bookDir, name), base, final: index === files.segments.length - 1 },
+    target: { book, file: path.join(bookDir, name), base, final: index === files.segments.length - 1, collectTransactions: true },
     lengthBytes: fs.statSync(path.join(bookDir, name)).size,
     result: null,
     check: null,
@@ -196,12 +219,16 @@ async function framePass(
   for (const plan of plans) {
     for (const segment of plan.segments) segment.result = settle(pool.run({ kind: 'segment', target: segment.target }) as Promise<SegmentCheck>);
   }
-  for (const plan of plans) {
+  // Store-wide: txid → the ordinal (in `plans`, name order) of the first book that holds it.
+  const bookOfTxid = new TxidTable();
+  for (const [ordinal, plan] of plans.entries()) {
     const bookReport = report.books.find((entry) => entry.book === plan.book)!;
     if (plan.hasDuplicateBases && duplicateBaseFinding(plan, report) && !options.all) return true;
     let expectedSeq = 1;
     let lastAtUs: number | null = null;
     let unbalancedCount = 0;
+    const repeats = new RepeatFinder();
+    const shared: Finding[] = [];
     // After a damaged segment its end is unknown, so the next join would only repeat the damage.
     let previousDamaged = false;
     for (const segment of plan.segments) {
@@ -213,7 +240,23 @@ async function framePass(
       options.onProgress?.({ ...progress });
       const join = plan.hasDuplicateBases || previousDamaged ? null : checkSegmentJoin(expectedSeq, lastAtUs, check);
       previousDamaged = check.problems.some((problem) => problem.kind === 'corrupt');
-      const problems = join === null ? check.problems : [join, ...check.problems];
+      const problems = join === null ? [...check.problems] : [join, ...check.problems];
+      const transactions = check.transactions!;
+      for (let index = 0; index < transactions.seqs.length; index++) {
+        const seq = transactions.seqs[index]!;
+        const offsetBytes = transactions.offsets[index]!;
+        const txid = transactions.txids[index]!;
+        const repeat = repeats.see(seq, txid, transactions.keys[index]!);
+        if (repeat !== null) {
+          const message = recoveryMessages.repeat(plan.book, seq, check.file, offsetBytes, repeat);
+          problems.push({ row: 'R20', kind: 'corrupt', book: plan.book, file: check.file, offsetBytes, message });
+        }
+        const first = bookOfTxid.get(txid);
+        if (first === undefined) bookOfTxid.set(txid, ordinal);
+        else if (first !== ordinal) shared.push(sharedTxidFinding(plans[first]!.book, plan.book, txid, seq, check.file, offsetBytes));
+      }
+      check.transactions = null; // the finders hold what they need; the plan outlives this loop
+      problems.sort((left, right) => left.offsetBytes - right.offsetBytes); // V3
       for (const problem of problems) {
         if (problem.kind === 'unbalanced') {
           unbalancedCount++;
@@ -225,6 +268,12 @@ async function framePass(
       if (check.tornTail !== null) report.findings.push(tornTailFinding(plan.book, check.tornTail));
       expectedSeq = previousDamaged ? seqAfter(check.base, check) : seqAfter(expectedSeq, check);
       lastAtUs = check.lastAtUs ?? lastAtUs;
+    }
+    report.findings.push(...(options.all ? shared : shared.slice(0, SHARED_TXIDS_LISTED_MAX)));
+    if (shared.length > SHARED_TXIDS_LISTED_MAX && !options.all) {
+      const more = shared.length - SHARED_TXIDS_LISTED_MAX;
+      const line = `WARNING: ${more} more txid${more === 1 ? '' : 's'} of book ${plan.book} also in earlier books (--all lists them)`;
+      report.findings.push({ kind: 'warning', book: plan.book, file: null, offsetBytes: null, line });
     }
     if (unbalancedCount > UNBALANCED_LISTED_MAX && !options.all) {
       const more = unbalancedCount - UNBALANCED_LISTED_MAX;
@@ -288,6 +337,10 @@ async function replayPass(
     bookReport.summary = summary;
     if (summary.tornTail !== null && !report.findings.some((finding) => finding.kind === 'repair' && finding.file === summary.tornTail!.file)) {
       report.findings.push(tornTailFinding(plan.book, summary.tornTail));
+    }
+    for (const { from, to } of summary.renames) {
+      const line = `REPAIR: "${from}" is this package's, under a layout-1 name the Rust store also reads: open would rename it to "${path.basename(to)}" (R21)`;
+      report.findings.push({ kind: 'repair', book: plan.book, file: from, offsetBytes: null, line });
     }
     for (const warning of summary.warnings) {
       report.findings.push({ kind: 'warning', book: plan.book, file: null, offsetBytes: null, line: `WARNING: ${warning}` });
@@ -366,6 +419,18 @@ function duplicateBaseFinding(plan: BookPlan, report: VerifyReport): boolean {
     }
   }
   return found;
+}
+
+/**
+ * A txid of `book` that an earlier book in name order holds too. Not corruption: the Rust store
+ * has no store-wide txid check, and each book is sound on its own; open keeps the first book's
+ * transaction for transaction(txid) and refuses a new commit with that txid in any book.
+ */
+function sharedTxidFinding(firstBook: string, book: string, txid: string, seq: number, file: string, offsetBytes: number): Finding {
+  const line =
+    `WARNING: txid ${txid} of seq ${seq} of book ${book} in "${file}" at offset ${offsetBytes} is also a transaction of book ${firstBook}; ` +
+    `open keeps book ${firstBook}'s for transaction(txid)`;
+  return { kind: 'warning', book, file, offsetBytes, line };
 }
 
 function problemFinding(problem: SegmentProblem): Finding {

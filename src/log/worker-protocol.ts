@@ -199,6 +199,11 @@ export interface ShardConfig {
   /** Descriptors this worker may hold open at once (src/log/fd-budget.ts). */
   fdsPerWorker: number;
   clockUs: BigInt64Array | null;
+  /**
+   * Shared with every worker and the caller's thread: at 2 × workerIndex the write batches this
+   * worker has fsynced, at 2 × workerIndex + 1 the frames they held (LogStore#writeStats).
+   */
+  writeCounters: BigInt64Array;
   /** Tests only: bytes a segment scan reads at a time; absent, SCAN_CHUNK_BYTES. */
   scanChunkBytes?: number;
   fileSystemModule: string | null;

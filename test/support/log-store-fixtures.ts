@@ -5,7 +5,7 @@
  * disk from what the store reports.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,7 +15,7 @@ import { decodeFrame } from '../../src/log/frame.js';
 import { LogStore } from '../../src/log/log-store.js';
 import type { LogStoreOptions } from '../../src/log/options.js';
 import { parseSegmentFileName } from '../../src/log/segment.js';
-import type { AccountCfg, AccountDef, AssetDef, Transaction } from '../../src/core/types.js';
+import type { AccountCfg, AccountDef, AssetDef, SequencedEvent, Transaction } from '../../src/core/types.js';
 import { FAULTY_FILE_SYSTEM_MODULE, FaultPlan } from './faulty-file-system.js';
 
 export const BOOK = 'b';
@@ -49,6 +49,27 @@ export function mkTx(key: string, minor: bigint, book: string = BOOK): Transacti
     metadata: null,
     occurred_at: new Date().toISOString(),
   };
+}
+
+/** A transfer of 1 USD from `rev` to `cash` in book `b` under a fresh key, carrying `metadata` (big frames). */
+export function metadataTx(metadata: string | null): Transaction {
+  return { ...mkTx(randomUUID(), 1n), metadata, occurred_at: '2026-01-01T00:00:00Z' };
+}
+
+/** The first `count` events a subscription from `from` delivers (its catch-up), then ends it. */
+export async function catchUp(store: LogStore, from: number, count: number, book: string = BOOK): Promise<SequencedEvent[]> {
+  const stream = store.subscribe(book, from);
+  const events: SequencedEvent[] = [];
+  try {
+    while (events.length < count) {
+      const next = await stream.next();
+      assert.equal(next.done, false);
+      events.push(next.value!);
+    }
+  } finally {
+    await stream.return();
+  }
+  return events;
 }
 
 /** A commit whose first posting names an account that was never opened. */
