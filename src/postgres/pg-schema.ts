@@ -41,10 +41,11 @@ const MIGRATIONS: readonly Migration[] = [
     sql: `
 CREATE TABLE IF NOT EXISTS {S}.books (
   name text COLLATE "C" PRIMARY KEY,
-  case_key text COLLATE "C" NOT NULL UNIQUE,
+  case_key text COLLATE "C" NOT NULL,
   last_seq bigint NOT NULL,
   last_at timestamptz NOT NULL
 ) WITH (fillfactor = 50);
+CREATE INDEX IF NOT EXISTS books_case_key ON {S}.books (case_key);
 CREATE TABLE IF NOT EXISTS {S}.events (
   book text COLLATE "C" NOT NULL,
   seq bigint NOT NULL,

@@ -455,7 +455,7 @@ export class PgStore extends BaseStore {
         break;
       } catch (error) {
         // A txid raced into another book's commit: rerun, the winner is then visible (spec 3.5).
-        if (isTxidRace(error) && attempt < 3) continue;
+        if ((isTxidRace(error) || error instanceof RerunFlush) && attempt < 3) continue;
         failure = error instanceof FlushError ? error.storeError : toStoreError(error, { what: `write to book ${book}`, book, schema: this.#schema });
         break;
       }
@@ -488,10 +488,15 @@ export class PgStore extends BaseStore {
     let broken: unknown = null;
     try {
       await client.query('BEGIN');
-      // F2: a job that may create the book inserts its head; ON CONFLICT covers a case twin too.
+      // F2: a job that may create the book inserts its head, unless a case twin exists. The
+      // transaction-scoped advisory lock on the case key makes that check race-free across
+      // processes (only flushes that may create a book take it; it is held until COMMIT).
       if (jobs.some((job) => job.kind === 'asset' || job.kind === 'account')) {
+        await this.#run(client, `SELECT pg_advisory_xact_lock(hashtext($1))`, [`talea:${this.#schema}:${bookCaseKey(book)}`]);
         await this.#run(client,
-          `INSERT INTO ${S}.books (name, case_key, last_seq, last_at) VALUES ($1, $2, 0, 'epoch') ON CONFLICT DO NOTHING`,
+          `INSERT INTO ${S}.books (name, case_key, last_seq, last_at)
+           SELECT $1, $2, 0, 'epoch' WHERE NOT EXISTS (SELECT 1 FROM ${S}.books WHERE case_key = $2 AND name <> $1)
+           ON CONFLICT (name) DO NOTHING`,
           [book, bookCaseKey(book)],
         );
       }
@@ -709,6 +714,18 @@ export class PgStore extends BaseStore {
 
   /** Appends one event at the next seq, stamped with the flush's clamped time (P2, P7). */
   async #append(client: pg.PoolClient, state: FlushState, kind: string, eventJson: string): Promise<{ seq: number; at: string }> {
+    if (!state.exists) {
+      // A transaction without postings creates its book (as in every store; commits never check
+      // case twins). Insert the head and take its lock; if another process created the book since
+      // this flush looked, the flush's checks are stale: rerun it.
+      await this.#run(client,
+        `INSERT INTO ${this.#S}.books (name, case_key, last_seq, last_at) VALUES ($1, $2, 0, 'epoch') ON CONFLICT (name) DO NOTHING`,
+        [state.book, bookCaseKey(state.book)],
+      );
+      const head = (await this.#run(client, `SELECT last_seq FROM ${this.#S}.books WHERE name = $1 FOR UPDATE`, [state.book])).rows[0] as Row;
+      if (toSeq(head.last_seq, this.#schema, state.book) !== 0) throw new RerunFlush();
+      state.exists = true;
+    }
     state.atUs ??= Math.max(this.#clockUs(), state.lastAtUs);
     const at = formatAtUs(state.atUs);
     const seq = state.lastSeq + 1;
@@ -1039,6 +1056,9 @@ async function endPool(pool: pg.Pool): Promise<void> {
   ]);
   clearTimeout(timer);
 }
+
+/** The flush's view of its book went stale (another process created the book): run it again. */
+class RerunFlush extends Error {}
 
 /** A failure of a whole flush already decided as a StoreError (not to be re-mapped). */
 class FlushError extends Error {
