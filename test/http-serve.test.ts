@@ -230,7 +230,7 @@ describe('talea-log init and serve', () => {
       ['TALEA_HTTP_BATCH_MAX', '0'],
       ['TALEA_METRICS_BIND', '127.0.0.1:99999'],
       ['TALEA_LOG_SEGMENT_MAX', '-1'],
-      ['TALEA_DB_URL', 'postgres://localhost/x'],
+      ['TALEA_DB_URL', 'mongodb://localhost/x'],
     ]) {
       const reply = await runCli(['serve'], cwd, { TALEA_DB_URL: 'log://./data', [variable!]: value! });
       assert.equal(reply.code, 2, `${variable}: ${reply.stderr}`);

@@ -45,6 +45,9 @@ test('parseStoreUrl: the schemes and their locations, taken verbatim (O3)', () =
   assert.deepEqual(parseStoreUrl('SQLite:///var/db/ledger.sqlite'), { scheme: 'sqlite', location: '/var/db/ledger.sqlite' }, 'schemes ignore case');
   assert.deepEqual(parseStoreUrl('memory:'), { scheme: 'memory', location: '' });
   assert.deepEqual(parseStoreUrl('memory://'), { scheme: 'memory', location: '' });
+  // PostgreSQL: the whole URL is the connection string (the store is opened in pg-multi.test.ts).
+  assert.deepEqual(parseStoreUrl('postgres://u:p@db.internal:5432/ledger'), { scheme: 'postgres', location: 'postgres://u:p@db.internal:5432/ledger' });
+  assert.deepEqual(parseStoreUrl('postgresql://localhost/db?sslmode=require'), { scheme: 'postgres', location: 'postgresql://localhost/db?sslmode=require' });
 });
 
 test('parseStoreUrl: a bad URL is INVALID_ARGUMENT on field url, naming the scheme (O1)', () => {
@@ -53,7 +56,9 @@ test('parseStoreUrl: a bad URL is INVALID_ARGUMENT on field url, naming the sche
     ['', /has no scheme/],
     ['./data', /has no scheme/],
     ['mysql://localhost/db', /unknown scheme "mysql:"/],
-    ['postgres://localhost/db', /unknown scheme "postgres:"/],
+    ['mongodb://localhost/db', /unknown scheme "mongodb:"/],
+    ['postgres://', /"postgres:" needs a server/],
+    ['postgresql:localhost/db', /"postgresql:" needs a server/],
     ['log://', /"log:" needs a data directory/],
     ['log:./data', /"log:" needs a data directory/],
     ['sqlite://', /"sqlite:" needs a database file/],

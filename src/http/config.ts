@@ -81,13 +81,12 @@ function integer(env: Environment, variable: string, fallback: number, min: numb
 export function readServiceConfig(env: Environment): ServiceConfig {
   const dbUrl = env.TALEA_DB_URL;
   if (dbUrl === undefined || dbUrl === '') {
-    throw new ConfigError('TALEA_DB_URL', 'is required (log://<dir>, sqlite://<file> or memory:); set it in the environment or in .env', true);
+    throw new ConfigError('TALEA_DB_URL', 'is required (log://<dir>, sqlite://<file>, postgres://… or memory:); set it in the environment or in .env', true);
   }
   let store: StoreUrl;
   try {
     store = parseStoreUrl(dbUrl);
   } catch (error) {
-    if (/^postgres(?:ql)?:/i.test(dbUrl)) throw new ConfigError('TALEA_DB_URL', 'postgres:// is not available yet in this package (use log://, sqlite:// or memory:)');
     if (isStoreError(error)) throw new ConfigError('TALEA_DB_URL', error.message.replace(/^INVALID_ARGUMENT: url: /, ''));
     throw error;
   }

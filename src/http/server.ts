@@ -72,6 +72,7 @@ function backendOf(store: Store): Backend | 'unknown' {
   if (store instanceof LogStore) return 'log';
   if (store instanceof MemoryStore) return 'memory';
   if (store.constructor.name === 'SqliteStore') return 'sqlite';
+  if (store.constructor.name === 'PgStore') return 'postgres';
   return 'unknown';
 }
 

@@ -1,0 +1,153 @@
+/**
+ * Cross-process wake-ups for subscriptions (spec/postgres-store.md 4.6, 4.7).
+ *
+ * L1. Hints wake, the table decides: a notification, a poll tick or a local commit only means
+ *     "read this book from your cursor"; notification payloads are never trusted.
+ * L2. One listener connection per store, created with the first subscribed book; channel
+ *     `talea_` + 24 hex digits of SHA-256(`<schema>/<book>`), LISTENed while the book has streams.
+ * L3. A safety poll every `pollMs` reads the heads of every listened book, so a notification lost
+ *     (a writer dying between COMMIT and NOTIFY, a listener reconnecting) delays, never loses.
+ * L4. The listener never opens a transaction, and its failure never throws: it reconnects with
+ *     backoff (100 ms doubling to 2 s), re-LISTENs, then wakes every book.
+ * L5. `close()` stops the poll, ends the connection and always resolves.
+ */
+import { createHash } from 'node:crypto';
+import type pg from 'pg';
+
+/** The NOTIFY channel of a book (L2). */
+export function channelOf(schema: string, book: string): string {
+  return `talea_${createHash('sha256').update(`${schema}/${book}`).digest('hex').slice(0, 24)}`;
+}
+
+export interface ListenerOptions {
+  schema: string;
+  connect: () => pg.Client;
+  pollMs: number;
+  /** Reads the heads of books (L3). */
+  heads: (books: string[]) => Promise<Map<string, number>>;
+  /** Called when a book may have new events; the callee reads them. */
+  wake: (book: string, head?: number) => void;
+  /** Books still subscribed (the others are UNLISTENed at the next tick). */
+  isSubscribed: (book: string) => boolean;
+  onError: (error: unknown) => void;
+}
+
+export class BookListener {
+  readonly #options: ListenerOptions;
+  readonly #books = new Map<string, string>(); // book → channel
+  readonly #byChannel = new Map<string, string>();
+  #client: pg.Client | null = null;
+  #connecting: Promise<pg.Client | null> | null = null;
+  #backoffMs = 100;
+  #poll: NodeJS.Timeout | null = null;
+  #closed = false;
+
+  constructor(options: ListenerOptions) {
+    this.#options = options;
+  }
+
+  /** Starts following a book: LISTEN, then a wake-up (the table may already be ahead). */
+  add(book: string): void {
+    if (this.#closed || this.#books.has(book)) return;
+    const channel = channelOf(this.#options.schema, book);
+    this.#books.set(book, channel);
+    this.#byChannel.set(channel, book);
+    this.#poll ??= setInterval(() => void this.#tick(), this.#options.pollMs).unref();
+    void this.#listen(book, channel);
+  }
+
+  async #listen(book: string, channel: string): Promise<void> {
+    const client = await this.#connection();
+    if (client !== null && this.#books.get(book) === channel) {
+      try {
+        await client.query(`LISTEN ${channel}`);
+      } catch (error) {
+        this.#options.onError(error); // the reconnect re-LISTENs; the poll covers meanwhile
+      }
+    }
+    this.#options.wake(book);
+  }
+
+  async #connection(): Promise<pg.Client | null> {
+    if (this.#client !== null) return this.#client;
+    this.#connecting ??= (async () => {
+      while (!this.#closed) {
+        const client = this.#options.connect();
+        client.on('error', (error) => this.#lost(client, error));
+        client.on('end', () => this.#lost(client, null));
+        client.on('notification', (message) => {
+          const book = this.#byChannel.get(message.channel);
+          if (book !== undefined) this.#options.wake(book);
+        });
+        try {
+          await client.connect();
+          if (this.#closed) {
+            await client.end().catch(() => undefined);
+            return null;
+          }
+          this.#client = client;
+          this.#backoffMs = 100;
+          return client;
+        } catch (error) {
+          this.#options.onError(error);
+          client.end().catch(() => undefined);
+          await new Promise((resolve) => setTimeout(resolve, this.#backoffMs).unref());
+          this.#backoffMs = Math.min(this.#backoffMs * 2, 2000);
+        }
+      }
+      return null;
+    })().finally(() => {
+      this.#connecting = null;
+    });
+    return this.#connecting;
+  }
+
+  /** L4: a lost listener reconnects, re-LISTENs every book and wakes them all. */
+  #lost(client: pg.Client, error: unknown): void {
+    if (this.#client !== client) return;
+    this.#client = null;
+    if (error !== null) this.#options.onError(error);
+    client.end().catch(() => undefined);
+    if (this.#closed) return;
+    setTimeout(() => {
+      for (const [book, channel] of this.#books) void this.#listen(book, channel);
+    }, this.#backoffMs).unref();
+  }
+
+  /** L3, and UNLISTEN of books whose streams all ended. */
+  async #tick(): Promise<void> {
+    for (const [book, channel] of [...this.#books]) {
+      if (this.#options.isSubscribed(book)) continue;
+      this.#books.delete(book);
+      this.#byChannel.delete(channel);
+      this.#client?.query(`UNLISTEN ${channel}`).catch(() => undefined);
+    }
+    if (this.#books.size === 0) {
+      if (this.#poll !== null) clearInterval(this.#poll);
+      this.#poll = null;
+      return;
+    }
+    try {
+      const heads = await this.#options.heads([...this.#books.keys()]);
+      for (const [book, head] of heads) this.#options.wake(book, head);
+    } catch (error) {
+      this.#options.onError(error);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#poll !== null) clearInterval(this.#poll);
+    this.#poll = null;
+    const client = this.#client;
+    this.#client = null;
+    if (client !== null) {
+      try {
+        await client.query('UNLISTEN *');
+      } catch {
+        // Going away anyway.
+      }
+      await client.end().catch(() => undefined);
+    }
+  }
+}

