@@ -37,6 +37,7 @@ import assert from 'node:assert/strict';
 import type pg from 'pg';
 
 import { BaseStore, type BatchDraft } from '../core/base-store.js';
+import { checkedDeltas, effectiveBalance, postingAccount, type LoadedAccount } from '../core/commit-checks.js';
 import { accountKey } from '../core/account-key.js';
 import { bookCaseKey } from '../core/book-name.js';
 import { StoreError } from '../core/errors.js';
@@ -52,7 +53,6 @@ import {
   I64_MIN,
   SYSTEM_BOOK,
   type AccountCfg,
-  type AccountDef,
   type AccountId,
   type AccountKind,
   type AssetDef,
@@ -150,11 +150,8 @@ interface FlushState {
   events: SequencedEvent[];
 }
 
-interface AccountRow {
-  def: AccountDef;
-  cfg: AccountCfg;
-  raw: bigint;
-}
+/** An account as loaded for a commit or a read (src/core/commit-checks.ts). */
+type AccountRow = LoadedAccount;
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: StoreError };
 
@@ -639,33 +636,10 @@ export class PgStore extends BaseStore {
     const postingAccounts: AccountRow[] = [];
     for (const posting of tx.postings) {
       const account = posting.account.book === tx.book ? accounts.get(posting.account.path) : undefined;
-      if (account === undefined) throw StoreError.unknownAccount({ ...posting.account });
-      if (account.def.asset !== posting.amount.asset) {
-        throw StoreError.assetMismatch({ ...posting.account }, account.def.asset, posting.amount.asset);
-      }
-      postingAccounts.push(account);
+      postingAccounts.push(postingAccount(posting, account));
     }
-    // 7. Overflow: checked per-account deltas in order of first appearance, then projected balances.
-    const deltas = new Map<AccountRow, bigint>();
-    for (let index = 0; index < tx.postings.length; index++) {
-      const posting = tx.postings[index]!;
-      const account = postingAccounts[index]!;
-      const delta = (deltas.get(account) ?? 0n) + (posting.direction === 'debit' ? posting.amount.minor : -posting.amount.minor);
-      if (delta < I64_MIN || delta > I64_MAX) throw StoreError.overflow({ ...posting.account });
-      deltas.set(account, delta);
-    }
-    for (const [account, delta] of deltas) {
-      const projected = account.raw + delta;
-      if (projected < I64_MIN || projected > I64_MAX) throw StoreError.overflow({ ...account.def.id });
-      if (account.cfg.normal_side === 'credit' && projected === I64_MIN) throw StoreError.overflow({ ...account.def.id });
-    }
-    // 8. Minimum balance on the effective balance after the whole transaction.
-    for (const [account, delta] of deltas) {
-      const minBalance = account.cfg.min_balance;
-      if (minBalance === null) continue;
-      const wouldBe = effective(account.cfg, account.raw + delta);
-      if (wouldBe < minBalance) throw StoreError.constraintViolation({ ...account.def.id }, minBalance, wouldBe);
-    }
+    // 7-8. Overflow and minimum balances (src/core/commit-checks.ts).
+    const deltas = checkedDeltas(tx.postings, postingAccounts);
     // 9. Append and project. Each posting row carries its account's raw balance after the whole
     // transaction, so `balance(asOf)` is one row.
     const { seq, at } = await this.#append(client, state, 'transaction_posted', eventJson);
@@ -900,7 +874,7 @@ export class PgStore extends BaseStore {
     const updatedSeq = toSeq(row.updated_seq, this.#schema, id.book);
     const cfg: AccountCfg = { normal_side: row.normal_side === null ? null : (row.normal_side as Direction), min_balance: null };
     const raw = row.raw === null ? 0n : (row.raw as bigint);
-    return { amount: { minor: updatedSeq === 0 ? 0n : effective(cfg, raw), asset: String(row.asset) }, updated_seq: updatedSeq };
+    return { amount: { minor: updatedSeq === 0 ? 0n : effectiveBalance(cfg, raw), asset: String(row.asset) }, updated_seq: updatedSeq };
   }
 
   protected override async _asset(id: string): Promise<AssetDef | null> {
@@ -1067,9 +1041,6 @@ class FlushError extends Error {
   }
 }
 
-function effective(cfg: Pick<AccountCfg, 'normal_side'>, raw: bigint): bigint {
-  return cfg.normal_side === 'credit' ? -raw : raw;
-}
 
 function toSafeNumber(value: unknown): number {
   const number = Number(value as bigint);

@@ -29,6 +29,7 @@ import path from 'node:path';
 import type Database from 'better-sqlite3';
 
 import { BaseStore, type BatchDraft } from '../core/base-store.js';
+import { checkedDeltas, effectiveBalance, postingAccount, type LoadedAccount } from '../core/commit-checks.js';
 import { sumsSaturatedWarning, TrialBalanceSums } from '../core/trial-balance.js';
 import { accountKey } from '../core/account-key.js';
 import { bookCaseKey } from '../core/book-name.js';
@@ -39,11 +40,7 @@ import type { NormalisedAccount, NormalisedAsset, NormalisedTransaction } from '
 import { BATCH_DRAFTS_MAX, QUEUE_DEPTH_MAX_DEFAULT } from '../core/limits.js';
 import { formatAtUs, wallClockUs } from '../core/time.js';
 import {
-  I64_MAX,
-  I64_MIN,
   SYSTEM_BOOK,
-  type AccountCfg,
-  type AccountDef,
   type AccountId,
   type AccountKind,
   type AssetDef,
@@ -92,11 +89,8 @@ interface BookRow {
   lastAtUs: number;
 }
 
-interface AccountRow {
-  def: AccountDef;
-  cfg: AccountCfg;
-  raw: bigint;
-}
+/** An account as loaded for a commit or a read (src/core/commit-checks.ts). */
+type AccountRow = LoadedAccount;
 
 /** One queued write. `run` executes inside the batch transaction and returns the job's answer. */
 interface WriteJob {
@@ -253,9 +247,6 @@ function toBigint(value: unknown): bigint {
   return BigInt(value);
 }
 
-function effective(cfg: AccountCfg, raw: bigint): bigint {
-  return cfg.normal_side === 'credit' ? -raw : raw;
-}
 
 export class SqliteStore extends BaseStore {
   readonly #file: string;
@@ -452,33 +443,10 @@ export class SqliteStore extends BaseStore {
         account = this.#account(posting.account);
         if (account !== undefined) accounts.set(key, account);
       }
-      if (account === undefined) throw StoreError.unknownAccount({ ...posting.account });
-      if (account.def.asset !== posting.amount.asset) {
-        throw StoreError.assetMismatch({ ...posting.account }, account.def.asset, posting.amount.asset);
-      }
-      postingAccounts.push(account);
+      postingAccounts.push(postingAccount(posting, account));
     }
-    // 7. Overflow: checked per-account deltas in order of first appearance, then projected balances.
-    const deltas = new Map<AccountRow, bigint>();
-    for (let index = 0; index < tx.postings.length; index++) {
-      const posting = tx.postings[index]!;
-      const account = postingAccounts[index]!;
-      const delta = (deltas.get(account) ?? 0n) + (posting.direction === 'debit' ? posting.amount.minor : -posting.amount.minor);
-      if (delta < I64_MIN || delta > I64_MAX) throw StoreError.overflow({ ...posting.account });
-      deltas.set(account, delta);
-    }
-    for (const [account, delta] of deltas) {
-      const projected = account.raw + delta;
-      if (projected < I64_MIN || projected > I64_MAX) throw StoreError.overflow({ ...account.def.id });
-      if (account.cfg.normal_side === 'credit' && projected === I64_MIN) throw StoreError.overflow({ ...account.def.id });
-    }
-    // 8. Minimum balance on the effective balance after the whole transaction.
-    for (const [account, delta] of deltas) {
-      const minBalance = account.cfg.min_balance;
-      if (minBalance === null) continue;
-      const wouldBe = effective(account.cfg, account.raw + delta);
-      if (wouldBe < minBalance) throw StoreError.constraintViolation({ ...account.def.id }, minBalance, wouldBe);
-    }
+    // 7-8. Overflow and minimum balances (src/core/commit-checks.ts).
+    const deltas = checkedDeltas(tx.postings, postingAccounts);
     // 9. Append and project.
     const { seq, atUs, at } = this.#append(tx.book, eventJson);
     sql.transactionInsert.run(tx.id, tx.book, tx.idempotency_key, seq);
@@ -629,7 +597,7 @@ export class SqliteStore extends BaseStore {
         updatedSeq = toNumber(row.seq);
       }
     }
-    return { amount: { minor: updatedSeq === 0 ? 0n : effective(model.cfg, raw), asset: model.def.asset }, updated_seq: updatedSeq };
+    return { amount: { minor: updatedSeq === 0 ? 0n : effectiveBalance(model.cfg, raw), asset: model.def.asset }, updated_seq: updatedSeq };
   }
 
   protected override async _asset(id: string): Promise<AssetDef | null> {
