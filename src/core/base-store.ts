@@ -211,6 +211,51 @@ export abstract class BaseStore implements Store {
   protected abstract _close(): Promise<void>;
 }
 
+/**
+ * `commitBatch` for a store that queues each draft as its own job: a book's drafts are admitted
+ * together or not at all (`admit` throws OVERLOADED for the whole book), the admitted ones are
+ * sent in input order, and every slot settles with its own outcome.
+ */
+export async function commitQueuedBatch(
+  drafts: readonly BatchDraft[],
+  admit: (book: string, count: number) => void,
+  send: (draft: NormalisedTransaction) => Promise<Committed>,
+): Promise<CommitResult[]> {
+  const results: Array<CommitResult | Promise<CommitResult>> = new Array(drafts.length);
+  const countsByBook = new Map<string, number>();
+  for (let index = 0; index < drafts.length; index++) {
+    const draft = drafts[index]!;
+    if (draft instanceof StoreError) results[index] = { ok: false, error: draft };
+    else countsByBook.set(draft.tx.book, (countsByBook.get(draft.tx.book) ?? 0) + 1);
+  }
+  const refused = new Map<string, StoreError>();
+  for (const [book, count] of countsByBook) {
+    try {
+      admit(book, count);
+    } catch (error) {
+      if (!(error instanceof StoreError)) throw error;
+      refused.set(book, error);
+    }
+  }
+  for (let index = 0; index < drafts.length; index++) {
+    const draft = drafts[index]!;
+    if (draft instanceof StoreError) continue;
+    const refusal = refused.get(draft.tx.book);
+    if (refusal !== undefined) {
+      results[index] = { ok: false, error: refusal };
+      continue;
+    }
+    results[index] = send(draft).then(
+      (value): CommitResult => ({ ok: true, value }),
+      (error: unknown): CommitResult => {
+        if (error instanceof StoreError) return { ok: false, error };
+        throw error;
+      },
+    );
+  }
+  return Promise.all(results);
+}
+
 /** Runs `read` over caller input; whatever it throws becomes a StoreError (F2). */
 function readInput<T>(argument: string, read: () => T): T {
   try {

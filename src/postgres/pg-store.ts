@@ -36,7 +36,7 @@
 import assert from 'node:assert/strict';
 import type pg from 'pg';
 
-import { BaseStore, type BatchDraft } from '../core/base-store.js';
+import { BaseStore, commitQueuedBatch, type BatchDraft } from '../core/base-store.js';
 import { checkedDeltas, effectiveBalance, postingAccount, type LoadedAccount } from '../core/commit-checks.js';
 import { accountKey } from '../core/account-key.js';
 import { bookCaseKey } from '../core/book-name.js';
@@ -356,40 +356,8 @@ export class PgStore extends BaseStore {
   }
 
   protected override async _commitBatch(drafts: BatchDraft[]): Promise<CommitResult[]> {
-    const results: Array<CommitResult | Promise<CommitResult>> = new Array(drafts.length);
-    const countsByBook = new Map<string, number>();
-    for (let index = 0; index < drafts.length; index++) {
-      const draft = drafts[index]!;
-      if (draft instanceof StoreError) results[index] = { ok: false, error: draft };
-      else countsByBook.set(draft.tx.book, (countsByBook.get(draft.tx.book) ?? 0) + 1);
-    }
     // A book's drafts are admitted together or not at all; jobs are queued in input order.
-    const refused = new Map<string, StoreError>();
-    for (const [book, count] of countsByBook) {
-      try {
-        this.#admit(book, count);
-      } catch (error) {
-        if (!(error instanceof StoreError)) throw error;
-        refused.set(book, error);
-      }
-    }
-    for (let index = 0; index < drafts.length; index++) {
-      const draft = drafts[index]!;
-      if (draft instanceof StoreError) continue;
-      const refusal = refused.get(draft.tx.book);
-      if (refusal !== undefined) {
-        results[index] = { ok: false, error: refusal };
-        continue;
-      }
-      results[index] = this.#enqueue(draft.tx.book, true, { kind: 'commit', draft }).then(
-        (value): CommitResult => ({ ok: true, value: value as Committed }),
-        (error: unknown): CommitResult => {
-          if (error instanceof StoreError) return { ok: false, error };
-          throw error;
-        },
-      );
-    }
-    return Promise.all(results);
+    return commitQueuedBatch(drafts, (book, count) => this.#admit(book, count), (draft) => this.#enqueue(draft.tx.book, true, { kind: 'commit', draft }) as Promise<Committed>);
   }
 
   // --- the per-book queues (P6) -----------------------------------------------------------------

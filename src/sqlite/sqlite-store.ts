@@ -28,7 +28,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type Database from 'better-sqlite3';
 
-import { BaseStore, type BatchDraft } from '../core/base-store.js';
+import { BaseStore, commitQueuedBatch, type BatchDraft } from '../core/base-store.js';
 import { checkedDeltas, effectiveBalance, postingAccount, type LoadedAccount } from '../core/commit-checks.js';
 import { sumsSaturatedWarning, TrialBalanceSums } from '../core/trial-balance.js';
 import { accountKey } from '../core/account-key.js';
@@ -384,40 +384,8 @@ export class SqliteStore extends BaseStore {
   }
 
   protected override async _commitBatch(drafts: BatchDraft[]): Promise<CommitResult[]> {
-    const results: Array<CommitResult | Promise<CommitResult>> = new Array(drafts.length);
-    const countsByBook = new Map<string, number>();
-    for (let index = 0; index < drafts.length; index++) {
-      const draft = drafts[index]!;
-      if (draft instanceof StoreError) results[index] = { ok: false, error: draft };
-      else countsByBook.set(draft.tx.book, (countsByBook.get(draft.tx.book) ?? 0) + 1);
-    }
     // A book's drafts are admitted together or not at all; jobs are queued in input order.
-    const refused = new Map<string, StoreError>();
-    for (const [book, count] of countsByBook) {
-      try {
-        this.#admit(book, count);
-      } catch (error) {
-        if (!(error instanceof StoreError)) throw error;
-        refused.set(book, error);
-      }
-    }
-    for (let index = 0; index < drafts.length; index++) {
-      const draft = drafts[index]!;
-      if (draft instanceof StoreError) continue;
-      const refusal = refused.get(draft.tx.book);
-      if (refusal !== undefined) {
-        results[index] = { ok: false, error: refusal };
-        continue;
-      }
-      results[index] = this.#enqueue(draft.tx.book, true, () => this.#commit(draft.tx, draft.eventJson)).then(
-        (value): CommitResult => ({ ok: true, value: value as Committed }),
-        (error: unknown): CommitResult => {
-          if (error instanceof StoreError) return { ok: false, error };
-          throw error;
-        },
-      );
-    }
-    return Promise.all(results);
+    return commitQueuedBatch(drafts, (book, count) => this.#admit(book, count), (draft) => this.#enqueue(draft.tx.book, true, () => this.#commit(draft.tx, draft.eventJson)) as Promise<Committed>);
   }
 
   /** Runs inside the batch transaction: the checks of store-contract 7.3, then the append. */
