@@ -371,6 +371,22 @@ export function decodeEvent(text: string): LedgerEvent {
   });
 }
 
+/** The definition in a stored `asset_registered` event's JSON (a database store's row). */
+export function decodeAssetDef(text: string): AssetDef {
+  const event = decodeEvent(text);
+  if (event.kind !== 'asset_registered') throw new EventDecodeError(`expected an asset_registered event, got ${event.kind}`);
+  const { kind: _kind, ...def } = event;
+  return def;
+}
+
+/** The transaction in a stored `transaction_posted` event's JSON (a database store's row). */
+export function decodeTransaction(text: string): Transaction {
+  const event = decodeEvent(text);
+  if (event.kind !== 'transaction_posted') throw new EventDecodeError(`expected a transaction_posted event, got ${event.kind}`);
+  const { kind: _kind, ...transaction } = event;
+  return transaction;
+}
+
 /** The decoded frame payload, with `at` also as microseconds. */
 export interface DecodedPayload {
   seq: number;

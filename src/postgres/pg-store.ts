@@ -41,7 +41,7 @@ import { checkedDeltas, effectiveBalance, postingAccount, type LoadedAccount } f
 import { accountKey } from '../core/account-key.js';
 import { bookCaseKey } from '../core/book-name.js';
 import { StoreError } from '../core/errors.js';
-import { decodeEvent } from '../core/event-codec.js';
+import { decodeAssetDef, decodeEvent, decodeTransaction } from '../core/event-codec.js';
 import { sameAccount, sameAssetDef, sameTransactionContent } from '../core/identity.js';
 import type { NormalisedAccount, NormalisedAsset, NormalisedTransaction } from '../core/input.js';
 import { BATCH_DRAFTS_MAX, QUEUE_DEPTH_MAX_DEFAULT } from '../core/limits.js';
@@ -534,7 +534,7 @@ export class PgStore extends BaseStore {
           )
         ).rows[0] as Row | undefined;
         if (existing !== undefined) {
-          if (sameAssetDef(assetOf(String(existing.event_json)), def)) return undefined;
+          if (sameAssetDef(decodeAssetDef(String(existing.event_json)), def)) return undefined;
           throw StoreError.alreadyExists(`asset ${def.id}`);
         }
         const { seq } = await this.#append(client, state, 'asset_registered', eventJson);
@@ -592,7 +592,7 @@ export class PgStore extends BaseStore {
         seq: toSeq(prior.seq, this.#schema, tx.book),
         at: formatAtUs(toSafeNumber(prior.at_us)),
       };
-      if (sameTransactionContent(transactionOf(String(prior.event_json)), tx)) return committed;
+      if (sameTransactionContent(decodeTransaction(String(prior.event_json)), tx)) return committed;
       throw StoreError.idempotencyConflict(tx.book, tx.idempotency_key, committed);
     }
     // 5. Txid uniqueness, store-wide.
@@ -852,7 +852,7 @@ export class PgStore extends BaseStore {
       `SELECT e.event_json FROM ${this.#S}.assets a JOIN ${this.#S}.events e ON e.book = $2 AND e.seq = a.seq WHERE a.id = $1`,
       [id, SYSTEM_BOOK],
     );
-    return rows[0] === undefined ? null : assetOf(String(rows[0].event_json));
+    return rows[0] === undefined ? null : decodeAssetDef(String(rows[0].event_json));
   }
 
   protected override async _accountHistory(id: AccountId, after: number, seqCountMax: number): Promise<PostingRecord[]> {
@@ -895,7 +895,7 @@ export class PgStore extends BaseStore {
     const book = String(row.book);
     const seq = toSeq(row.seq, this.#schema, book);
     if (row.event_seq === null) throw StoreError.corrupt(book, `${this.#schema}.events`, seq, `transaction ${txid} names seq ${seq} of book ${book}, which has no event`);
-    return { transaction: transactionOf(String(row.event_json)), seq, at: formatAtUs(toSafeNumber(row.at_us)) };
+    return { transaction: decodeTransaction(String(row.event_json)), seq, at: formatAtUs(toSafeNumber(row.at_us)) };
   }
 
   protected override async _trialBalance(book: string, asOfUs: number | null): Promise<TrialBalanceRow[]> {
@@ -1023,20 +1023,6 @@ function toSeq(value: unknown, schema: string, book: string): number {
     throw StoreError.corrupt(book, `${schema}.books`, 0, `book ${book} holds a seq beyond 2^53: ${String(value)}`);
   }
   return number;
-}
-
-function assetOf(json: string): AssetDef {
-  const event = decodeEvent(json);
-  assert.equal(event.kind, 'asset_registered');
-  const { kind: _kind, ...def } = event as { kind: string } & AssetDef;
-  return def;
-}
-
-function transactionOf(json: string): Transaction {
-  const event = decodeEvent(json);
-  assert.equal(event.kind, 'transaction_posted');
-  const { kind: _kind, ...transaction } = event as { kind: string } & Transaction;
-  return transaction;
 }
 
 type Driver = typeof pg;

@@ -34,7 +34,7 @@ import { sumsSaturatedWarning, TrialBalanceSums } from '../core/trial-balance.js
 import { accountKey } from '../core/account-key.js';
 import { bookCaseKey } from '../core/book-name.js';
 import { StoreError } from '../core/errors.js';
-import { decodeEvent } from '../core/event-codec.js';
+import { decodeAssetDef, decodeEvent, decodeTransaction } from '../core/event-codec.js';
 import { sameAccount, sameAssetDef, sameTransactionContent } from '../core/identity.js';
 import type { NormalisedAccount, NormalisedAsset, NormalisedTransaction } from '../core/input.js';
 import { BATCH_DRAFTS_MAX, QUEUE_DEPTH_MAX_DEFAULT } from '../core/limits.js';
@@ -339,7 +339,7 @@ export class SqliteStore extends BaseStore {
     await this.#enqueue(SYSTEM_BOOK, true, () => {
       const existing = this.#sql.assetGet.get(asset.id) as Row | undefined;
       if (existing !== undefined) {
-        if (sameAssetDef(assetOf(String(existing.json)), asset)) return undefined;
+        if (sameAssetDef(decodeAssetDef(String(existing.json)), asset)) return undefined;
         throw StoreError.alreadyExists(`asset ${asset.id}`);
       }
       this.#append(SYSTEM_BOOK, eventJson);
@@ -395,7 +395,7 @@ export class SqliteStore extends BaseStore {
     const prior = sql.idempotencyGet.get(tx.book, tx.idempotency_key) as Row | undefined;
     if (prior !== undefined) {
       const committed: Committed = { txid: String(prior.txid), seq: toNumber(prior.seq), at: String(prior.at) };
-      const original = transactionOf(String(prior.json));
+      const original = decodeTransaction(String(prior.json));
       if (sameTransactionContent(original, tx)) return committed;
       throw StoreError.idempotencyConflict(tx.book, tx.idempotency_key, committed);
     }
@@ -570,7 +570,7 @@ export class SqliteStore extends BaseStore {
 
   protected override async _asset(id: string): Promise<AssetDef | null> {
     const row = this.#sql.assetGet.get(id) as Row | undefined;
-    return row === undefined ? null : assetOf(String(row.json));
+    return row === undefined ? null : decodeAssetDef(String(row.json));
   }
 
   protected override async _accountHistory(id: AccountId, after: number, seqCountMax: number): Promise<PostingRecord[]> {
@@ -592,7 +592,7 @@ export class SqliteStore extends BaseStore {
   protected override async _transaction(txid: string): Promise<StoredTransaction | null> {
     const row = this.#sql.transactionGet.get(txid) as Row | undefined;
     if (row === undefined) return null;
-    return { transaction: transactionOf(String(row.json)), seq: toNumber(row.seq), at: String(row.at) };
+    return { transaction: decodeTransaction(String(row.json)), seq: toNumber(row.seq), at: String(row.at) };
   }
 
   protected override async _trialBalance(name: string, asOf: number | null): Promise<TrialBalanceRow[]> {
@@ -683,20 +683,6 @@ function loadDriver(): Promise<DriverConstructor> {
     },
   );
   return driverLoad;
-}
-
-function assetOf(json: string): AssetDef {
-  const event = decodeEvent(json);
-  assert.equal(event.kind, 'asset_registered');
-  const { kind: _kind, ...def } = event as { kind: string } & AssetDef;
-  return def;
-}
-
-function transactionOf(json: string): Transaction {
-  const event = decodeEvent(json);
-  assert.equal(event.kind, 'transaction_posted');
-  const { kind: _kind, ...transaction } = event as { kind: string } & Transaction;
-  return transaction;
 }
 
 function isIntegerOverflow(error: unknown): boolean {
