@@ -7,6 +7,7 @@ import {
   checkFrame,
   decodeFrame,
   encodeFrame,
+  encodeFrameAroundEvent,
   encodeFrameFromText,
   findIntactFrameAfter,
   FRAME_HEADER_BYTES,
@@ -47,6 +48,17 @@ test('frame_round_trips', () => {
 test('encodeFrame and encodeFrameFromText write the same bytes', () => {
   const text = encodeSequencedPayload(3, '2026-06-05T12:00:00.000001Z', encodeTransactionPosted({ ...tx, metadata: 'é€😀' }));
   assert.deepEqual(encodeFrame(Buffer.from(text)), encodeFrameFromText(text));
+});
+
+test('encodeFrameAroundEvent frames the event bytes exactly as encodeFrameFromText frames its text', () => {
+  const at = '2026-06-05T12:00:00.000001Z';
+  for (const seq of [1, 99, 2 ** 40]) {
+    const eventJson = encodeTransactionPosted({ ...tx, metadata: 'é€😀' });
+    const framed = encodeFrameAroundEvent(seq, at, Buffer.from(eventJson, 'utf8'));
+    assert.deepEqual(framed, encodeFrameFromText(encodeSequencedPayload(seq, at, eventJson)));
+    const decoded = decodeFrame(framed, 0, framed.length);
+    assert.equal(decoded.kind, 'frame');
+  }
 });
 
 test('short_buffer_is_torn_not_corrupt', () => {

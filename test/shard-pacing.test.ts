@@ -9,13 +9,13 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { flatPostingsOf } from '../src/log/book-state.js';
+import { CommitPacker } from '../src/log/commit-wire.js';
 import { RealFileSystem, type OpenFlags } from '../src/log/file-system.js';
 import { normaliseAccount, normaliseAssetDef, normaliseTransaction } from '../src/core/input.js';
 import { WATERMARK_SLOTS_PER_CHUNK } from '../src/core/limits.js';
 import { Shard } from '../src/log/shard.js';
 import { SYSTEM_BOOK } from '../src/core/types.js';
-import type { Job, JobRequest, JobsMessage, ShardConfig, WorkerMessage } from '../src/log/worker-protocol.js';
+import type { ClonedJob, JobRequest, JobsMessage, ShardConfig, WorkerMessage } from '../src/log/worker-protocol.js';
 import { BOOK, makeTempDir, mkTx, removeDir, UNSIDED, USD } from './support/log-store-fixtures.js';
 
 /** The real file system, counting writes to snapshot temporary files. */
@@ -58,7 +58,7 @@ test('a snapshot is written one slice per turn while a message arrives every tur
     const shard = new Shard(config, fileSystem, (message) => replies.push(message));
     let nextId = 1;
     const send = (...jobs: JobRequest[]): void => {
-      const message: JobsMessage = { type: 'jobs', jobs: jobs.map((job) => ({ ...job, id: nextId++ }) as Job) };
+      const message: JobsMessage = { type: 'jobs', jobs: jobs.map((job) => ({ ...job, id: nextId++ }) as ClonedJob), commits: null };
       shard.handleNow([message]);
     };
     send({ op: 'slots', chunkIndex: 0, buffer: new SharedArrayBuffer(WATERMARK_SLOTS_PER_CHUNK * 8) });
@@ -70,11 +70,12 @@ test('a snapshot is written one slice per turn while a message arrives every tur
     }
     // About 6 MiB of snapshot: two dozen slices of 256 KiB.
     for (let chunk = 0; chunk < 40; chunk++) {
-      const jobs = Array.from({ length: 1000 }, (_, index) => {
+      const packer = new CommitPacker();
+      for (let index = 0; index < 1000; index++) {
         const { tx, eventJson } = normaliseTransaction({ ...mkTx(`k-${chunk}-${index}`, 1n), id: randomUUID() });
-        return { op: 'commit' as const, book: BOOK, slot: 1, txid: tx.id, key: tx.idempotency_key, postings: flatPostingsOf(tx), eventJson, txidForeign: false };
-      });
-      send(...jobs);
+        packer.add(nextId++, 0, 1, tx, eventJson, false);
+      }
+      shard.handleNow([{ type: 'jobs', jobs: [], commits: packer.take() }]);
     }
     send({ op: 'snapshot', book: BOOK, slot: 1 });
     const perTurn: number[] = [];
@@ -92,7 +93,7 @@ test('a snapshot is written one slice per turn while a message arrives every tur
     // the header or the trailer, written on their own. Never a growing number of passes.
     assert.ok(Math.max(...perTurn) <= 3, `snapshot writes per turn: ${perTurn.join(',')}`);
     assert.ok(replies.length > 0);
-    shard.handleNow([{ type: 'jobs', jobs: [{ op: 'close', id: nextId++ }] }]);
+    shard.handleNow([{ type: 'jobs', jobs: [{ op: 'close', id: nextId++ }], commits: null }]);
   } finally {
     removeDir(dir);
   }

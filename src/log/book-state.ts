@@ -133,26 +133,6 @@ export function effectOf(tx: Transaction, keyOf: (id: AccountId) => string = acc
   };
 }
 
-/** The flat form a commit job carries across the worker port: key, asset, minor, direction, …. */
-export function flatPostingsOf(tx: Transaction): Array<string | bigint> {
-  const flat: Array<string | bigint> = new Array(tx.postings.length * 4);
-  let at = 0;
-  for (const posting of tx.postings) {
-    flat[at++] = accountKey(posting.account);
-    flat[at++] = posting.amount.asset;
-    flat[at++] = posting.amount.minor;
-    flat[at++] = posting.direction;
-  }
-  return flat;
-}
-
-export function unflattenPostings(flat: ReadonlyArray<string | bigint>): PostingEffect[] {
-  const postings: PostingEffect[] = [];
-  for (let index = 0; index < flat.length; index += 4) {
-    postings.push({ key: flat[index] as string, asset: flat[index + 1] as string, minor: flat[index + 2] as bigint, direction: flat[index + 3] as Direction });
-  }
-  return postings;
-}
 
 /** An event that decodes but cannot be applied (row R10 at replay). */
 export class ApplyError extends Error {

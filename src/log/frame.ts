@@ -60,6 +60,24 @@ export function encodeFrameFromText(payloadText: string): Buffer {
 }
 
 /**
+ * Builds the frame of `{"seq":…,"at":"…","event":<event>}` around an event already encoded as
+ * UTF-8: its bytes are copied once and never encoded again. Byte for byte the frame of
+ * encodeSequencedPayload's text.
+ */
+export function encodeFrameAroundEvent(seq: number, at: string, event: Uint8Array): Buffer {
+  const prefix = `{"seq":${seq},"at":"${at}","event":`; // ASCII: one byte a character
+  const payloadBytes = prefix.length + event.length + 1;
+  assert(payloadBytes <= FRAME_PAYLOAD_BYTES_MAX);
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payloadBytes);
+  frame.writeUInt32LE(payloadBytes, 0);
+  frame.write(prefix, FRAME_HEADER_BYTES, 'latin1');
+  frame.set(event, FRAME_HEADER_BYTES + prefix.length);
+  frame[FRAME_HEADER_BYTES + payloadBytes - 1] = 0x7d; // }
+  frame.writeUInt32LE(zlib.crc32(frame.subarray(FRAME_HEADER_BYTES)), 4);
+  return frame;
+}
+
+/**
  * Checks the frame at `offset` up to its CRC, without decoding the payload. `end` is the end of
  * the available bytes (for a file: its length within the buffer).
  */

@@ -28,7 +28,6 @@ import { StoreError } from '../core/errors.js';
 import { RealFileSystem, type FileSystem } from './file-system.js';
 import { derivedFdsMax, readOpenFilesLimit, workerFdShare } from './fd-budget.js';
 import { sameAssetDef } from '../core/identity.js';
-import { flatPostingsOf } from './book-state.js';
 import { postingRecordsOf, readTxid, type HistoryColumns } from './posting-index.js';
 import { BalanceSlotsReader } from './shared-balances.js';
 import { checkBook, type NormalisedAccount, type NormalisedAsset, type NormalisedTransaction } from '../core/input.js';
@@ -329,16 +328,6 @@ export class LogStore extends BaseStore {
       if (reservation === undefined) this.#txidReservations.set(tx.id, { book: tx.book, count: 1 });
       else reservation.count++;
     }
-    const job: JobRequest = {
-      op: 'commit',
-      book: tx.book,
-      slot: entry.slot,
-      txid: tx.id,
-      key: tx.idempotency_key,
-      postings: flatPostingsOf(tx),
-      eventJson,
-      txidForeign,
-    };
     const appended = (seq: number, at: string): Committed => {
       this.#markDurable(entry);
       this.#txids.set(tx.id, this.#bookOrdinal(tx.book));
@@ -353,7 +342,7 @@ export class LogStore extends BaseStore {
         if (held.count === 0) this.#txidReservations.delete(tx.id);
       }
     };
-    return this.#router.request(entry.worker, job, entry.name, appended, settled) as Promise<Committed>;
+    return this.#router.requestCommit(entry.worker, entry.slot, tx, eventJson, txidForeign, appended, settled) as Promise<Committed>;
   }
 
   /** Admits `count` write jobs for a book (A2, A3) and returns its entry. */

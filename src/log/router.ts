@@ -14,9 +14,11 @@ import { StoreError } from '../core/errors.js';
 import type { FileSystem } from './file-system.js';
 import { RealFileSystem } from './file-system.js';
 import { Shard } from './shard.js';
+import { CommitPacker } from './commit-wire.js';
+import type { Transaction } from '../core/types.js';
 import {
   fromWireError,
-  type Job,
+  type ClonedJob,
   type JobRequest,
   type JobsMessage,
   type ReplyValue,
@@ -55,10 +57,12 @@ interface Pending {
 export type AppendedHandler = (seq: number, at: string) => ReplyValue;
 
 interface Endpoint {
-  post(message: JobsMessage): void;
+  post(message: JobsMessage, transfer: ArrayBuffer[]): void;
   /** Keeps the process alive while requests are outstanding, and only then. */
   hold(active: boolean): void;
-  outbox: Job[];
+  outbox: ClonedJob[];
+  /** This turn's commits, packed as they come (src/log/commit-wire.ts). */
+  commits: CommitPacker;
   pending: Map<number, Pending>;
   alive: boolean;
   exited: Promise<void>;
@@ -96,9 +100,10 @@ export class Router {
     let exitResolve!: () => void;
     const exited = new Promise<void>((resolve) => (exitResolve = resolve));
     const endpoint: Endpoint = {
-      post: (message) => worker.postMessage(message),
+      post: (message, transfer) => worker.postMessage(message, transfer),
       hold: (active) => (active ? worker.ref() : worker.unref()),
       outbox: [],
+      commits: new CommitPacker(),
       pending: new Map(),
       alive: true,
       exited,
@@ -130,9 +135,10 @@ export class Router {
     channel.port1.unref();
     channel.port2.unref();
     const endpoint: Endpoint = {
-      post: (message) => channel.port1.postMessage(message),
+      post: (message, transfer) => channel.port1.postMessage(message, transfer),
       hold: (active) => (active ? channel.port1.ref() : channel.port1.unref()),
       outbox: [],
+      commits: new CommitPacker(),
       pending: new Map(),
       alive: true,
       exited: Promise.resolve(),
@@ -152,6 +158,34 @@ export class Router {
     onAppended?: AppendedHandler,
     onSettled?: () => void,
   ): Promise<ReplyValue> {
+    return this.#enqueue(workerIndex, book, onAppended, onSettled, (endpoint, id) => {
+      (job as ClonedJob).id = id; // the caller's object travels as it is: no copy per job
+      endpoint.outbox.push(job as ClonedJob);
+    });
+  }
+
+  /** Queues a commit, packed into this turn's message to its worker (src/log/commit-wire.ts). */
+  requestCommit(
+    workerIndex: number,
+    slot: number,
+    tx: Transaction,
+    eventJson: string,
+    txidForeign: boolean,
+    onAppended: AppendedHandler,
+    onSettled: () => void,
+  ): Promise<ReplyValue> {
+    return this.#enqueue(workerIndex, tx.book, onAppended, onSettled, (endpoint, id) =>
+      endpoint.commits.add(id, endpoint.outbox.length, slot, tx, eventJson, txidForeign),
+    );
+  }
+
+  #enqueue(
+    workerIndex: number,
+    book: string | null,
+    onAppended: AppendedHandler | undefined,
+    onSettled: (() => void) | undefined,
+    place: (endpoint: Endpoint, id: number) => void,
+  ): Promise<ReplyValue> {
     const endpoint = this.#endpoints[workerIndex]!;
     return new Promise<ReplyValue>((resolve, reject) => {
       if (!endpoint.alive) {
@@ -162,11 +196,10 @@ export class Router {
       const id = this.#nextId++;
       if (endpoint.pending.size === 0) endpoint.hold(true);
       endpoint.pending.set(id, { resolve, reject, book, onAppended, onSettled });
-      (job as Job).id = id; // the caller's object travels as it is: no copy per job
-      endpoint.outbox.push(job as Job);
+      place(endpoint, id);
       // A full chunk leaves at once, so the worker starts on it while this thread builds the
       // rest of the turn's jobs: the two threads overlap instead of taking turns.
-      if (endpoint.outbox.length >= OUTBOX_FLUSH_JOBS) this.#flushEndpoint(endpoint);
+      if (endpoint.outbox.length + endpoint.commits.count >= OUTBOX_FLUSH_JOBS) this.#flushEndpoint(endpoint);
       else this.#scheduleFlush();
     });
   }
@@ -196,10 +229,11 @@ export class Router {
   }
 
   #flushEndpoint(endpoint: Endpoint): void {
-    if (endpoint.outbox.length === 0) return;
+    if (endpoint.outbox.length === 0 && endpoint.commits.count === 0) return;
     const jobs = endpoint.outbox;
     endpoint.outbox = [];
-    if (endpoint.alive) endpoint.post({ type: 'jobs', jobs });
+    const commits = endpoint.commits.take();
+    if (endpoint.alive) endpoint.post({ type: 'jobs', jobs, commits }, commits === null ? [] : [commits.buffer]);
   }
 
   #onMessage(workerIndex: number, message: WorkerMessage): void {

@@ -24,7 +24,6 @@ import {
   BookState,
   stageCommit,
   stageOpenAccount,
-  unflattenPostings,
   validateCommit,
   validateOpenAccount,
   type CommitDraft,
@@ -35,7 +34,8 @@ import { sameAssetDef } from '../core/identity.js';
 import { decodeEvent, encodeSequencedPayload } from '../core/event-codec.js';
 import { isDescriptorPressure, type FileSystem } from './file-system.js';
 import { BudgetedFileSystem } from './fd-budget.js';
-import { encodeFrameFromText } from './frame.js';
+import { encodeFrameAroundEvent, encodeFrameFromText } from './frame.js';
+import { unpackCommits } from './commit-wire.js';
 import {
   BATCH_BYTES_MAX,
   BATCH_DRAFTS_MAX,
@@ -148,30 +148,40 @@ export class Shard {
 
   #accept(message: JobsMessage): void {
     const replies: Reply[] = [];
-    for (const job of message.jobs) {
-      if (this.#closed) {
-        replies.push(errorReply(job.id, StoreError.closed()));
-        continue;
-      }
-      switch (job.op) {
-        case 'commit':
-        case 'openAccount':
-        case 'registerAsset':
-        case 'snapshot':
-          this.#enqueue(job, replies);
-          break;
-        case 'balance':
-        case 'history':
-        case 'trialBalance':
-        case 'readEvents':
-        case 'transaction':
-          replies.push(this.#read(job));
-          break;
-        default:
-          replies.push(this.#control(job));
-      }
+    const { jobs } = message;
+    let next = 0; // the next cloned job; each packed commit comes after `position` of them
+    if (message.commits !== null) {
+      unpackCommits(message.commits, (job, position) => {
+        while (next < position) this.#acceptJob(jobs[next++]!, replies);
+        this.#acceptJob(job, replies);
+      });
     }
+    while (next < jobs.length) this.#acceptJob(jobs[next++]!, replies);
     if (replies.length > 0) this.#post({ type: 'replies', replies });
+  }
+
+  #acceptJob(job: Job, replies: Reply[]): void {
+    if (this.#closed) {
+      replies.push(errorReply(job.id, StoreError.closed()));
+      return;
+    }
+    switch (job.op) {
+      case 'commit':
+      case 'openAccount':
+      case 'registerAsset':
+      case 'snapshot':
+        this.#enqueue(job, replies);
+        break;
+      case 'balance':
+      case 'history':
+      case 'trialBalance':
+      case 'readEvents':
+      case 'transaction':
+        replies.push(this.#read(job));
+        break;
+      default:
+        replies.push(this.#control(job));
+    }
   }
 
   // --- writes -----------------------------------------------------------------------------------
@@ -270,8 +280,11 @@ export class Shard {
         batchAtUs = Math.max(this.#clockUs(), state.atLastUs ?? 0);
         batchAt = formatAtUs(batchAtUs);
       }
-      const eventJson = (job as { eventJson: string }).eventJson;
-      const entry: Staged = { seq, job, apply, frame: encodeFrameFromText(encodeSequencedPayload(seq, batchAt, eventJson)) };
+      const frame =
+        job.op === 'commit'
+          ? encodeFrameAroundEvent(seq, batchAt, job.event)
+          : encodeFrameFromText(encodeSequencedPayload(seq, batchAt, (job as { eventJson: string }).eventJson));
+      const entry: Staged = { seq, job, apply, frame };
       staged.push(entry);
       seq++;
       return entry;
@@ -284,8 +297,8 @@ export class Shard {
             const draft: CommitDraft = {
               txid: job.txid,
               key: job.key,
-              postings: unflattenPostings(job.postings),
-              content: () => transactionOf(job.eventJson),
+              postings: job.postings,
+              content: () => transactionOf(job.event),
             };
             const verdict = validateCommit(state, overlay, draft, job.txidForeign, loadOriginal);
             if (verdict.kind === 'replay') {
@@ -771,7 +784,7 @@ function drain(queue: WriteJob[]): WriteJob[] {
   let bytes = 0;
   while (count < queue.length && count < BATCH_DRAFTS_MAX) {
     const job = queue[count]!;
-    const estimate = (job.op === 'snapshot' ? 0 : job.eventJson.length) + 128;
+    const estimate = (job.op === 'snapshot' ? 0 : job.op === 'commit' ? job.event.length : job.eventJson.length) + 128;
     if (count > 0 && bytes + estimate > BATCH_BYTES_MAX) break; // stays at the head for the next batch
     bytes += estimate;
     count++;
@@ -780,8 +793,8 @@ function drain(queue: WriteJob[]): WriteJob[] {
 }
 
 /** The full transaction of a commit job, decoded from its event JSON: only to compare a retry. */
-function transactionOf(eventJson: string): Transaction {
-  const event = decodeEvent(eventJson);
+function transactionOf(eventJson: Buffer): Transaction {
+  const event = decodeEvent(eventJson.toString('utf8'));
   assert.equal(event.kind, 'transaction_posted');
   const { kind: _kind, ...tx } = event as Extract<LedgerEvent, { kind: 'transaction_posted' }>;
   return tx;

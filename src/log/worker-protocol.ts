@@ -7,6 +7,7 @@
  */
 import { StoreError, type StoreErrorCode } from '../core/errors.js';
 import type { HistoryColumns } from './posting-index.js';
+import type { CommitJob, PackedCommits } from './commit-wire.js';
 import type {
   AccountCfg,
   AccountDef,
@@ -49,24 +50,6 @@ export function fromWireError(wire: WireError): StoreError {
 
 // --- requests ---------------------------------------------------------------------------------
 
-/**
- * A commit travels compactly: what the writer validates and applies, plus the encoded event it
- * appends. `postings` is flat: account flat key, asset, minor, direction, repeated per posting.
- * The full transaction stays on the main thread; the writer decodes `eventJson` only to compare
- * the content of an idempotent retry.
- */
-export interface CommitJob {
-  op: 'commit';
-  id: number;
-  book: string;
-  slot: number;
-  txid: string;
-  key: string;
-  postings: Array<string | bigint>;
-  eventJson: string;
-  txidForeign: boolean;
-}
-
 export type WriteJob =
   | CommitJob
   | { op: 'openAccount'; id: number; book: string; slot: number; def: AccountDef; cfg: AccountCfg; eventJson: string }
@@ -91,11 +74,16 @@ export type ControlJob =
 export type Job = WriteJob | ReadJob | ControlJob;
 
 /** A job before the router numbers it. */
-export type JobRequest = Job extends infer J ? (J extends Job ? Omit<J, 'id'> : never) : never;
+export type JobRequest = ClonedJob extends infer J ? (J extends ClonedJob ? Omit<J, 'id'> : never) : never;
+
+/** A commit travels packed (src/log/commit-wire.ts); every other job as a cloned object. */
+export type ClonedJob = Exclude<Job, CommitJob>;
 
 export interface JobsMessage {
   type: 'jobs';
-  jobs: Job[];
+  jobs: ClonedJob[];
+  /** The message's commits, each placed among `jobs` by its position; the buffer is transferred. */
+  commits: PackedCommits | null;
 }
 
 // --- replies ----------------------------------------------------------------------------------
