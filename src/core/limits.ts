@@ -55,3 +55,10 @@ export const FDS_LIMIT_FALLBACK = 256;
 export const FDS_MAX_LIMIT = 1_048_576;
 /** Snapshot bytes encoded and written per slice between batches. */
 export const SNAPSHOT_SLICE_BYTES = 256 * 1024;
+/**
+ * Segment preallocation (src/log/segment.ts, G9): an active segment holding at least
+ * PREALLOCATE_FROM_BYTES is grown ahead of its frames by zeros, PREALLOCATE_CHUNK_BYTES at a time,
+ * so most batches overwrite allocated blocks and need only an fdatasync.
+ */
+export const PREALLOCATE_FROM_BYTES = 64 * 1024;
+export const PREALLOCATE_CHUNK_BYTES = 1024 * 1024;

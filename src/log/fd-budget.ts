@@ -141,11 +141,11 @@ export class BudgetedFileSystem implements FileSystem {
   readSync(fd: number, target: Uint8Array, positionBytes: number): number {
     return this.#inner.readSync(fd, target, positionBytes);
   }
-  writevSync(fd: number, chunks: readonly Uint8Array[]): number {
-    return this.#inner.writevSync(fd, chunks);
+  writevSync(fd: number, chunks: readonly Uint8Array[], positionBytes?: number): number {
+    return this.#inner.writevSync(fd, chunks, positionBytes);
   }
-  fsyncSync(fd: number): void {
-    this.#inner.fsyncSync(fd);
+  fsyncSync(fd: number, dataOnly?: boolean): void {
+    this.#inner.fsyncSync(fd, dataOnly);
   }
   fstatSizeSync(fd: number): number {
     return this.#inner.fstatSizeSync(fd);

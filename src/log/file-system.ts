@@ -8,16 +8,29 @@
  */
 import fs from 'node:fs';
 
-export type OpenFlags = 'r' | 'r+' | 'a' | 'wx';
+/**
+ * 'create': read and write, the file made if absent, never truncated, not in append mode (the
+ * segments, written at their offsets: src/log/segment.ts G9). The others as Node reads them.
+ */
+export type OpenFlags = 'r' | 'r+' | 'a' | 'wx' | 'create';
+
+const CREATE_FLAGS = fs.constants.O_RDWR | fs.constants.O_CREAT;
 
 export interface FileSystem {
   openSync(path: string, flags: OpenFlags): number;
   closeSync(fd: number): void;
   /** Reads up to `target.length` bytes at `positionBytes`; returns the count read. */
   readSync(fd: number, target: Uint8Array, positionBytes: number): number;
-  /** Writes at the file's current position (its end, in append mode); may write fewer bytes. */
-  writevSync(fd: number, chunks: readonly Uint8Array[]): number;
-  fsyncSync(fd: number): void;
+  /**
+   * Writes at `positionBytes`, or without it at the file's current position (its end, in append
+   * mode); may write fewer bytes.
+   */
+  writevSync(fd: number, chunks: readonly Uint8Array[], positionBytes?: number): number;
+  /**
+   * Makes the file's data durable. `dataOnly` (fdatasync) may skip timestamps; it still makes a
+   * changed length durable, so it is an fsync for every purpose of this package.
+   */
+  fsyncSync(fd: number, dataOnly?: boolean): void;
   fstatSizeSync(fd: number): number;
   ftruncateSync(fd: number, lengthBytes: number): void;
   renameSync(source: string, target: string): void;
@@ -34,7 +47,7 @@ export interface FileSystem {
 
 export class RealFileSystem implements FileSystem {
   openSync(path: string, flags: OpenFlags): number {
-    return fs.openSync(path, flags);
+    return fs.openSync(path, flags === 'create' ? CREATE_FLAGS : flags);
   }
   closeSync(fd: number): void {
     fs.closeSync(fd);
@@ -42,11 +55,12 @@ export class RealFileSystem implements FileSystem {
   readSync(fd: number, target: Uint8Array, positionBytes: number): number {
     return fs.readSync(fd, target, 0, target.length, positionBytes);
   }
-  writevSync(fd: number, chunks: readonly Uint8Array[]): number {
-    return fs.writevSync(fd, chunks as Uint8Array[]);
+  writevSync(fd: number, chunks: readonly Uint8Array[], positionBytes?: number): number {
+    return positionBytes === undefined ? fs.writevSync(fd, chunks as Uint8Array[]) : fs.writevSync(fd, chunks as Uint8Array[], positionBytes);
   }
-  fsyncSync(fd: number): void {
-    fs.fsyncSync(fd);
+  fsyncSync(fd: number, dataOnly = false): void {
+    if (dataOnly) fs.fdatasyncSync(fd);
+    else fs.fsyncSync(fd);
   }
   fstatSizeSync(fd: number): number {
     return fs.fstatSync(fd).size;
@@ -104,16 +118,19 @@ export function isDescriptorPressure(error: unknown): boolean {
 const IOV_MAX = 1024;
 
 /**
- * Writes every byte of `chunks` back to back, continuing after short writes (a short write is not
- * an error) and splitting at IOV_MAX buffers.
+ * Writes every byte of `chunks` back to back, at `positionBytes` or else at the file's current
+ * position, continuing after short writes (a short write is not an error) and splitting at IOV_MAX
+ * buffers.
  */
-export function writeAll(fileSystem: FileSystem, fd: number, chunks: readonly Uint8Array[]): void {
+export function writeAll(fileSystem: FileSystem, fd: number, chunks: readonly Uint8Array[], positionBytes?: number): void {
   let pending = chunks.length <= IOV_MAX ? chunks : [Buffer.concat(chunks as Uint8Array[])];
+  let position = positionBytes;
   while (pending.length > 0) {
-    let written = fileSystem.writevSync(fd, pending);
+    let written = fileSystem.writevSync(fd, pending, position);
     if (written <= 0) {
       throw Object.assign(new Error('a write made no progress'), { code: 'EIO' });
     }
+    if (position !== undefined) position += written;
     let index = 0;
     while (index < pending.length && written >= pending[index]!.length) {
       written -= pending[index]!.length;

@@ -105,6 +105,7 @@ export class LogStore extends BaseStore {
           fdsPerWorker: descriptorShare(options),
           clockUs: testClock,
           ...(options.testHooks.scanChunkBytes === undefined ? {} : { scanChunkBytes: options.testHooks.scanChunkBytes }),
+          ...(options.testHooks.preallocate === undefined ? {} : { preallocate: { ...options.testHooks.preallocate } }),
           fileSystemModule: options.testHooks.fileSystemModule ?? null,
           fileSystemConfig: options.testHooks.fileSystemConfig ?? null,
         },

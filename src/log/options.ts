@@ -10,7 +10,7 @@
 import os from 'node:os';
 import { StoreError } from '../core/errors.js';
 import type { FileSystem } from './file-system.js';
-import { FDS_MAX_LIMIT, QUEUE_DEPTH_MAX_DEFAULT, WORKER_FDS_MIN } from '../core/limits.js';
+import { FDS_MAX_LIMIT, PREALLOCATE_CHUNK_BYTES, QUEUE_DEPTH_MAX_DEFAULT, WORKER_FDS_MIN } from '../core/limits.js';
 
 export interface LogStoreWarning {
   code: string;
@@ -32,6 +32,11 @@ export interface LogStoreTestHooks {
   fileSystem?: FileSystem;
   /** Bytes a segment scan reads at a time (default 64 KiB), so tests can put frames across every boundary. */
   scanChunkBytes?: number;
+  /**
+   * Segment preallocation (src/log/segment.ts G9): from what length of frames, and how many bytes
+   * at a time (at most PREALLOCATE_CHUNK_BYTES), so small test logs run on preallocated segments.
+   */
+  preallocate?: { fromBytes: number; chunkBytes: number };
   /** The soft open-files limit to size the descriptor budget from, instead of the process's own. */
   openFilesLimit?: number;
 }
@@ -140,6 +145,10 @@ export function resolveOptions(options: LogStoreOptions | undefined): ResolvedOp
   const testHooks = (given.testHooks === undefined ? {} : given.testHooks) as LogStoreTestHooks;
   if (typeof testHooks !== 'object' || testHooks === null) throw StoreError.invalidArgument('options.testHooks', 'must be an object');
   if (testHooks.scanChunkBytes !== undefined) integerOption(testHooks.scanChunkBytes, 'testHooks.scanChunkBytes', 1, 2 ** 30);
+  if (testHooks.preallocate !== undefined) {
+    integerOption(testHooks.preallocate.fromBytes, 'testHooks.preallocate.fromBytes', 0, 2 ** 40);
+    integerOption(testHooks.preallocate.chunkBytes, 'testHooks.preallocate.chunkBytes', 1, PREALLOCATE_CHUNK_BYTES);
+  }
   return {
     workers,
     snapshotEvery: tunables.snapshotEvery!,

@@ -237,7 +237,7 @@ function replayLog(
       throw StoreError.corrupt(book, file, 0, recoveryMessages.misplacedSegment(file, expectedSeq, true));
     }
     log.adoptSegment(base, bytes.length);
-    log.activeLengthBytes = replaySegment(bytes, file, final, context);
+    log.framesEndAt(replaySegment(bytes, file, final, context));
   }
   const lastSeq = context.expectedSeq - 1;
   const finalSegment = segments[segments.length - 1];

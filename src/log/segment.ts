@@ -26,6 +26,14 @@
  * G8. A failure to get a descriptor during an append leaves the log as it was before the batch, so
  *     the same batch can simply be tried again: the active descriptor and the catalog change only
  *     once a new segment and its directory entry are in place.
+ * G9. Preallocation. Frames are written at their offset, not appended. Once the active segment
+ *     holds PREALLOCATE_FROM_BYTES, a batch that would pass the allocated end writes zeros after
+ *     its frames up to the next PREALLOCATE_CHUNK_BYTES boundary (never past segmentMax) and is
+ *     made durable with a full fsync; a batch that fits in the zeros already durable needs only an
+ *     fdatasync, which skips the file-system journal. The zero tail is never part of the log:
+ *     recovery reads it as a torn tail (it is one: bytes past the last frame), rotation truncates
+ *     it before the segment is sealed, and a clean close truncates it, so a sealed segment and a
+ *     closed store hold no zeros (the Rust store reads both unchanged).
  */
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -33,12 +41,19 @@ import { StoreError } from '../core/errors.js';
 import type { DecodedPayload } from '../core/event-codec.js';
 import { isDescriptorPressure, isNotDamage, readFully, writeAll, type FileSystem } from './file-system.js';
 import { decodeFrame, FRAME_HEADER_BYTES, type FrameDecodeResult } from './frame.js';
-import { FRAME_PAYLOAD_BYTES_MAX } from '../core/limits.js';
+import { FRAME_PAYLOAD_BYTES_MAX, PREALLOCATE_CHUNK_BYTES, PREALLOCATE_FROM_BYTES } from '../core/limits.js';
 
 const SEGMENT_NAME_PATTERN = /^segment-(\d+)\.log$/;
 
 /** Bytes read at a time by a scan; a read is enlarged to hold one whole frame when needed (G5). */
 export const SCAN_CHUNK_BYTES = 64 * 1024;
+
+/** Zeros to grow a segment with (G9), shared: written, never changed. */
+let zeros: Buffer | null = null;
+function zeroChunk(bytes: number): Buffer {
+  zeros ??= Buffer.alloc(PREALLOCATE_CHUNK_BYTES);
+  return zeros.subarray(0, bytes);
+}
 
 export function segmentFileName(base: number): string {
   return `segment-${String(base).padStart(20, '0')}.log`;
@@ -80,10 +95,14 @@ export class SegmentLog {
   readonly bookDir: string;
   /** Segment bases, ascending. */
   readonly catalog: number[] = [];
-  /** Bytes in the active segment (the last of the catalog). */
+  /** Bytes of frames in the active segment (the last of the catalog). */
   activeLengthBytes = 0;
+  /** The active segment's length on disk: its frames, then the zeros durable after them (G9). */
+  #allocatedBytes = 0;
   /** Bytes a scan reads at a time (G5); tests make it small to put frames across every boundary. */
   scanChunkBytes = SCAN_CHUNK_BYTES;
+  /** G9's thresholds; tests make them small so small logs run on preallocated segments. */
+  preallocate = { fromBytes: PREALLOCATE_FROM_BYTES, chunkBytes: PREALLOCATE_CHUNK_BYTES };
   readonly #offsets = new OffsetColumn();
   #activeFd: number | null = null;
 
@@ -110,6 +129,16 @@ export class SegmentLog {
     assert(previous === undefined || base > previous);
     this.catalog.push(base);
     this.activeLengthBytes = lengthBytes;
+  }
+
+  /**
+   * Recovery: the adopted segment's frames end at `lengthBytes`. Any bytes after them are a torn
+   * tail, not zeros of this log's (G9): repair cuts them before the first append, and until then,
+   * a close leaves them as found.
+   */
+  framesEndAt(lengthBytes: number): void {
+    this.activeLengthBytes = lengthBytes;
+    this.#allocatedBytes = lengthBytes;
   }
 
   /** Recovery and append: the frame of `seq` starts at `offsetBytes` in the active segment. */
@@ -144,17 +173,53 @@ export class SegmentLog {
     } else if (this.#rotationDue(segmentMax)) {
       this.#rotate(firstSeq);
     } else if (this.#activeFd === null) {
-      this.#activeFd = fileSystem.openSync(this.segmentPath(this.catalog[this.catalog.length - 1]!), 'a');
+      this.#activeFd = fileSystem.openSync(this.segmentPath(this.catalog[this.catalog.length - 1]!), 'r+');
     }
     const fd = this.#activeFd!;
-    writeAll(fileSystem, fd, frames);
-    fileSystem.fsyncSync(fd);
-    let offset = this.activeLengthBytes;
+    const start = this.activeLengthBytes;
+    let end = start;
+    for (const frame of frames) end += frame.length;
+    // G9: inside the durable zeros an fdatasync will do; past them, grow and fsync in full.
+    const grows = end > this.#allocatedBytes;
+    const allocated = grows ? this.#preallocatedEnd(end, segmentMax) : this.#allocatedBytes;
+    writeAll(fileSystem, fd, allocated > end && grows ? [...frames, zeroChunk(allocated - end)] : frames, start);
+    fileSystem.fsyncSync(fd, !grows);
+    this.#allocatedBytes = allocated;
+    let offset = start;
     for (let index = 0; index < frames.length; index++) {
       this.recordFrame(firstSeq + index, offset);
       offset += frames[index]!.length;
     }
     this.activeLengthBytes = offset;
+  }
+
+  /**
+   * Where the zeros after a batch ending at `end` stop (G9): nothing while the segment is small,
+   * else the next chunk boundary, but not past segmentMax, where the segment rotates anyway.
+   */
+  #preallocatedEnd(end: number, segmentMax: number): number {
+    const { fromBytes, chunkBytes } = this.preallocate;
+    if (end < fromBytes) return end;
+    const boundary = (Math.floor(end / chunkBytes) + 1) * chunkBytes;
+    return Math.max(end, Math.min(boundary, segmentMax));
+  }
+
+  /**
+   * A clean close (G9): cuts the active segment's zero tail, so the files on disk hold frames only,
+   * and closes it. Failure is harmless (the zeros read as a torn tail at the next open) and silent.
+   */
+  trimAndClose(): void {
+    if (this.catalog.length > 0 && this.#allocatedBytes > this.activeLengthBytes) {
+      try {
+        this.#activeFd ??= this.fileSystem.openSync(this.segmentPath(this.catalog[this.catalog.length - 1]!), 'r+');
+        this.fileSystem.ftruncateSync(this.#activeFd, this.activeLengthBytes);
+        this.fileSystem.fsyncSync(this.#activeFd);
+        this.#allocatedBytes = this.activeLengthBytes;
+      } catch {
+        // the next open truncates the tail instead
+      }
+    }
+    this.close();
   }
 
   #createBook(firstSeq: number): void {
@@ -165,11 +230,12 @@ export class SegmentLog {
     this.#activeFd = this.#openNewSegment(firstSeq);
     this.catalog.push(firstSeq);
     this.activeLengthBytes = 0;
+    this.#allocatedBytes = 0;
   }
 
   /** Creates (or opens, on a retry) `segment-<firstSeq>.log` and makes its entry durable (G5). */
   #openNewSegment(firstSeq: number): number {
-    const fd = this.fileSystem.openSync(this.segmentPath(firstSeq), 'a');
+    const fd = this.fileSystem.openSync(this.segmentPath(firstSeq), 'create');
     try {
       this.fileSystem.fsyncDirSync(this.bookDir);
     } catch (error) {
@@ -185,14 +251,19 @@ export class SegmentLog {
 
   #rotate(firstSeq: number): void {
     const fileSystem = this.fileSystem;
-    const sealedFd = this.#activeFd ?? fileSystem.openSync(this.segmentPath(this.catalog[this.catalog.length - 1]!), 'a');
+    const sealedFd = this.#activeFd ?? fileSystem.openSync(this.segmentPath(this.catalog[this.catalog.length - 1]!), 'r+');
     this.#activeFd = sealedFd;
+    // G9: a sealed segment holds frames only; the cut is made durable with the seal, before the
+    // next segment exists.
+    if (this.#allocatedBytes > this.activeLengthBytes) fileSystem.ftruncateSync(sealedFd, this.activeLengthBytes);
     fileSystem.fsyncSync(sealedFd); // "sealed" always means fsynced
+    this.#allocatedBytes = this.activeLengthBytes;
     this.#activeFd = null;
     fileSystem.closeSync(sealedFd);
     this.#activeFd = this.#openNewSegment(firstSeq);
     this.catalog.push(firstSeq);
     this.activeLengthBytes = 0;
+    this.#allocatedBytes = 0;
   }
 
   /** Closes the active descriptor without an fsync (used when the book dies, and at close). */

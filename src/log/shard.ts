@@ -224,6 +224,7 @@ export class Shard {
   /** A book's log with the scan chunk size of the test hook, if any. */
   #configured(log: SegmentLog): SegmentLog {
     if (this.#config.scanChunkBytes !== undefined) log.scanChunkBytes = this.#config.scanChunkBytes;
+    if (this.#config.preallocate !== undefined) log.preallocate = { ...this.#config.preallocate };
     return log;
   }
 
@@ -774,7 +775,8 @@ export class Shard {
       const queued = runtime.queue.splice(0);
       if (queued.length > 0) this.#post({ type: 'replies', replies: queued.map((job) => errorReply(job.id, closed)) });
       this.#abandonSnapshot(runtime, closed);
-      runtime.log.close();
+      if (runtime.dead === null) runtime.log.trimAndClose(); // a dead book's file is never written again
+      else runtime.log.close();
     }
   }
 }

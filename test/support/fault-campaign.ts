@@ -77,6 +77,9 @@ function storeOptions(mode: FaultMode, plan: FaultPlan, clock: BigInt64Array | n
       ? { inProcess: true, fileSystem: new FaultyFileSystem(plan.config()) }
       : { fileSystemModule: FAULTY_FILE_SYSTEM_MODULE, fileSystemConfig: plan.config() };
   if (clock !== null) testHooks.clockUs = clock;
+  // In-process, segments are preallocated from their first byte (src/log/segment.ts G9), so every
+  // fault also meets the zero tail, the fdatasyncs and the cut at rotation and close.
+  if (mode === 'in-process') testHooks.preallocate = { fromBytes: 0, chunkBytes: 512 };
   return { workers: 2, ...WORKLOAD_SETTINGS, onWarning: (warning) => warnings.push(warning), testHooks };
 }
 

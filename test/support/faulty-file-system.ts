@@ -125,13 +125,13 @@ export class FaultyFileSystem implements FileSystem {
   readSync(fd: number, target: Uint8Array, positionBytes: number): number {
     return this.#real.readSync(fd, target, positionBytes);
   }
-  writevSync(fd: number, chunks: readonly Uint8Array[]): number {
+  writevSync(fd: number, chunks: readonly Uint8Array[], positionBytes?: number): number {
     this.#check('writev', this.#paths.get(fd) ?? '');
-    return this.#real.writevSync(fd, chunks);
+    return this.#real.writevSync(fd, chunks, positionBytes);
   }
-  fsyncSync(fd: number): void {
-    this.#check('fsync', this.#paths.get(fd) ?? '');
-    this.#real.fsyncSync(fd);
+  fsyncSync(fd: number, dataOnly?: boolean): void {
+    this.#check('fsync', this.#paths.get(fd) ?? ''); // an fdatasync is an fsync to inject into
+    this.#real.fsyncSync(fd, dataOnly);
   }
   fstatSizeSync(fd: number): number {
     return this.#real.fstatSizeSync(fd);

@@ -22,6 +22,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { StoreError } from '../../src/core/errors.js';
+import { checkFrame, FRAME_HEADER_BYTES } from '../../src/log/frame.js';
 import { LogStore } from '../../src/log/log-store.js';
 import type { LogStoreOptions } from '../../src/log/options.js';
 import { SYSTEM_BOOK, type SequencedEvent } from '../../src/core/types.js';
@@ -38,6 +39,8 @@ export interface PowerLossCase {
   crashAtCall: number;
   /** fsyncgate: the nth fsync fails and loses its writes (0: none). */
   fsyncgateAt?: number;
+  /** Segments preallocated from their first byte (src/log/segment.ts G9). */
+  preallocate: boolean;
   steps: number;
 }
 
@@ -47,23 +50,25 @@ export interface PowerLossResult {
   unknownRetried: number;
 }
 
-function options(fileSystem: SimFileSystem, clock: BigInt64Array | null): LogStoreOptions {
+/** Half the cases run on preallocated segments from the first byte (src/log/segment.ts G9), 512 bytes at a time. */
+function options(fileSystem: SimFileSystem, clock: BigInt64Array | null, preallocate: boolean): LogStoreOptions {
   const testHooks: NonNullable<LogStoreOptions['testHooks']> = { inProcess: true, fileSystem };
+  if (preallocate) testHooks.preallocate = { fromBytes: 0, chunkBytes: 512 };
   if (clock !== null) testHooks.clockUs = clock;
   return { workers: 2, ...WORKLOAD_SETTINGS, onWarning: () => undefined, testHooks };
 }
 
 export function describeCase(powerLoss: PowerLossCase): string {
-  return `power loss seed ${powerLoss.seed}, mode ${powerLoss.mode}, directories ${powerLoss.directories}, crash at call ${powerLoss.crashAtCall}${powerLoss.fsyncgateAt ? `, fsyncgate at fsync ${powerLoss.fsyncgateAt}` : ''}, ${powerLoss.steps} steps`;
+  return `power loss seed ${powerLoss.seed}, mode ${powerLoss.mode}, directories ${powerLoss.directories}, crash at call ${powerLoss.crashAtCall}${powerLoss.fsyncgateAt ? `, fsyncgate at fsync ${powerLoss.fsyncgateAt}` : ''}, ${powerLoss.steps} steps${powerLoss.preallocate ? ', preallocated segments' : ''}`;
 }
 
 /** File-system calls (and fsyncs) a fault-free run of the workload makes, from open to close. */
-export async function measureWorkload(steps: number): Promise<{ calls: number; fsyncs: number }> {
+export async function measureWorkload(steps: number, preallocate: boolean): Promise<{ calls: number; fsyncs: number }> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'talea-power-'));
   try {
     const sim = new SimFileSystem({ seed: 1, directories: [root] });
     const clock = new BigInt64Array(new SharedArrayBuffer(8));
-    const store = await LogStore.open(root, options(sim, clock));
+    const store = await LogStore.open(root, options(sim, clock, preallocate));
     await runFaultWorkload(store, clock, steps);
     await store.close();
     return { calls: sim.calls, fsyncs: sim.count('fsync') };
@@ -78,7 +83,7 @@ export async function runPowerLossCase(powerLoss: PowerLossCase): Promise<PowerL
   try {
     const sim = new SimFileSystem({ seed: powerLoss.seed, directories: [root] });
     const clock = new BigInt64Array(new SharedArrayBuffer(8));
-    const store = await LogStore.open(root, options(sim, clock));
+    const store = await LogStore.open(root, options(sim, clock, powerLoss.preallocate));
     sim.crashAfterCalls(powerLoss.crashAtCall);
     if (powerLoss.fsyncgateAt !== undefined && powerLoss.fsyncgateAt > 0) sim.failFsyncAt(powerLoss.fsyncgateAt);
     const run = await within(runFaultWorkload(store, clock, powerLoss.steps), 30_000, `${what}: the workload`);
@@ -89,15 +94,16 @@ export async function runPowerLossCase(powerLoss: PowerLossCase): Promise<PowerL
     const image = sim.crash(powerLoss.mode, powerLoss.directories);
     let reopened: LogStore;
     try {
-      reopened = await LogStore.open(root, options(image, null));
+      reopened = await LogStore.open(root, options(image, null, powerLoss.preallocate));
     } catch (error) {
       // Only the mixed mode may refuse, and only for damage inside bytes no fsync covered (R3).
       assert(error instanceof StoreError && error.code === 'CORRUPT', `${what}: open failed: ${(error as Error).stack}`);
       assert.equal(powerLoss.mode, 'mixed', `${what}: a whole-write crash image was refused: ${error.message}`);
       const { file, offset } = error as StoreError & { file: string; offset: number };
       assert(/\/segment-\d+\.log$/.test(file), `${what}: the refusal names no segment: ${error.message}`);
-      const durable = sim.durableSize(file);
-      assert(durable !== null && offset >= durable, `${what}: refused at ${file}:${offset}, inside the ${durable} fsynced bytes: ${error.message}`);
+      // The fsynced frames: with preallocation, durable zeros follow them and are not the log.
+      const durable = durableFramesEnd(sim, file);
+      assert(durable !== null && offset >= durable, `${what}: refused at ${file}:${offset}, inside the ${durable} bytes of fsynced frames: ${error.message}`);
       return { opened: false, acknowledgedChecked: 0, unknownRetried: 0 };
     }
     let logs: Map<string, SequencedEvent[]>;
@@ -109,7 +115,7 @@ export async function runPowerLossCase(powerLoss: PowerLossCase): Promise<PowerL
       await within(reopened.close(), 15_000, `${what}: close() after recovery`);
     }
     // Recovery and the retries left a state that opens again, identically.
-    const again = await LogStore.open(root, options(image, null));
+    const again = await LogStore.open(root, options(image, null, powerLoss.preallocate));
     try {
       assert.deepEqual(await readLogs(again), logs, `${what}: a second open found a different log`);
     } finally {
@@ -119,6 +125,17 @@ export async function runPowerLossCase(powerLoss: PowerLossCase): Promise<PowerL
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }
+}
+
+/** Where the sound frames at the start of a file's durable image end, or null for no such file. */
+function durableFramesEnd(sim: SimFileSystem, file: string): number | null {
+  const durable = sim.durableBytes(file);
+  if (durable === null) return null;
+  let offset = 0;
+  for (let checked = checkFrame(durable, 0, durable.length); checked.kind === 'sound'; checked = checkFrame(durable, offset, durable.length)) {
+    offset += FRAME_HEADER_BYTES + checked.payloadBytes;
+  }
+  return offset;
 }
 
 async function readLogs(store: LogStore): Promise<Map<string, SequencedEvent[]>> {
@@ -157,17 +174,21 @@ export async function runPowerLossCampaign(
   steps: number,
   log: (line: string) => void = () => undefined,
 ): Promise<PowerLossSummary> {
-  const { calls, fsyncs } = await measureWorkload(steps);
-  log(`the workload makes ${calls} file-system calls and ${fsyncs} fsyncs without faults`);
+  const workloads = [await measureWorkload(steps, false), await measureWorkload(steps, true)];
+  for (const [index, { calls, fsyncs }] of workloads.entries()) {
+    log(`the workload makes ${calls} file-system calls and ${fsyncs} fsyncs without faults${index === 1 ? ' on preallocated segments' : ''}`);
+  }
   const summary: PowerLossSummary = { cases: 0, opened: 0, refused: 0, acknowledgedChecked: 0, unknownRetried: 0 };
   for (const mode of modes) {
     for (let index = 0; index < seeds; index++) {
       const seed = (firstSeed + index * 7919 + mode.length * 104_729) >>> 0;
       const random = mulberry32(seed);
+      const preallocate = index % 2 === 1;
+      const { calls, fsyncs } = workloads[preallocate ? 1 : 0]!;
       const directories = (['random', 'random', 'applied', 'lost'] as const)[Math.floor(random() * 4)]!;
       const crashAtCall = 1 + Math.floor(random() * calls);
       const fsyncgateAt = random() < 0.15 ? 1 + Math.floor(random() * fsyncs) : 0;
-      const result = await runPowerLossCase({ seed, mode, directories, crashAtCall, fsyncgateAt, steps });
+      const result = await runPowerLossCase({ seed, mode, directories, crashAtCall, fsyncgateAt, steps, preallocate });
       summary.cases++;
       if (result.opened) summary.opened++;
       else summary.refused++;

@@ -149,6 +149,12 @@ export class SimFileSystem implements FileSystem {
   }
 
   /** The durable size of a file as of now (the crash point once dead), or null if it has no node. */
+  /** A copy of a file's durable image, or null. */
+  durableBytes(target: string): Buffer | null {
+    const node = this.#lookup(target);
+    return node !== null && node.kind === 'file' ? Buffer.from(node.durable) : null;
+  }
+
   durableSize(target: string): number | null {
     const node = this.#lookup(target);
     return node !== null && node.kind === 'file' ? node.durable.length : null;
@@ -299,18 +305,20 @@ export class SimFileSystem implements FileSystem {
     return count;
   }
 
-  writevSync(fd: number, chunks: readonly Uint8Array[]): number {
+  writevSync(fd: number, chunks: readonly Uint8Array[], positionBytes?: number): number {
     const descriptor = this.#descriptor(fd, 'writev');
     if (descriptor.flags === 'r') throw fsError('EBADF', 'write', descriptor.path, 'bad file descriptor');
     const data = Buffer.concat(chunks.map((chunk) => Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)));
     const node = descriptor.node;
-    const offset = descriptor.flags === 'a' ? node.size : descriptor.position;
+    // Linux: a positioned write on an append-mode descriptor still appends.
+    const offset = descriptor.flags === 'a' ? node.size : (positionBytes ?? descriptor.position);
     this.#writeView(node, offset, data);
     node.pending.push({ op: 'write', offset, data: Buffer.from(data) });
     descriptor.position = offset + data.length;
     return data.length;
   }
 
+  /** fdatasync too: in this model a file's length is part of its data, which both make durable. */
   fsyncSync(fd: number): void {
     const descriptor = this.#descriptor(fd, 'fsync');
     const node = descriptor.node;
