@@ -84,9 +84,15 @@ export abstract class BaseStore implements Store {
     return this._openAccount(account);
   }
 
-  async commit(tx: Transaction): Promise<Committed> {
-    this.checkOpen();
-    return this._commit(readInput('tx', () => normaliseTransaction(tx)));
+  // Not async: the backend's promise is returned as it is, without a second promise around it
+  // (the hot path of every commit); a synchronous failure still arrives as a rejection.
+  commit(tx: Transaction): Promise<Committed> {
+    try {
+      this.checkOpen();
+      return this._commit(readInput('tx', () => normaliseTransaction(tx)));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   async commitBatch(txs: Transaction[]): Promise<CommitResult[]> {

@@ -64,17 +64,44 @@ export function encodeFrameFromText(payloadText: string): Buffer {
  * UTF-8: its bytes are copied once and never encoded again. Byte for byte the frame of
  * encodeSequencedPayload's text.
  */
-export function encodeFrameAroundEvent(seq: number, at: string, event: Uint8Array): Buffer {
+export function encodeFrameAroundEvent(seq: number, at: string, event: Uint8Array, arena?: FrameArena): Buffer {
   const prefix = `{"seq":${seq},"at":"${at}","event":`; // ASCII: one byte a character
   const payloadBytes = prefix.length + event.length + 1;
   assert(payloadBytes <= FRAME_PAYLOAD_BYTES_MAX);
-  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payloadBytes);
+  const frame = arena === undefined ? Buffer.allocUnsafe(FRAME_HEADER_BYTES + payloadBytes) : arena.take(FRAME_HEADER_BYTES + payloadBytes);
   frame.writeUInt32LE(payloadBytes, 0);
   frame.write(prefix, FRAME_HEADER_BYTES, 'latin1');
   frame.set(event, FRAME_HEADER_BYTES + prefix.length);
   frame[FRAME_HEADER_BYTES + payloadBytes - 1] = 0x7d; // }
   frame.writeUInt32LE(zlib.crc32(frame.subarray(FRAME_HEADER_BYTES)), 4);
   return frame;
+}
+
+/**
+ * Room for one batch's frames, laid out back to back in one buffer that every batch reuses, so a
+ * batch allocates no buffer per frame and goes to the file as one chunk (src/log/segment.ts). A
+ * frame taken from it is valid until the next `reset`.
+ */
+export class FrameArena {
+  #buffer = Buffer.allocUnsafeSlow(64 * 1024);
+  #used = 0;
+
+  /** Starts a batch: the frames of the previous one are overwritten from here on. */
+  reset(): void {
+    this.#used = 0;
+  }
+
+  take(bytes: number): Buffer {
+    if (this.#used + bytes > this.#buffer.length) {
+      // A new buffer: the frames already taken stay valid in the old one (the batch is then
+      // written as more than one chunk).
+      this.#buffer = Buffer.allocUnsafeSlow(Math.max(this.#buffer.length * 2, bytes));
+      this.#used = 0;
+    }
+    const frame = this.#buffer.subarray(this.#used, this.#used + bytes);
+    this.#used += bytes;
+    return frame;
+  }
 }
 
 /**

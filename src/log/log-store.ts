@@ -251,9 +251,8 @@ export class LogStore extends BaseStore {
     });
   }
 
-  protected override async _commit(draft: NormalisedTransaction): Promise<Committed> {
-    const entry = this.#admit(draft.tx.book, 1);
-    return this.#commitDraft(entry, draft);
+  protected override _commit(draft: NormalisedTransaction): Promise<Committed> {
+    return this.#commitDraft(this.#admit(draft.tx.book, 1), draft); // an admission refusal throws: the front rejects with it
   }
 
   protected override async _commitBatch(drafts: BatchDraft[]): Promise<CommitResult[]> {

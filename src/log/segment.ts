@@ -182,7 +182,9 @@ export class SegmentLog {
     // G9: inside the durable zeros an fdatasync will do; past them, grow and fsync in full.
     const grows = end > this.#allocatedBytes;
     const allocated = grows ? this.#preallocatedEnd(end, segmentMax) : this.#allocatedBytes;
-    writeAll(fileSystem, fd, allocated > end && grows ? [...frames, zeroChunk(allocated - end)] : frames, start);
+    const chunks = backToBack(frames);
+    if (allocated > end && grows) chunks.push(zeroChunk(allocated - end));
+    writeAll(fileSystem, fd, chunks, start);
     fileSystem.fsyncSync(fd, !grows);
     this.#allocatedBytes = allocated;
     let offset = start;
@@ -357,6 +359,28 @@ export class SegmentLog {
     }
     return new SegmentReader(this.book, this.fileSystem, fd, file, lengthBytes, chunkBytes);
   }
+}
+
+/**
+ * The frames as few chunks as they allow: frames that lie back to back in one buffer (a batch built
+ * in a FrameArena) become one chunk, so the write passes one buffer, not one per frame.
+ */
+function backToBack(frames: readonly Buffer[]): Buffer[] {
+  const chunks: Buffer[] = [];
+  let first = frames[0]!;
+  let bytes = first.length;
+  for (let index = 1; index < frames.length; index++) {
+    const frame = frames[index]!;
+    if (frame.buffer === first.buffer && frame.byteOffset === first.byteOffset + bytes) {
+      bytes += frame.length;
+      continue;
+    }
+    chunks.push(bytes === first.length ? first : Buffer.from(first.buffer, first.byteOffset, bytes));
+    first = frame;
+    bytes = frame.length;
+  }
+  chunks.push(bytes === first.length ? first : Buffer.from(first.buffer, first.byteOffset, bytes));
+  return chunks;
 }
 
 /**

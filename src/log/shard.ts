@@ -34,7 +34,7 @@ import { sameAssetDef } from '../core/identity.js';
 import { decodeEvent, encodeSequencedPayload } from '../core/event-codec.js';
 import { isDescriptorPressure, type FileSystem } from './file-system.js';
 import { BudgetedFileSystem } from './fd-budget.js';
-import { encodeFrameAroundEvent, encodeFrameFromText } from './frame.js';
+import { encodeFrameAroundEvent, encodeFrameFromText, FrameArena } from './frame.js';
 import { unpackCommits } from './commit-wire.js';
 import {
   BATCH_BYTES_MAX,
@@ -117,6 +117,8 @@ export class Shard {
   readonly #openSegments = new Set<BookRuntime>();
   /** The pass waiting for the next turn, if any: at most one, or deferred work would run twice per turn. */
   #scheduledPass: NodeJS.Immediate | null = null;
+  /** The frames of the batch being run (one batch at a time: the append is synchronous). */
+  readonly #frames = new FrameArena();
   #closed = false;
 
   constructor(config: ShardConfig, fileSystem: FileSystem, post: (message: WorkerMessage) => void) {
@@ -196,9 +198,9 @@ export class Shard {
   }
 
   #bookFor(book: string, slot: number): BookRuntime {
-    this.#assertOwned(book);
     let runtime = this.#books.get(book);
     if (runtime === undefined) {
+      this.#assertOwned(book); // a book in the map passed this when it was added
       const state = new BookState(book);
       state.attachWriter(this.#config.workerIndex);
       const log = this.#configured(new SegmentLog(this.#fileSystem, this.#config.dataDir, book));
@@ -265,6 +267,7 @@ export class Shard {
   #runBatch(runtime: BookRuntime): void {
     const { state, log } = runtime;
     const jobs = drain(runtime.queue);
+    this.#frames.reset();
     const overlay = new BatchOverlay();
     const outcomes: Outcome[] = [];
     const staged: Staged[] = [];
@@ -283,7 +286,7 @@ export class Shard {
       }
       const frame =
         job.op === 'commit'
-          ? encodeFrameAroundEvent(seq, batchAt, job.event)
+          ? encodeFrameAroundEvent(seq, batchAt, job.event, this.#frames)
           : encodeFrameFromText(encodeSequencedPayload(seq, batchAt, (job as { eventJson: string }).eventJson));
       const entry: Staged = { seq, job, apply, frame };
       staged.push(entry);
