@@ -33,7 +33,7 @@ import { BalanceSlotsReader } from './shared-balances.js';
 import { checkBook, type NormalisedAccount, type NormalisedAsset, type NormalisedTransaction } from '../core/input.js';
 import { WATERMARK_SLOTS_PER_CHUNK, WORKER_FDS_MIN } from '../core/limits.js';
 import { resolveOptions, type LogStoreOptions, type ResolvedOptions } from './options.js';
-import { Router, type AppendedHandler } from './router.js';
+import { Router, type AppendedHandler, type PendingRequest } from './router.js';
 import { TxidTable } from './txid-table.js';
 import { workerIndexOf } from './sharding.js';
 import type { Subscription } from '../core/subscription.js';
@@ -48,9 +48,10 @@ import {
   type PostingRecord,
   type SequencedEvent,
   type StoredTransaction,
+  type Transaction,
   type TrialBalanceRow,
 } from '../core/types.js';
-import { forEachSharedAccount, fromWireError, type JobRequest, type RecoverResult } from './worker-protocol.js';
+import { forEachSharedAccount, fromWireError, type JobRequest, type RecoverResult, type ReplyValue } from './worker-protocol.js';
 
 type BookStatus = 'absent' | 'creating' | 'live' | 'dead';
 
@@ -256,7 +257,7 @@ export class LogStore extends BaseStore {
   }
 
   protected override async _commitBatch(drafts: BatchDraft[]): Promise<CommitResult[]> {
-    const results: Array<CommitResult | Promise<CommitResult>> = new Array(drafts.length);
+    const results: CommitResult[] = new Array(drafts.length);
     const byBook = new Map<string, Array<{ index: number; draft: NormalisedTransaction }>>();
     for (let index = 0; index < drafts.length; index++) {
       const draft = drafts[index]!;
@@ -292,6 +293,8 @@ export class LogStore extends BaseStore {
       }
       return results as CommitResult[];
     }
+    // One promise for the whole batch: each draft's ticket fills its own slot (no promise per draft).
+    const slots = new BatchSlots(results as CommitResult[]);
     for (const [book, group] of byBook) {
       let entry: BookEntry;
       try {
@@ -301,25 +304,22 @@ export class LogStore extends BaseStore {
         for (const { index } of group) results[index] = { ok: false, error };
         continue;
       }
-      for (const { index, draft } of group) {
-        results[index] = this.#commitDraft(entry, draft).then(
-          (value): CommitResult => ({ ok: true, value }),
-          (error: unknown): CommitResult => {
-            if (error instanceof StoreError) return { ok: false, error };
-            throw error;
-          },
-        );
-      }
+      for (const { index, draft } of group) this.#sendCommit(new SlotTicket(this.#commitHooks, entry, draft.tx, slots, index), draft.eventJson);
     }
-    return Promise.all(results);
+    return slots.settled();
+  }
+
+  /** One admitted commit, settled as a promise. */
+  #commitDraft(entry: BookEntry, draft: NormalisedTransaction): Promise<Committed> {
+    return new Promise<Committed>((resolve, reject) => this.#sendCommit(new PromiseTicket(this.#commitHooks, entry, draft.tx, resolve, reject), draft.eventJson));
   }
 
   /**
-   * Sends one admitted commit, checking its txid store-wide on the way. One promise per commit:
-   * the admission and the txid reservation are released by the router just before it settles.
+   * Sends one admitted commit, checking its txid store-wide on the way. The admission and the txid
+   * reservation are released by the ticket just before it settles (CommitHooks.settled).
    */
-  #commitDraft(entry: BookEntry, draft: NormalisedTransaction): Promise<Committed> {
-    const { tx, eventJson } = draft;
+  #sendCommit(ticket: CommitTicket, eventJson: string): void {
+    const { tx, entry } = ticket;
     const ownerOrdinal = this.#txids.get(tx.id);
     const owner = ownerOrdinal === undefined ? undefined : this.#bookNames[ownerOrdinal];
     const reservation = this.#txidReservations.get(tx.id);
@@ -328,22 +328,28 @@ export class LogStore extends BaseStore {
       if (reservation === undefined) this.#txidReservations.set(tx.id, { book: tx.book, count: 1 });
       else reservation.count++;
     }
-    const appended = (seq: number, at: string): Committed => {
-      this.#markDurable(entry);
+    ticket.txidForeign = txidForeign;
+    this.#router.requestCommit(entry.worker, entry.slot, tx, eventJson, txidForeign, ticket);
+  }
+
+  /** What every commit ticket does on its acknowledgement and on settling: made once per store. */
+  readonly #commitHooks: CommitHooks = {
+    appended: (ticket, seq, at) => {
+      const tx = ticket.tx;
+      this.#markDurable(ticket.entry);
       this.#txids.set(tx.id, this.#bookOrdinal(tx.book));
       if (this.hub.hasSubscribers(tx.book)) this.#publish(tx.book, seq, at, { kind: 'transaction_posted', ...tx });
       return { txid: tx.id, seq, at };
-    };
-    const settled = (): void => {
-      this.#release(entry, 1);
-      if (!txidForeign) {
-        const held = this.#txidReservations.get(tx.id)!;
+    },
+    settled: (ticket) => {
+      this.#release(ticket.entry, 1);
+      if (!ticket.txidForeign) {
+        const held = this.#txidReservations.get(ticket.tx.id)!;
         held.count--;
-        if (held.count === 0) this.#txidReservations.delete(tx.id);
+        if (held.count === 0) this.#txidReservations.delete(ticket.tx.id);
       }
-    };
-    return this.#router.requestCommit(entry.worker, entry.slot, tx, eventJson, txidForeign, appended, settled) as Promise<Committed>;
-  }
+    },
+  };
 
   /** Admits `count` write jobs for a book (A2, A3) and returns its entry. */
   #admit(book: string, count: number): BookEntry {
@@ -646,4 +652,93 @@ export function listBooks(root: string, fileSystem: FileSystem = new RealFileSys
     books.push(name);
   }
   return books.sort();
+}
+
+interface CommitHooks {
+  appended(ticket: CommitTicket, seq: number, at: string): Committed;
+  settled(ticket: CommitTicket): void;
+}
+
+/**
+ * One commit in flight, as the router holds it (PendingRequest): one object per commit and no
+ * closures. It settles a promise (PromiseTicket) or one slot of a commitBatch (SlotTicket).
+ */
+abstract class CommitTicket implements PendingRequest {
+  txidForeign = false;
+
+  constructor(
+    readonly hooks: CommitHooks,
+    readonly entry: BookEntry,
+    readonly tx: Transaction,
+  ) {}
+
+  get book(): string {
+    return this.tx.book;
+  }
+
+  appended(seq: number, at: string): Committed {
+    return this.hooks.appended(this, seq, at);
+  }
+
+  settled(): void {
+    this.hooks.settled(this);
+  }
+
+  abstract resolve(value: ReplyValue): void;
+  abstract reject(error: StoreError): void;
+}
+
+class PromiseTicket extends CommitTicket {
+  constructor(
+    hooks: CommitHooks,
+    entry: BookEntry,
+    tx: Transaction,
+    readonly resolve: (value: Committed) => void,
+    readonly reject: (error: StoreError) => void,
+  ) {
+    super(hooks, entry, tx);
+  }
+}
+
+/** The outcomes of one commitBatch call, filled slot by slot; settled() resolves once all are in. */
+class BatchSlots {
+  #outstanding = 0;
+  #resolve: ((results: CommitResult[]) => void) | null = null;
+
+  constructor(readonly results: CommitResult[]) {}
+
+  expect(): void {
+    this.#outstanding++;
+  }
+
+  fill(index: number, result: CommitResult): void {
+    this.results[index] = result;
+    if (--this.#outstanding === 0) this.#resolve?.(this.results);
+  }
+
+  settled(): Promise<CommitResult[]> {
+    if (this.#outstanding === 0) return Promise.resolve(this.results);
+    return new Promise((resolve) => (this.#resolve = resolve));
+  }
+}
+
+class SlotTicket extends CommitTicket {
+  constructor(
+    hooks: CommitHooks,
+    entry: BookEntry,
+    tx: Transaction,
+    readonly slots: BatchSlots,
+    readonly index: number,
+  ) {
+    super(hooks, entry, tx);
+    slots.expect();
+  }
+
+  resolve(value: ReplyValue): void {
+    this.slots.fill(this.index, { ok: true, value: value as Committed });
+  }
+
+  reject(error: StoreError): void {
+    this.slots.fill(this.index, { ok: false, error });
+  }
 }

@@ -43,14 +43,19 @@ export interface RouterEvents {
   onWorkerDeath(workerIndex: number, cause: unknown): void;
 }
 
-interface Pending {
+/**
+ * A request the router holds until its reply: how it settles, and for a write, what its
+ * acknowledgement is worth. `request` makes one per call; a commit brings its own (a ticket of
+ * LogStore's, one object per commit, which settles a promise or a slot of a commitBatch).
+ */
+export interface PendingRequest {
+  readonly book: string | null;
+  /** For a write that was appended: its value, built from its seq and commit time. */
+  appended(seq: number, at: string): ReplyValue;
+  /** Runs once, just before the request settles either way. */
+  settled(): void;
   resolve(value: ReplyValue): void;
   reject(error: StoreError): void;
-  book: string | null;
-  /** For a write that was appended: its value, built from its seq and commit time. */
-  onAppended: ((seq: number, at: string) => ReplyValue) | undefined;
-  /** Runs once, just before the request settles either way. */
-  onSettled: (() => void) | undefined;
 }
 
 /** What the caller of `request` can add for a write. */
@@ -63,7 +68,7 @@ interface Endpoint {
   outbox: ClonedJob[];
   /** This turn's commits, packed as they come (src/log/commit-wire.ts). */
   commits: CommitPacker;
-  pending: Map<number, Pending>;
+  pending: Map<number, PendingRequest>;
   alive: boolean;
   exited: Promise<void>;
   terminate(): Promise<void>;
@@ -158,50 +163,44 @@ export class Router {
     onAppended?: AppendedHandler,
     onSettled?: () => void,
   ): Promise<ReplyValue> {
-    return this.#enqueue(workerIndex, book, onAppended, onSettled, (endpoint, id) => {
-      (job as ClonedJob).id = id; // the caller's object travels as it is: no copy per job
-      endpoint.outbox.push(job as ClonedJob);
-    });
-  }
-
-  /** Queues a commit, packed into this turn's message to its worker (src/log/commit-wire.ts). */
-  requestCommit(
-    workerIndex: number,
-    slot: number,
-    tx: Transaction,
-    eventJson: string,
-    txidForeign: boolean,
-    onAppended: AppendedHandler,
-    onSettled: () => void,
-  ): Promise<ReplyValue> {
-    return this.#enqueue(workerIndex, tx.book, onAppended, onSettled, (endpoint, id) =>
-      endpoint.commits.add(id, endpoint.outbox.length, slot, tx, eventJson, txidForeign),
-    );
-  }
-
-  #enqueue(
-    workerIndex: number,
-    book: string | null,
-    onAppended: AppendedHandler | undefined,
-    onSettled: (() => void) | undefined,
-    place: (endpoint: Endpoint, id: number) => void,
-  ): Promise<ReplyValue> {
-    const endpoint = this.#endpoints[workerIndex]!;
     return new Promise<ReplyValue>((resolve, reject) => {
-      if (!endpoint.alive) {
-        onSettled?.();
-        reject(this.#closing ? StoreError.closed() : StoreError.bookUnavailable(book ?? 'unknown', new Error('its shard worker has died')));
-        return;
-      }
-      const id = this.#nextId++;
-      if (endpoint.pending.size === 0) endpoint.hold(true);
-      endpoint.pending.set(id, { resolve, reject, book, onAppended, onSettled });
-      place(endpoint, id);
-      // A full chunk leaves at once, so the worker starts on it while this thread builds the
-      // rest of the turn's jobs: the two threads overlap instead of taking turns.
-      if (endpoint.outbox.length + endpoint.commits.count >= OUTBOX_FLUSH_JOBS) this.#flushEndpoint(endpoint);
-      else this.#scheduleFlush();
+      const pending: PendingRequest = {
+        book,
+        appended: (seq, at) => (onAppended === undefined ? undefined : onAppended(seq, at)),
+        settled: () => onSettled?.(),
+        resolve,
+        reject,
+      };
+      this.#enqueue(workerIndex, pending, (endpoint, id) => {
+        (job as ClonedJob).id = id; // the caller's object travels as it is: no copy per job
+        endpoint.outbox.push(job as ClonedJob);
+      });
     });
+  }
+
+  /**
+   * Queues a commit, packed into this turn's message to its worker (src/log/commit-wire.ts).
+   * `pending` settles it (R2); a dead worker settles it at once.
+   */
+  requestCommit(workerIndex: number, slot: number, tx: Transaction, eventJson: string, txidForeign: boolean, pending: PendingRequest): void {
+    this.#enqueue(workerIndex, pending, (endpoint, id) => endpoint.commits.add(id, endpoint.outbox.length, slot, tx, eventJson, txidForeign));
+  }
+
+  #enqueue(workerIndex: number, pending: PendingRequest, place: (endpoint: Endpoint, id: number) => void): void {
+    const endpoint = this.#endpoints[workerIndex]!;
+    if (!endpoint.alive) {
+      pending.settled();
+      pending.reject(this.#closing ? StoreError.closed() : StoreError.bookUnavailable(pending.book ?? 'unknown', new Error('its shard worker has died')));
+      return;
+    }
+    const id = this.#nextId++;
+    if (endpoint.pending.size === 0) endpoint.hold(true);
+    endpoint.pending.set(id, pending);
+    place(endpoint, id);
+    // A full chunk leaves at once, so the worker starts on it while this thread builds the rest
+    // of the turn's jobs: the two threads overlap instead of taking turns.
+    if (endpoint.outbox.length + endpoint.commits.count >= OUTBOX_FLUSH_JOBS) this.#flushEndpoint(endpoint);
+    else this.#scheduleFlush();
   }
 
   /** Sends a job to every live worker and waits for all replies. */
@@ -245,7 +244,7 @@ export class Router {
           if (pending === undefined) continue;
           endpoint.pending.delete(reply.id);
           if (endpoint.pending.size === 0) endpoint.hold(false);
-          pending.onSettled?.();
+          pending.settled();
           if (reply.ok) pending.resolve(reply.value);
           else pending.reject(fromWireError(reply.error));
         }
@@ -263,8 +262,8 @@ export class Router {
             atUsFormatted = atUs;
             at = formatAtUs(atUs);
           }
-          pending.onSettled?.();
-          pending.resolve(pending.onAppended === undefined ? undefined : pending.onAppended(message.seqs[index]!, at));
+          pending.settled();
+          pending.resolve(pending.appended(message.seqs[index]!, at));
         }
         if (endpoint.pending.size === 0) endpoint.hold(false);
         break;
@@ -287,7 +286,7 @@ export class Router {
     const pending = [...endpoint.pending.values()];
     endpoint.pending.clear();
     for (const entry of pending) {
-      entry.onSettled?.();
+      entry.settled();
       entry.reject(this.#closing ? StoreError.closed() : StoreError.bookUnavailable(entry.book ?? 'unknown', cause));
     }
   }

@@ -159,18 +159,26 @@ export class SseReader {
     this.#reader = body.getReader();
   }
 
+  /**
+   * The read in progress. A read that loses the race with a timeout is kept for the next pump: it
+   * will still receive the next chunk, and dropping it would drop that chunk's events.
+   */
+  #reading: ReturnType<ReadableStreamDefaultReader<Uint8Array>["read"]> | null = null;
+
   async #pump(deadline: number): Promise<boolean> {
     const remaining = deadline - Date.now();
     if (remaining <= 0) return false;
     let timer: NodeJS.Timeout | undefined;
+    this.#reading ??= this.#reader.read();
     const result = await Promise.race([
-      this.#reader.read(),
+      this.#reading,
       new Promise<null>((resolve) => {
         timer = setTimeout(() => resolve(null), remaining);
       }),
     ]);
     clearTimeout(timer);
     if (result === null) return false;
+    this.#reading = null;
     if (result.done) {
       this.ended = true;
       return false;
