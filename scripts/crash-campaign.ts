@@ -6,7 +6,7 @@
  *
  *   npm run crash-campaign                    200 cycles
  *   npm run crash-campaign -- 1000 --seed 7   (or CRASH_CYCLES, CRASH_SEED)
- *   npm run crash-campaign -- 50 --snapshot-every 20 --idem-hot-cap 16 --segment-max 16384
+ *   npm run crash-campaign -- 50 --snapshot-every 20 --idem-hot-cap 16 --segment-max 16384 --preallocate-chunk 4096
  *   npm run crash-campaign -- 50 --plain      (the engine's default snapshot and spill settings)
  *   npm run crash-campaign -- 50 --dir /tmp/x --keep
  *
@@ -29,6 +29,8 @@ const options: CrashStoreOptions = args.flag('plain')
       snapshotEvery: args.number('snapshot-every', 20),
       idemHotCap: args.number('idem-hot-cap', 16),
       segmentMax: args.number('segment-max', 16 * 1024),
+      // Kills also land in preallocated segments: zero tails, fdatasyncs, cuts at rotation (segment.ts G9).
+      preallocateChunkBytes: args.number('preallocate-chunk', 4096),
     };
 const given = args.value('dir');
 const dir = given ?? fs.mkdtempSync(path.join(os.tmpdir(), 'talea-crash-campaign-'));

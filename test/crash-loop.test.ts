@@ -8,7 +8,8 @@ import { runCrashCampaign } from './support/crash-campaign.js';
 test('kill -9 under load: every acknowledged commit survives exactly once (short campaign)', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'talea-crash-'));
   try {
-    const result = await runCrashCampaign(dir, 6, 20261125, (line) => t.diagnostic(line));
+    // Segments preallocated from their first byte, so kills also leave zero tails (segment.ts G9).
+    const result = await runCrashCampaign(dir, 6, 20261125, (line) => t.diagnostic(line), { preallocateChunkBytes: 4096 });
     t.diagnostic(`cycles ${result.cycles}, acknowledged commits checked ${result.acknowledgedChecked}, unknown outcomes retried ${result.unknownRetried}`);
     assert.equal(result.cycles, 6);
     assert(result.acknowledgedChecked > 0, 'the campaign acknowledged nothing, so it checked nothing');

@@ -13,10 +13,14 @@ export interface CrashStoreOptions {
   segmentMax?: number;
   snapshotEvery?: number;
   idemHotCap?: number;
+  /** Preallocate segments from their first byte, this many bytes at a time (src/log/segment.ts G9). */
+  preallocateChunkBytes?: number;
 }
 
 export function crashStoreOptions(options: CrashStoreOptions): LogStoreOptions {
-  return { workers: 2, segmentMax: 64 * 1024, ...options, onWarning: () => undefined };
+  const { preallocateChunkBytes, ...rest } = options;
+  const testHooks = preallocateChunkBytes === undefined ? undefined : { preallocate: { fromBytes: 0, chunkBytes: preallocateChunkBytes } };
+  return { workers: 2, segmentMax: 64 * 1024, ...rest, onWarning: () => undefined, ...(testHooks === undefined ? {} : { testHooks }) };
 }
 
 export const CRASH_ASSET = 'USD';
