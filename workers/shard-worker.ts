@@ -3,7 +3,8 @@
  * lives here; the shard logic is pure and also runs on the main thread in tests.
  */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
-import { RealFileSystem, type FileSystem } from '../src/log/file-system.js';
+import type { FileSystem } from '../src/log/file-system.js';
+import { ConcurrentSyncFileSystem } from '../src/log/sync-pool.js';
 import { Shard } from '../src/log/shard.js';
 import type { JobsMessage, ShardConfig, WorkerMessage } from '../src/log/worker-protocol.js';
 
@@ -11,7 +12,7 @@ const config = workerData as ShardConfig;
 const port = parentPort;
 if (port === null) throw new Error('shard-worker.js must run as a worker thread');
 
-let fileSystem: FileSystem = new RealFileSystem();
+let fileSystem: FileSystem = new ConcurrentSyncFileSystem();
 if (config.fileSystemModule !== null) {
   // Tests only: a fault-injecting file system, controlled through shared memory.
   const module = (await import(config.fileSystemModule)) as { createFileSystem(config: unknown): FileSystem };

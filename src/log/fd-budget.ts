@@ -25,9 +25,13 @@
  *     holds, and the open is tried once more.
  *     If it still fails, or the budget has no room, the caller gets an error with code EMFILE; an
  *     open that failed wrote nothing, so the shard refuses that job OVERLOADED and the book lives.
+ * F5. A worker whose share is at least SYNC_HELPERS_SHARE_MIN may start sync helper threads
+ *     (src/log/sync-pool.ts); their event loops' descriptors come out of its share, so the count
+ *     stays within the process's limit. A smaller share makes its books' fsyncs one at a time.
  */
 import fs from 'node:fs';
-import { isDescriptorPressure, type FileSystem, type OpenFlags } from './file-system.js';
+import { fsyncAll, fsyncEach, isDescriptorPressure, type FileSystem, type OpenFlags, type SyncRequest } from './file-system.js';
+import { SYNC_HELPERS_MAX } from './sync-pool.js';
 import {
   FDS_LIMIT_FALLBACK,
   FDS_PER_WORKER_THREAD,
@@ -35,6 +39,9 @@ import {
   SEGMENT_FDS_OPEN_MAX,
   WORKER_FDS_MIN,
 } from '../core/limits.js';
+
+/** The smallest worker share that affords sync helper threads (F5). */
+export const SYNC_HELPERS_SHARE_MIN = 64;
 
 /** The soft "Max open files" of a /proc/<pid>/limits text; Infinity for unlimited; null if absent. */
 export function parseOpenFilesLimit(text: string): number | null {
@@ -75,7 +82,7 @@ export function descriptorsExhausted(message: string): Error {
 }
 
 /**
- * Counts the descriptors one worker holds and keeps them within `capacity` (F1 to F4). The shard
+ * Counts the descriptors one worker holds and keeps them within `capacity` (F1 to F5). The shard
  * sets `reclaim` to close its idle active-segment descriptors.
  */
 export class BudgetedFileSystem implements FileSystem {
@@ -90,10 +97,14 @@ export class BudgetedFileSystem implements FileSystem {
   /** Closes up to `count` idle descriptors, least recently used first; returns how many it closed. */
   reclaim: (count: number) => number = () => 0;
 
+  /** Whether this worker's books may be fsynced at once by helper threads (F5). */
+  readonly concurrentSyncs: boolean;
+
   constructor(inner: FileSystem, capacity: number) {
     this.#inner = inner;
-    this.capacity = capacity;
-    this.#writersMax = Math.max(1, Math.floor(capacity / 4)); // F3
+    this.concurrentSyncs = inner.fsyncAllSync !== undefined && capacity >= SYNC_HELPERS_SHARE_MIN;
+    this.capacity = this.concurrentSyncs ? capacity - SYNC_HELPERS_MAX * FDS_PER_WORKER_THREAD : capacity;
+    this.#writersMax = Math.max(1, Math.floor(this.capacity / 4)); // F3
   }
 
   /** Descriptors held now. */
@@ -146,6 +157,12 @@ export class BudgetedFileSystem implements FileSystem {
   }
   fsyncSync(fd: number, dataOnly?: boolean): void {
     this.#inner.fsyncSync(fd, dataOnly);
+  }
+  fsyncAllSync(requests: readonly SyncRequest[]): Array<Error | null> {
+    return this.concurrentSyncs ? fsyncAll(this.#inner, requests) : fsyncEach(this.#inner, requests); // F5
+  }
+  close(): void {
+    this.#inner.close?.();
   }
   fstatSizeSync(fd: number): number {
     return this.#inner.fstatSizeSync(fd);

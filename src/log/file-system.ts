@@ -12,6 +12,12 @@ import fs from 'node:fs';
  * 'create': read and write, the file made if absent, never truncated, not in append mode (the
  * segments, written at their offsets: src/log/segment.ts G9). The others as Node reads them.
  */
+/** One descriptor to make durable, with fdatasync when `dataOnly`. */
+export interface SyncRequest {
+  fd: number;
+  dataOnly: boolean;
+}
+
 export type OpenFlags = 'r' | 'r+' | 'a' | 'wx' | 'create';
 
 const CREATE_FLAGS = fs.constants.O_RDWR | fs.constants.O_CREAT;
@@ -31,6 +37,13 @@ export interface FileSystem {
    * changed length durable, so it is an fsync for every purpose of this package.
    */
   fsyncSync(fd: number, dataOnly?: boolean): void;
+  /**
+   * Optional: fsyncs several descriptors at once and returns each one's outcome (null or the
+   * error). Without it, fsyncAll calls fsyncSync for each in turn (src/log/sync-pool.ts).
+   */
+  fsyncAllSync?(requests: readonly SyncRequest[]): Array<Error | null>;
+  /** Optional: releases what the file system holds beyond descriptors (helper threads). */
+  close?(): void;
   fstatSizeSync(fd: number): number;
   ftruncateSync(fd: number, lengthBytes: number): void;
   renameSync(source: string, target: string): void;
@@ -112,6 +125,27 @@ export class RealFileSystem implements FileSystem {
 export function isDescriptorPressure(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return code === 'EMFILE' || code === 'ENFILE';
+}
+
+/**
+ * Makes every descriptor of `requests` durable: at once when the file system can (fsyncAllSync),
+ * else one after another. Each outcome is null or the error; every request is attempted.
+ */
+export function fsyncAll(fileSystem: FileSystem, requests: readonly SyncRequest[]): Array<Error | null> {
+  if (requests.length > 1 && fileSystem.fsyncAllSync !== undefined) return fileSystem.fsyncAllSync(requests);
+  return fsyncEach(fileSystem, requests);
+}
+
+/** fsyncAll one descriptor after another, with `fileSystem.fsyncSync`. */
+export function fsyncEach(fileSystem: FileSystem, requests: readonly SyncRequest[]): Array<Error | null> {
+  return requests.map((request) => {
+    try {
+      fileSystem.fsyncSync(request.fd, request.dataOnly);
+      return null;
+    } catch (error) {
+      return error as Error;
+    }
+  });
 }
 
 /** Linux accepts at most this many buffers in one writev (IOV_MAX). */

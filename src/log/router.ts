@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { StoreError } from '../core/errors.js';
 import type { FileSystem } from './file-system.js';
-import { RealFileSystem } from './file-system.js';
+import { ConcurrentSyncFileSystem } from './sync-pool.js';
 import { Shard } from './shard.js';
 import { CommitPacker } from './commit-wire.js';
 import type { Transaction } from '../core/types.js';
@@ -134,7 +134,7 @@ export class Router {
 
   #startInProcess(workerIndex: number, shardConfig: ShardConfig, fileSystem: FileSystem | undefined): Endpoint {
     const channel = new MessageChannel();
-    const shard = new Shard(shardConfig, fileSystem ?? new RealFileSystem(), (message) => channel.port2.postMessage(message));
+    const shard = new Shard(shardConfig, fileSystem ?? new ConcurrentSyncFileSystem(), (message) => channel.port2.postMessage(message));
     channel.port2.on('message', (message: JobsMessage) => shard.handle(message));
     channel.port1.on('message', (message: WorkerMessage) => this.#onMessage(workerIndex, message));
     channel.port1.unref();

@@ -39,7 +39,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { StoreError } from '../core/errors.js';
 import type { DecodedPayload } from '../core/event-codec.js';
-import { isDescriptorPressure, isNotDamage, readFully, writeAll, type FileSystem } from './file-system.js';
+import { isDescriptorPressure, isNotDamage, readFully, writeAll, type FileSystem, type SyncRequest } from './file-system.js';
 import { decodeFrame, FRAME_HEADER_BYTES, type FrameDecodeResult } from './frame.js';
 import { FRAME_PAYLOAD_BYTES_MAX, PREALLOCATE_CHUNK_BYTES, PREALLOCATE_FROM_BYTES } from '../core/limits.js';
 
@@ -89,6 +89,17 @@ class OffsetColumn {
     assert(index >= 0 && index < this.length);
     return this.#values[index]!;
   }
+}
+
+/** A batch written by SegmentLog.writeBatch and not yet durable. */
+export interface WrittenBatch {
+  /** What to fsync: the active segment, with fdatasync when the batch grew nothing (G9). */
+  sync: SyncRequest;
+  firstSeq: number;
+  /** Each frame's length, in order. */
+  sizes: number[];
+  /** The segment's length on disk once the batch is durable: its frames and any zeros after them. */
+  allocated: number;
 }
 
 export class SegmentLog {
@@ -165,6 +176,18 @@ export class SegmentLog {
    * on any failure; the caller then ends the book.
    */
   appendBatch(frames: readonly Buffer[], firstSeq: number, segmentMax: number): void {
+    const written = this.writeBatch(frames, firstSeq, segmentMax);
+    this.fileSystem.fsyncSync(written.sync.fd, written.sync.dataOnly);
+    this.completeBatch(written);
+  }
+
+  /**
+   * The first half of appendBatch: creates the book or rotates if needed and writes every byte of
+   * the batch, but does not make it durable. The caller fsyncs `sync` (with other books' batches,
+   * src/log/sync-pool.ts) and then calls completeBatch; if that fsync fails, the book ends (W4)
+   * and the log is never written again.
+   */
+  writeBatch(frames: readonly Buffer[], firstSeq: number, segmentMax: number): WrittenBatch {
     assert(frames.length > 0);
     assert.equal(firstSeq, this.lastSeq + 1);
     const fileSystem = this.fileSystem;
@@ -178,19 +201,28 @@ export class SegmentLog {
     const fd = this.#activeFd!;
     const start = this.activeLengthBytes;
     let end = start;
-    for (const frame of frames) end += frame.length;
+    const sizes: number[] = new Array(frames.length);
+    for (let index = 0; index < frames.length; index++) {
+      sizes[index] = frames[index]!.length;
+      end += sizes[index]!;
+    }
     // G9: inside the durable zeros an fdatasync will do; past them, grow and fsync in full.
     const grows = end > this.#allocatedBytes;
     const allocated = grows ? this.#preallocatedEnd(end, segmentMax) : this.#allocatedBytes;
     const chunks = backToBack(frames);
     if (allocated > end && grows) chunks.push(zeroChunk(allocated - end));
     writeAll(fileSystem, fd, chunks, start);
-    fileSystem.fsyncSync(fd, !grows);
-    this.#allocatedBytes = allocated;
-    let offset = start;
-    for (let index = 0; index < frames.length; index++) {
-      this.recordFrame(firstSeq + index, offset);
-      offset += frames[index]!.length;
+    return { sync: { fd, dataOnly: !grows }, firstSeq, sizes, allocated };
+  }
+
+  /** The second half of appendBatch, once the batch is durable: its frames join the log. */
+  completeBatch(written: WrittenBatch): void {
+    assert.equal(written.firstSeq, this.lastSeq + 1);
+    this.#allocatedBytes = Math.max(this.#allocatedBytes, written.allocated);
+    let offset = this.activeLengthBytes;
+    for (let index = 0; index < written.sizes.length; index++) {
+      this.recordFrame(written.firstSeq + index, offset);
+      offset += written.sizes[index]!;
     }
     this.activeLengthBytes = offset;
   }

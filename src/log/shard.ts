@@ -10,7 +10,9 @@
  *     first reply. It never decreases and never moves for a failed batch.
  * W4. A failed write, fsync, rotation or book creation ends the book. The fsync is never retried.
  * W5. The accepted events of a batch take consecutive seqs; a rejection or a replay takes none.
- * W6. A batch is one write and one fsync of one segment file.
+ * W6. A batch is one write and one fsync of one segment file. The fsyncs of the batches of one pass
+ *     (one per book) run at once (src/log/sync-pool.ts); each batch is applied and answered only
+ *     after its own fsync returned.
  * W7. Replies leave in job order, after the batch's events have been handed to subscribers.
  * W9. A job that cannot get a file descriptor (EMFILE or ENFILE, or the worker's share in use:
  *     src/log/fd-budget.ts) is refused OVERLOADED, with the rest of its batch when the append
@@ -32,7 +34,7 @@ import {
 import { StoreError } from '../core/errors.js';
 import { sameAssetDef } from '../core/identity.js';
 import { decodeEvent, encodeSequencedPayload } from '../core/event-codec.js';
-import { isDescriptorPressure, type FileSystem } from './file-system.js';
+import { fsyncAll, isDescriptorPressure, type FileSystem } from './file-system.js';
 import { BudgetedFileSystem } from './fd-budget.js';
 import { encodeFrameAroundEvent, encodeFrameFromText, FrameArena } from './frame.js';
 import { unpackCommits } from './commit-wire.js';
@@ -44,7 +46,7 @@ import {
 } from '../core/limits.js';
 import { recoverBook, renamedFilesWarning, repairBook, type RepairPlan } from './recovery.js';
 import { IdemMaintenance } from './idem-spill.js';
-import { SegmentLog } from './segment.js';
+import { SegmentLog, type WrittenBatch } from './segment.js';
 import { workerIndexOf } from './sharding.js';
 import { captureCut, pruneSnapshots, SnapshotWriter } from './snapshot.js';
 import { formatAtUs, wallClockUs } from '../core/time.js';
@@ -101,6 +103,20 @@ interface Staged {
   /** What applying it does: a commit's compact effect, or an event for the rare kinds. */
   apply: { kind: 'commit'; effect: CommitDraft } | { kind: 'event'; event: LedgerEvent };
   frame: Buffer;
+}
+
+/** Books whose batches are written before their fsyncs run together (Shard.#pass). */
+const SYNC_GROUP_BOOKS = 16;
+
+/** A batch written and waiting for its fsync (Shard.#prepareBatch, #finishBatch). */
+interface PreparedBatch {
+  runtime: BookRuntime;
+  jobs: WriteJob[];
+  outcomes: Outcome[];
+  staged: Staged[];
+  batchAtUs: number;
+  written: WrittenBatch | null;
+  syncError: Error | null;
 }
 
 type Outcome = { ok: true; value: ReplyValue } | { ok: false; error: StoreError } | { deferred: true } | { appended: true };
@@ -246,15 +262,31 @@ export class Shard {
     }
   }
 
-  /** One batch for each book with queued jobs, in turn. */
+  /** One batch for each book with queued jobs, made durable together, then the deferred work. */
   #pass(): void {
     // A pass run straight from handleNow replaces the one scheduled for the next turn.
     if (this.#scheduledPass !== null) clearImmediate(this.#scheduledPass);
     this.#scheduledPass = null;
     if (this.#closed) return;
+    // Books' batches are written first, up to SYNC_GROUP_BOOKS of them, then made durable at once,
+    // then each is applied and answered (W1: no reply before its own batch's fsync returned). A
+    // written batch holds its segment's descriptor until then, so a small descriptor share (F5 in
+    // src/log/fd-budget.ts) runs one book at a time.
+    const groupMax = this.#fileSystem.concurrentSyncs ? SYNC_GROUP_BOOKS : 1;
+    let group: PreparedBatch[] = [];
+    let written = 0;
     for (const runtime of this.#books.values()) {
-      if (runtime.queue.length > 0 && runtime.dead === null) this.#runBatch(runtime);
+      if (runtime.queue.length === 0 || runtime.dead !== null) continue;
+      const batch = this.#prepareBatch(runtime);
+      if (batch === null) continue;
+      group.push(batch);
+      if (batch.written !== null && ++written === groupMax) {
+        this.#syncAndFinish(group);
+        group = [];
+        written = 0;
+      }
     }
+    this.#syncAndFinish(group);
     // Deferred work, one bounded slice per book, never before the batches' replies.
     for (const runtime of this.#books.values()) {
       if (runtime.dead !== null) continue;
@@ -264,7 +296,23 @@ export class Shard {
     this.#schedulePass();
   }
 
-  #runBatch(runtime: BookRuntime): void {
+  /** Makes the written batches of `group` durable at once, then applies and answers each in turn. */
+  #syncAndFinish(group: readonly PreparedBatch[]): void {
+    const syncing = group.filter((batch) => batch.written !== null);
+    const syncErrors = fsyncAll(
+      this.#fileSystem,
+      syncing.map((batch) => batch.written!.sync),
+    );
+    syncing.forEach((batch, index) => (batch.syncError = syncErrors[index]!));
+    for (const batch of group) this.#finishBatch(batch);
+  }
+
+  /**
+   * Steps 1-6 of a batch: drain, validate, stage and write it, without the fsync (the pass makes
+   * every book's batch durable at once, src/log/sync-pool.ts). Null when the batch already ended:
+   * refused or its book killed, every reply sent.
+   */
+  #prepareBatch(runtime: BookRuntime): PreparedBatch | null {
     const { state, log } = runtime;
     const jobs = drain(runtime.queue);
     this.#frames.reset();
@@ -364,8 +412,9 @@ export class Shard {
     if (corruption !== null) {
       // A read below the watermark met damage: the log is no longer trustworthy. Nothing was written.
       this.#killBook(runtime, corruption, jobs);
-      return;
+      return null;
     }
+    let written: WrittenBatch | null = null;
     if (staged.length > 0) {
       // The book's own descriptor is not idle while its batch runs: making room never closes it.
       this.#openSegments.delete(runtime);
@@ -373,7 +422,7 @@ export class Shard {
         // Room for a new or reopened segment and a directory fsync first, so a refusal comes
         // before the book's directory is made (a rejected write creates nothing).
         this.#fileSystem.ensureFree(log.descriptorsNeeded(this.#config.segmentMax));
-        log.appendBatch(
+        written = log.writeBatch(
           staged.map((entry) => entry.frame),
           staged[0]!.seq,
           this.#config.segmentMax,
@@ -381,8 +430,22 @@ export class Shard {
       } catch (error) {
         if (isDescriptorPressure(error)) this.#refuseBatch(runtime, error, jobs); // W9: nothing was written
         else this.#killBook(runtime, error, jobs); // W4: no apply, no watermark, no retry
+        return null;
+      }
+    }
+    return { runtime, jobs, outcomes, staged, batchAtUs, written, syncError: null };
+  }
+
+  /** Steps 8-12 of a batch whose fsync returned (with `syncError` if it failed). */
+  #finishBatch(batch: PreparedBatch): void {
+    const { runtime, jobs, outcomes, staged, batchAtUs, written } = batch;
+    const { state, log } = runtime;
+    if (written !== null) {
+      if (batch.syncError !== null) {
+        this.#killBook(runtime, batch.syncError, jobs); // W4: no apply, no watermark, no retry
         return;
       }
+      log.completeBatch(written);
       this.#openSegments.add(runtime); // now the most recently written
       const counters = this.#config.writeCounters;
       Atomics.add(counters, 2 * this.#config.workerIndex, 1n);
@@ -781,6 +844,7 @@ export class Shard {
       if (runtime.dead === null) runtime.log.trimAndClose(); // a dead book's file is never written again
       else runtime.log.close();
     }
+    this.#fileSystem.close(); // the sync helper threads, if any were started
   }
 }
 

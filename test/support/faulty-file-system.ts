@@ -8,7 +8,7 @@
  * substring) with EIO, ENOSPC, EDQUOT, EMFILE or ENFILE, once or sticky; hold every matching fsync until released;
  * and it counts calls per kind.
  */
-import { RealFileSystem, type FileSystem, type OpenFlags } from '../../src/log/file-system.js';
+import { fsyncEach, RealFileSystem, type FileSystem, type OpenFlags, type SyncRequest } from '../../src/log/file-system.js';
 
 export const FAULT_OPS = ['writev', 'fsync', 'rename', 'fsyncDir', 'mkdir', 'open', 'readdir'] as const;
 export type FaultOp = (typeof FAULT_OPS)[number];
@@ -132,6 +132,10 @@ export class FaultyFileSystem implements FileSystem {
   fsyncSync(fd: number, dataOnly?: boolean): void {
     this.#check('fsync', this.#paths.get(fd) ?? ''); // an fdatasync is an fsync to inject into
     this.#real.fsyncSync(fd, dataOnly);
+  }
+  /** One at a time, each through fsyncSync and its fault point: the shard still groups its books' batches. */
+  fsyncAllSync(requests: readonly SyncRequest[]): Array<Error | null> {
+    return fsyncEach(this, requests);
   }
   fstatSizeSync(fd: number): number {
     return this.#real.fstatSizeSync(fd);

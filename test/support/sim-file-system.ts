@@ -25,7 +25,7 @@
  * builds with `describe()`.
  */
 import path from 'node:path';
-import type { FileSystem, OpenFlags } from '../../src/log/file-system.js';
+import { fsyncEach, type FileSystem, type OpenFlags, type SyncRequest } from '../../src/log/file-system.js';
 
 export const CRASH_MODES = ['kept', 'dropped', 'zeroed', 'garbled', 'prefix', 'mixed'] as const;
 export type CrashMode = (typeof CRASH_MODES)[number];
@@ -331,6 +331,11 @@ export class SimFileSystem implements FileSystem {
     }
     node.durable = applyWrites(node.durable, node.pending);
     node.pending = [];
+  }
+
+  /** One at a time, through fsyncSync: the shard still groups its books' batches before their fsyncs. */
+  fsyncAllSync(requests: readonly SyncRequest[]): Array<Error | null> {
+    return fsyncEach(this, requests);
   }
 
   fstatSizeSync(fd: number): number {
