@@ -54,6 +54,15 @@ export class SyncPool {
     this.#cells = new Int32Array(new SharedArrayBuffer(Math.max(1, helpersMax) * CELLS * 4));
   }
 
+  /** Helpers running and not known broken: the ones syncAll asks. */
+  get readyHelpers(): number {
+    let ready = 0;
+    for (let helper = 0; helper < this.#helpers.length; helper++) {
+      if (!this.#broken.has(helper) && Atomics.load(this.#cells, helper * CELLS + READY) === 1) ready++;
+    }
+    return ready;
+  }
+
   /** Fsyncs every request at once (S1); the outcome of each, in order: null, or the error (S2). */
   syncAll(requests: readonly SyncRequest[]): Array<Error | null> {
     this.#start(Math.min(this.helpersMax, requests.length - 1));
