@@ -530,7 +530,8 @@ export function publishedTexts(report: BenchReport, current: Readonly<Record<str
 }
 
 function newestReport(dir: string): string {
-  const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((name) => name.endsWith('.json')).sort() : [];
+  // Run reports are named by their start time; the HTTP figures (http-*.json) beside them are not reports.
+  const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((name) => /^\d{4}-\d{2}-\d{2}T.*\.json$/.test(name)).sort() : [];
   if (files.length === 0) throw new Error(`no report in ${dir}; run npm run bench first`);
   return path.join(dir, files[files.length - 1]!);
 }
