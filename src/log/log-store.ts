@@ -291,10 +291,10 @@ export class LogStore extends BaseStore {
           results[index] = { ok: false, error };
         }
       }
-      return results as CommitResult[];
+      return results;
     }
     // One promise for the whole batch: each draft's ticket fills its own slot (no promise per draft).
-    const slots = new BatchSlots(results as CommitResult[]);
+    const slots = new BatchSlots(results);
     for (const [book, group] of byBook) {
       let entry: BookEntry;
       try {

@@ -21,7 +21,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { fsyncEach, RealFileSystem, type SyncRequest } from './file-system.js';
+import { RealFileSystem, type SyncRequest } from './file-system.js';
 
 /** Helper threads one writer may start. */
 export const SYNC_HELPERS_MAX = 3;
@@ -140,7 +140,6 @@ export class ConcurrentSyncFileSystem extends RealFileSystem {
   #pool: SyncPool | null = null;
 
   fsyncAllSync(requests: readonly SyncRequest[]): Array<Error | null> {
-    if (requests.length < 2) return fsyncEach(this, requests);
     this.#pool ??= new SyncPool();
     return this.#pool.syncAll(requests);
   }
