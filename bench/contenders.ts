@@ -15,7 +15,7 @@ import { LogStore } from '../src/log/log-store.js';
 import type { LogStoreOptions } from '../src/log/options.js';
 import type { Store } from '../src/core/store.js';
 import { SQLITE_FILE_NAME, SqliteStore, type SqliteDurability, type SqliteStoreOptions } from '../src/sqlite/index.js';
-import { PROBE_CHANNEL, PROBE_REPLY_CHANNEL, type ThreadHeap } from './thread-probe.js';
+import { PROBE_CHANNEL, PROBE_REPLY_CHANNEL, heapOfThisThread, type ThreadHeap } from './thread-probe.js';
 
 export type ContenderName = 'log' | 'sqlite';
 export type Participant = ContenderName | 'raw';
@@ -117,7 +117,7 @@ export async function collectEveryThread(settleMs = 200): Promise<ThreadHeap[]> 
   (globalThis as { gc?: () => void }).gc?.();
   await new Promise((resolve) => setTimeout(resolve, settleMs));
   replies.close();
-  heaps.unshift({ threadId: 0, main: true, heapUsed: process.memoryUsage().heapUsed, requestId });
+  heaps.unshift({ threadId: 0, main: true, ...heapOfThisThread(), requestId });
   return heaps.sort((left, right) => left.threadId - right.threadId);
 }
 

@@ -131,7 +131,17 @@ export interface BenchReport {
     heap_used_bytes_per_thread?: Array<{ thread: number; empty: number; loaded: number }>;
     build_s?: number;
     /** One book of empty accounts (bench/startup.ts T3). */
-    accounts?: { accounts: number; bytes_per_account: number; heap_bytes_per_account: number; open_s: number; build_s: number };
+    accounts?: {
+      accounts: number;
+      bytes_per_account: number;
+      heap_bytes_per_account: number;
+      open_s: number;
+      build_s: number;
+      /** Absent in reports older than the two-size measurement. */
+      smaller_accounts?: number;
+      marginal_bytes_per_account?: number;
+      marginal_heap_bytes_per_account?: number;
+    };
   };
   verification: VerificationEntry[];
   /** Additions beyond the schema: failures that make the run fail, notes, and part timings. */
@@ -439,8 +449,11 @@ function detailLines(report: BenchReport): string[] {
       lines.push(`| heapUsed after GC, empty → loaded | ${heaps} |`);
     }
     if (startup.accounts !== undefined) {
-      const { accounts, bytes_per_account, heap_bytes_per_account, open_s } = startup.accounts;
+      const { accounts, bytes_per_account, heap_bytes_per_account, open_s, smaller_accounts, marginal_bytes_per_account, marginal_heap_bytes_per_account } = startup.accounts;
       lines.push(`| resident memory per empty account (rss growth ÷ ${accounts.toLocaleString('en-US')} accounts with no posting; open ${open_s.toFixed(2)} s) | ${bytes_per_account.toFixed(0)} bytes (heap after GC: ${heap_bytes_per_account.toFixed(0)} bytes) |`);
+      if (smaller_accounts !== undefined && marginal_bytes_per_account !== undefined && marginal_heap_bytes_per_account !== undefined) {
+        lines.push(`| resident memory per additional empty account (rss growth from ${smaller_accounts.toLocaleString('en-US')} to ${accounts.toLocaleString('en-US')} accounts ÷ the difference) | ${marginal_bytes_per_account.toFixed(0)} bytes (heap after GC: ${marginal_heap_bytes_per_account.toFixed(0)} bytes) |`);
+      }
     }
     lines.push('');
   }

@@ -140,7 +140,7 @@ function presetConfig(preset: Preset): PresetConfig {
         microTimeMs: 500,
         microWarmupMs: 100,
         startupEvents: 1_000_000,
-        startupAccounts: 250_000,
+        startupAccounts: 1_000_000,
         verifyReopen: false,
       };
     case 'full':
@@ -162,7 +162,7 @@ function presetConfig(preset: Preset): PresetConfig {
         microTimeMs: 500,
         microWarmupMs: 100,
         startupEvents: 1_000_000,
-        startupAccounts: 250_000,
+        startupAccounts: 1_000_000,
         verifyReopen: true,
       };
   }
@@ -829,7 +829,8 @@ async function runChild(argv: string[]): Promise<number> {
       );
       startup.accounts = accounts;
       say(`  accounts: ${accounts.accounts} empty accounts built in ${accounts.build_s.toFixed(1)} s; open ${accounts.open_s.toFixed(2)} s, ` +
-        `${accounts.bytes_per_account.toFixed(0)} resident bytes per account (heap ${accounts.heap_bytes_per_account.toFixed(0)})`);
+        `${accounts.bytes_per_account.toFixed(0)} resident bytes per account (heap ${accounts.heap_bytes_per_account.toFixed(0)}), ` +
+        `${accounts.marginal_bytes_per_account.toFixed(0)} per account beyond ${accounts.smaller_accounts} (heap ${accounts.marginal_heap_bytes_per_account.toFixed(0)})`);
       say(`  startup: ${measured.events} transactions built in ${measured.build_s.toFixed(1)} s; full replay ${measured.full_replay_s.toFixed(2)} s, ` +
         `snapshot open ${measured.snapshot_open_s.toFixed(2)} s, ${measured.bytes_per_posting.toFixed(0)} resident bytes per posting`);
     }

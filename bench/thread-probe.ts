@@ -18,6 +18,8 @@ export interface ThreadHeap {
   threadId: number;
   main: boolean;
   heapUsed: number;
+  /** The heap the thread's isolate has committed (used, free and young generation). */
+  heapTotal: number;
   requestId: number;
 }
 
@@ -28,7 +30,13 @@ channel.onmessage = (message: MessageEvent) => {
   if (data?.op !== 'gc' || isMainThread) return; // the driver collects the main thread itself
   (globalThis as { gc?: () => void }).gc?.();
   const reply = new BroadcastChannel(PROBE_REPLY_CHANNEL);
-  const heap: ThreadHeap = { threadId, main: isMainThread, heapUsed: process.memoryUsage().heapUsed, requestId: data.requestId ?? 0 };
+  const heap: ThreadHeap = { threadId, main: isMainThread, ...heapOfThisThread(), requestId: data.requestId ?? 0 };
   reply.postMessage(heap);
   reply.close();
 };
+
+/** This thread's heap, used and committed. */
+export function heapOfThisThread(): { heapUsed: number; heapTotal: number } {
+  const { heapUsed, heapTotal } = process.memoryUsage();
+  return { heapUsed, heapTotal };
+}

@@ -45,10 +45,16 @@ const REV: AccountId = { book: BOOK, path: 'rev' };
 const AT_US = Date.UTC(2026, 5, 5, 12, 0, 0) * 1000;
 
 function addAccount(state: BookState, path: string, cfg: AccountCfg, asset = 'USD', kind: 'asset' | 'income' = 'asset'): AccountState {
-  const account = new AccountState(state.book, path, asset, kind, cfg.normal_side, cfg.min_balance, state.accounts.size);
+  const account = AccountState.open({ id: { book: state.book, path }, asset, kind }, cfg, state.accounts.size, state.accountClasses);
   account.postings = new PostingIndex();
-  state.accounts.set(accountKey(account.id), account);
+  state.accounts.add(account);
   return account;
+}
+
+/** Puts an account at a raw balance, as a posting would (an account's balance is its last posting's). */
+function setRaw(account: AccountState, raw: bigint): void {
+  const seq = account.updatedSeq;
+  (account.postings ??= new PostingIndex()).push({ seq, atUs: AT_US, txid: '00000000-0000-4000-8000-000000000000', minor: 0n, direction: 'debit', rawAfter: raw });
 }
 
 function fixture(): { state: BookState; cash: AccountState; rev: AccountState } {
@@ -129,7 +135,7 @@ test('overdraft_rejected_with_projected_would_be', () => {
 
 test('min_balance equality is allowed', () => {
   const { state, cash } = fixture();
-  cash.rawBalance = 100n;
+  setRaw(cash, 100n);
   const verdict = validate(state, new BatchOverlay(), tx([post('cash', 'credit', 100n), post('rev', 'debit', 100n)]));
   assert.equal(verdict.kind, 'accept');
 });
@@ -283,7 +289,7 @@ test('apply of account_opened and asset_registered', () => {
 
 test('overflow_in_projection_is_rejected_not_wrapped', () => {
   const { state, cash } = fixture();
-  cash.rawBalance = I64_MAX;
+  setRaw(cash, I64_MAX);
   const overlay = new BatchOverlay();
   const before = stateView(state);
   const error = expectCode(() => validate(state, overlay, tx([post('cash', 'debit', 1n), post('rev', 'credit', 1n)])), 'OVERFLOW');
@@ -295,7 +301,7 @@ test('overflow_in_projection_is_rejected_not_wrapped', () => {
   // Through the overlay: a batchmate brought cash to the limit.
   const { state: other, cash: otherCash } = fixture();
   const batch = new BatchOverlay();
-  otherCash.rawBalance = I64_MAX - 10n;
+  setRaw(otherCash, I64_MAX - 10n);
   validateAndStage(other, batch, tx([post('cash', 'debit', 10n), post('rev', 'credit', 10n)]), 1);
   assert.deepEqual(expectCode(() => validate(other, batch, tx([post('cash', 'debit', 1n)])), 'OVERFLOW').account, CASH);
   // An intermediate fold outside i64 is OVERFLOW even if later postings would bring it back.
@@ -356,7 +362,7 @@ test('the first violator in posting order is reported', () => {
 
 test('an effective balance of 2^63 is OVERFLOW', () => {
   const { state, rev } = fixture();
-  rev.rawBalance = I64_MIN + 5n;
+  setRaw(rev, I64_MIN + 5n);
   const error = expectCode(() => validate(state, new BatchOverlay(), tx([post('cash', 'debit', 5n), post('rev', 'credit', 5n)])), 'OVERFLOW');
   assert.deepEqual(error.account, REV);
   assert.equal(rev.rawBalance, I64_MIN + 5n);
@@ -364,13 +370,13 @@ test('an effective balance of 2^63 is OVERFLOW', () => {
   assert.equal(validate(state, new BatchOverlay(), tx([post('cash', 'debit', 4n), post('rev', 'credit', 4n)])).kind, 'accept');
   // Raw -2^63 is a valid balance for an unsided or debit-normal account.
   const plain = addAccount(state, 'plain', { normal_side: null, min_balance: null });
-  plain.rawBalance = I64_MIN + 5n;
+  setRaw(plain, I64_MIN + 5n);
   assert.equal(validate(state, new BatchOverlay(), tx([post('plain', 'credit', 5n), post('cash', 'debit', 5n)])).kind, 'accept');
 });
 
 test('apply is all or nothing: an impossible event changes nothing', () => {
   const { state, cash, rev } = fixture();
-  cash.rawBalance = I64_MAX;
+  setRaw(cash, I64_MAX);
   const before = stateView(state);
   // The first posting would apply fine; the second overflows.
   assert.throws(
@@ -420,11 +426,11 @@ test('a replayed transaction that repeats a txid or an idempotency key is refuse
 
 test('lifetime sums saturate and report it once', () => {
   const { state, cash, rev } = fixture();
-  cash.rawBalance = 0n;
+  setRaw(cash, 0n);
   const first = state.apply(1, AT_US, { kind: 'transaction_posted', ...tx([post('cash', 'debit', I64_MAX), post('rev', 'credit', I64_MAX)]) });
   assert.equal(first.sumsSaturatedNow, false);
-  cash.rawBalance = 0n; // keep the account inside i64; only the sums saturate
-  rev.rawBalance = 0n;
+  setRaw(cash, 0n); // keep the account inside i64; only the sums saturate
+  setRaw(rev, 0n);
   const second = state.apply(2, AT_US, { kind: 'transaction_posted', ...tx([post('cash', 'debit', 1n), post('rev', 'credit', 1n)]) });
   assert.equal(second.sumsSaturatedNow, true);
   assert.deepEqual(state.trialBalance(), [{ asset: 'USD', debits: I64_MAX, credits: I64_MAX }]);

@@ -15,7 +15,6 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { describe, test } from 'node:test';
 import { Packr } from 'msgpackr';
-import { accountKey } from '../src/core/account-key.js';
 import { AccountState, BookState, postingsOf } from '../src/log/book-state.js';
 import { StoreError } from '../src/core/errors.js';
 import { RealFileSystem } from '../src/log/file-system.js';
@@ -68,11 +67,9 @@ function fixtureState(seq: number, book = BOOK): BookState {
   const state = new BookState(book);
   const txid = randomUUID();
   const def: AccountDef = { ...CASH_DEF, id: { book, path: 'cash' } };
-  const cash = AccountState.open(def, UNSIDED, 0, state.accountStrings);
-  cash.rawBalance = 42n;
-  cash.updatedSeq = 1;
+  const cash = AccountState.open(def, UNSIDED, 0, state.accountClasses);
   (cash.postings ??= new PostingIndex()).push({ seq: 1, atUs: AT_US, txid, minor: 42n, direction: 'debit', rawAfter: 42n });
-  state.accounts.set(accountKey(def.id), cash);
+  state.accounts.add(cash);
   assert(state.idempotency.insert('k1', { txid, seq: 1, atUs: AT_US }));
   state.txids.set(txid, 1);
   state.sums.set('USD', { debits: 42n, credits: 0n });
@@ -427,8 +424,6 @@ describe('snapshot files (conformance 2.7)', () => {
         state.txids.set(txid, seq);
         state.idempotency.insert(`k-${seq}`, { txid, seq, atUs: AT_US + seq });
       }
-      big.rawBalance = 42n + 29n;
-      big.updatedSeq = 30;
       const whole = fs.readFileSync(writeSnapshot(path.join(dir, 'whole'), state, Number.POSITIVE_INFINITY));
       const sliced = fs.readFileSync(writeSnapshot(path.join(dir, 'sliced'), state, 1));
       assert(whole.equals(sliced));
@@ -542,8 +537,6 @@ describe('snapshot codec for book state (conformance 2.6)', () => {
         raw += direction === 'debit' ? minor : -minor;
         (cash.postings ??= new PostingIndex()).push({ seq: index + 2, atUs: base + index * 1_000_000, txid: randomUUID(), minor, direction, rawAfter: raw });
       }
-      cash.rawBalance = raw;
-      cash.updatedSeq = count + 1;
       state.seqNext = count + 2;
       state.atLastUs = base + (count - 1) * 1_000_000;
       const file = writeSnapshot(dir, state);

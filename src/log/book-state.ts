@@ -19,16 +19,17 @@ import { StoreError } from '../core/errors.js';
 import { PostingIndex, postingRecordsOf, writeTxid, type HistoryColumns } from './posting-index.js';
 import { IdemIndex } from './idem-index.js';
 import { TxidTable } from './txid-table.js';
+import { AccountClasses, AccountState, AccountTable } from './account-table.js';
+
+export { AccountState } from './account-table.js';
 import { sameAccount, sameTransactionContent } from '../core/identity.js';
 import {
-  ACCOUNT_KINDS,
   I64_MAX,
   I64_MIN,
   SYSTEM_BOOK,
   type AccountCfg,
   type AccountDef,
   type AccountId,
-  type AccountKind,
   type AssetDef,
   type Committed,
   type Direction,
@@ -38,63 +39,6 @@ import {
   type TrialBalanceRow,
 } from '../core/types.js';
 import { sortRows } from '../core/trial-balance.js';
-
-/**
- * One account of a book. Its definition is kept as flat fields, not as the def and cfg objects of
- * the event (the `def` and `cfg` getters build those on demand), and its strings are shared with
- * every other account of the book (see `open`): a book may hold millions of accounts that never
- * have a posting (a wallet per customer), so an account costs about a hundred bytes plus its path.
- */
-export class AccountState {
-  rawBalance = 0n;
-  updatedSeq = 0;
-  /** Null until the first posting. */
-  postings: PostingIndex | null = null;
-
-  constructor(
-    readonly book: string,
-    readonly path: string,
-    readonly asset: string,
-    readonly kind: AccountKind,
-    readonly normalSide: Direction | null,
-    readonly minBalance: bigint | null,
-    /** The account's number in its book, in opening order (its balance slot, shared-balances M1); -1 while staged. */
-    readonly ordinal: number,
-  ) {}
-
-  /**
-   * A new account from its event's def and cfg, with the book name and asset id interned in
-   * `strings` and the kind and normal side as the module's own constants.
-   */
-  static open(def: AccountDef, cfg: AccountCfg, ordinal: number, strings: Map<string, string>): AccountState {
-    const shared = (text: string): string => {
-      const known = strings.get(text);
-      if (known !== undefined) return known;
-      strings.set(text, text);
-      return text;
-    };
-    const kind = ACCOUNT_KINDS.find((known) => known === def.kind) ?? def.kind;
-    const normalSide = cfg.normal_side === 'debit' ? 'debit' : cfg.normal_side === 'credit' ? 'credit' : null;
-    return new AccountState(shared(def.id.book), def.id.path, shared(def.asset), kind, normalSide, cfg.min_balance, ordinal);
-  }
-
-  get id(): AccountId {
-    return { book: this.book, path: this.path };
-  }
-
-  get def(): AccountDef {
-    return { id: this.id, asset: this.asset, kind: this.kind };
-  }
-
-  get cfg(): AccountCfg {
-    return { normal_side: this.normalSide, min_balance: this.minBalance };
-  }
-
-  /** The balance as the account's owner reads it: the raw balance negated for credit-normal accounts. */
-  effective(raw: bigint): bigint {
-    return this.normalSide === 'credit' ? -raw : raw;
-  }
-}
 
 /** Read-only stand-in for an account with no postings; nothing ever appends to it. */
 const NO_POSTINGS = new PostingIndex();
@@ -167,9 +111,9 @@ export interface ApplyOutcome {
 export class BookState {
   seqNext = 1;
   atLastUs: number | null = null;
-  readonly accounts = new Map<string, AccountState>();
-  /** Asset ids of the accounts, one copy each (newAccountState). */
-  readonly accountStrings = new Map<string, string>();
+  readonly accounts: AccountTable;
+  /** What the book's accounts share, one per combination (account-table A1). */
+  readonly accountClasses = new AccountClasses();
   /** Idempotency key → the original commit. Permanent. */
   readonly idempotency = new IdemIndex();
   /** Txid → seq of its transaction. */
@@ -185,19 +129,8 @@ export class BookState {
   /** The worker that writes this book; a state has one writer for its whole life (B2). */
   #writer: number | null = null;
 
-  /** `<book>:` as one flat string, so a flat key is one concatenation of it and a path. */
-  readonly #keyPrefix: string;
-
   constructor(readonly book: string) {
-    this.accountStrings.set(book, book);
-    // A flat key is the (escaped) book, ':', then the path unchanged (account-key.ts). The prefix is
-    // copied flat, so each key is one rope over two strings kept anyway, not a rope over a rope.
-    this.#keyPrefix = JSON.parse(JSON.stringify(accountKey({ book, path: '' }))) as string;
-  }
-
-  /** The flat key of an account of this book (accountKey). */
-  #keyOf(path: string): string {
-    return this.#keyPrefix + path;
+    this.accounts = new AccountTable(book);
   }
 
   /** Claims the book for one worker's writer. A second claim is a bug: the single-writer rule. */
@@ -231,11 +164,10 @@ export class BookState {
       }
       case 'account_opened': {
         if (event.def.id.book !== this.book) throw new ApplyError(`account ${accountKey(event.def.id)} opened in book ${this.book}`);
-        const key = this.#keyOf(event.def.id.path);
-        if (this.accounts.has(key)) {
-          outcome = { ...outcome, duplicate: `account ${key} opened again` };
+        if (this.accounts.byId(event.def.id) !== undefined) {
+          outcome = { ...outcome, duplicate: `account ${this.accounts.keyOf(event.def.id.path)} opened again` };
         } else {
-          this.accounts.set(key, AccountState.open(event.def, event.cfg, this.accounts.size, this.accountStrings));
+          this.accounts.add(AccountState.open(event.def, event.cfg, this.accounts.size, this.accountClasses));
         }
         break;
       }
@@ -260,7 +192,7 @@ export class BookState {
     if (id.book !== this.book) return accountKey(id);
     let key = this.#flatKeys.get(id.path);
     if (key === undefined) {
-      key = this.#keyOf(id.path);
+      key = this.accounts.keyOf(id.path);
       this.#flatKeys.set(id.path, key);
     }
     return key;
@@ -325,8 +257,6 @@ export class BookState {
     for (let index = 0; index < count; index++) {
       const posting = postings[index]!;
       const account = accounts[index]!;
-      account.rawBalance = finals[index]!;
-      account.updatedSeq = seq;
       (account.postings ??= new PostingIndex()).append(seq, atUs, txid, posting.minor, posting.direction, finals[index]!);
       let row = this.sums.get(posting.asset);
       if (row === undefined) {
@@ -355,7 +285,7 @@ export class BookState {
   // --- reads from memory (section 7.4) ------------------------------------------------------
 
   account(id: AccountId): AccountState {
-    const account = id.book === this.book ? this.accounts.get(accountKey(id)) : undefined;
+    const account = this.accounts.byId(id);
     if (account === undefined) throw StoreError.unknownAccount(id);
     return account;
   }
@@ -411,8 +341,8 @@ export class BatchOverlay {
   readonly txids = new Set<string>();
   /** Accounts staged in this batch are not in BookState yet; commits may post to them. */
   readonly stagedAccounts = new Map<string, AccountState>();
-  /** The strings of the staged accounts (AccountState.open). */
-  readonly strings = new Map<string, string>();
+  /** What the staged accounts share (AccountState.open). */
+  readonly accountClasses = new AccountClasses();
 }
 
 export type CommitVerdict =
@@ -523,6 +453,6 @@ export function validateOpenAccount(
 export function stageOpenAccount(overlay: BatchOverlay, def: AccountDef, cfg: AccountCfg): void {
   const key = accountKey(def.id);
   overlay.accounts.set(key, { def, cfg });
-  overlay.stagedAccounts.set(key, AccountState.open(def, cfg, -1, overlay.strings));
+  overlay.stagedAccounts.set(key, AccountState.open(def, cfg, -1, overlay.accountClasses));
 }
 

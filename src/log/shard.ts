@@ -28,6 +28,7 @@ import {
   stageOpenAccount,
   validateCommit,
   validateOpenAccount,
+  type AccountState,
   type CommitDraft,
   type OriginalLoader,
 } from './book-state.js';
@@ -654,7 +655,10 @@ export class Shard {
   }
 
   #publishBalance(runtime: BookRuntime, key: string): void {
-    const account = runtime.state.accounts.get(key)!;
+    this.#writeBalanceSlot(runtime, runtime.state.accounts.get(key)!);
+  }
+
+  #writeBalanceSlot(runtime: BookRuntime, account: AccountState): void {
     runtime.balances.write(account.ordinal, account.path, account.rawBalance, account.updatedSeq);
   }
 
@@ -791,7 +795,7 @@ export class Shard {
         for (const warning of recovered.warnings) this.#post({ type: 'warning', warning: { ...warning, book } });
         if (book === SYSTEM_BOOK) result.assets = [...recovered.state.assets.values()];
         const runtime = this.#books.get(book)!;
-        for (const key of recovered.state.accounts.keys()) this.#addBalanceSlot(runtime, key);
+        for (const account of recovered.state.accounts.values()) this.#writeBalanceSlot(runtime, account);
         const accounts = packSharedAccounts(recovered.state.accounts.values(), (account) => ({
           path: account.path,
           asset: account.asset,

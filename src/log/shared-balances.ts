@@ -13,9 +13,10 @@
  *     it). The version is odd while the two values change; a reader that sees an odd or changed
  *     version tries again, and after a few tries asks the worker instead. A reader never returns a
  *     raw balance of one commit with the updated seq of another.
- * M3. The reader knows each account by its path: ordinal, asset and normal side packed in one
- *     number per account (no object), with the book's few asset ids kept once, so that a book of
- *     millions of accounts costs the caller's thread little more than the paths themselves.
+ * M3. The reader knows each account by its path: a map from path to ordinal (a small integer, no
+ *     object), and the asset and normal side of each ordinal in one typed array, with the book's
+ *     few asset ids kept once, so that a book of millions of accounts costs the caller's thread
+ *     little more than the paths themselves.
  */
 import assert from 'node:assert/strict';
 
@@ -48,15 +49,17 @@ export class BalanceSlotsWriter {
 }
 
 /** Distinct asset ids one book's accounts may hold on the reader's side (M3). */
-const READER_ASSETS_MAX = 2 ** 16;
-/** Accounts one book may number on the reader's side: (ordinal, asset, side) must fit 2^53. */
-const READER_ACCOUNTS_MAX = 2 ** 36;
+const READER_ASSETS_MAX = 2 ** 31;
+/** Accounts one book may number on the reader's side: an ordinal stays a small integer (M3). */
+const READER_ACCOUNTS_MAX = 2 ** 30;
 
 /** The main thread's side, one per book. */
 export class BalanceSlotsReader {
   readonly #chunks: Array<BigInt64Array | undefined> = [];
-  /** Path → (ordinal × READER_ASSETS_MAX + asset index) × 2 + (1 if credit-normal) (M3). */
+  /** Path → ordinal, a small integer, so no number object per account (M3). */
   readonly #accounts = new Map<string, number>();
+  /** Per ordinal: asset index × 2 + (1 if credit-normal). */
+  #shapes = new Uint32Array(1024);
   readonly #assetIndexes = new Map<string, number>();
   readonly #assets: string[] = [];
 
@@ -71,19 +74,24 @@ export class BalanceSlotsReader {
     }
     const ordinal = this.#accounts.size;
     assert(ordinal < READER_ACCOUNTS_MAX, 'too many accounts in one book');
-    this.#accounts.set(path, (ordinal * READER_ASSETS_MAX + assetIndex) * 2 + (credit ? 1 : 0));
+    if (ordinal === this.#shapes.length) {
+      const grown = new Uint32Array(this.#shapes.length * 2);
+      grown.set(this.#shapes);
+      this.#shapes = grown;
+    }
+    this.#shapes[ordinal] = assetIndex * 2 + (credit ? 1 : 0);
+    this.#accounts.set(path, ordinal);
   }
 
   /** An account's balance from its slot, or null when the worker has to be asked. */
   balance(path: string): { minor: bigint; asset: string; updatedSeq: number } | null {
-    const packed = this.#accounts.get(path);
-    if (packed === undefined) return null;
-    const credit = packed % 2 === 1;
-    const assetAndOrdinal = Math.floor(packed / 2);
-    const slot = this.read(Math.floor(assetAndOrdinal / READER_ASSETS_MAX), path);
+    const ordinal = this.#accounts.get(path);
+    if (ordinal === undefined) return null;
+    const slot = this.read(ordinal, path);
     if (slot === null) return null;
-    const asset = this.#assets[assetAndOrdinal % READER_ASSETS_MAX]!;
-    return { minor: credit ? -slot.raw : slot.raw, asset, updatedSeq: slot.updatedSeq };
+    const shape = this.#shapes[ordinal]!;
+    const asset = this.#assets[shape >>> 1]!;
+    return { minor: (shape & 1) === 1 ? -slot.raw : slot.raw, asset, updatedSeq: slot.updatedSeq };
   }
 
   attach(chunkIndex: number, buffer: SharedArrayBuffer): void {

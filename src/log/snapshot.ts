@@ -483,9 +483,9 @@ function decodeState(records: unknown[], book: string, seq: number, fileBytes: n
     const key = string(record[1], 'account key');
     const def = decodeDef(record[2], book);
     if (accountKey(def.id) !== key) unusable(`account key ${key} does not match its def`);
-    const account = AccountState.open(def, decodeCfg(record[3]), state.accounts.size, state.accountStrings);
-    account.rawBalance = i64(record[4], 'rawBalance');
-    account.updatedSeq = safeInteger(record[5], 'updatedSeq');
+    const account = AccountState.open(def, decodeCfg(record[3]), state.accounts.size, state.accountClasses);
+    const rawBalance = i64(record[4], 'rawBalance');
+    const updatedSeq = safeInteger(record[5], 'updatedSeq');
     const postingCount = safeInteger(record[6], 'posting count');
     const postings = (account.postings = postingCount > 0 ? new PostingIndex() : null);
     postings?.reserve(reserveFor(postingCount));
@@ -502,14 +502,12 @@ function decodeState(records: unknown[], book: string, seq: number, fileBytes: n
       if (!imported) unusable(`the posting index of ${key} is malformed`);
     }
     if (postingsOf(account).length !== postingCount) unusable(`account ${key} has the wrong number of postings`);
-    if (postings !== null) {
-      const last = postings.get(postingCount - 1);
-      if (last.rawAfter !== account.rawBalance || last.seq !== account.updatedSeq) unusable(`account ${key} disagrees with its last posting`);
-      if (last.seq > seq) unusable(`account ${key} has a posting beyond the snapshot`);
-    }
+    // The balance and updated seq are read from the last posting (0 and 0 with none): the record's must agree.
+    if (rawBalance !== account.rawBalance || updatedSeq !== account.updatedSeq) unusable(`account ${key} disagrees with its last posting`);
+    if (account.updatedSeq > seq) unusable(`account ${key} has a posting beyond the snapshot`);
     postingsSeen += postingCount;
     if (state.accounts.has(key)) unusable(`account ${key} appears twice`);
-    state.accounts.set(key, account);
+    state.accounts.add(account);
   }
   if (postingsSeen !== postingTotal) unusable('the posting count does not match');
 
