@@ -13,9 +13,13 @@
  *     (`unbalanced`, the first unbalanced asset in order of first appearance).
  * W3. The service fills in what the store needs: a fresh UUIDv7 per draft as `id`, `occurred_at`
  *     when absent (the server's now), and `{book: draft.book, path}` for every posting account.
+ *     Both are cheap per request: the random part of the ids comes from a pool refilled once per
+ *     256 ids (the library alone asks the system for 16 bytes per id), and the server's now is
+ *     rendered once per millisecond. Ids are time-ordered to the millisecond.
  * W4. Views repeat the store's values exactly: `at` as the store wrote it, i64 as bigint, and the
  *     balance as a decimal string at the asset's precision made with string arithmetic only.
  */
+import { randomFillSync } from 'node:crypto';
 import { v7 as uuidV7 } from 'uuid';
 import { accountKey } from '../core/account-key.js';
 import { isReservedBook, isValidBookName } from '../core/book-name.js';
@@ -161,8 +165,34 @@ function readExternalRefs(value: unknown): ExternalRef[] {
   });
 }
 
+const RANDOM_POOL = new Uint8Array(4096);
+let randomPoolAt = RANDOM_POOL.length;
+
+/** A fresh UUIDv7 whose random part comes from the pool (W3). */
+function newTxid(): string {
+  if (randomPoolAt === RANDOM_POOL.length) {
+    randomFillSync(RANDOM_POOL);
+    randomPoolAt = 0;
+  }
+  const random = RANDOM_POOL.subarray(randomPoolAt, (randomPoolAt += 16));
+  return uuidV7({ random });
+}
+
+let nowMs = Number.NaN;
+let nowText = '';
+
+/** The server's now as RFC 3339 with milliseconds, rendered once per millisecond (W3). */
+function serverNow(): string {
+  const ms = Date.now();
+  if (ms !== nowMs) {
+    nowMs = ms;
+    nowText = new Date(ms).toISOString();
+  }
+  return nowText;
+}
+
 /** Reads and checks one transaction draft (W2, W3). Throws ApiFailure. */
-export function readTransactionDraft(body: unknown, now: () => string = () => new Date().toISOString()): ReadTransaction {
+export function readTransactionDraft(body: unknown, now: () => string = serverNow): ReadTransaction {
   const draft = objectAt(body, 'body');
   const book = stringAt(own(draft, 'book'), 'book');
   const idempotencyKey = stringAt(own(draft, 'idempotency_key'), 'idempotency_key');
@@ -214,7 +244,7 @@ export function readTransactionDraft(body: unknown, now: () => string = () => ne
   }
   return {
     tx: {
-      id: uuidV7(),
+      id: newTxid(),
       book,
       postings: wirePostings.map((posting) => ({
         account: { book, path: posting.account },
