@@ -381,8 +381,15 @@ class Differences {
   }
 }
 
-function preview(text: string): string {
-  return JSON.stringify(text.length > 120 ? `${text.slice(0, 117)}...` : text);
+/** Where two texts first differ, and each around that place. */
+function firstDifference(left: string, right: string): { at: number; left: string; right: string } {
+  let at = 0;
+  while (at < left.length && at < right.length && left[at] === right[at]) at++;
+  const around = (text: string): string => {
+    const start = Math.max(0, at - 24);
+    return `${start > 0 ? '...' : ''}${text.slice(start, at + 40)}${at + 40 < text.length ? '...' : ''}`;
+  };
+  return { at, left: JSON.stringify(around(left)), right: JSON.stringify(around(right)) };
 }
 
 function formatRows(rows: readonly TrialBalanceRow[]): string {
@@ -410,7 +417,8 @@ async function compareEvents(client: pg.Client, S: string, root: string, book: s
       if (storedAt !== formatAtUs(log.atUs)) found.add(book, `book ${book} seq ${log.seq}: at differs (log ${formatAtUs(log.atUs)}, PostgreSQL ${storedAt})`);
       const storedJson = String(stored.event_json);
       if (storedJson !== log.eventJson && !sameEventReencoded(log, storedJson)) {
-        found.add(book, `book ${book} seq ${log.seq}: event JSON differs (log ${preview(log.eventJson)}, PostgreSQL ${preview(storedJson)})`);
+        const where = firstDifference(log.eventJson, storedJson);
+        found.add(book, `book ${book} seq ${log.seq}: event JSON differs at character ${where.at} (log ${where.left}, PostgreSQL ${where.right})`);
       }
       if (log.event.kind === 'transaction_posted' && !keys.has(log.event.idempotency_key)) keys.set(log.event.idempotency_key, { txid: log.event.id, seq: log.seq });
     }
