@@ -311,6 +311,11 @@ describe('PG-IMPEX: a LogStore directory through PostgreSQL and back', () => {
     const unknown = await cli(['pg-export', path.join(temp, 'none'), '--schema', schema, '--books', 'nope']);
     assertExit(unknown, EXIT.usage);
     assert.match(unknown.stderr, /no book nope in schema impex_main/);
+    const unknownCompared = await cli(['pg-compare', some, '--schema', schema, '--books', 'Beta,nope']);
+    assertExit(unknownCompared, EXIT.usage);
+    assert.match(unknownCompared.stderr, /no book nope in the log or in schema impex_main/);
+    // A schema that does not exist is not found.
+    assertExit(await cli(['pg-compare', some, '--schema', 'no_such_schema']), 5);
   });
 
   test('export refuses a non-empty directory (exit 2) and leaves it alone', async () => {

@@ -503,7 +503,11 @@ async function compareInSnapshot(client: pg.Client, schema: string, root: string
   const heads = await pgHeads(client, S);
   const logBooks = logBookNames(root);
   let names = importOrder([...new Set([...logBooks, ...heads.keys()])]);
-  if (only !== null) names = names.filter((name) => only.includes(name));
+  if (only !== null) {
+    const unknown = only.find((name) => !names.includes(name));
+    if (unknown !== undefined) throw new ImpexError('usage', `no book ${unknown} in the log or in schema ${schema}`);
+    names = names.filter((name) => only.includes(name));
+  }
   const found = new Differences();
   const books: CompareResult['books'] = [];
   for (const book of names) {
