@@ -374,7 +374,7 @@ describe('PG-IMPEX: a LogStore directory through PostgreSQL and back', () => {
     assert.equal(await bookCount('impex_corrupt'), 0);
   });
 
-  test('import refuses a txid in two books and U+0000 in a key (exit 1), naming the first', async () => {
+  test('import refuses a txid in two books, U+0000 in a key and an account opened twice (exit 1), naming the first', async () => {
     const betaTxid = (JSON.parse(splitPayload(payloads(original, 'Beta').at(-1)!).eventJson) as { id: string }).id;
     const shared = path.join(temp, 'shared-txid');
     copyDir(original, shared);
@@ -391,6 +391,17 @@ describe('PG-IMPEX: a LogStore directory through PostgreSQL and back', () => {
     const nulRun = await cli(['pg-import', nul, '--schema', 'impex_refused']);
     assertExit(nulRun, EXIT.corrupt);
     assert.match(nulRun.stderr, /book c\.d-e_f seq \d+: the idempotency key "nul\\u0000key" holds U\+0000/);
+    assert.equal(await bookCount('impex_refused'), 0);
+
+    // An account opened twice: LogStore replays it with a warning, PostgreSQL cannot hold it.
+    const twice = path.join(temp, 'opened-twice');
+    copyDir(original, twice);
+    appendEvent(twice, 'alpha', () =>
+      encodeEvent({ kind: 'account_opened', def: { id: { book: 'alpha', path: 'cash' }, asset: 'USD', kind: 'asset' }, cfg: { normal_side: 'debit', min_balance: null } }),
+    );
+    const twiceRun = await cli(['pg-import', twice, '--schema', 'impex_refused']);
+    assertExit(twiceRun, EXIT.corrupt);
+    assert.match(twiceRun.stderr, /book alpha: account .*cash.* opened again at seq \d+: PostgreSQL holds each asset and account once/);
     assert.equal(await bookCount('impex_refused'), 0);
   });
 
