@@ -29,12 +29,12 @@ export const EXIT_FAILURE = 8;
 
 export const EXIT_CODES: ReadonlyArray<{ code: number; meaning: string }> = [
   { code: EXIT_OK, meaning: 'success; verify: every check passed' },
-  { code: EXIT_CORRUPT, meaning: 'corruption: open would refuse the directory (file and offset are named)' },
-  { code: EXIT_USAGE, meaning: 'bad arguments' },
-  { code: EXIT_REPAIRABLE, meaning: 'verify: no corruption, but open would repair (torn tail, leftover *.tmp, unusable snapshot, idempotency runs)' },
+  { code: EXIT_CORRUPT, meaning: 'corruption: open would refuse the directory (file and offset are named); pg-*: a difference, or a log PostgreSQL cannot hold' },
+  { code: EXIT_USAGE, meaning: 'bad arguments; pg-export: target not empty; pg-import: schema holds books' },
+  { code: EXIT_REPAIRABLE, meaning: 'verify: no corruption, but open would repair (torn tail, leftover *.tmp, unusable snapshot, idempotency runs); pg-import refuses such a directory' },
   { code: EXIT_UNBALANCED, meaning: 'verify: the log is sound, but a transaction or trial balance does not balance' },
   { code: EXIT_NOT_FOUND, meaning: 'directory missing, not a data directory, or no such book' },
-  { code: EXIT_LOCKED, meaning: 'the data directory is locked by a running store' },
+  { code: EXIT_LOCKED, meaning: 'the data directory is locked by a running store (snapshot, pg-import)' },
   { code: EXIT_FAILURE, meaning: 'I/O error or unexpected failure' },
 ];
 

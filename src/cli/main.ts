@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
- * `talea-log`, the operator CLI (docs/cli.md): verify, inspect, dump, stats, snapshot, and
- * the service commands init and serve (docs/http-service.md).
+ * `talea-log`, the operator CLI (docs/cli.md): verify, inspect, dump, stats, snapshot, the
+ * service commands init and serve (docs/http-service.md), and pg-import, pg-export, pg-compare
+ * between a data directory and a PostgreSQL schema (docs/postgres-store.md).
  *
  * E1. Every way a command can end maps to one exit code of src/cli/exit-codes.ts; a failure prints
  *     exactly one line to stderr, `talea-log <command>: <what went wrong>`.
@@ -16,12 +17,26 @@ import { dumpCommand } from './dump-command.js';
 import { CliError, EXIT_CODES, EXIT_CORRUPT, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import { initCommand } from './init-command.js';
 import { inspectCommand } from './inspect-command.js';
+import { pgCompareCommand } from './pg-compare-command.js';
+import { pgExportCommand } from './pg-export-command.js';
+import { pgImportCommand } from './pg-import-command.js';
 import { serveCommand } from './serve-command.js';
 import { snapshotCommand } from './snapshot-command.js';
 import { statsCommand } from './stats-command.js';
 import { verifyCommand } from './verify-command.js';
 
-const COMMANDS: readonly Command[] = [verifyCommand, inspectCommand, dumpCommand, statsCommand, snapshotCommand, initCommand, serveCommand];
+const COMMANDS: readonly Command[] = [
+  verifyCommand,
+  inspectCommand,
+  dumpCommand,
+  statsCommand,
+  snapshotCommand,
+  initCommand,
+  serveCommand,
+  pgImportCommand,
+  pgExportCommand,
+  pgCompareCommand,
+];
 
 function version(): string {
   // dist/src/cli/main.js → the package root is three levels up.
@@ -34,8 +49,9 @@ function topHelp(): string {
   return [
     'Usage: talea-log <command> [arguments] [options]',
     '',
-    'Operator tools for a talea-store-log data directory, and the HTTP service. verify, inspect, dump',
-    'and stats read without taking the lock and change nothing.',
+    'Operator tools for a talea-store-log data directory, the HTTP service, and import, export and',
+    'compare with a PostgreSQL schema (PgStore). verify, inspect, dump, stats and pg-compare read',
+    'without taking the lock and change nothing.',
     '',
     'Commands:',
     ...COMMANDS.map((command) => `  ${command.name.padEnd(width)}  ${command.summary}`),

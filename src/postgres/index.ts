@@ -6,3 +6,6 @@ export { PgStore } from './pg-store.js';
 export type { PgStoreOptions, PgStoreWarning, PgDurability } from './pg-store.js';
 export { channelOf } from './pg-listener.js';
 export { SCHEMA_VERSION } from './pg-schema.js';
+export { comparePgWithLogDir, exportPgToLogDir, importLogDirToPg, ImpexError, DIFFERENCES_LISTED_MAX } from './pg-impex.js';
+export type { CompareOptions, CompareResult, Difference, ExportOptions, ExportResult, ImpexRefusal, ImportOptions, ImportResult } from './pg-impex.js';
+export type { ImportedEvent } from './pg-store.js';

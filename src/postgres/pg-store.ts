@@ -32,6 +32,9 @@
  *     read the table from their published seq; a poll covers lost notifications (pg-listener.ts).
  * P11. `close()` always resolves: queued jobs no flush took reject CLOSED, flushes in flight finish
  *     (bounded), the listener and pools end.
+ * P12. Import mode (`importEvents`, for pg-import): the flush's own job code validates and projects
+ *     each event of a log, keeping the log's seq, `at` and event bytes; anything the store would
+ *     refuse or not append aborts the whole transaction.
  */
 import assert from 'node:assert/strict';
 import type pg from 'pg';
@@ -60,6 +63,7 @@ import {
   type CommitResult,
   type Committed,
   type Direction,
+  type LedgerEvent,
   type PostingRecord,
   type SequencedEvent,
   type StoredTransaction,
@@ -115,6 +119,19 @@ export interface PgDurability {
   synchronous_commit: string;
   fsync: string;
   full_page_writes: string;
+}
+
+/**
+ * One event of a log being imported (importEvents, src/postgres/pg-impex.ts): its seq and commit
+ * time are kept, its event JSON is stored as the given bytes.
+ */
+export interface ImportedEvent {
+  seq: number;
+  atUs: number;
+  /** The event part of the log frame, byte for byte. */
+  eventJson: string;
+  /** The same event, decoded. */
+  event: LedgerEvent;
 }
 
 type Row = Record<string, unknown>;
@@ -360,6 +377,29 @@ export class PgStore extends BaseStore {
     return commitQueuedBatch(drafts, (book, count) => this.#admit(book, count), (draft) => this.#enqueue(draft.tx.book, true, { kind: 'commit', draft }) as Promise<Committed>);
   }
 
+  // --- import (P12) ------------------------------------------------------------------------------
+
+  /**
+   * P12. Import mode of the flush, for `talea-log pg-import` (src/postgres/pg-impex.ts): appends
+   * the events of a log to `book` in one transaction under the book lock, each validated and
+   * projected by the same job code as a write, but keeping the log's seq and `at` and storing the
+   * log's own event bytes. The events must continue the book's head (seq last_seq + 1, `at` not
+   * before last_at); an event the store would refuse or would not append (a repeat) aborts the
+   * transaction with CORRUPT naming its seq: the log is inconsistent (recovery row R10). Not
+   * queued: the caller must be the only writer of the book while it runs.
+   */
+  async importEvents(book: string, events: readonly ImportedEvent[]): Promise<void> {
+    this.checkOpen();
+    if (events.length === 0) return;
+    const jobs = events.map((imported) => importJob(book, imported, this.#schema));
+    try {
+      await this.#runFlush(book, jobs, events);
+    } catch (error) {
+      if (error instanceof FlushError) throw error.storeError;
+      throw toStoreError(error, { what: `import into book ${book}`, book, schema: this.#schema });
+    }
+  }
+
   // --- the per-book queues (P6) -----------------------------------------------------------------
   // Queues are keyed by the book's case key, so that two books differing only in ASCII case take
   // turns in call order within a process (their case conflict is decided as if the calls ran one
@@ -446,7 +486,7 @@ export class PgStore extends BaseStore {
   }
 
   /** One transaction: F1-F8 of spec 3.2. Throws only for a failure of the whole flush. */
-  async #runFlush(book: string, jobs: Job[]): Promise<{ outcomes: Outcome[]; state: FlushState }> {
+  async #runFlush(book: string, jobs: Job[], imported: readonly ImportedEvent[] | null = null): Promise<{ outcomes: Outcome[]; state: FlushState }> {
     const S = this.#S;
     const client = await this.#writePool.connect();
     let commitSent = false;
@@ -481,12 +521,18 @@ export class PgStore extends BaseStore {
       const startSeq = state.lastSeq;
       // F4, F5: each job reads what it needs and writes only once it passed (P5).
       const outcomes: Outcome[] = [];
-      for (const job of jobs) {
+      for (const [index, job] of jobs.entries()) {
+        const event = imported?.[index];
+        if (event !== undefined) this.#importStamp(state, event); // P12
         try {
           outcomes.push({ ok: true, value: await this.#runJob(client, state, job) });
         } catch (error) {
           if (!(error instanceof StoreError)) throw error;
+          if (event !== undefined) throw new FlushError(this.#importRefused(book, event.seq, `fails validation: ${error.message}`));
           outcomes.push({ ok: false, error });
+        }
+        if (event !== undefined && state.lastSeq !== event.seq) {
+          throw new FlushError(this.#importRefused(book, event.seq, 'appends nothing (the store answers it as a repeat of an earlier event)'));
         }
       }
       if (state.events.length === 0) {
@@ -515,6 +561,22 @@ export class PgStore extends BaseStore {
       // A connection that failed mid-transaction is discarded, not reused.
       client.release(broken !== null && (commitSent || isConnectionError(broken)) ? true : undefined);
     }
+  }
+
+  /** P12: the imported event must continue the head; its `at` becomes the flush's. */
+  #importStamp(state: FlushState, event: ImportedEvent): void {
+    if (event.seq !== state.lastSeq + 1) {
+      throw new FlushError(this.#importRefused(state.book, event.seq, `does not follow the book's last seq ${state.lastSeq}`));
+    }
+    const previousAtUs = state.atUs ?? state.lastAtUs;
+    if (event.atUs < previousAtUs) {
+      throw new FlushError(this.#importRefused(state.book, event.seq, `has a commit time before the book's last (${formatAtUs(previousAtUs)})`));
+    }
+    state.atUs = event.atUs;
+  }
+
+  #importRefused(book: string, seq: number, what: string): StoreError {
+    return StoreError.corrupt(book, `${this.#schema}.events`, seq, `import refused: event ${seq} of book ${book} ${what}; nothing of this batch was written`);
   }
 
   /** Validates one job against the state its flush has built so far, then writes it (P5). */
@@ -1010,6 +1072,29 @@ class FlushError extends Error {
 }
 
 
+/** The write job an imported event replays (P12); an event of another book is refused. */
+function importJob(book: string, imported: ImportedEvent, schema: string): Job {
+  const { event, eventJson } = imported;
+  const refuse = (what: string): never => {
+    throw StoreError.corrupt(book, `${schema}.events`, imported.seq, `import refused: event ${imported.seq} of book ${book} ${what}`);
+  };
+  switch (event.kind) {
+    case 'asset_registered': {
+      if (book !== SYSTEM_BOOK) refuse(`registers asset ${event.id} outside ${SYSTEM_BOOK}`);
+      const { kind: _kind, ...def } = event;
+      return { kind: 'asset', asset: { def, eventJson } };
+    }
+    case 'account_opened':
+      if (event.def.id.book !== book) refuse(`opens an account of book ${event.def.id.book}`);
+      return { kind: 'account', account: { def: event.def, cfg: event.cfg, eventJson } };
+    case 'transaction_posted': {
+      if (event.book !== book) refuse(`posts a transaction of book ${event.book}`);
+      const { kind: _kind, ...tx } = event;
+      return { kind: 'commit', draft: { tx, eventJson } };
+    }
+  }
+}
+
 function toSafeNumber(value: unknown): number {
   const number = Number(value as bigint);
   assert(Number.isSafeInteger(number));
@@ -1032,7 +1117,7 @@ let driverLoad: Promise<Driver> | null = null;
  * `pg` is an optional peer dependency, loaded on the first open: a program that never opens a
  * PgStore needs nothing. Without it, open rejects IO saying what to install.
  */
-function loadDriver(): Promise<Driver> {
+export function loadDriver(): Promise<Driver> {
   driverLoad ??= import('pg').then(
     (module) => (module.default ?? module) as Driver,
     (error: unknown) => {
