@@ -172,6 +172,12 @@ export async function verifyDataDir(dir: string, options: VerifyOptions): Promis
   }
   const plans = books.map((book) => planBook(dir, book, report));
   const pool = createVerifyPool(options.threads);
+  // Stopping at the first corruption destroys the pool while other checks may still run, and
+  // piscina reports the answer of such a check as an 'error' event on the pool, which with no
+  // listener ends the process (exit 1, the code of CORRUPT, with no report). Every other failure
+  // reaches its task's promise, so an error here when nothing was abandoned is a bug.
+  const strayErrors: unknown[] = [];
+  pool.on('error', (error: unknown) => strayErrors.push(error));
   try {
     const stopped = await framePass(pool, plans, report, options);
     if (!stopped) await replayPass(pool, dir, plans, report, options);
@@ -179,6 +185,7 @@ export async function verifyDataDir(dir: string, options: VerifyOptions): Promis
   } finally {
     await pool.destroy();
   }
+  if (!report.stoppedEarly && strayErrors.length > 0) throw strayErrors[0];
   checkAssetsRegistered(report);
   // V3: group the findings by book in name order; within a book they keep their order.
   const bookIndex = new Map(books.map((book, index) => [book, index]));
