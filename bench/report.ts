@@ -126,6 +126,9 @@ export interface BenchReport {
   startup?: StartupResult & {
     /** Additions beyond the schema's fields: what the memory figure is made of. */
     postings?: number;
+    /** Absent in reports older than the two-size measurement. */
+    smaller_events?: number;
+    marginal_bytes_per_posting?: number;
     rss_empty_bytes?: number;
     rss_loaded_bytes?: number;
     heap_used_bytes_per_thread?: Array<{ thread: number; empty: number; loaded: number }>;
@@ -442,6 +445,9 @@ function detailLines(report: BenchReport): string[] {
     lines.push(`| full replay (snapshots disabled) | ${startup.full_replay_s.median.toFixed(2)} s, ${formatCount(startup.events / startup.full_replay_s.median)} events/s |`);
     lines.push(`| open from a snapshot at the tail | ${startup.snapshot_open_s.median.toFixed(2)} s |`);
     lines.push(`| resident memory per posting (rss growth ÷ ${((startup.postings ?? startup.events * 2)).toLocaleString('en-US')} postings) | ${startup.bytes_per_posting.median.toFixed(0)} bytes |`);
+    if (startup.smaller_events !== undefined && startup.marginal_bytes_per_posting !== undefined) {
+      lines.push(`| resident memory per additional posting (rss growth from ${startup.smaller_events.toLocaleString('en-US')} to ${startup.events.toLocaleString('en-US')} transactions ÷ the difference in postings) | ${startup.marginal_bytes_per_posting.toFixed(0)} bytes |`);
+    }
     if (startup.heap_used_bytes_per_thread !== undefined) {
       const heaps = startup.heap_used_bytes_per_thread
         .map((entry) => `thread ${entry.thread}: ${(entry.empty / 2 ** 20).toFixed(0)} → ${(entry.loaded / 2 ** 20).toFixed(0)} MiB`)

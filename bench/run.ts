@@ -819,6 +819,8 @@ async function runChild(argv: string[]): Promise<number> {
         snapshot_open_s: statOf([measured.snapshot_open_s]),
         bytes_per_posting: statOf([measured.bytes_per_posting]),
         postings: measured.postings,
+        smaller_events: measured.smaller_events,
+        marginal_bytes_per_posting: measured.marginal_bytes_per_posting,
         rss_empty_bytes: measured.rss_empty_bytes,
         rss_loaded_bytes: measured.rss_loaded_bytes,
         heap_used_bytes_per_thread: measured.heap_used_bytes_per_thread,
@@ -832,7 +834,8 @@ async function runChild(argv: string[]): Promise<number> {
         `${accounts.bytes_per_account.toFixed(0)} resident bytes per account (heap ${accounts.heap_bytes_per_account.toFixed(0)}), ` +
         `${accounts.marginal_bytes_per_account.toFixed(0)} per account beyond ${accounts.smaller_accounts} (heap ${accounts.marginal_heap_bytes_per_account.toFixed(0)})`);
       say(`  startup: ${measured.events} transactions built in ${measured.build_s.toFixed(1)} s; full replay ${measured.full_replay_s.toFixed(2)} s, ` +
-        `snapshot open ${measured.snapshot_open_s.toFixed(2)} s, ${measured.bytes_per_posting.toFixed(0)} resident bytes per posting`);
+        `snapshot open ${measured.snapshot_open_s.toFixed(2)} s, ${measured.bytes_per_posting.toFixed(0)} resident bytes per posting, ` +
+        `${measured.marginal_bytes_per_posting.toFixed(0)} per posting beyond ${measured.smaller_events} transactions`);
     }
   } catch (error) {
     const what = error instanceof StoreError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error);

@@ -9,6 +9,8 @@
  *     with snapshots disabled (full replay); collect garbage in every thread and read again.
  *     Growth of rss ÷ postings is the resident cost per posting. Then write a snapshot at the
  *     tail, close, and time `LogStore.open` with the default options (opens from the snapshot).
+ *     T1 and T2 also run for a book of N/4: the difference of the two growths ÷ the difference
+ *     of their postings is the cost of one more posting (see T3 for why both are given).
  * T3. Accounts: one book of A accounts that never had a posting (a wallet per customer), built
  *     and measured the same way, and a second book of A/4. Growth of rss ÷ A is the whole cost;
  *     the difference of the two growths ÷ 3A/4 is the cost of one more account, without what a
@@ -46,6 +48,10 @@ export interface StartupMeasurement {
   rss_empty_bytes: number;
   rss_loaded_bytes: number;
   bytes_per_posting: number;
+  /** The smaller book of the memory figure (events / 4). */
+  smaller_events: number;
+  /** (Growth of rss at `events` − growth at `smaller_events`) ÷ the difference of their postings. */
+  marginal_bytes_per_posting: number;
   heap_used_bytes_per_thread: Array<{ thread: number; empty: number; loaded: number }>;
 }
 
@@ -124,7 +130,7 @@ async function rssOfEmptyStore(dir: string): Promise<{ rss: number; heapUsed: nu
   return { rss, heapUsed: heaps.reduce((sum, heap) => sum + heap.heapUsed, 0) };
 }
 
-async function measure(dir: string, events: number, postingsPerTx: number): Promise<Omit<StartupMeasurement, 'build_s'>> {
+async function measure(dir: string, events: number, postingsPerTx: number): Promise<Omit<StartupMeasurement, 'build_s' | 'smaller_events' | 'marginal_bytes_per_posting'>> {
   const emptyDir = `${dir}-empty`;
   fs.rmSync(emptyDir, { recursive: true, force: true });
   const empty = await LogStore.open(emptyDir, { snapshotEvery: 0 });
@@ -181,13 +187,31 @@ function runChild(nodeFlags: string[], mode: string, args: string[]): unknown {
   return JSON.parse(lastLine) as unknown;
 }
 
-/** Runs T1 and T2, each in its own Node process with the same flags as this one. */
-export function measureStartup(dir: string, events: number, postingsPerTx: number, nodeFlags: string[]): StartupMeasurement {
+/** T1 and T2 for one book size. */
+function buildAndMeasure(dir: string, events: number, postingsPerTx: number, nodeFlags: string[]): Omit<StartupMeasurement, 'smaller_events' | 'marginal_bytes_per_posting'> {
   fs.rmSync(dir, { recursive: true, force: true });
   const args = [dir, String(events), String(postingsPerTx)];
   const built = runChild(nodeFlags, 'build', args) as { build_s: number };
-  const measured = runChild(nodeFlags, 'measure', args) as Omit<StartupMeasurement, 'build_s'>;
+  const measured = runChild(nodeFlags, 'measure', args) as Omit<StartupMeasurement, 'build_s' | 'smaller_events' | 'marginal_bytes_per_posting'>;
   return { ...measured, build_s: built.build_s };
+}
+
+/**
+ * Runs T1 and T2, each in its own Node process with the same flags as this one, for `events` and
+ * for a quarter of it: the difference of the two rss growths ÷ the difference of their postings is
+ * what one more posting costs, without what each thread commits once (as for accounts, T3).
+ */
+export function measureStartup(dir: string, events: number, postingsPerTx: number, nodeFlags: string[]): StartupMeasurement {
+  const smallerEvents = Math.floor(events / 4);
+  const smaller = buildAndMeasure(dir, smallerEvents, postingsPerTx, nodeFlags);
+  const whole = buildAndMeasure(dir, events, postingsPerTx, nodeFlags);
+  fs.rmSync(dir, { recursive: true, force: true });
+  const growth = (measured: typeof whole): number => measured.rss_loaded_bytes - measured.rss_empty_bytes;
+  return {
+    ...whole,
+    smaller_events: smallerEvents,
+    marginal_bytes_per_posting: (growth(whole) - growth(smaller)) / (whole.postings - smaller.postings),
+  };
 }
 
 interface AccountsGrowth {
