@@ -220,11 +220,12 @@ function replayLog(
   index.spilledThroughSeq = Math.max(tiledThrough, requiredThrough);
   const hole = tiledThrough < requiredThrough ? { start: tiledThrough, end: requiredThrough } : null;
   const context: ReplayContext = { book, state, log, snapshot, warnings, tornTail: null, expectedSeq: 1, hole, holeRecords: [], holeKeys: new Map(), idemHotCap: options.writeRuns ? options.idemHotCap : Number.POSITIVE_INFINITY };
+  const readBuffer = new SegmentReadBuffer();
   for (let index = 0; index < segments.length; index++) {
     const { base, file } = segments[index]!;
     const final = index === segments.length - 1;
     const expectedSeq = context.expectedSeq;
-    const bytes = readWholeFile(fileSystem, file);
+    const bytes = readBuffer.readWholeFile(fileSystem, file);
     if (base !== expectedSeq) {
       // R6 when the first frame shows a gap (a lost first or middle segment); R7 when the frames
       // run on but the name is wrong.
@@ -431,15 +432,26 @@ function seqGap(book: string, file: string, offset: number, expected: number, fo
   return StoreError.corrupt(book, file, offset, recoveryMessages.seqGap(book, file, offset, expected, found));
 }
 
-function readWholeFile(fileSystem: FileSystem, file: string): Buffer {
-  const fd = fileSystem.openSync(file, 'r');
-  try {
-    const size = fileSystem.fstatSizeSync(fd);
-    const bytes = Buffer.allocUnsafe(size);
-    const read = readFully(fileSystem, fd, bytes, 0);
-    return bytes.subarray(0, read);
-  } finally {
-    fileSystem.closeSync(fd);
+/**
+ * One buffer for the segments of a replay, read one after another: nothing keeps a view of a
+ * segment's bytes once it is walked (decoded strings and times are copies). A fresh buffer per
+ * segment (tens of MiB each) adds to the memory V8 collects for: opening a book of 1,000,000
+ * transactions ran 9 or 10 full collections with one per segment, 7 with this.
+ */
+class SegmentReadBuffer {
+  #buffer: Buffer | null = null;
+
+  /** The bytes of `file`, valid until the next call. */
+  readWholeFile(fileSystem: FileSystem, file: string): Buffer {
+    const fd = fileSystem.openSync(file, 'r');
+    try {
+      const size = fileSystem.fstatSizeSync(fd);
+      if (this.#buffer === null || this.#buffer.length < size) this.#buffer = Buffer.allocUnsafeSlow(size);
+      const read = readFully(fileSystem, fd, this.#buffer.subarray(0, size), 0);
+      return this.#buffer.subarray(0, read);
+    } finally {
+      fileSystem.closeSync(fd);
+    }
   }
 }
 
