@@ -127,8 +127,9 @@ export class StoreError extends Error {
     return make('OVERFLOW', `balance of ${accountKey(account)} would leave the i64 range`, { account });
   }
 
-  static bookUnavailable(book: string, cause?: unknown): StoreErrorOf<'BOOK_UNAVAILABLE'> {
-    return make('BOOK_UNAVAILABLE', `book ${book} is unavailable after a storage failure; reopen the store`, { book }, cause);
+  /** `message` replaces the log store's wording (PgStore: an unknown outcome, amendment A2). */
+  static bookUnavailable(book: string, cause?: unknown, message?: string): StoreErrorOf<'BOOK_UNAVAILABLE'> {
+    return make('BOOK_UNAVAILABLE', message ?? `book ${book} is unavailable after a storage failure; reopen the store`, { book }, cause);
   }
 
   /** `message` names the file and offset in the words of the recovery table (log-engine 5.5). */
