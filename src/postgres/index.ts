@@ -3,6 +3,6 @@
  * peer dependency loaded when a store is opened).
  */
 export { PgStore } from './pg-store.js';
-export type { PgStoreOptions, PgStoreWarning, PgDurability } from './pg-store.js';
+export type { PgStoreOptions, PgStoreWarning, PgDurability, PgStoreStats } from './pg-store.js';
 export { channelOf } from './pg-listener.js';
 export { SCHEMA_VERSION } from './pg-schema.js';

@@ -127,6 +127,20 @@ export interface PgStoreOptions {
   testHooks?: { notify?: boolean };
 }
 
+/** What `stats()` counts since open. */
+export interface PgStoreStats {
+  /** Flushes answered (each one transaction that committed or rolled back, after its reruns). */
+  flushes: number;
+  /** Jobs those flushes answered. */
+  flushJobs: number;
+  /** Flush attempts rerun after a lost connection (P12). */
+  connectionReruns: number;
+  /** Reruns that found the earlier attempt's unanswered COMMIT had landed (its answers given). */
+  landedCommits: number;
+  /** Reruns after a txid race with another book (spec 3.5). */
+  raceReruns: number;
+}
+
 /** What open read back from the server (P8). */
 export interface PgDurability {
   server_version: string;
@@ -230,6 +244,7 @@ export class PgStore extends BaseStore {
   readonly #pauseWakers = new Set<() => void>();
   /** Set when close() stopped waiting for flushes: no more reruns (P11). */
   #abandoned = false;
+  readonly #stats: PgStoreStats = { flushes: 0, flushJobs: 0, connectionReruns: 0, landedCommits: 0, raceReruns: 0 };
   readonly #queues = new Map<string, BookQueue>(); // by case key
   /** Jobs admitted and not yet answered, per book (P6). */
   readonly #inFlight = new Map<string, number>();
@@ -382,6 +397,11 @@ export class PgStore extends BaseStore {
     return this.#schema;
   }
 
+  /** Counters since open (a copy). */
+  stats(): PgStoreStats {
+    return { ...this.#stats };
+  }
+
   // --- writes -----------------------------------------------------------------------------------
 
   protected override async _registerAsset(asset: NormalisedAsset): Promise<void> {
@@ -475,7 +495,10 @@ export class PgStore extends BaseStore {
         break;
       } catch (error) {
         // A txid raced into another book's commit: rerun, the winner is then visible (spec 3.5).
-        if ((isTxidRace(error) || error instanceof RerunFlush) && ++races < 3) continue;
+        if ((isTxidRace(error) || error instanceof RerunFlush) && ++races < 3) {
+          this.#stats.raceReruns++;
+          continue;
+        }
         // P12: a lost connection reruns the whole flush on a new one, within the window.
         if (isConnectionError(error) && !this.#abandoned) {
           windowEndMs ??= Date.now() + this.#reconnectWindowMs;
@@ -484,13 +507,18 @@ export class PgStore extends BaseStore {
             // The last attempt runs as the window ends.
             await this.#pause(Math.min(backoffMs, leftMs));
             backoffMs = Math.min(backoffMs * 2, RERUN_BACKOFF_MAX_MS);
-            if (!this.#abandoned) continue;
+            if (!this.#abandoned) {
+              this.#stats.connectionReruns++;
+              continue;
+            }
           }
         }
         failure = this.#flushFailure(book, error, run);
         break;
       }
     }
+    this.#stats.flushes++;
+    this.#stats.flushJobs += taken.length;
     if (failure === null && state !== null && state.events.length > 0) {
       // P4, P10: subscribers first, then the answers in job order; the NOTIFY after the commit.
       this.#publishLocal(book, state.events);
@@ -580,6 +608,7 @@ export class PgStore extends BaseStore {
         if (await this.#landed(client, earlier.state)) {
           discard = !(await this.#rollback(client));
           run.unsettled = null;
+          this.#stats.landedCommits++;
           return earlier; // it committed: exactly its answers
         }
         run.unsettled = null; // nothing of it exists
