@@ -1026,12 +1026,15 @@ export class PgStore extends BaseStore {
       id.book,
       asOfUs === null
         ? `SELECT asset, normal_side, raw, updated_seq FROM ${S}.accounts WHERE book = $1 AND path = $2`
-        : // Existence is judged now; the amount is the last posting row at or before asOf.
+        : // Existence is judged now; the amount is the last posting row at or before the asOf
+          // bound: the highest seq with `at` <= asOf (`at` never decreases with seq), one backward
+          // probe of events (book, at, seq), then one backward probe of the postings key (spec 4.2).
           `SELECT a.asset, a.normal_side, p.raw_after AS raw, coalesce(p.seq, 0) AS updated_seq
              FROM ${S}.accounts a
              LEFT JOIN LATERAL (
                SELECT raw_after, seq FROM ${S}.postings
-                WHERE book = a.book AND path = a.path AND at <= $3::timestamptz
+                WHERE book = a.book AND path = a.path
+                  AND seq <= (SELECT seq FROM ${S}.events WHERE book = $1 AND at <= $3::timestamptz ORDER BY at DESC, seq DESC LIMIT 1)
                 ORDER BY seq DESC, idx DESC LIMIT 1) p ON true
             WHERE a.book = $1 AND a.path = $2`,
       asOfUs === null ? [id.book, id.path] : [id.book, id.path, formatAtUs(asOfUs)],
