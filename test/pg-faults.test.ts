@@ -216,127 +216,201 @@ describe('PG-UNKNOWN: a connection lost at COMMIT', () => {
   });
 });
 
-describe('PG-RESTART: the server restarts under load', () => {
-  test('writers and a subscriber ride out four restarts: nothing acknowledged lost, nothing twice, the stream complete', { timeout: 240_000 }, async (t) => {
-    const cluster = await startEmbeddedPostgres();
-    const windowMs = 10_000;
-    const statementTimeoutMs = 10_000;
-    const books = ['r1', 'r2'];
-    let writer: PgStore | null = null;
-    let follower: PgStore | null = null;
+describe('the fault proxy itself', () => {
+  test('hold keeps every byte until release, delay slows each chunk, both keep the protocol intact', { timeout: 60_000 }, async () => {
+    const { faulty, clean } = await openCase({});
     try {
-      const options = { url: cluster.url, schema: 'restart', reconnectWindowMs: windowMs, statementTimeoutMs, readConnections: 2 };
-      writer = await PgStore.open({ ...options, writeConnections: 4 });
-      follower = await PgStore.open({ ...options, writeConnections: 1, subscribePollMs: 200 });
-      await writer.registerAsset({ id: 'USD', class: 'fiat', precision: 2, name: 'US Dollar' });
-      for (const book of books) {
-        for (const path of ['a', 'b', 'c']) {
-          await writer.openAccount({ id: { book, path }, asset: 'USD', kind: 'asset' }, { normal_side: 'debit', min_balance: null });
-        }
-      }
-      // The subscriber, in the other store: NOTIFY, its listener's reconnects and the poll.
-      const received = new Map<string, SequencedEvent[]>(books.map((book) => [book, []]));
-      const subscriptions = books.map((book) => {
-        const stream = follower!.subscribe(book, 1);
-        const done = (async () => {
-          for await (const event of stream) received.get(book)!.push(event);
-        })();
-        return { stream, done };
+      const account = { book: BOOK, path: 'a' };
+      proxy.hold();
+      let settled = false;
+      const held = faulty.balance(account).finally(() => {
+        settled = true;
       });
-
-      const history = new History();
-      const errors = new Map<string, number>();
-      let slowestMs = 0;
-      let stop = false;
-      let n = 0;
-      const tx = (book: string, key: string, minor: bigint): Transaction => {
-        const paths = ['a', 'b', 'c'];
-        const from = paths[Number(minor) % 3]!;
-        const to = paths[(Number(minor) + 1) % 3]!;
-        return {
-          id: randomUUID(),
-          book,
-          postings: [
-            { account: { book, path: from }, amount: { minor, asset: 'USD' }, direction: 'credit' },
-            { account: { book, path: to }, amount: { minor, asset: 'USD' }, direction: 'debit' },
-          ],
-          idempotency_key: key,
-          external_refs: [],
-          metadata: { n: key },
-          occurred_at: '2026-06-05T12:00:00Z',
-        };
-      };
-      const caller = async (index: number): Promise<void> => {
-        while (!stop) {
-          const book = books[index % books.length]!;
-          const id = n++;
-          const started = Date.now();
-          if (id % 5 === 0) {
-            const drafts = [tx(book, `w${id}-0`, BigInt(1 + (id % 7))), tx(book, `w${id}-1`, BigInt(2 + (id % 5)))];
-            const attempts = drafts.map((draft) => history.invoke({ kind: 'commit', tx: draft }));
-            const results = await writer!.commitBatch(drafts);
-            results.forEach((result, slot) => {
-              if (result.ok) history.ok(attempts[slot]!, result.value);
-              else {
-                history.fail(attempts[slot]!, result.error);
-                errors.set(result.error.code, (errors.get(result.error.code) ?? 0) + 1);
-              }
-            });
-          } else {
-            const draft = tx(book, `w${id}`, BigInt(1 + (id % 9)));
-            const attempt = history.invoke({ kind: 'commit', tx: draft });
-            try {
-              history.ok(attempt, await writer!.commit(draft));
-            } catch (error) {
-              history.fail(attempt, error);
-              errors.set((error as StoreError).code, (errors.get((error as StoreError).code) ?? 0) + 1);
-            }
-          }
-          slowestMs = Math.max(slowestMs, Date.now() - started);
-        }
-      };
-      const callers = Array.from({ length: 8 }, (_, index) => caller(index));
-      const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-      const acknowledgedNow = () => history.attempts.filter((attempt) => attempt.outcome === 'ok').length;
-      /** The load goes on: 40 more writes acknowledged (after a restart, once the reruns reconnect). */
-      const progress = async (what: string): Promise<void> => {
-        const target = acknowledgedNow() + 40;
-        const deadline = Date.now() + windowMs + 20_000;
-        while (acknowledgedNow() < target) {
-          assert(Date.now() < deadline, `no progress ${what}: ${acknowledgedNow()} acknowledged`);
-          await sleep(20);
-        }
-      };
-      await progress('before the first restart');
-      for (const mode of ['fast', 'immediate', 'fast', 'immediate'] as const) {
-        await cluster.restart!(500, mode);
-        await progress(`after a ${mode} restart`);
-      }
-      stop = true;
-      await Promise.all(callers);
-      const acknowledged = acknowledgedNow();
-      for (const code of errors.keys()) assert.equal(code, 'OVERLOADED', `only OVERLOADED within the window, got ${JSON.stringify([...errors])}`);
-      assert(slowestMs < windowMs + statementTimeoutMs, `a call took ${slowestMs} ms`);
-      const stats = writer.stats();
-      assert(stats.connectionReruns > 0, 'the restarts interrupted flushes, which were rerun');
-      t.diagnostic(`acknowledged ${acknowledged}, errors ${JSON.stringify([...errors])}, slowest call ${slowestMs} ms, stats ${JSON.stringify(stats)}`);
-
-      // C1-C4, C6, C7; unknown outcomes (none expected) settled by keyed retries.
-      const verified = await verifyRecovered(writer, history, { books, balanced: true, replay: true, okRetryLimit: 200 });
-      assert.equal(verified.acknowledgedChecked, acknowledged);
-
-      // The subscriber got every event once, in order, up to each head.
-      for (const book of books) {
-        const events = await readAllEvents(writer, book);
-        const deadline = Date.now() + 30_000;
-        while (received.get(book)!.length < events.length && Date.now() < deadline) await sleep(50);
-        assert.deepEqual(received.get(book), events, `the subscriber's events of book ${book}`);
-      }
-      for (const { stream } of subscriptions) await stream.return?.();
-      await Promise.all(subscriptions.map(({ done }) => done));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(settled, false, 'a read went through a held proxy');
+      proxy.release();
+      assert.deepEqual(await held, await clean.balance(account));
+      proxy.delay(40);
+      const started = Date.now();
+      const committed = await faulty.commit(transfer('slow', 3n));
+      const elapsedMs = Date.now() - started;
+      proxy.delay(0);
+      // A flush is several round trips, each delayed both ways.
+      assert(elapsedMs >= 40 * 4, `a delayed flush took ${elapsedMs} ms`);
+      assert.deepEqual(await faulty.transaction(committed.txid).then((found) => found?.seq), committed.seq);
     } finally {
-      await Promise.allSettled([writer?.close(), follower?.close()]);
-      await cluster.stop();
+      proxy.release();
+      proxy.delay(0);
+      await Promise.all([faulty.close(), clean.close()]);
     }
+  });
+});
+
+interface RestartCase {
+  /** The writers' and the subscriber's reconnectWindowMs. */
+  windowMs: number;
+  /** How long the server stays down each time. */
+  downMs: number;
+  modes: Array<'fast' | 'immediate'>;
+  /** True when the outage outlasts the window: IO and BOOK_UNAVAILABLE are then expected. */
+  pastWindow: boolean;
+}
+
+async function restartUnderLoad(t: { diagnostic(message: string): void }, spec: RestartCase): Promise<void> {
+  const cluster = await startEmbeddedPostgres();
+  const { windowMs } = spec;
+  const statementTimeoutMs = 10_000;
+  const books = ['r1', 'r2'];
+  let writer: PgStore | null = null;
+  let follower: PgStore | null = null;
+  let stopStreams = false;
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  try {
+    const options = { url: cluster.url, schema: 'restart', reconnectWindowMs: windowMs, statementTimeoutMs, readConnections: 2 };
+    writer = await PgStore.open({ ...options, writeConnections: 4 });
+    follower = await PgStore.open({ ...options, writeConnections: 1, subscribePollMs: 200 });
+    await writer.registerAsset({ id: 'USD', class: 'fiat', precision: 2, name: 'US Dollar' });
+    for (const book of books) {
+      for (const path of ['a', 'b', 'c']) {
+        await writer.openAccount({ id: { book, path }, asset: 'USD', kind: 'asset' }, { normal_side: 'debit', min_balance: null });
+      }
+    }
+    // The subscriber, in the other store: NOTIFY, its listener's reconnects and the poll. A stream
+    // may end IO only past the window; it is then resumed from its last seq + 1 (spec 4.7).
+    const received = new Map<string, SequencedEvent[]>(books.map((book) => [book, []]));
+    const streamErrors: string[] = [];
+    const streams = new Set<{ return?: () => unknown }>();
+    const consumers = books.map(async (book) => {
+      while (!stopStreams) {
+        const events = received.get(book)!;
+        const stream = follower!.subscribe(book, (events[events.length - 1]?.seq ?? 0) + 1);
+        streams.add(stream);
+        try {
+          for await (const event of stream) events.push(event);
+          return; // ended by return() or close
+        } catch (error) {
+          streamErrors.push(error instanceof StoreError ? error.code : String(error));
+          await sleep(100);
+        } finally {
+          streams.delete(stream);
+        }
+      }
+    });
+
+    const history = new History();
+    const errors = new Map<string, number>();
+    let slowestMs = 0;
+    let stop = false;
+    let n = 0;
+    const tx = (book: string, key: string, minor: bigint): Transaction => {
+      const paths = ['a', 'b', 'c'];
+      const from = paths[Number(minor) % 3]!;
+      const to = paths[(Number(minor) + 1) % 3]!;
+      return {
+        id: randomUUID(),
+        book,
+        postings: [
+          { account: { book, path: from }, amount: { minor, asset: 'USD' }, direction: 'credit' },
+          { account: { book, path: to }, amount: { minor, asset: 'USD' }, direction: 'debit' },
+        ],
+        idempotency_key: key,
+        external_refs: [],
+        metadata: { n: key },
+        occurred_at: '2026-06-05T12:00:00Z',
+      };
+    };
+    const countError = (error: StoreError) => errors.set(error.code, (errors.get(error.code) ?? 0) + 1);
+    const caller = async (index: number): Promise<void> => {
+      while (!stop) {
+        const book = books[index % books.length]!;
+        const id = n++;
+        const started = Date.now();
+        if (id % 5 === 0) {
+          const drafts = [tx(book, `w${id}-0`, BigInt(1 + (id % 7))), tx(book, `w${id}-1`, BigInt(2 + (id % 5)))];
+          const attempts = drafts.map((draft) => history.invoke({ kind: 'commit', tx: draft }));
+          const results = await writer!.commitBatch(drafts);
+          results.forEach((result, slot) => {
+            if (result.ok) history.ok(attempts[slot]!, result.value);
+            else {
+              history.fail(attempts[slot]!, result.error);
+              countError(result.error);
+            }
+          });
+        } else {
+          const draft = tx(book, `w${id}`, BigInt(1 + (id % 9)));
+          const attempt = history.invoke({ kind: 'commit', tx: draft });
+          try {
+            history.ok(attempt, await writer!.commit(draft));
+          } catch (error) {
+            history.fail(attempt, error);
+            countError(error as StoreError);
+          }
+        }
+        slowestMs = Math.max(slowestMs, Date.now() - started);
+        // Past the window every write fails at once while the server is down: no busy loop.
+        if (errors.size > 0) await sleep(5);
+      }
+    };
+    const callers = Array.from({ length: 8 }, (_, index) => caller(index));
+    const acknowledgedNow = () => history.attempts.filter((attempt) => attempt.outcome === 'ok').length;
+    /** The load goes on: 40 more writes acknowledged (after a restart, once the reruns reconnect). */
+    const progress = async (what: string): Promise<void> => {
+      const target = acknowledgedNow() + 40;
+      const deadline = Date.now() + windowMs + 30_000;
+      while (acknowledgedNow() < target) {
+        assert(Date.now() < deadline, `no progress ${what}: ${acknowledgedNow()} acknowledged`);
+        await sleep(20);
+      }
+    };
+    await progress('before the first restart');
+    for (const mode of spec.modes) {
+      await cluster.restart!(spec.downMs, mode);
+      await progress(`after a ${mode} restart`);
+    }
+    stop = true;
+    await Promise.all(callers);
+    const acknowledged = acknowledgedNow();
+    const stats = writer.stats();
+    t.diagnostic(`acknowledged ${acknowledged}, errors ${JSON.stringify([...errors])}, stream errors ${JSON.stringify(streamErrors)}, slowest call ${slowestMs} ms, stats ${JSON.stringify(stats)}`);
+    assert(stats.connectionReruns > 0, 'the restarts interrupted flushes, which were rerun');
+    if (spec.pastWindow) {
+      for (const code of errors.keys()) assert(['OVERLOADED', 'IO', 'BOOK_UNAVAILABLE'].includes(code), `unexpected error ${code}`);
+      assert((errors.get('IO') ?? 0) + (errors.get('BOOK_UNAVAILABLE') ?? 0) > 0, 'an outage past the window surfaced');
+      for (const code of streamErrors) assert.equal(code, 'IO');
+    } else {
+      for (const code of errors.keys()) assert.equal(code, 'OVERLOADED', `only OVERLOADED within the window, got ${JSON.stringify([...errors])}`);
+      assert.deepEqual(streamErrors, [], 'no stream ended within the window');
+    }
+    // A queued write may wait for the flush before its own: two windows, plus a statement.
+    assert(slowestMs < 2 * windowMs + statementTimeoutMs, `a call took ${slowestMs} ms`);
+
+    // C1-C4, C6, C7; unknown outcomes settled by keyed retries, once each.
+    const verified = await verifyRecovered(writer, history, { books, balanced: true, replay: true, okRetryLimit: 200 });
+    assert(verified.acknowledgedChecked >= acknowledged);
+
+    // The subscriber got every event once, in order, up to each head.
+    for (const book of books) {
+      const events = await readAllEvents(writer, book);
+      const deadline = Date.now() + 30_000;
+      while (received.get(book)!.length < events.length && Date.now() < deadline) await sleep(50);
+      assert.deepEqual(received.get(book), events, `the subscriber's events of book ${book}`);
+    }
+    stopStreams = true;
+    for (const stream of streams) await stream.return?.();
+    await Promise.all(consumers);
+  } finally {
+    stopStreams = true;
+    await Promise.allSettled([writer?.close(), follower?.close()]);
+    await cluster.stop();
+  }
+}
+
+describe('PG-RESTART: the server restarts under load', () => {
+  test('writers and a subscriber ride out four 0.5 s restarts (fast, immediate): nothing acknowledged lost, nothing twice, no error, the stream complete', { timeout: 240_000 }, async (t) => {
+    await restartUnderLoad(t, { windowMs: 10_000, downMs: 500, modes: ['fast', 'immediate', 'fast', 'immediate'], pastWindow: false });
+  });
+
+  test('an outage of the window + 2 s: IO and BOOK_UNAVAILABLE, each unknown settled once by a keyed retry, the stream resumed complete', { timeout: 240_000 }, async (t) => {
+    await restartUnderLoad(t, { windowMs: 1_500, downMs: 3_500, modes: ['fast', 'immediate'], pastWindow: true });
   });
 });

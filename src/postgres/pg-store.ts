@@ -580,6 +580,11 @@ export class PgStore extends BaseStore {
   async #runFlush(book: string, jobs: Job[], run: FlushRun): Promise<{ outcomes: Outcome[]; state: FlushState }> {
     const S = this.#S;
     const client = await this.#writePool.connect();
+    if (this.#abandoned) {
+      // close() stopped waiting while this attempt waited for a connection: no new transaction.
+      client.release();
+      throw StoreError.closed();
+    }
     // A checked-out client has no `error` listener of its pool's: a lost connection would emit one
     // nobody handles (ending the process); the pending query rejects with it anyway.
     client.on('error', ignoreError);
