@@ -8,9 +8,9 @@
  *     done; retry later with the same key.
  * E3. A lost connection (no SQLSTATE, class 08, 57P01-57P03) is definite only when COMMIT was not
  *     yet sent (IO: nothing committed). After COMMIT was sent the outcome is unknown:
- *     BOOK_UNAVAILABLE (A2), to be settled by a retry with the same idempotency key. A flush
- *     first reruns itself within `reconnectWindowMs` (pg-store.ts, P12); these codes are what
- *     is left when the window passed.
+ *     BOOK_UNAVAILABLE (A2), to be settled by a retry with the same idempotency key. The flush
+ *     decides which (it alone knows whether it sent COMMIT), after rerunning itself within
+ *     `reconnectWindowMs` (pg-store.ts, P12); toStoreError maps a lost connection to IO.
  * E4. Damage the server reports (XX001, XX002) is CORRUPT with `file = '<schema>.<table>'` and
  *     `offset = 0` (A4). Anything else is IO with the server's error as `cause`.
  */
@@ -62,8 +62,6 @@ export interface ErrorContext {
   book?: string;
   /** The store's schema, for CORRUPT's `file`. */
   schema: string;
-  /** True once COMMIT was sent on a write transaction (E3). */
-  commitSent?: boolean;
 }
 
 /** E1-E4. */
@@ -72,16 +70,16 @@ export function toStoreError(error: unknown, context: ErrorContext): StoreError 
   const state = sqlState(error);
   const book = context.book ?? '';
   if (state === '55P03' || state === '53300' || isAcquireTimeout(error)) {
-    if (context.book !== undefined) return StoreError.overloaded(book, error);
+    if (context.book !== undefined) {
+      const what = state === '55P03' ? 'its lock was not granted within lockTimeoutMs' : 'no connection to the server was granted in time';
+      return StoreError.overloaded(book, error, `book ${book} is busy: ${what} (${String((error as PgLikeError).message)}); nothing was written`);
+    }
     return StoreError.io(`${context.what}: the server is busy (${String((error as PgLikeError).message)}); retry later`, error);
   }
   if (state === 'XX001' || state === 'XX002') {
     const table = (error as PgLikeError).table;
     const file = `${context.schema}.${typeof table === 'string' ? table : 'unknown'}`;
     return StoreError.corrupt(book, file, 0, `${context.what}: PostgreSQL reports damage in ${file} (${String((error as PgLikeError).message)})`);
-  }
-  if (context.commitSent === true && isConnectionError(error)) {
-    return StoreError.bookUnavailable(book, error, unknownOutcomeMessage(book, String((error as PgLikeError).message)));
   }
   const detail = error instanceof Error ? error.message : String(error);
   return StoreError.io(`${context.what} failed${state === undefined ? '' : ` (SQLSTATE ${state})`}: ${detail}`, error);
