@@ -19,6 +19,7 @@ import { randomUUID } from 'node:crypto';
 import { after, test } from 'node:test';
 import pg from 'pg';
 
+import { StoreError } from '../src/core/errors.js';
 import type { Transaction } from '../src/core/types.js';
 import { PgStore } from '../src/postgres/index.js';
 import { freshDatabase, pgServer } from './support/pg-server.js';
@@ -218,12 +219,13 @@ test('PG-EXPLAIN: the hot statements use their indexes on 2 × 20,000 transactio
     await store.registerAsset({ id: 'EUR', class: 'fiat', precision: 2, name: 'Euro' });
     await store.registerAsset({ id: 'EUR', class: 'fiat', precision: 2, name: 'Euro' }); // identical: nothing appended
     await store.openAccount({ id: { book, path: 'c' }, asset: 'USD', kind: 'asset' }, { normal_side: 'debit', min_balance: null });
-    await store.openAccount({ id: { book: 'E1', path: 'x' }, asset: 'USD', kind: 'asset' }, { normal_side: 'debit', min_balance: null }).catch(() => undefined); // case conflict
+    const isCode = (code: string) => (error: unknown) => error instanceof StoreError && error.code === code;
+    await assert.rejects(store.openAccount({ id: { book: 'E1', path: 'x' }, asset: 'USD', kind: 'asset' }, { normal_side: 'debit', min_balance: null }), isCode('INVALID_BOOK')); // case conflict
     const tx = transfer(book, 'live-1', 'cash', 'bulk-00007', 25n);
     const committed = await store.commit(tx);
     await store.commit(tx); // replay: the idempotency lookup finds it
     await store.commitBatch([transfer(book, 'live-2', 'cash', 'a', 5n), transfer(book, 'live-3', 'b', 'bulk-00009', 6n)]);
-    await store.commit(transfer(`new-${randomUUID().slice(0, 6)}`, 'k', 'x', 'y', 1n)).catch(() => undefined); // creates no book: unknown accounts
+    await assert.rejects(store.commit(transfer(`new-${randomUUID().slice(0, 6)}`, 'k', 'x', 'y', 1n)), isCode('UNKNOWN_ACCOUNT')); // creates no book
     const asOfAt = (await admin.query(`SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at FROM "${SCHEMA}".events WHERE book = $1 AND seq = 10000`, [book])).rows[0].at as string;
     for (const path of ['cash', 'bulk-00007']) {
       await store.balance({ book, path });
