@@ -374,9 +374,13 @@ export class PgStore extends BaseStore {
     const acquire = options.acquireTimeoutMs ?? DEFAULTS.acquireTimeoutMs;
     const write = new driver.Pool({ ...clientConfig, max: options.writeConnections ?? DEFAULTS.writeConnections, connectionTimeoutMillis: acquire });
     const read = new driver.Pool({ ...clientConfig, max: options.readConnections ?? DEFAULTS.readConnections, connectionTimeoutMillis: acquire });
-    // An idle client that dies emits `error` on its pool; unhandled, it would end the process.
-    write.on('error', () => undefined);
-    read.on('error', () => undefined);
+    // An idle client that dies emits `error` on its pool; unhandled, it would end the process. A
+    // checked-out client has no listener of its pool's, so each client gets one of its own for
+    // life: a connection lost mid-flush rejects the pending query, and its `error` event is moot.
+    for (const pool of [write, read]) {
+      pool.on('error', ignoreError);
+      pool.on('connect', (client) => client.on('error', ignoreError));
+    }
     try {
       const shown = await write.query('SHOW synchronous_commit');
       const readBack = String((shown.rows[0] as Row).synchronous_commit);
@@ -585,9 +589,6 @@ export class PgStore extends BaseStore {
       client.release();
       throw StoreError.closed();
     }
-    // A checked-out client has no `error` listener of its pool's: a lost connection would emit one
-    // nobody handles (ending the process); the pending query rejects with it anyway.
-    client.on('error', ignoreError);
     this.#flushClients.add(client);
     let discard = false;
     try {
@@ -669,7 +670,6 @@ export class PgStore extends BaseStore {
       throw error;
     } finally {
       this.#flushClients.delete(client);
-      client.removeListener('error', ignoreError);
       // A connection that failed mid-transaction is discarded, not reused.
       client.release(discard ? true : undefined);
     }
