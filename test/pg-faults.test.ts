@@ -18,16 +18,22 @@
  *     did and the log is the clean log (the landed write is not applied twice, the others once).
  *   - close() while a flush rides out a vanished server resolves; the write answers
  *     BOOK_UNAVAILABLE, and later calls CLOSED.
+ * The proxy itself: a COMMIT sent in the simple and in the extended protocol by a plain client,
+ * dropped before (the row never appears) and after (it is there); hold and delay.
  * PG-RESTART. Writers under load in one store and a subscriber in another store on the same
- * schema; the private cluster is stopped (fast, then immediately: crash recovery) for 0.5 s and
- * restarted on its port and data directory, four times. Every acknowledged commit is present once
- * with its answer; the only errors are OVERLOADED (IO and BOOK_UNAVAILABLE only past the window,
- * which these outages never reach); no call outlives the window plus the statement timeout; the
- * subscriber gets every event once, in order; the ledger checks of test/support/ledger-check.ts.
+ * schema; a private cluster is stopped (fast, or immediately: crash recovery) and restarted on its
+ * port and data directory: four times for 0.5 s with a 10 s window, where the only error may be
+ * OVERLOADED and no stream ends; twice for 3.5 s with a 1.5 s window, where IO and
+ * BOOK_UNAVAILABLE are allowed (and some must appear) and a stream that ends IO is resumed from
+ * its last seq + 1. Either way: every acknowledged commit present once with its answer, every
+ * unknown outcome settled once by a keyed retry; no call outlives two windows plus the statement
+ * timeout (a queued write may wait for the flush before its own); the subscriber gets every event
+ * once, in order; the ledger checks of test/support/ledger-check.ts.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, describe, test } from 'node:test';
+import pg from 'pg';
 
 import { StoreError } from '../src/core/errors.js';
 import type { Store } from '../src/core/store.js';
@@ -217,6 +223,47 @@ describe('PG-UNKNOWN: a connection lost at COMMIT', () => {
 });
 
 describe('the fault proxy itself', () => {
+  test('a COMMIT in the simple and the extended protocol: dropped before it is never run, dropped after it has run', { timeout: 60_000 }, async () => {
+    const direct = new pg.Client({ connectionString: database.url });
+    await direct.connect();
+    try {
+      await direct.query('CREATE TABLE IF NOT EXISTS proxy_probe (label text PRIMARY KEY)');
+      const cases = [
+        { label: 'simple-before', extended: false, where: 'before' },
+        { label: 'simple-after', extended: false, where: 'after' },
+        { label: 'extended-before', extended: true, where: 'before' },
+        { label: 'extended-after', extended: true, where: 'after' },
+      ] as const;
+      for (const { label, extended, where } of cases) {
+        const client = new pg.Client({ connectionString: proxy.url(database.url) });
+        client.on('error', () => undefined);
+        await client.connect();
+        await client.query('BEGIN');
+        await client.query('INSERT INTO proxy_probe (label) VALUES ($1)', [label]);
+        if (where === 'before') proxy.dropBeforeCommit(1);
+        else proxy.dropAfterCommit(1);
+        // pg sends a named query as Parse/Bind/Describe/Execute/Sync, a plain one as one Query.
+        await assert.rejects(client.query(extended ? { name: `commit_${label}`, text: 'COMMIT' } : 'COMMIT'), /Connection terminated|ECONNRESET|EPIPE/);
+        assert.equal(proxy.armed, 0, `${label}: the fault fired`);
+        await client.end().catch(() => undefined);
+        // The server has seen the client go (before) or has committed already (after).
+        let found = -1;
+        for (let attempt = 0; attempt < 100 && found !== (where === 'after' ? 1 : 0); attempt++) {
+          found = (await direct.query('SELECT 1 FROM proxy_probe WHERE label = $1', [label])).rowCount ?? 0;
+          if (found !== (where === 'after' ? 1 : 0)) await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        assert.equal(found, where === 'after' ? 1 : 0, `${label}: the row is ${found === 1 ? 'there' : 'missing'}`);
+      }
+      // A transaction dropped before COMMIT never commits later either.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const rows = (await direct.query('SELECT label FROM proxy_probe ORDER BY label')).rows.map((row) => row.label as string);
+      assert.deepEqual(rows, ['extended-after', 'simple-after']);
+    } finally {
+      await direct.query('DROP TABLE IF EXISTS proxy_probe').catch(() => undefined);
+      await direct.end();
+    }
+  });
+
   test('hold keeps every byte until release, delay slows each chunk, both keep the protocol intact', { timeout: 60_000 }, async () => {
     const { faulty, clean } = await openCase({});
     try {

@@ -8,8 +8,9 @@
  * X2. It parses the frontend (client → server) stream into messages: the untyped startup packet
  *     (int32 length, int32 code; an SSLRequest or GSSENCRequest is followed by another), then
  *     typed messages (one type byte, int32 length including itself). A COMMIT is a simple query
- *     (`Q` "COMMIT") or, in the extended protocol, a `P`arse of "COMMIT", which counts as sent
- *     at the `S`ync that follows it. PgStore sends COMMIT as a simple query.
+ *     (`Q` "COMMIT") or, in the extended protocol, the `E`xecute that follows a `P`arse of
+ *     "COMMIT" (the server runs it at the Execute; a named statement reused without a new Parse
+ *     is not recognised). PgStore sends COMMIT as a simple query.
  * X3. Faults, each deterministic:
  *     - `dropAtBegin(n)`: the next n `BEGIN`s are never forwarded; their connections are destroyed
  *       (the client loses its connection before it could send COMMIT).
@@ -46,7 +47,7 @@ class ProxiedConnection {
   readonly server: net.Socket;
   #frontend: Buffer = Buffer.alloc(0);
   #startupDone = false;
-  /** A Parse of COMMIT was seen; the COMMIT counts as sent at the next Sync. */
+  /** A Parse of COMMIT was seen; the COMMIT is the next Execute. */
   #parsedCommit = false;
   /** A COMMIT was forwarded under dropAfterCommit: the next server bytes end the connection. */
   #dropOnReply: Fault | null = null;
@@ -142,7 +143,7 @@ class ProxiedConnection {
     return buffer.subarray(0, length);
   }
 
-  /** A simple-query COMMIT, or the Sync after a Parse of COMMIT. */
+  /** A simple-query COMMIT, or the Execute after a Parse of COMMIT. */
   #isCommit(message: Buffer): boolean {
     if (!this.#startupDone) return false;
     const type = String.fromCharCode(message[0]!);
@@ -153,7 +154,7 @@ class ProxiedConnection {
       if (isCommitText(message.subarray(nameEnd + 1, textEnd).toString('utf8'))) this.#parsedCommit = true;
       return false;
     }
-    if (type === 'S' && this.#parsedCommit) {
+    if (type === 'E' && this.#parsedCommit) {
       this.#parsedCommit = false;
       return true;
     }
