@@ -150,7 +150,7 @@ export abstract class BaseStore implements Store {
 
   subscribe(book: string, from: number, options?: SubscribeOptions): EventStream {
     const stream = this.hub.subscribe(book, from, options, () => this.checkOpen(), (name) => (first, limit) =>
-      this.#lifecycle === 'open' ? this._readEvents(name, first, limit) : Promise.resolve([]),
+      this.#lifecycle === 'open' ? this._readStreamPage(name, first, limit) : Promise.resolve([]),
     );
     this._subscribed(stream);
     return stream;
@@ -200,6 +200,11 @@ export abstract class BaseStore implements Store {
 
   /** A stream was just created (valid or not); a backend may fail it at once. */
   protected _subscribed(_stream: Subscription): void {}
+
+  /** A page of a stream's catch-up read; a backend may ride out outages here that `readEvents` reports. */
+  protected _readStreamPage(book: string, from: number, limit: number): Promise<SequencedEvent[]> {
+    return this._readEvents(book, from, limit);
+  }
 
   protected abstract _registerAsset(asset: NormalisedAsset): Promise<void>;
   protected abstract _openAccount(account: NormalisedAccount): Promise<void>;

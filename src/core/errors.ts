@@ -127,8 +127,9 @@ export class StoreError extends Error {
     return make('OVERFLOW', `balance of ${accountKey(account)} would leave the i64 range`, { account });
   }
 
-  static bookUnavailable(book: string, cause?: unknown): StoreErrorOf<'BOOK_UNAVAILABLE'> {
-    return make('BOOK_UNAVAILABLE', `book ${book} is unavailable after a storage failure; reopen the store`, { book }, cause);
+  /** `message` replaces the log store's wording (PgStore: an unknown outcome, amendment A2). */
+  static bookUnavailable(book: string, cause?: unknown, message?: string): StoreErrorOf<'BOOK_UNAVAILABLE'> {
+    return make('BOOK_UNAVAILABLE', message ?? `book ${book} is unavailable after a storage failure; reopen the store`, { book }, cause);
   }
 
   /** `message` names the file and offset in the words of the recovery table (log-engine 5.5). */
@@ -140,12 +141,16 @@ export class StoreError extends Error {
     return make('IO', message, {}, cause);
   }
 
-  /** A full write queue, or, with a `cause`, no free file descriptor for the job (EMFILE, ENFILE). */
-  static overloaded(book: string, cause?: unknown): StoreErrorOf<'OVERLOADED'> {
+  /**
+   * A full write queue, or, with a `cause`, no free file descriptor for the job (EMFILE, ENFILE);
+   * `reason` replaces those words (PgStore: a lock or connection not granted in time, A3).
+   */
+  static overloaded(book: string, cause?: unknown, reason?: string): StoreErrorOf<'OVERLOADED'> {
     const why =
-      cause === undefined
+      reason ??
+      (cause === undefined
         ? `the write queue of book ${book} is full`
-        : `book ${book} found no free file descriptor (${(cause as Error).message}); nothing was written`;
+        : `book ${book} found no free file descriptor (${(cause as Error).message}); nothing was written`);
     return make('OVERLOADED', `${why}; retry later with the same key`, { book }, cause);
   }
 

