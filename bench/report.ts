@@ -158,6 +158,8 @@ export interface BenchReport {
     /** One book of empty accounts (bench/startup.ts T3). */
     accounts?: { accounts: number; bytes_per_account: number; heap_bytes_per_account: number; open_s: number; build_s: number };
   };
+  /** PgStore: reopen time on the reads scenario's populated database (its startup step). */
+  postgres_open?: { transactions: number; open_s: Stat };
   verification: VerificationEntry[];
   /** Additions beyond the schema: failures that make the run fail, notes, and part timings. */
   failures?: string[];
@@ -561,6 +563,14 @@ function detailLines(report: BenchReport): string[] {
       const { accounts, bytes_per_account, heap_bytes_per_account, open_s } = startup.accounts;
       lines.push(`| resident memory per empty account (rss growth ÷ ${accounts.toLocaleString('en-US')} accounts with no posting; open ${open_s.toFixed(2)} s) | ${bytes_per_account.toFixed(0)} bytes (heap after GC: ${heap_bytes_per_account.toFixed(0)} bytes) |`);
     }
+    lines.push('');
+  }
+
+  if (report.postgres_open !== undefined) {
+    const open = report.postgres_open;
+    const range = open.open_s.rounds.length > 1 ? ` (${(open.open_s.min * 1000).toFixed(0)}–${(open.open_s.max * 1000).toFixed(0)})` : '';
+    lines.push(`**startup (PgStore)**: open on a populated schema (${open.transactions.toLocaleString('en-US')} transactions, no replay): ` +
+      `${(open.open_s.median * 1000).toFixed(0)} ms${range}.`);
     lines.push('');
   }
 
