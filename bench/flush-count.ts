@@ -26,6 +26,7 @@ async function main(argv: string[]): Promise<void> {
     throw new Error('usage: flush-count.js log|sqlite|postgres <commits>');
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `talea-flush-${contender}-`));
+  if (contender === 'postgres') fs.chmodSync(dir, 0o755); // the cluster runs as the `postgres` user when we are root
   const server = contender === 'postgres' ? await startBenchPostgres(dir, process.env.TALEA_PG_URL) : null;
   let store;
   try {
