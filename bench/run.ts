@@ -67,6 +67,7 @@ import { measureAccounts, measureStartup } from './startup.js';
 import { BENCH_PG_SETTINGS, durabilityProblem, pgClientVersion, readPgSettings, startBenchPostgres, type BenchPgServer, type PgSettings } from './postgres.js';
 import { LogStore } from '../src/log/log-store.js';
 import { bookFacts, probeBefore, verifyAfter, verifyReopened, type ProbeMarks } from './verify.js';
+import { P2_WARMUP_MIN_MS } from './two-process.js';
 import { runIdOf } from './workload.js';
 
 const SCENARIOS: Record<ScenarioName, Scenario> = {
@@ -764,7 +765,7 @@ function storeOptionsOf(state: RunState): Record<string, Record<string, unknown>
       own.server = state.pg.embedded ? `embedded, ${BENCH_PG_SETTINGS.join(', ')}` : 'external (--pg-url / TALEA_PG_URL), as configured';
       own.writeConnections = 8;
       own.readConnections = 8;
-      own['/p2: processes'] = 2;
+      own['/p2'] = `2 processes, warm-up >= ${P2_WARMUP_MIN_MS / 1000} s`;
     }
     if (contender === 'log' && state.cli.workers !== undefined) own.workers = state.cli.workers;
     if (parts.has('overload')) own['overload: queueDepthMax'] = state.preset.params.overloadQueueDepthMax;
