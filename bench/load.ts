@@ -13,7 +13,10 @@
  *     StoreError is fatal: the step stops and the error is rethrown (it is a bug).
  * L5. The process's CPU time (user + system, all threads: the store's workers too) is read when
  *     the warm-up ends and when the window ends; divided by the measured successes it is the CPU
- *     cost of one operation, the figure to set beside throughput on a shared, noisy machine.
+ *     cost of one operation, the figure to set beside throughput on a shared, noisy machine. A
+ *     store with a server of its own (PgStore) also gives `serverCpuUs`, read at the same moments.
+ * L6. `onSample` sees every measured latency (kind, ns) as it is recorded, so a process that
+ *     measures for another (bench/two-process.ts) can hand its samples over exactly.
  */
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import { setImmediate as nextTurn } from 'node:timers/promises';
@@ -61,6 +64,10 @@ export interface StepOptions {
   afterShed?: () => Promise<unknown>;
   /** Progress line on standard error, when it is a terminal. */
   progressLabel?: string;
+  /** L5: CPU µs of the store's server processes so far, or null when not visible. */
+  serverCpuUs?: () => number | null;
+  /** L6. */
+  onSample?: (kind: OpKind, ns: number) => void;
 }
 
 export interface StepMeasurement {
@@ -81,6 +88,8 @@ export interface StepMeasurement {
   malformedShed: number;
   /** CPU time of the whole process (every thread) during the measured window, in µs (L5). */
   cpuUs: number;
+  /** CPU time of the store's server processes during the window, in µs, or null (L5). */
+  serverCpuUs: number | null;
 }
 
 export function newHistogram(): RecordableHistogram {
@@ -107,6 +116,7 @@ export function newMeasurement(callers: number, measuredS: number): StepMeasurem
     histograms: {},
     malformedShed: 0,
     cpuUs: 0,
+    serverCpuUs: null,
   };
 }
 
@@ -120,6 +130,7 @@ export async function runClosedLoop<Arg>(operation: Operation<Arg>, options: Ste
   let stopped = false;
   let fatal: unknown = null;
   const afterShed = options.afterShed ?? (() => nextTurn());
+  const onSample = options.onSample;
 
   const record = (outcome: Outcome, startedMs: number, elapsedNs: number): void => {
     const measured = startedMs >= warmEndMs;
@@ -132,11 +143,13 @@ export async function runClosedLoop<Arg>(operation: Operation<Arg>, options: Ste
     if (outcome.ok > 0) {
       const histogram = histogramOf(outcome.kind);
       for (let index = 0; index < outcome.ok; index++) recordNs(histogram, elapsedNs);
+      if (onSample !== undefined) for (let index = 0; index < outcome.ok; index++) onSample(outcome.kind, elapsedNs);
     }
     if (outcome.shed > 0 && outcome.ok === 0) {
       // The latency of an OVERLOADED answer; a retried success (overload pass B) is a `post`.
       const histogram = histogramOf('shed');
       for (let index = 0; index < outcome.shed; index++) recordNs(histogram, elapsedNs);
+      if (onSample !== undefined) for (let index = 0; index < outcome.shed; index++) onSample('shed', elapsedNs);
     }
   };
 
@@ -171,10 +184,17 @@ export async function runClosedLoop<Arg>(operation: Operation<Arg>, options: Ste
   };
 
   // L5: the window's CPU time, read by timers at its two ends.
+  const server = serverCpuWindow(options.serverCpuUs);
   let cpuAtWarmEnd = process.cpuUsage();
   let cpuWindow: NodeJS.CpuUsage | null = null;
-  const warmTimer = setTimeout(() => (cpuAtWarmEnd = process.cpuUsage()), options.warmupMs);
-  const endTimer = setTimeout(() => (cpuWindow = process.cpuUsage(cpuAtWarmEnd)), options.warmupMs + options.windowMs);
+  const warmTimer = setTimeout(() => {
+    cpuAtWarmEnd = process.cpuUsage();
+    server.start();
+  }, options.warmupMs);
+  const endTimer = setTimeout(() => {
+    cpuWindow = process.cpuUsage(cpuAtWarmEnd);
+    server.end();
+  }, options.warmupMs + options.windowMs);
   const progress = startProgress(options.progressLabel, measurement, startMs);
   try {
     await Promise.all(Array.from({ length: options.callers }, (_, index) => caller(index)));
@@ -185,8 +205,23 @@ export async function runClosedLoop<Arg>(operation: Operation<Arg>, options: Ste
   }
   const window: NodeJS.CpuUsage = cpuWindow ?? process.cpuUsage(cpuAtWarmEnd);
   measurement.cpuUs = window.user + window.system;
+  measurement.serverCpuUs = server.result();
   if (fatal !== null) throw fatal;
   return measurement;
+}
+
+/** L5 for a server: its CPU µs between `start` and `end` (or until `result`, if `end` never ran). */
+export function serverCpuWindow(read: (() => number | null) | undefined): { start(): void; end(): void; result(): number | null } {
+  let startUs: number | null = null;
+  let endUs: number | null = null;
+  return {
+    start: () => void (startUs = read?.() ?? null),
+    end: () => void (endUs = read?.() ?? null),
+    result: () => {
+      const last = endUs ?? read?.() ?? null;
+      return startUs === null || last === null ? null : last - startUs;
+    },
+  };
 }
 
 /** One progress line on standard error, rewritten twice a second, only on a terminal. */

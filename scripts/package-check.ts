@@ -8,6 +8,11 @@
  *     `openStore('sqlite://…')` rejects IO naming what to install.
  * K2. With better-sqlite3 added, `import { SqliteStore } from 'talea-store-log/sqlite'` and
  *     `openStore('sqlite://…')` commit and read back; `npx talea-log --help` runs.
+ * K3. Without pg, the package root and `talea-store-log/postgres` import (the root never loads
+ *     pg) and `openStore('postgres://…')` rejects IO naming `npm install pg`. With pg added,
+ *     `PgStore.open` and `openStore('postgres://…')` commit and read back on a real server: the
+ *     one in TALEA_PG_URL, else an embedded cluster started here from this repository's
+ *     development dependency (the empty project has none), each check in a fresh database.
  *
  *   node dist/scripts/package-check.js [--keep]
  */
@@ -17,6 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { freshDatabase, pgServer } from '../test/support/pg-server.js';
 import { parseArgs } from './args.js';
 
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -55,6 +61,9 @@ await roundTrip(await openStore('log://./data-log'));
 assert.ok(new MemoryStore() && LogStore);
 await assert.rejects(openStore('sqlite://./ledger.db'), (error) => isStoreError(error, 'IO') && /npm install better-sqlite3/.test(error.message));
 await assert.rejects(openStore('mysql://x'), (error) => isStoreError(error, 'INVALID_ARGUMENT') && /"mysql:"/.test(error.message));
+await assert.rejects(openStore('postgres://talea@127.0.0.1:1/ledger'), (error) => isStoreError(error, 'IO') && /npm install pg/.test(error.message));
+const postgresModule = await import('talea-store-log/postgres');
+assert.equal(typeof postgresModule.PgStore.open, 'function');
 const sqliteModule = await import('talea-store-log/sqlite');
 assert.equal(typeof sqliteModule.SqliteStore.open, 'function');
 console.log('K1 ok');
@@ -69,7 +78,38 @@ await roundTrip(await openStore('sqlite://./by-url/ledger.db'));
 console.log('K2 ok');
 `;
 
-function main(argv: string[]): void {
+const WITH_PG = `
+import { openStore } from 'talea-store-log';
+import { PgStore } from 'talea-store-log/postgres';
+${LEDGER_ROUND_TRIP}
+await roundTrip(await PgStore.open({ url: process.env.CHECK_PG_DIRECT, schema: 'direct' }));
+await roundTrip(await openStore(process.env.CHECK_PG_URL));
+console.log('K3 ok');
+`;
+
+/** K3 with pg installed: a server, two fresh databases, the script, then everything dropped. */
+async function checkWithPg(project: string): Promise<void> {
+  const server = await pgServer();
+  const databases: Array<{ url: string; drop(): Promise<void> }> = [];
+  try {
+    databases.push(await freshDatabase(server.url, 'package_check_direct'), await freshDatabase(server.url, 'package_check_url'));
+    fs.writeFileSync(path.join(project, 'with-pg.mjs'), WITH_PG);
+    process.stdout.write('$ node with-pg.mjs\n');
+    process.stdout.write(
+      execFileSync('node', ['with-pg.mjs'], {
+        cwd: project,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'inherit'],
+        env: { ...process.env, CHECK_PG_DIRECT: databases[0]!.url, CHECK_PG_URL: databases[1]!.url },
+      }),
+    );
+  } finally {
+    for (const database of databases) await database.drop().catch(() => undefined);
+    await server.stop();
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
   const args = parseArgs(argv);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'talea-package-check-'));
   try {
@@ -86,6 +126,9 @@ function main(argv: string[]): void {
     process.stdout.write(run('node', ['with-sqlite.mjs'], project));
     const help = run('npx', ['--no-install', 'talea-log', '--help'], project);
     if (!/talea-log/.test(help)) throw new Error('talea-log --help printed no usage');
+    if (fs.existsSync(path.join(project, 'node_modules', 'pg'))) throw new Error('pg was installed although it is an optional peer');
+    run('npm', ['install', '--no-audit', '--no-fund', 'pg'], project);
+    await checkWithPg(project);
     process.stdout.write('package check: OK\n');
   } finally {
     if (args.flag('keep')) process.stdout.write(`kept ${work}\n`);
@@ -93,4 +136,4 @@ function main(argv: string[]): void {
   }
 }
 
-main(process.argv.slice(2));
+await main(process.argv.slice(2));

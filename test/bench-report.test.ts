@@ -16,6 +16,7 @@ import {
   BENCH_BEGIN,
   BENCH_END,
   PUBLISHED_FILES,
+  postgresFloors,
   publicationRefusal,
   publishedTexts,
   renderHeadline,
@@ -59,7 +60,7 @@ function scenario(name: ScenarioResult['scenario'], contender: ScenarioResult['c
   return { scenario: name, batch_size: 1, contender, steps };
 }
 
-function postOneBook(contender: 'log' | 'sqlite', rates: number[]): ScenarioResult {
+function postOneBook(contender: ScenarioResult['contender'], rates: number[]): ScenarioResult {
   const callers = [1, 8, 64, 256, 1024];
   return scenario('post-one-book', contender, callers.map((count, index) => step(`c${count}`, count, rates[index]!, 'post')));
 }
@@ -136,6 +137,27 @@ function section(document: string): string {
 
 const HEADLINE_ROW = '| post-one-book | 68,309 | 12,800 | 569,856 | 5.34× | 0.12× |';
 
+/** The fixture plus a postgres contender: its steps, a /p2 step, and its server's settings. */
+function withPostgres(): BenchReport {
+  const report = fixtureReport();
+  const pg = postOneBook('postgres', [900, 4000, 6000, 6200, 5800]);
+  const p2 = { ...step('c64/p2', 64, 5400, 'post'), processes: 2 };
+  for (const entry of [...pg.steps, p2]) entry.server_cpu_us_per_op = stat(55);
+  pg.steps.push(p2);
+  report.scenarios.push(pg, scenario('reads', 'postgres', [step('balance/c8', 8, 5000, 'balance')]));
+  report.env.postgres = {
+    server_version: '18.4',
+    fsync: 'on',
+    synchronous_commit: 'on',
+    full_page_writes: 'on',
+    max_connections: '200',
+    shared_buffers: '256MB',
+    embedded: true,
+    client: 'pg 8.23.1',
+  };
+  return report;
+}
+
 describe('bench:readme', () => {
   test('the markers are the ones spec/bench.md 7.2 names', () => {
     assert.equal(BENCH_BEGIN, '<!-- bench:begin -->');
@@ -211,6 +233,43 @@ describe('bench:readme', () => {
     failed.verification[0]!.ok = false;
     assert.match(publicationRefusal(failed) ?? '', /verification failed/);
     assert.match(publicationRefusal({ ...fixtureReport(), failures: ['SEQ MISMATCH'] }) ?? '', /SEQ MISMATCH/);
+  });
+
+  test('a report without postgres renders no postgres column (Y5)', () => {
+    const markdown = renderMarkdown(fixtureReport());
+    assert.ok(!markdown.includes('postgres'), 'no postgres text');
+    assert.ok(!markdown.includes('floors'));
+  });
+
+  test('postgres: headline column and ratio, server CPU, the /p2 ratio and the floors (Y5)', () => {
+    const report = withPostgres();
+    const headline = renderHeadline(report);
+    assert.ok(headline.includes('| scenario | log ops/s | sqlite ops/s | postgres ops/s | raw frames/s | log ÷ sqlite | log ÷ postgres | log ÷ raw |'), headline);
+    // The peak leaves the /p2 step out: it is a variant, shown with its ratio to one process.
+    assert.ok(headline.includes('| post-one-book | 68,309 | 12,800 | 6,200 | 569,856 | 5.34× | 11.0× | 0.12× |'), headline);
+    assert.match(headline, /PostgreSQL 18\.4 \(embedded .*fsync=on, synchronous_commit=on, full_page_writes=on, max_connections=200, shared_buffers=256MB/);
+    const markdown = renderMarkdown(report);
+    assert.ok(markdown.includes('server CPU µs/op'));
+    assert.match(markdown, /\| c64\/p2 \| post \|( — \|){15} 5,400 \(.*\| 55\.0 \| — \| — \| 0\.90× \|/);
+    const floors = postgresFloors(report);
+    const byName = new Map(floors.map((floor) => [floor.what, floor]));
+    assert.equal(byName.get('post-one-book peak, c64–c1024 (commits/s)')!.measured, 6200);
+    assert.equal(byName.get('reads balance at c8 (per s)')!.measured, 5000);
+    assert.equal(byName.get('post-one-book batch-100 at c8 (drafts/s)')!.measured, null);
+    assert.ok(Math.abs(byName.get('post-one-book c64/p2 ÷ one process')!.measured! - 0.9) < 1e-9);
+    assert.ok(markdown.includes('| post-one-book peak, c64–c1024 (commits/s) | ≥ 5,600 | 6,200 | yes |'));
+    assert.ok(markdown.includes('| reads balance at c8 (per s) | ≥ 5,400 | 5,000 | **no** |'));
+    assert.ok(markdown.includes('| post-one-book batch-100 at c8 (drafts/s) | ≥ 8,800 | — | not measured |'));
+    assert.ok(markdown.includes('| post-one-book c64/p2 ÷ one process | ≥ 0.80× | 0.90× | yes |'));
+  });
+
+  test('a report whose PostgreSQL read back a durability setting off is never published', () => {
+    assert.equal(publicationRefusal(withPostgres()), null);
+    for (const change of [{ fsync: 'off' }, { synchronous_commit: 'local' }, { full_page_writes: 'off' }]) {
+      const report = withPostgres();
+      report.env.postgres = { ...report.env.postgres!, ...change };
+      assert.match(publicationRefusal(report) ?? '', /durability was not equal/);
+    }
   });
 
   test('README.md and docs/benchmarks.md of this checkout each hold one bench section', () => {

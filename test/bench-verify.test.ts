@@ -2,7 +2,8 @@
  * The bench's verifier (spec/bench.md, section 2.8, item 4): an exact count passes with no
  * warning; an over-count fails with SEQ MISMATCH; a count inside the ambiguous window passes with
  * one warning; an unbalanced row fails with UNBALANCED. Plus the same checks end to end against
- * a MemoryStore: the probes, a double post and a lost acknowledgement.
+ * a MemoryStore: the probes, a double post and a lost acknowledgement. And on PgStore (the server
+ * in TALEA_PG_URL, or one this file starts): a `/p2` step's two processes are both counted, exactly.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -11,6 +12,9 @@ import { checkSeqCount, checkTrialBalance, probeBefore, verifyAfter } from '../b
 import { DraftFactory, seedBooks, splitmix64Below } from '../bench/workload.js';
 import { mixedKindOf } from '../bench/scenarios/mixed.js';
 import { MemoryStore } from '../src/memory/memory-store.js';
+import { closeHandle, openHandle, usePgServer } from '../bench/contenders.js';
+import { runTwoProcesses } from '../bench/two-process.js';
+import { pgServer } from './support/pg-server.js';
 
 describe('bench verifier', () => {
   test('an exact count passes with no warning', () => {
@@ -112,5 +116,37 @@ describe('bench workload', () => {
       ['debit cash 100', 'credit equity 100', 'debit cash 100', 'credit equity 100'],
     );
     assert.notEqual(drafts.draft('bench-0', 3, 7).id, first.id, 'a fresh UUID per draft');
+  });
+});
+
+describe('bench verifier on PgStore', () => {
+  test('a /p2 step: both processes commit on one database, and verification counts both exactly', async () => {
+    const server = await pgServer();
+    try {
+      usePgServer(server.url);
+      const handle = await openHandle('postgres', '', `/bench-verify-${process.pid}/p2-r0-postgres`, {});
+      try {
+        await seedBooks(handle.store, ['bench-0']);
+        const marks = await probeBefore(handle.store, 'run', ['bench-0'], 'p2-r0');
+        const params = { runId: 'run', warmupMs: 100, windowMs: 300, postingsPerTx: 2, mixedBooks: 1, mixedWeights: { post: 60, balance: 25, history: 10, trialBalance: 5 } };
+        const step = await runTwoProcesses(handle, { scenario: 'post-one-book', stepKey: 'c4/p2', params, beforeSeqs: {} }, 4);
+        assert.equal(step.callers, 4);
+        assert.ok(step.commits > 0 && step.measuredSuccesses > 0, JSON.stringify({ commits: step.commits }));
+        assert.equal(step.histograms.post?.count, step.measuredSuccesses, 'every measured latency was handed over');
+        assert.ok(step.cpuUs > 0, 'both children report their CPU');
+        const outcome = await verifyAfter(handle.store, 'run', marks, step.commits, step.ambiguous);
+        assert.equal(outcome.ok, true, outcome.error ?? '');
+        assert.equal(outcome.observed, step.commits + 1);
+        // Two processes, distinct callers: keys of callers 0-1 and 2-3, no replay (the after-probe aside).
+        assert.equal(step.dedup, 0);
+        const events = await handle.store.readEvents('bench-0', marks.before.get('bench-0')! + 1, 10_000);
+        const callers = new Set(events.flatMap((event) => (event.event.kind === 'transaction_posted' && event.event.idempotency_key.includes('/c4/p2/') ? [/\/(\d+)\/\d+$/.exec(event.event.idempotency_key)![1]!] : [])));
+        assert.deepEqual([...callers].sort(), ['0', '1', '2', '3']);
+      } finally {
+        await closeHandle(handle, false);
+      }
+    } finally {
+      await server.stop();
+    }
   });
 });

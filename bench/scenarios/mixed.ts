@@ -4,7 +4,8 @@
  * 5 trial-balance by default), with no random drift. Four subscribers follow books from right
  * after their before-probe; each event's subscribe lag (now − its commit time `at`, wall clock in
  * microseconds) goes into one histogram, reported as the pseudo-step `subscribe-lag`. The
- * subscribers are aborted after the last step.
+ * subscribers are aborted after the last step. The `c<N>/p2` steps (PgStore only) split the
+ * callers over two Node processes (bench/two-process.ts); the subscribers stay in this one.
  */
 import type { Store } from '../../src/core/store.js';
 import { parseTimestampUs } from '../../src/core/time.js';
@@ -12,7 +13,8 @@ import type { Transaction } from '../../src/core/types.js';
 import type { StoreHandle } from '../contenders.js';
 import { newHistogram, newMeasurement, recordNs, runClosedLoop, type OpKind, type Operation, type Outcome, type StepMeasurement } from '../load.js';
 import { runRead, type ReadKind } from '../operations.js';
-import type { MixedWeights, Scenario, ScenarioParams } from '../scenario.js';
+import { plainStep, type MixedWeights, type Scenario, type ScenarioParams } from '../scenario.js';
+import { runTwoProcesses } from '../two-process.js';
 import { benchBook, DraftFactory, seedBooks, splitmix64Below } from '../workload.js';
 import { okOutcome } from '../load.js';
 
@@ -58,11 +60,44 @@ async function follow(store: Store, book: string, from: number, signal: AbortSig
   }
 }
 
+/** The mixed operation of caller w, n: its kind by weight, on book `w mod books` (shared with bench/two-process.ts). */
+export function mixedOperation(
+  store: Store,
+  drafts: DraftFactory,
+  params: Pick<ScenarioParams, 'mixedBooks' | 'mixedWeights'>,
+  beforeSeqs: ReadonlyMap<string, number>,
+): Operation<MixedArg> {
+  return {
+    kindOf: (arg) => arg.kind,
+    writes: (arg) => arg.kind === 'post',
+    prepare(caller, n) {
+      const book = benchBook(caller % params.mixedBooks);
+      const kind = mixedKindOf(n, params.mixedWeights);
+      return {
+        kind,
+        book,
+        draft: kind === 'post' ? drafts.draft(book, caller, n) : null,
+        cursor: kind === 'history' ? splitmix64Below(caller, n, beforeSeqs.get(book)!) : 0,
+      };
+    },
+    async run(arg): Promise<Outcome> {
+      if (arg.draft !== null) {
+        const committed = await store.commit(arg.draft);
+        return okOutcome('post', committed.txid !== arg.draft.id);
+      }
+      return runRead(store, { kind: arg.kind as ReadKind, account: { book: arg.book, path: 'cash' }, cursor: arg.cursor });
+    },
+  };
+}
+
 export const mixed: Scenario = {
   name: 'mixed',
   writes: true,
 
-  steps: (params) => params.mixedConcurrency.map((c) => ({ label: `c${c}`, heading: '', batchSize: 1, rawK: null, variant: '' })),
+  steps: (params) => [
+    ...params.mixedConcurrency.map((c) => plainStep(`c${c}`)),
+    ...params.p2MixedConcurrency.map((c) => ({ ...plainStep(`c${c}/p2`), processes: 2 })),
+  ],
   books: (params) => Array.from({ length: params.mixedBooks }, (_, index) => benchBook(index)),
   overrides: () => ({}),
   variants: () => [],
@@ -84,34 +119,17 @@ export const mixed: Scenario = {
 
   async runStep(handle, step, params) {
     const state = states.get(handle)!;
+    const callers = Number(/^c(\d+)/.exec(step.label)![1]);
+    if (step.processes === 2) {
+      return runTwoProcesses(handle, { scenario: 'mixed', stepKey: step.label, params, beforeSeqs: Object.fromEntries(state.beforeSeqs) }, callers);
+    }
     const drafts = new DraftFactory(params.runId, 'mixed', step.label, params.postingsPerTx);
-    const store = handle.store;
-    const operation: Operation<MixedArg> = {
-      kindOf: (arg) => arg.kind,
-      writes: (arg) => arg.kind === 'post',
-      prepare(caller, n) {
-        const book = benchBook(caller % params.mixedBooks);
-        const kind = mixedKindOf(n, params.mixedWeights);
-        return {
-          kind,
-          book,
-          draft: kind === 'post' ? drafts.draft(book, caller, n) : null,
-          cursor: kind === 'history' ? splitmix64Below(caller, n, state.beforeSeqs.get(book)!) : 0,
-        };
-      },
-      async run(arg): Promise<Outcome> {
-        if (arg.draft !== null) {
-          const committed = await store.commit(arg.draft);
-          return okOutcome('post', committed.txid !== arg.draft.id);
-        }
-        return runRead(store, { kind: arg.kind as ReadKind, account: { book: arg.book, path: 'cash' }, cursor: arg.cursor });
-      },
-    };
-    return runClosedLoop(operation, {
-      callers: Number(step.label.slice(1)),
+    return runClosedLoop(mixedOperation(handle.store, drafts, params, state.beforeSeqs), {
+      callers,
       warmupMs: params.warmupMs,
       windowMs: params.windowMs,
       progressLabel: `mixed ${step.label} ${handle.contender}`,
+      serverCpuUs: handle.serverCpuUs,
     });
   },
 

