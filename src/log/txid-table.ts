@@ -86,8 +86,12 @@ export class TxidTable {
     const first = this.#size;
     this.#keys.set(keys, first * TXID_BYTES);
     this.#values.set(values, first);
+    // Hash every txid first, then probe: a short probe loop lets the processor overlap the cache
+    // misses of consecutive entries (the index is megabytes, its slots random).
+    const slots = new Uint32Array(count);
+    for (let offset = 0; offset < count; offset++) slots[offset] = this.#slotOf(this.#keys, (first + offset) * TXID_BYTES);
     for (let position = first; position < first + count; position++) {
-      if (!this.#insertIndexIfAbsent(position)) {
+      if (!this.#insertIndexIfAbsent(position, slots[position - first]!)) {
         this.#growIndex(this.#index.length); // forget the positions from `first` on: #size is still `first`
         return false;
       }
@@ -162,11 +166,10 @@ export class TxidTable {
     this.#index[slot] = position;
   }
 
-  /** Indexes the entry at `position` unless an indexed entry has the same txid (then false). */
-  #insertIndexIfAbsent(position: number): boolean {
+  /** Indexes the entry at `position` (whose txid hashes to `slot`) unless an indexed entry has the same txid (then false). */
+  #insertIndexIfAbsent(position: number, slot: number): boolean {
     const mask = this.#index.length - 1;
     const start = position * TXID_BYTES;
-    let slot = this.#slotOf(this.#keys, start);
     for (; this.#index[slot] !== EMPTY; slot = (slot + 1) & mask) {
       if (this.#sameKey(this.#index[slot]!, this.#keys, start)) return false;
     }
