@@ -241,6 +241,9 @@ function encodeIdemRecord(cut: SnapshotCut, hot: Generator<Readonly<HotEntry>>, 
   while (count < countMax && keyBytes < IDEM_KEY_BYTES_PER_RECORD_TARGET) {
     const entry = hot.next().value as HotEntry;
     const { base, offset } = cut.positionOf(entry.seq);
+    // Input refuses lone surrogates (src/core/input.ts), and only a well-formed string has UTF-8
+    // bytes that decode back to it; any other would come back with U+FFFD in its place.
+    assert(entry.key.isWellFormed(), 'an idempotency key with a lone surrogate');
     keys.push(entry.key);
     keyLengths[count] = Buffer.byteLength(entry.key, 'utf8');
     keyBytes += keyLengths[count]!;
@@ -255,7 +258,7 @@ function encodeIdemRecord(cut: SnapshotCut, hot: Generator<Readonly<HotEntry>>, 
   let at = 0;
   for (let index = 0; index < count; index++) {
     const written = keyBlob.write(keys[index]!, at, 'utf8');
-    assert.equal(written, keyLengths[index]); // a key is a well-formed string (input is validated), so its bytes are exact
+    assert.equal(written, keyLengths[index]); // the room was measured, so every key is written whole
     at += written;
   }
   assert.equal(at, keyBytes);
@@ -668,7 +671,8 @@ function decodeIdemEntriesV1(record: unknown[], state: BookState, seq: number, s
 /**
  * Aligned arrays that one record's f64 and u32 columns are copied into to be checked (a column
  * inside the file's buffer may sit at any byte offset, and a Float64Array cannot). Reused from
- * record to record: loading a table allocates nothing per record but its keys.
+ * record to record: loading a table allocates nothing per entry but each idempotency key's
+ * string, and per record only a few views and arrays.
  */
 interface ColumnScratch {
   first: Float64Array;
