@@ -281,7 +281,7 @@ describe('snapshot format version 2: a malformed file is unusable (R12)', () => 
         // txids
         ['a txids record with a field missing', (all) => all.map((record, index) => (index === txidsAt ? record.slice(0, 5) : record)), /txids record has 5 fields, expected 6/],
         ['a txids count of 0', editTxids(1, 0), /txids count is not a safe integer >= 1/],
-        ['a txids count above the record maximum', editTxids(1, COLUMN_ENTRIES_PER_RECORD + 1), /more than 16384/],
+        ['a txids count above the record maximum', editTxids(1, COLUMN_ENTRIES_PER_RECORD + 1), new RegExp(`more than ${COLUMN_ENTRIES_PER_RECORD}$`)],
         ['a txids count that is not a number', editTxids(1, 'three'), /txids count is not a safe integer/],
         ['a txids count larger than its columns', editTxids(1, txidCount + 1), /txids column is \d+ bytes, expected/],
         ['a txid column one byte short', editTxids(2, txidBytes.subarray(1)), /txids column is \d+ bytes, expected/],
@@ -305,7 +305,7 @@ describe('snapshot format version 2: a malformed file is unusable (R12)', () => 
         // idem
         ['an idem record with an extra field', (all) => all.map((record, index) => (index === idemAt ? [...record, 1] : record)), /idem record has 10 fields, expected 9/],
         ['an idem count of 0', editIdem(1, 0), /idem count is not a safe integer >= 1/],
-        ['an idem count above the record maximum', editIdem(1, 2 ** 40), /more than 16384/],
+        ['an idem count above the record maximum', editIdem(1, 2 ** 40), new RegExp(`more than ${COLUMN_ENTRIES_PER_RECORD}$`)],
         ['an idem count larger than its columns', editIdem(1, idemCount + 1), /idem key lengths column is \d+ bytes, expected/],
         ['a key lengths column of the wrong length', editIdem(2, u32Bytes(lengths.slice(1))), /idem key lengths column/],
         ['a truncated key blob', editIdem(3, keyBlob.subarray(0, keyBlob.length - 1)), /idem keys are \d+ bytes, but their lengths add up to/],
