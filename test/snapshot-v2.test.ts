@@ -350,6 +350,26 @@ describe('snapshot format version 2: a malformed file is unusable (R12)', () => 
       assertSameState(loadSnapshot(realFs, file, BOOK, seq).state, state);
     }));
 
+  test('a postings record of more than COLUMN_ENTRIES_PER_RECORD entries is unusable in version 2 (version 1 never limited it)', () =>
+    withTemp((dir) => {
+      const state = randomState(21, { accounts: 2, transactions: COLUMN_ENTRIES_PER_RECORD + 10, longKeyEvery: 0, spill: false });
+      const seq = state.seqNext - 1;
+      const file = writeSnapshot(dir, state);
+      const merged = forged(fs.readFileSync(file), (all) => {
+        const out: unknown[][] = [];
+        for (const record of all) {
+          const previous = out.at(-1);
+          if (record[0] === 'postings' && previous?.[0] === 'postings') {
+            out[out.length - 1] = previous.map((column, index) => (index === 0 ? column : Buffer.concat([column as Uint8Array, record[index] as Uint8Array])));
+          } else out.push(record);
+        }
+        assert(out.length < all.length, 'two postings records were merged');
+        return out;
+      });
+      fs.writeFileSync(file, merged);
+      assert.throws(() => loadSnapshot(realFs, file, BOOK, seq), (error) => error instanceof SnapshotUnusable && new RegExp(`holds more than ${COLUMN_ENTRIES_PER_RECORD} entries`).test(error.message));
+    }));
+
   test('the version field decides the decoding: a version-2 payload labelled 1, or a version-1 payload labelled 2, is unusable', () =>
     withTemp((dir) => {
       const state = randomState(12, { accounts: 3, transactions: 20, longKeyEvery: 0, spill: false });

@@ -584,6 +584,9 @@ function decodeState(records: unknown[], book: string, seq: number, fileBytes: n
     postings?.reserve(reserveFor(postingCount));
     while (postings !== null && postings.length < postingCount) {
       const columns = next('postings');
+      if (version >= 2 && binary(columns[1], 'seqs').length > COLUMN_ENTRIES_PER_RECORD * F64_BYTES) {
+        unusable(`a postings record of ${key} holds more than ${COLUMN_ENTRIES_PER_RECORD} entries`);
+      }
       const imported = postings.importColumns({
         seqs: binary(columns[1], 'seqs'),
         atUs: binary(columns[2], 'atUs'),
