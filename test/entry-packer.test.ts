@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Packr } from 'msgpackr';
-import { EntryPacker } from '../src/log/entry-packer.js';
+import { EntryPacker } from './support/entry-packer.js';
 
 // The loader's own settings (src/snapshot.ts).
 const packr = new Packr({ useRecords: false, int64AsType: 'bigint', mapsAsObjects: true });

@@ -12,7 +12,8 @@ type Op =
   | { kind: 'insert'; key: string }
   | { kind: 'spill'; keep: number; succeed: boolean }
   | { kind: 'drop'; fraction: number }
-  | { kind: 'reserve'; count: number };
+  | { kind: 'reserve'; count: number }
+  | { kind: 'append'; keys: string[] };
 
 const key = fc.oneof(fc.constantFrom('a', 'b', 'k-1', 'k-2', ''), fc.string({ maxLength: 6 }), fc.string({ unit: 'grapheme', maxLength: 3 }));
 const op: fc.Arbitrary<Op> = fc.oneof(
@@ -20,7 +21,16 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('spill' as const), keep: fc.nat({ max: 40 }), succeed: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('drop' as const), fraction: fc.double({ min: 0, max: 1, noNaN: true }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('reserve' as const), count: fc.nat({ max: 300 }) }) },
+  { weight: 2, arbitrary: fc.array(key, { maxLength: 30 }).map((keys) => ({ kind: 'append' as const, keys })) },
 );
+
+/** Column arguments of IdemIndex#appendHot for `keys`, with seqs from `seq + 1`. */
+function columnsOf(keys: string[], seq: number): { records: IdemRecord[]; seqs: Float64Array; atUs: Float64Array; txids: Uint8Array } {
+  const records = keys.map((_, index) => ({ txid: randomUUID(), seq: seq + 1 + index, atUs: 1_767_225_600_000_000 + seq + 1 + index }));
+  const txids = new Uint8Array(keys.length * 16);
+  records.forEach((record, index) => txids.set(Buffer.from(record.txid.replaceAll('-', ''), 'hex'), index * 16));
+  return { records, seqs: Float64Array.from(records, (record) => record.seq), atUs: Float64Array.from(records, (record) => record.atUs), txids };
+}
 
 test('IdemIndex hot records behave like an insertion-ordered Map with a FIFO front', () => {
   fc.assert(
@@ -52,6 +62,14 @@ test('IdemIndex hot records behave like an insertion-ordered Map with a FIFO fro
           }
         } else if (step.kind === 'reserve') {
           index.reserveHot(step.count);
+        } else if (step.kind === 'append') {
+          const { records, seqs, atUs, txids } = columnsOf(step.keys, seq);
+          const accepted = new Set(step.keys).size === step.keys.length && step.keys.every((appended) => !hot.has(appended));
+          assert.equal(index.appendHot(step.keys, seqs, atUs, txids), accepted);
+          if (accepted) {
+            step.keys.forEach((appended, position) => hot.set(appended, records[position]!));
+            seq += step.keys.length;
+          }
         } else {
           const records = [...hot.values()];
           const through = records.length === 0 ? 0 : records[Math.floor(step.fraction * (records.length - 1))]!.seq;
@@ -97,4 +115,24 @@ test('reserving after the front was dropped keeps every lookup right (positions 
   for (let seq = 51; seq <= 100; seq++) assert.deepEqual(index.get(`k${seq}`), { txid, seq, atUs: seq }, `k${seq}`);
   assert.equal(index.insertNew('k75', 101, 101, txid), false, 'a hot key is still refused');
   for (let seq = 1; seq <= 50; seq++) assert.equal(index.hasHot(`k${seq}`), false);
+});
+
+test('appendHot: a bulk load of 100,000 records, then refusals that change nothing', () => {
+  const index = new IdemIndex();
+  const keys = Array.from({ length: 100_000 }, (_, position) => `key-${position}-é`);
+  const { records, seqs, atUs, txids } = columnsOf(keys, 0);
+  index.reserveHot(keys.length);
+  assert(index.appendHot(keys.slice(0, 60_000), seqs.subarray(0, 60_000), atUs.subarray(0, 60_000), txids.subarray(0, 60_000 * 16)));
+  assert(index.appendHot(keys.slice(60_000), seqs.subarray(60_000), atUs.subarray(60_000), txids.subarray(60_000 * 16)));
+  assert.equal(index.hotSize, 100_000);
+  for (let position = 0; position < keys.length; position += 991) assert.deepEqual(index.get(keys[position]!), records[position]);
+  const again = columnsOf(['fresh', 'key-5-é'], 100_000);
+  assert.equal(index.appendHot(['fresh', 'key-5-é'], again.seqs, again.atUs, again.txids), false, 'a key already hot');
+  assert.equal(index.hotSize, 100_000);
+  assert.equal(index.hasHot('fresh'), false, 'nothing of a refused append stays');
+  const twice = columnsOf(['x', 'y', 'x'], 100_000);
+  assert.equal(index.appendHot(['x', 'y', 'x'], twice.seqs, twice.atUs, twice.txids), false, 'a key twice in the columns');
+  assert.equal(index.hasHot('y'), false);
+  assert(index.insertNew('fresh', 100_001, 1, records[0]!.txid), 'the index still takes new records');
+  assert.throws(() => index.appendHot(['late'], Float64Array.of(5), Float64Array.of(5), new Uint8Array(16)), /seq order/, 'seqs below the newest record are a bug of the caller');
 });

@@ -20,11 +20,12 @@ import { StoreError } from '../src/core/errors.js';
 import { RealFileSystem } from '../src/log/file-system.js';
 import { LogStore } from '../src/log/log-store.js';
 import type { LogStoreOptions, LogStoreWarning } from '../src/log/options.js';
-import { PostingIndex, type PostingEntry } from '../src/log/posting-index.js';
+import { PostingIndex } from '../src/log/posting-index.js';
 import { recoverBook } from '../src/log/recovery.js';
 import { bookDirectory } from '../src/log/segment.js';
 import {
   captureCut,
+  COLUMN_ENTRIES_PER_RECORD,
   listSnapshots,
   loadSnapshot,
   pruneSnapshots,
@@ -36,6 +37,8 @@ import {
 } from '../src/log/snapshot.js';
 import { I64_MAX, I64_MIN, SYSTEM_BOOK, type AccountCfg, type AccountDef, type AssetDef, type Transaction } from '../src/core/types.js';
 import { makeTempDir, mkTx, removeDir, seed, USD, uuidV7, waitUntil } from './support/log-store-fixtures.js';
+import { writeSnapshotV1 } from './support/snapshot-v1.js';
+import { assertSameState } from './support/book-state-compare.js';
 import { frameOf, readFrames, segmentFiles } from './support/segment-files.js';
 
 const realFs = new RealFileSystem();
@@ -115,8 +118,18 @@ function assertUnusable(file: string, seq: number, pattern: RegExp, book = BOOK)
 
 /** The payload records of a snapshot file, decoded independently of the loader. */
 function payloadRecords(file: string): unknown[][] {
-  const bytes = fs.readFileSync(file);
+  return payloadRecordsOf(fs.readFileSync(file));
+}
+
+function payloadRecordsOf(bytes: Buffer): unknown[][] {
   return packr.unpackMultiple(bytes.subarray(24, bytes.length - 12)) as unknown[][];
+}
+
+/** An f64 column (little-endian), as version 2 stores seqs, times and positions. */
+function f64Bytes(values: number[]): Buffer {
+  const bytes = Buffer.alloc(values.length * 8);
+  values.forEach((value, index) => bytes.writeDoubleLE(value, index * 8));
+  return bytes;
 }
 
 /** Re-encodes a snapshot file with edited records and a correct length and CRC. */
@@ -129,31 +142,6 @@ function forge(file: string, edit: (records: unknown[][]) => unknown[][]): void 
   out.writeBigUInt64LE(BigInt(payload.length), 24 + payload.length);
   out.writeUInt32LE(zlib.crc32(out.subarray(0, out.length - 4)), out.length - 4);
   fs.writeFileSync(file, out);
-}
-
-function postingEntries(account: AccountState): PostingEntry[] {
-  return Array.from({ length: postingsOf(account).length }, (_, index) => postingsOf(account).get(index));
-}
-
-function assertSameState(actual: BookState, expected: BookState): void {
-  assert.equal(actual.book, expected.book);
-  assert.equal(actual.seqNext, expected.seqNext);
-  assert.equal(actual.atLastUs, expected.atLastUs);
-  assert.equal(actual.sumsSaturated, expected.sumsSaturated);
-  assert.deepEqual(actual.sums, expected.sums);
-  assert.deepEqual(actual.assets, expected.assets);
-  assert.deepEqual([...actual.txids.entries()], [...expected.txids.entries()], 'txid entries and their order');
-  assert.deepEqual([...actual.idempotency.hotRecords()], [...expected.idempotency.hotRecords()], 'hot records in FIFO order');
-  assert.equal(actual.idempotency.spilledThroughSeq, expected.idempotency.spilledThroughSeq);
-  assert.deepEqual([...actual.accounts.keys()], [...expected.accounts.keys()]);
-  for (const [key, account] of expected.accounts) {
-    const other = actual.accounts.get(key)!;
-    assert.deepEqual(other.def, account.def, key);
-    assert.deepEqual(other.cfg, account.cfg, key);
-    assert.equal(other.rawBalance, account.rawBalance, key);
-    assert.equal(other.updatedSeq, account.updatedSeq, key);
-    assert.deepEqual(postingEntries(other), postingEntries(account), key);
-  }
 }
 
 function transaction(key: string, postings: Array<[path: string, minor: bigint, direction: 'debit' | 'credit']>): Transaction {
@@ -296,7 +284,7 @@ describe('snapshot files (conformance 2.7)', () => {
       const file = writeSnapshot(dir, fixtureState(7));
       const original = fs.readFileSync(file);
       for (const [offset, value, pattern] of [
-        [8, 2, /format version 2/],
+        [8, 3, /format version 3; this build reads versions 1 and 2/],
         [8, 0, /format version 0/],
         [12, 1, /flags/],
       ] as const) {
@@ -316,7 +304,7 @@ describe('snapshot files (conformance 2.7)', () => {
       const bytes = fs.readFileSync(file);
       assert(bytes.subarray(0, 8).equals(SNAPSHOT_MAGIC));
       assert.equal(SNAPSHOT_MAGIC.toString('ascii'), 'TALEASNP');
-      assert.equal(bytes.readUInt32LE(8), 1);
+      assert.equal(bytes.readUInt32LE(8), 2);
       assert.equal(bytes.readUInt32LE(12), 0);
       assert.equal(bytes.readBigUInt64LE(16), 9n);
       const n = bytes.length - 36;
@@ -378,15 +366,14 @@ describe('snapshot files (conformance 2.7)', () => {
       assert.deepEqual(head.slice(1, 6), [BOOK, 13, AT_US + 12, 0, false]);
       assert.deepEqual(head.slice(6).map(Number), [1, 1, 1, 2, 0]);
       assert.deepEqual(payloadRecords(file).at(-1)!.slice(1).map(Number), [1, 1, 1, 2, 0]);
-      const idem = payloadRecords(file)[4]![1] as unknown[][];
-      assert.deepEqual(
-        idem.map((entry) => [entry[0], Number(entry[2]), Number(entry[4]), Number(entry[5])]),
-        [
-          ['k1', 1, 1, 100],
-          ['k2', 11, 1, 1100],
-        ],
-        'hot records oldest first with their frame positions',
-      );
+      // Version 2: ['idem', count, key lengths, keys, txids, seqs, atUs, bases, offsets].
+      const idem = payloadRecords(file)[4]!;
+      const f64s = (column: unknown): number[] => Array.from({ length: (column as Uint8Array).length / 8 }, (_, index) => Buffer.from(column as Uint8Array).readDoubleLE(index * 8));
+      assert.equal(idem.length, 9);
+      assert.equal(idem[1], 2);
+      assert.deepEqual([...Buffer.from(idem[2] as Uint8Array)], [2, 0, 0, 0, 2, 0, 0, 0], 'u32 LE key lengths');
+      assert.equal(Buffer.from(idem[3] as Uint8Array).toString('utf8'), 'k1k2');
+      assert.deepEqual([f64s(idem[5]), f64s(idem[7]), f64s(idem[8])], [[1, 11], [1, 1], [100, 1100]], 'hot records oldest first with their frame positions');
       const cases: Array<[string, (records: unknown[][]) => unknown[][], RegExp]> = [
         ['seqNext other than S + 1', (records) => [['book', BOOK, 12, ...records[0]!.slice(3)], ...records.slice(1)], /seqNext 12, expected 13/],
         ['another book', (records) => [['book', 'c', ...records[0]!.slice(2)], ...records.slice(1)], /belongs to book c/],
@@ -395,8 +382,8 @@ describe('snapshot files (conformance 2.7)', () => {
         ['an end record with other counts', (records) => [...records.slice(0, -1), ['end', 1, 1, 1, 3, 0]], /end record does not match/],
         ['a wrong idempotency count', (records) => [['book', ...records[0]!.slice(1, 9), 3, 0], ...records.slice(1)], /idempotency count|end record/],
         ['records out of order', (records) => [records[0]!, records[3]!, records[1]!, records[2]!, ...records.slice(4)], /record 1 is txids, expected account/],
-        ['idempotency records out of seq order', (records) => records.map((record) => (record[0] === 'idem' ? ['idem', [...(record[1] as unknown[])].reverse()] : record)), /out of seq order/],
-        ['a txid beyond the snapshot', (records) => records.map((record) => (record[0] === 'txids' ? ['txids', [[(record[1] as unknown[][])[0]![0], 13, 1, 1300]]] : record)), /beyond the snapshot/],
+        ['idempotency records out of seq order', (records) => records.map((record) => (record[0] === 'idem' ? [...record.slice(0, 5), f64Bytes([11, 1]), ...record.slice(6)] : record)), /out of seq order/],
+        ['a txid beyond the snapshot', (records) => records.map((record) => (record[0] === 'txids' ? [...record.slice(0, 3), f64Bytes([13]), ...record.slice(4)] : record)), /beyond the snapshot/],
         ['an i64 out of range', (records) => records.map((record) => (record[0] === 'account' ? [...record.slice(0, 4), I64_MAX + 1n, ...record.slice(5)] : record)), /not an i64/],
         ['a seq that is not a safe integer', (records) => [['book', BOOK, 2 ** 53 + 2, ...records[0]!.slice(3)], ...records.slice(1)], /seqNext is not a safe integer|seqNext/],
       ];
@@ -523,7 +510,7 @@ describe('snapshot codec for book state (conformance 2.6)', () => {
     });
   });
 
-  test('posting_index_serde_round_trips (4096 + 50 entries: one full postings record and a tail of 50)', async () => {
+  test('posting_index_serde_round_trips (4096 + 50 entries: one full postings record and a tail of 50, in both versions)', async () => {
     await withTemp((dir) => {
       const count = 4096 + 50;
       const state = new BookState(BOOK);
@@ -543,8 +530,16 @@ describe('snapshot codec for book state (conformance 2.6)', () => {
       const postingsRecords = payloadRecords(file).filter((record) => record[0] === 'postings');
       assert.deepEqual(
         postingsRecords.map((record) => (record[1] as Uint8Array).length / 8),
+        [COLUMN_ENTRIES_PER_RECORD, count - COLUMN_ENTRIES_PER_RECORD],
+        'version 2 holds up to COLUMN_ENTRIES_PER_RECORD postings in a record',
+      );
+      // Version 1 chunked them by 4,096 too: the loader reads that as well.
+      const v1 = writeSnapshotV1(path.join(dir, 'v1'), captureCut(state, positionOf));
+      assert.deepEqual(
+        payloadRecordsOf(fs.readFileSync(v1)).filter((record) => record[0] === 'postings').map((record) => (record[1] as Uint8Array).length / 8),
         [4096, 50],
       );
+      assertSameState(loadSnapshot(realFs, v1, BOOK, count + 1).state, state);
       const restored = loadSnapshot(realFs, file, BOOK, count + 1).state.accounts.get('b:cash')!;
       assert.equal(postingsOf(restored).length, count);
       for (let index = 0; index < count; index++) {

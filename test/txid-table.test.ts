@@ -53,3 +53,47 @@ test('TxidTable.reserve keeps what is there and makes room in one step', () => {
     { numRuns: 200 },
   );
 });
+
+test('TxidTable#importColumns appends in bulk like set, and refuses a duplicate without a change', () => {
+  fc.assert(
+    fc.property(fc.array(fc.oneof(fc.tuple(fc.uuid(), fc.integer({ min: 0, max: 2 ** 40 })).map((pair) => [pair]), fc.array(fc.tuple(fc.uuid(), fc.integer({ min: 0, max: 2 ** 40 })), { maxLength: 40 })), { maxLength: 30 }), (groups) => {
+      const table = new TxidTable();
+      const model = new Map<string, number>();
+      for (const group of groups) {
+        const keys = new Uint8Array(group.length * 16);
+        group.forEach(([txid], index) => keys.set(Buffer.from(txid.replaceAll('-', ''), 'hex'), index * 16));
+        const values = Float64Array.from(group, ([, value]) => value);
+        const accepted = new Set(group.map(([txid]) => txid)).size === group.length && group.every(([txid]) => !model.has(txid));
+        assert.equal(table.importColumns(keys, values), accepted);
+        if (accepted) for (const [txid, value] of group) model.set(txid, value);
+        assert.equal(table.size, model.size);
+      }
+      assert.deepEqual([...table.entries()], [...model.entries()]);
+      for (const [txid, value] of model) assert.equal(table.get(txid), value);
+      const fresh = randomUUID();
+      assert(table.set(fresh, 1), 'the table still takes new entries');
+      assert.equal(table.get(fresh), 1);
+    }),
+    { numRuns: 200 },
+  );
+});
+
+test('TxidTable#importColumns: a txid already present, or twice in the columns, is refused and changes nothing', () => {
+  const table = new TxidTable();
+  const txids = Array.from({ length: 1000 }, () => randomUUID());
+  const bytesOf = (list: string[]): Uint8Array => {
+    const keys = new Uint8Array(list.length * 16);
+    list.forEach((txid, index) => keys.set(Buffer.from(txid.replaceAll('-', ''), 'hex'), index * 16));
+    return keys;
+  };
+  const values = (count: number, from: number): Float64Array => Float64Array.from({ length: count }, (_, index) => from + index);
+  assert(table.importColumns(bytesOf(txids.slice(0, 900)), values(900, 1)));
+  const fresh = randomUUID();
+  assert.equal(table.importColumns(bytesOf([fresh, txids[5]!]), values(2, 901)), false, 'already present');
+  assert.equal(table.importColumns(bytesOf([fresh, txids[950]!, fresh]), values(3, 901)), false, 'twice in the columns');
+  assert.equal(table.size, 900);
+  assert.equal(table.get(fresh), undefined);
+  assert.equal(table.get(txids[950]!), undefined);
+  assert(table.importColumns(bytesOf(txids.slice(900)), values(100, 901)));
+  assert.deepEqual([...table.entries()], txids.map((txid, index) => [txid, index + 1]));
+});

@@ -58,11 +58,14 @@ class HotRecords {
     return this.#end - this.#head;
   }
 
-  /** Makes room for `count` more records at once (a snapshot load knows how many follow). */
+  /**
+   * Makes room at the end for `count` more records at once (a snapshot load knows how many
+   * follow), and an index that stays at most half full with them.
+   */
   reserve(count: number): void {
     const needed = this.length + count;
     let moved = false;
-    if (needed > this.#seqs.length) {
+    if (this.#end + count > this.#seqs.length) {
       moved = this.#head > 0;
       this.#seqs = grownTo(this.#seqs.subarray(this.#head, this.#end), new Float64Array(needed));
       this.#atUs = grownTo(this.#atUs.subarray(this.#head, this.#end), new Float64Array(needed));
@@ -109,6 +112,51 @@ class HotRecords {
     const start = position * TXID_BYTES;
     for (let byte = 0; byte < TXID_BYTES; byte++) txids[start + byte] = txid[txidOffset + byte]!;
     index[slot] = position + 1;
+    return true;
+  }
+
+  /**
+   * Appends `keys.length` records at once (a snapshot load): the columns are copied with one call
+   * each, then the index takes the new positions, each in one probe sequence. No object is made per
+   * record; the keys are the caller's strings. False when a key is already present or appears
+   * twice (I1); the records are then as they were.
+   */
+  append(keys: readonly string[], seqs: Float64Array, atUs: Float64Array, txids: Uint8Array): boolean {
+    const count = keys.length;
+    assert.equal(seqs.length, count);
+    assert.equal(atUs.length, count);
+    assert.equal(txids.length, count * TXID_BYTES);
+    for (let index = 0; index < count; index++) {
+      const previous = index > 0 ? seqs[index - 1]! : this.length > 0 ? this.#seqs[this.#end - 1]! : 0;
+      assert(seqs[index]! > previous, 'hot records enter in seq order'); // I2; the loader checked it too
+    }
+    this.reserve(count); // room at the end for `count` more, and an index at most half full after
+    const first = this.#end;
+    assert(first + count <= this.#seqs.length);
+    this.#seqs.set(seqs, first);
+    this.#atUs.set(atUs, first);
+    this.#txids.set(txids, first * TXID_BYTES);
+    for (let index = 0; index < count; index++) this.#keys[first + index] = keys[index]!;
+    const index = this.#index;
+    const mask = index.length - 1;
+    // Hash every key first, then probe: the probe loop is then short enough for the processor to
+    // overlap the cache misses of consecutive records (the index is megabytes, its slots random).
+    const slots = new Uint32Array(count);
+    for (let offset = 0; offset < count; offset++) slots[offset] = hashOf(keys[offset]!) & mask;
+    for (let position = first; position < first + count; position++) {
+      const key = this.#keys[position]!;
+      let slot = slots[position - first]!;
+      for (; index[slot] !== 0; slot = (slot + 1) & mask) {
+        if (this.#keys[index[slot]! - 1] === key) {
+          this.#keys.length = first;
+          this.#rebuildIndex(index.length); // H2: only positions before `first` are live
+          return false;
+        }
+      }
+      index[slot] = position + 1;
+    }
+    this.#end = first + count;
+    assert(this.length * 2 <= this.#index.length);
     return true;
   }
 
@@ -253,6 +301,15 @@ export class IdemIndex {
       txid = this.#txidScratch;
     }
     return this.#hot.add(key, seq, atUs, txid, 0);
+  }
+
+  /**
+   * Appends hot records from columns (a snapshot load), after the records already hot: `seqs`
+   * must rise from one record to the next and above the newest hot record (I2). False, adding
+   * nothing, when a key is already hot or appears twice in `keys`.
+   */
+  appendHot(keys: readonly string[], seqs: Float64Array, atUs: Float64Array, txids: Uint8Array): boolean {
+    return this.#hot.append(keys, seqs, atUs, txids);
   }
 
   /** The first `count` hot records, oldest first (a snapshot's cut records only the count). */

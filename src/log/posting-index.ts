@@ -168,42 +168,41 @@ export class PostingIndex {
   }
 
   /**
-   * Appends entries from column bytes (the inverse of exportColumns). Returns false, changing
-   * nothing, when the columns are inconsistent or break P1 (a snapshot is input, not our state).
+   * Appends entries from column bytes (the inverse of exportColumns). Returns false when the
+   * columns are inconsistent or break P1 (a snapshot is input, not our state); the index then
+   * holds the same entries as before (bytes past `length` may have changed, and room may have
+   * grown). Each column is copied once, from the file's bytes into the index's own arrays, and
+   * checked there: no temporary arrays.
    */
   importColumns(columns: PostingColumns): boolean {
     const count = columns.seqs.length / 8;
     if (!Number.isInteger(count)) return false;
     if (columns.atUs.length !== count * 8 || columns.txids.length !== count * TXID_BYTES) return false;
     if (columns.minors.length !== count * 8 || columns.rawAfters.length !== count * 8 || columns.directions.length !== count) return false;
-    const seqs = new Float64Array(count);
-    const atUs = new Float64Array(count);
-    const minors = new BigInt64Array(count);
-    const rawAfters = new BigInt64Array(count);
-    new Uint8Array(seqs.buffer).set(columns.seqs);
-    new Uint8Array(atUs.buffer).set(columns.atUs);
-    new Uint8Array(minors.buffer).set(columns.minors);
-    new Uint8Array(rawAfters.buffer).set(columns.rawAfters);
-    let previousSeq = this.length > 0 ? this.#seqs[this.length - 1]! : 0;
-    let previousAtUs = this.length > 0 ? this.#atUs[this.length - 1]! : Number.NEGATIVE_INFINITY;
-    for (let index = 0; index < count; index++) {
-      const seq = seqs[index]!;
-      const at = atUs[index]!;
-      if (!Number.isSafeInteger(seq) || seq < 1 || seq < previousSeq) return false;
-      if (!Number.isSafeInteger(at) || at < previousAtUs) return false;
-      if (columns.directions[index]! > DIRECTION_CREDIT) return false;
-      previousSeq = seq;
-      previousAtUs = at;
-    }
+    if (count === 0) return true;
     if (this.#seqs.length < this.length + count) this.#grow(this.length + count);
     const at = this.length;
-    this.#seqs.set(seqs, at);
-    this.#atUs.set(atUs, at);
-    this.#minors.set(minors, at);
-    this.#rawAfters.set(rawAfters, at);
+    copyBytesInto(this.#seqs, at, 8, columns.seqs);
+    copyBytesInto(this.#atUs, at, 8, columns.atUs);
+    copyBytesInto(this.#minors, at, 8, columns.minors);
+    copyBytesInto(this.#rawAfters, at, 8, columns.rawAfters);
     this.#directions.set(columns.directions, at);
     this.#txids.set(columns.txids, at * TXID_BYTES);
-    this.length += count;
+    const seqs = this.#seqs;
+    const atUs = this.#atUs;
+    const directions = this.#directions;
+    let previousSeq = at > 0 ? seqs[at - 1]! : 0;
+    let previousAtUs = at > 0 ? atUs[at - 1]! : Number.NEGATIVE_INFINITY;
+    for (let index = at; index < at + count; index++) {
+      const seq = seqs[index]!;
+      const atUsValue = atUs[index]!;
+      if (!Number.isSafeInteger(seq) || seq < 1 || seq < previousSeq) return false;
+      if (!Number.isSafeInteger(atUsValue) || atUsValue < previousAtUs) return false;
+      if (directions[index]! > DIRECTION_CREDIT) return false;
+      previousSeq = seq;
+      previousAtUs = atUsValue;
+    }
+    this.length = at + count;
     return true;
   }
 
@@ -247,6 +246,12 @@ export class PostingIndex {
 function grown<T extends Float64Array | BigInt64Array | Uint8Array>(source: T, target: T): T {
   target.set(source as never);
   return target;
+}
+
+/** Copies little-endian column bytes into `target` from entry `at` on (`width` bytes per entry). */
+function copyBytesInto(target: Float64Array | BigInt64Array, at: number, width: number, source: Uint8Array): void {
+  assert(at * width + source.length <= target.byteLength);
+  new Uint8Array(target.buffer, target.byteOffset + at * width, source.length).set(source);
 }
 
 function upperBound(values: Float64Array, length: number, key: number): number {

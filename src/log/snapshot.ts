@@ -3,26 +3,46 @@
  * replays only the frames after S. A snapshot is a cache, never an authority: the log decides.
  *
  *   offset 0       8   magic "TALEASNP"
- *   offset 8       4   format version, u32 LE (1)
+ *   offset 8       4   format version, u32 LE (2 is written; 1 and 2 are read)
  *   offset 12      4   flags, u32 LE (0)
  *   offset 16      8   S, u64 LE (equals the seq in the file name)
- *   offset 24      n   payload: MessagePack records (section 8.3)
+ *   offset 24      n   payload: MessagePack records (section 8.3, with the changes of version 2)
  *   offset 24 + n  8   n, u64 LE
  *   offset 32 + n  4   CRC-32 of bytes 0 .. 32 + n - 1 (the whole file but this field)
+ *
+ * Version 2 keeps the framing and the records of version 1 (`book`, `account`, `postings`, `txids`,
+ * `idem`, `sums`, `assets`, `end`, in that order), but its two large tables are columns: a `txids`
+ * or `idem` record holds up to COLUMN_ENTRIES_PER_RECORD entries as a few MessagePack bins of
+ * fixed-width little-endian values (docs/on-disk-format.md), not one small array per entry:
+ *
+ *   ['txids', count, txids 16×count, seqs f64×count, segment bases f64×count, offsets f64×count]
+ *   ['idem', count, key byte lengths u32×count, keys (UTF-8, back to back), txids 16×count,
+ *            seqs f64×count, atUs f64×count, segment bases f64×count, offsets f64×count]
+ *
+ * so that loading a million-entry table decodes about a thousand bins and copies them in bulk into the
+ * tables (TxidTable#importColumns, IdemIndex#appendHot), instead of a million small arrays that the
+ * garbage collector has to trace. Version 1 (one array per entry, `[txid, seq, base, offset]` and
+ * `[key, txid, seq, atUs, base, offset]`, 4,096 per record) is still read; its encoder lives in
+ * test/support/snapshot-v1.ts, for the tests that keep that path honest.
  *
  * N1. Written as tmp (created exclusively) → fsync → rename → directory fsync; the newest two are
  *     kept. A failure leaves the log intact; only the snapshot is lost.
  * N2. Taken from a consistent cut: what can still change is copied at the cut, what only grows is
  *     recorded by length, so encoding can proceed in slices while batches continue.
- * N3. Loading checks length, magic, version, flags, CRC, S against the name, and the whole schema;
- *     an unusable file is skipped with a warning (R12), never trusted.
+ * N3. Loading checks length, magic, version, flags, CRC, S against the name, and the whole schema
+ *     (every count, column length, range and order); an unusable file is skipped with a warning
+ *     (R12), never trusted.
  * N4. Names (on-disk layout 2): written as `snapshot-<S:020>.tsnap`, a name the Rust store never
  *     reads. Layout 1 (`snapshot-<S>.snap`, this package up to 0.1.x) is the Rust store's name too:
  *     such a file is read, pruned or replaced only when it begins with TALEASNP (a Rust snapshot
  *     begins with a CRC and then JSON, so it never does); any other is left alone (O2 in
  *     src/log/book-files.ts).
+ * N5. Columns are little-endian, the byte order of every platform Node supports here (asserted at
+ *     load of this module), so a column is copied byte for byte into a typed array.
  */
 import assert from 'node:assert/strict';
+import { isUtf8 } from 'node:buffer';
+import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { Packr } from 'msgpackr';
@@ -31,7 +51,6 @@ import { AtomicFileWriter } from './atomic-file.js';
 import { AccountState, BookState, postingsOf } from './book-state.js';
 import type { FileSystem } from './file-system.js';
 import { readFully, startsWithBytes } from './file-system.js';
-import { EntryPacker } from './entry-packer.js';
 import type { HotEntry, IdemIndex } from './idem-index.js';
 import { PostingIndex } from './posting-index.js';
 import type { TxidTable } from './txid-table.js';
@@ -47,13 +66,34 @@ import {
 } from '../core/types.js';
 
 export const SNAPSHOT_MAGIC = Buffer.from('TALEASNP', 'ascii');
-export const SNAPSHOT_VERSION = 1;
-const HEADER_BYTES = 24;
-const TRAILER_BYTES = 12;
-/** Entries per `postings`, `txids` and `idem` record. */
-const ENTRIES_PER_RECORD = 4096;
+/** The version this build writes. */
+export const SNAPSHOT_VERSION = 2;
+/** The versions this build reads. */
+export const SNAPSHOT_VERSIONS_READ: readonly number[] = [1, 2];
+export const SNAPSHOT_HEADER_BYTES = 24;
+export const SNAPSHOT_TRAILER_BYTES = 12;
+const HEADER_BYTES = SNAPSHOT_HEADER_BYTES;
+const TRAILER_BYTES = SNAPSHOT_TRAILER_BYTES;
+/**
+ * Entries per `postings`, `txids` and `idem` record (version 2), as in version 1. A record costs the
+ * loader a handful of objects whatever its size, so 4,096 is already few enough; what it bounds is
+ * the writer's slice (N2, spec 8.6): one record is a few hundred KiB (a posting entry is 49 bytes,
+ * a txid entry 40, an idempotency entry 52 plus its key) and a few milliseconds to encode. Measured
+ * on the 1,000,000-transaction book: 16,384 per record made slices of up to 15 ms (p99) and loaded
+ * no faster.
+ */
+export const COLUMN_ENTRIES_PER_RECORD = 4096;
+/** An `idem` record ends early once its keys reach this many bytes (a key may be megabytes long). */
+export const IDEM_KEY_BYTES_PER_RECORD_TARGET = 4 * 1024 * 1024;
 const TXID_BYTES = 16;
+const F64_BYTES = 8;
+const U32_BYTES = 4;
 export const SNAPSHOTS_RETAINED = 2;
+
+// N5: column bytes are little-endian and copied into native typed arrays as they are.
+assert.equal(os.endianness(), 'LE');
+assert(SNAPSHOT_VERSIONS_READ.includes(SNAPSHOT_VERSION));
+assert(COLUMN_ENTRIES_PER_RECORD * TXID_BYTES < 2 ** 32); // a column's length fits a MessagePack bin 32
 
 /** Layout 2 (N4). */
 const SNAPSHOT_NAME_PATTERN = /^snapshot-(\d+)\.tsnap$/;
@@ -135,54 +175,107 @@ export function captureCut(state: BookState, positionOf: (seq: number) => { base
   };
 }
 
-/** The payload as a sequence of packed records; each yielded buffer is one record. */
+/** The payload as a sequence of packed records (version 2); each yielded buffer is one record. */
 export function* encodeSnapshotPayload(cut: SnapshotCut): Generator<Buffer> {
   const counts = [cut.accounts.length, cut.accounts.reduce((sum, account) => sum + account.postingCount, 0), cut.txidCount, cut.idemCount, cut.assets.length];
   yield packr.pack(['book', cut.book, cut.seq + 1, cut.atLastUs, cut.spilledThroughSeq, cut.sumsSaturated, ...counts]);
   for (const account of cut.accounts) {
     yield packr.pack(['account', account.key, account.def, account.cfg, account.rawBalance, account.updatedSeq, account.postingCount]);
-    for (let start = 0; start < account.postingCount; start += ENTRIES_PER_RECORD) {
-      const columns = account.postings.exportColumns(start, Math.min(account.postingCount, start + ENTRIES_PER_RECORD));
+    for (let start = 0; start < account.postingCount; start += COLUMN_ENTRIES_PER_RECORD) {
+      const columns = account.postings.exportColumns(start, Math.min(account.postingCount, start + COLUMN_ENTRIES_PER_RECORD));
       yield packr.pack(['postings', columns.seqs, columns.atUs, columns.txids, columns.minors, columns.directions, columns.rawAfters]);
     }
   }
-  // The two largest record kinds are packed by hand (src/entry-packer.ts).
-  const packer = new EntryPacker();
-  for (let start = 0; start < cut.txidCount; start += ENTRIES_PER_RECORD) {
-    const end = Math.min(cut.txidCount, start + ENTRIES_PER_RECORD);
-    const keys = cut.txids.keyBytesView();
-    packer.begin('txids', end - start);
-    for (let position = start; position < end; position++) {
-      const seq = cut.txids.valueAt(position);
-      const { base, offset } = cut.positionOf(seq);
-      packer.arrayHeader(4);
-      packer.binary(keys, position * TXID_BYTES, TXID_BYTES);
-      packer.number(seq);
-      packer.number(base);
-      packer.number(offset);
-    }
-    yield packer.finish();
+  for (let start = 0; start < cut.txidCount; start += COLUMN_ENTRIES_PER_RECORD) {
+    yield encodeTxidRecord(cut, start, Math.min(cut.txidCount, start + COLUMN_ENTRIES_PER_RECORD));
   }
   const hot = cut.idem.hotEntries(cut.idemCount);
-  for (let start = 0; start < cut.idemCount; start += ENTRIES_PER_RECORD) {
-    const end = Math.min(cut.idemCount, start + ENTRIES_PER_RECORD);
-    packer.begin('idem', end - start);
-    for (let index = start; index < end; index++) {
-      const entry = hot.next().value as HotEntry;
-      const { base, offset } = cut.positionOf(entry.seq);
-      packer.arrayHeader(6);
-      packer.string(entry.key);
-      packer.binary(entry.txids, entry.txidOffset, TXID_BYTES);
-      packer.number(entry.seq);
-      packer.number(entry.atUs);
-      packer.number(base);
-      packer.number(offset);
-    }
-    yield packer.finish();
+  for (let start = 0; start < cut.idemCount; ) {
+    const record = encodeIdemRecord(cut, hot, Math.min(cut.idemCount - start, COLUMN_ENTRIES_PER_RECORD));
+    start += record.count;
+    yield record.bytes;
   }
+  assert(hot.next().done === true); // every record of the cut was written
   yield packr.pack(['sums', cut.sums]);
   if (cut.book === SYSTEM_BOOK) yield packr.pack(['assets', cut.assets]);
   yield packr.pack(['end', ...counts]);
+}
+
+/** A typed array's bytes as a Buffer over the same memory (packed as a MessagePack bin). */
+function bytesOf(array: Float64Array | Uint32Array): Buffer {
+  return Buffer.from(array.buffer, array.byteOffset, array.byteLength);
+}
+
+/** `['txids', count, txids, seqs, bases, offsets]` for the txid entries [start, end). */
+function encodeTxidRecord(cut: SnapshotCut, start: number, end: number): Buffer {
+  const count = end - start;
+  assert(count >= 1 && count <= COLUMN_ENTRIES_PER_RECORD);
+  const keys = cut.txids.keyBytesView(); // read at once: growth replaces it (X1 of txid-table.ts)
+  const txids = Buffer.from(keys.buffer, keys.byteOffset + start * TXID_BYTES, count * TXID_BYTES);
+  const seqs = new Float64Array(count);
+  const bases = new Float64Array(count);
+  const offsets = new Float64Array(count);
+  for (let index = 0; index < count; index++) {
+    const seq = cut.txids.valueAt(start + index);
+    const { base, offset } = cut.positionOf(seq);
+    seqs[index] = seq;
+    bases[index] = base;
+    offsets[index] = offset;
+  }
+  return packr.pack(['txids', count, txids, bytesOf(seqs), bytesOf(bases), bytesOf(offsets)]);
+}
+
+/**
+ * The next `idem` record: up to `countMax` hot records from `hot`, fewer when the keys reach
+ * IDEM_KEY_BYTES_PER_RECORD_TARGET bytes (never none).
+ */
+function encodeIdemRecord(cut: SnapshotCut, hot: Generator<Readonly<HotEntry>>, countMax: number): { bytes: Buffer; count: number } {
+  assert(countMax >= 1 && countMax <= COLUMN_ENTRIES_PER_RECORD);
+  const keys: string[] = [];
+  const keyLengths = new Uint32Array(countMax);
+  const txids = Buffer.alloc(countMax * TXID_BYTES);
+  const seqs = new Float64Array(countMax);
+  const atUs = new Float64Array(countMax);
+  const bases = new Float64Array(countMax);
+  const offsets = new Float64Array(countMax);
+  let keyBytes = 0;
+  let count = 0;
+  while (count < countMax && keyBytes < IDEM_KEY_BYTES_PER_RECORD_TARGET) {
+    const entry = hot.next().value as HotEntry;
+    const { base, offset } = cut.positionOf(entry.seq);
+    // Input refuses lone surrogates (src/core/input.ts), and only a well-formed string has UTF-8
+    // bytes that decode back to it; any other would come back with U+FFFD in its place.
+    assert(entry.key.isWellFormed(), 'an idempotency key with a lone surrogate');
+    keys.push(entry.key);
+    keyLengths[count] = Buffer.byteLength(entry.key, 'utf8');
+    keyBytes += keyLengths[count]!;
+    txids.set(entry.txids.subarray(entry.txidOffset, entry.txidOffset + TXID_BYTES), count * TXID_BYTES);
+    seqs[count] = entry.seq;
+    atUs[count] = entry.atUs;
+    bases[count] = base;
+    offsets[count] = offset;
+    count++;
+  }
+  const keyBlob = Buffer.allocUnsafe(keyBytes);
+  let at = 0;
+  for (let index = 0; index < count; index++) {
+    const written = keyBlob.write(keys[index]!, at, 'utf8');
+    assert.equal(written, keyLengths[index]); // the room was measured, so every key is written whole
+    at += written;
+  }
+  assert.equal(at, keyBytes);
+  const bytes = packr.pack([
+    'idem',
+    count,
+    bytesOf(keyLengths.subarray(0, count)),
+    keyBlob,
+    txids.subarray(0, count * TXID_BYTES),
+    bytesOf(seqs.subarray(0, count)),
+    bytesOf(atUs.subarray(0, count)),
+    bytesOf(bases.subarray(0, count)),
+    bytesOf(offsets.subarray(0, count)),
+  ]);
+  return { bytes, count };
 }
 
 // --- writing ----------------------------------------------------------------------------------
@@ -360,7 +453,7 @@ export function loadSnapshot(fileSystem: FileSystem, file: string, book: string,
   if (bytes.length < HEADER_BYTES + TRAILER_BYTES) unusable(`is ${bytes.length} bytes long, shorter than ${HEADER_BYTES + TRAILER_BYTES}`);
   if (!bytes.subarray(0, 8).equals(SNAPSHOT_MAGIC)) unusable('has no TALEASNP magic');
   const version = bytes.readUInt32LE(8);
-  if (version !== SNAPSHOT_VERSION) unusable(`has format version ${version}; this build reads version ${SNAPSHOT_VERSION}`);
+  if (!SNAPSHOT_VERSIONS_READ.includes(version)) unusable(`has format version ${version}; this build reads versions ${SNAPSHOT_VERSIONS_READ.join(' and ')}`);
   if (bytes.readUInt32LE(12) !== 0) unusable('has unknown flags');
   const payloadBytes = bytes.readBigUInt64LE(bytes.length - TRAILER_BYTES);
   if (payloadBytes !== BigInt(bytes.length - HEADER_BYTES - TRAILER_BYTES)) unusable('has a length field that does not match its size');
@@ -374,7 +467,7 @@ export function loadSnapshot(fileSystem: FileSystem, file: string, book: string,
   } catch (error) {
     unusable(`does not decode (${(error as Error).message})`);
   }
-  const state = decodeState(records, book, nameSeq, bytes.length);
+  const state = decodeState(records, book, nameSeq, bytes.length, version);
   return { file, seq: nameSeq, state };
 }
 
@@ -450,7 +543,7 @@ function decodeAsset(value: unknown): AssetDef {
 /** The fewest payload bytes a posting, txid or hot idempotency entry takes: bounds what a count may reserve. */
 const ENTRY_BYTES_MIN = 16;
 
-function decodeState(records: unknown[], book: string, seq: number, fileBytes: number): BookState {
+function decodeState(records: unknown[], book: string, seq: number, fileBytes: number, version: number): BookState {
   // Counts come from the file; room is reserved only for what the file could actually hold.
   const reserveFor = (count: number): number => (count * ENTRY_BYTES_MIN <= fileBytes ? count : 0);
   let index = 0;
@@ -491,6 +584,9 @@ function decodeState(records: unknown[], book: string, seq: number, fileBytes: n
     postings?.reserve(reserveFor(postingCount));
     while (postings !== null && postings.length < postingCount) {
       const columns = next('postings');
+      if (version >= 2 && binary(columns[1], 'seqs').length > COLUMN_ENTRIES_PER_RECORD * F64_BYTES) {
+        unusable(`a postings record of ${key} holds more than ${COLUMN_ENTRIES_PER_RECORD} entries`);
+      }
       const imported = postings.importColumns({
         seqs: binary(columns[1], 'seqs'),
         atUs: binary(columns[2], 'atUs'),
@@ -512,32 +608,21 @@ function decodeState(records: unknown[], book: string, seq: number, fileBytes: n
   if (postingsSeen !== postingTotal) unusable('the posting count does not match');
 
   state.txids.reserve(reserveFor(txidCount));
-  while (peekTag() === 'txids') {
-    for (const entry of array(next('txids')[1], 'txids')) {
-      const [txid, txSeq] = array(entry, 'txid entry');
-      const entrySeq = safeInteger(txSeq, 'txid seq', 1);
-      if (entrySeq > seq) unusable('a txid lies beyond the snapshot');
-      const bytes = binary(txid, 'txid');
-      if (bytes.length !== 16) unusable('a txid is not 16 bytes');
-      if (!state.txids.setBytes(bytes, 0, entrySeq)) unusable('a txid appears twice');
-    }
+  if (version === 1) {
+    while (peekTag() === 'txids') decodeTxidEntriesV1(next('txids'), state, seq);
+  } else {
+    const txidSeqs = { previous: 0 };
+    while (peekTag() === 'txids') decodeTxidColumns(next('txids'), state, seq, txidSeqs, columnScratch());
   }
   if (state.txids.size !== txidCount) unusable('the txid count does not match');
 
-  let previousIdemSeq = state.idempotency.spilledThroughSeq;
   state.idempotency.reserveHot(reserveFor(idemCount));
-  while (peekTag() === 'idem') {
-    for (const entry of array(next('idem')[1], 'idem')) {
-      const [key, txid, seqValue, atUs] = array(entry, 'idem entry');
-      const txidBytes = binary(txid, 'idem txid');
-      if (txidBytes.length !== 16) unusable('an idempotency txid is not 16 bytes');
-      const recordSeq = safeInteger(seqValue, 'idem seq', 1);
-      if (recordSeq <= previousIdemSeq || recordSeq > seq) unusable('idempotency records are out of seq order');
-      previousIdemSeq = recordSeq;
-      if (!state.idempotency.insertNew(string(key, 'idem key'), recordSeq, safeInteger(atUs, 'idem atUs'), txidBytes)) {
-        unusable('an idempotency key appears twice');
-      }
-    }
+  const idemSeqs = { previous: state.idempotency.spilledThroughSeq };
+  if (version === 1) {
+    while (peekTag() === 'idem') decodeIdemEntriesV1(next('idem'), state, seq, idemSeqs);
+  } else {
+    const scratch = columnScratch();
+    while (peekTag() === 'idem') decodeIdemColumns(next('idem'), state, seq, idemSeqs, scratch);
   }
   if (state.idempotency.hotSize !== idemCount) unusable('the idempotency count does not match');
 
@@ -557,4 +642,156 @@ function decodeState(records: unknown[], book: string, seq: number, fileBytes: n
   if (endCounts.join(',') !== counts.join(',')) unusable('the end record does not match the book record');
   if (index !== records.length) unusable('has data after its end record');
   return state;
+}
+
+// --- the txid and idempotency tables ------------------------------------------------------------
+
+/** Version 1: `['txids', [[txid, seq, base, offset], …]]`. */
+function decodeTxidEntriesV1(record: unknown[], state: BookState, seq: number): void {
+  for (const entry of array(record[1], 'txids')) {
+    const [txid, txSeq] = array(entry, 'txid entry');
+    const entrySeq = safeInteger(txSeq, 'txid seq', 1);
+    if (entrySeq > seq) unusable('a txid lies beyond the snapshot');
+    const bytes = binary(txid, 'txid');
+    if (bytes.length !== TXID_BYTES) unusable('a txid is not 16 bytes');
+    if (!state.txids.setBytes(bytes, 0, entrySeq)) unusable('a txid appears twice');
+  }
+}
+
+/** Version 1: `['idem', [[key, txid, seq, atUs, base, offset], …]]`, in FIFO order. */
+function decodeIdemEntriesV1(record: unknown[], state: BookState, seq: number, seqs: { previous: number }): void {
+  for (const entry of array(record[1], 'idem')) {
+    const [key, txid, seqValue, atUs] = array(entry, 'idem entry');
+    const txidBytes = binary(txid, 'idem txid');
+    if (txidBytes.length !== TXID_BYTES) unusable('an idempotency txid is not 16 bytes');
+    const recordSeq = safeInteger(seqValue, 'idem seq', 1);
+    if (recordSeq <= seqs.previous || recordSeq > seq) unusable('idempotency records are out of seq order');
+    seqs.previous = recordSeq;
+    if (!state.idempotency.insertNew(string(key, 'idem key'), recordSeq, safeInteger(atUs, 'idem atUs'), txidBytes)) {
+      unusable('an idempotency key appears twice');
+    }
+  }
+}
+
+/**
+ * Aligned arrays that one record's f64 and u32 columns are copied into to be checked (a column
+ * inside the file's buffer may sit at any byte offset, and a Float64Array cannot). Reused from
+ * record to record: loading a table allocates nothing per entry but each idempotency key's
+ * string, and per record only a few views and arrays.
+ */
+interface ColumnScratch {
+  first: Float64Array;
+  second: Float64Array;
+  bases: Float64Array;
+  offsets: Float64Array;
+  lengths: Uint32Array;
+}
+
+function columnScratch(): ColumnScratch {
+  return {
+    first: new Float64Array(COLUMN_ENTRIES_PER_RECORD),
+    second: new Float64Array(COLUMN_ENTRIES_PER_RECORD),
+    bases: new Float64Array(COLUMN_ENTRIES_PER_RECORD),
+    offsets: new Float64Array(COLUMN_ENTRIES_PER_RECORD),
+    lengths: new Uint32Array(COLUMN_ENTRIES_PER_RECORD),
+  };
+}
+
+/** The entry count of a version-2 column record: `record[1]`, from 1 to COLUMN_ENTRIES_PER_RECORD. */
+function columnCount(record: unknown[], fields: number, what: string): number {
+  if (record.length !== fields) unusable(`a ${what} record has ${record.length} fields, expected ${fields}`);
+  const count = safeInteger(record[1], `${what} count`, 1);
+  if (count > COLUMN_ENTRIES_PER_RECORD) unusable(`a ${what} record holds ${count} entries, more than ${COLUMN_ENTRIES_PER_RECORD}`);
+  return count;
+}
+
+/** A bin of exactly `count × width` bytes. */
+function column(value: unknown, count: number, width: number, what: string): Buffer {
+  const bytes = binary(value, what);
+  if (bytes.length !== count * width) unusable(`the ${what} column is ${bytes.length} bytes, expected ${count * width}`);
+  return bytes;
+}
+
+/** An f64 column of `count` values, copied into `target` (N5); its view of the values. */
+function f64Column(value: unknown, count: number, target: Float64Array, what: string): Float64Array {
+  const bytes = column(value, count, F64_BYTES, what);
+  const values = target.subarray(0, count);
+  new Uint8Array(values.buffer, values.byteOffset, values.byteLength).set(bytes);
+  return values;
+}
+
+/**
+ * Checks each entry's frame position: a segment base is a seq from 1 to the entry's own seq, an
+ * offset a safe integer >= 0. Not used by the load (positions come from the log, see
+ * docs/decisions.md), but a file that holds impossible ones is not trusted with the rest either.
+ */
+function checkPositions(seqs: Float64Array, bases: Float64Array, offsets: Float64Array, what: string): void {
+  for (let index = 0; index < seqs.length; index++) {
+    const base = bases[index]!;
+    if (!Number.isSafeInteger(base) || base < 1 || base > seqs[index]!) unusable(`a ${what} segment base is not a seq from 1 to its entry's seq`);
+    const offset = offsets[index]!;
+    if (!Number.isSafeInteger(offset) || offset < 0) unusable(`a ${what} frame offset is not a safe integer >= 0`);
+  }
+}
+
+/** Seqs that rise from one entry to the next, above `seqs.previous` and at most `seq`. */
+function checkRisingSeqs(values: Float64Array, seq: number, seqs: { previous: number }, failure: string): void {
+  let previous = seqs.previous;
+  for (let index = 0; index < values.length; index++) {
+    const value = values[index]!;
+    if (!Number.isSafeInteger(value) || value <= previous || value > seq) unusable(failure);
+    previous = value;
+  }
+  seqs.previous = previous;
+}
+
+/**
+ * Version 2: `['txids', count, txids, seqs, bases, offsets]`. A book's txids enter its table when
+ * their transaction is applied, one per seq, so their seqs rise through the table.
+ */
+function decodeTxidColumns(record: unknown[], state: BookState, seq: number, seqs: { previous: number }, scratch: ColumnScratch): void {
+  const count = columnCount(record, 6, 'txids');
+  const txids = column(record[2], count, TXID_BYTES, 'txids');
+  const values = f64Column(record[3], count, scratch.first, 'txid seqs');
+  checkRisingSeqs(values, seq, seqs, 'txid seqs do not rise, or one lies beyond the snapshot');
+  checkPositions(values, f64Column(record[4], count, scratch.bases, 'txid bases'), f64Column(record[5], count, scratch.offsets, 'txid offsets'), 'txid');
+  if (!state.txids.importColumns(txids, values)) unusable('a txid appears twice');
+}
+
+/**
+ * Version 2: `['idem', count, key lengths, keys, txids, seqs, atUs, bases, offsets]`, in FIFO
+ * order. Each key is decoded with Buffer#toString over its own byte range: V8 builds a new
+ * sequential (flat) string from those bytes, which does not refer to the file's buffer (unlike a
+ * slice of one large decoded string, which would be a sliced string keeping the whole of it alive).
+ */
+function decodeIdemColumns(record: unknown[], state: BookState, seq: number, seqs: { previous: number }, scratch: ColumnScratch): void {
+  const count = columnCount(record, 9, 'idem');
+  const lengthBytes = column(record[2], count, U32_BYTES, 'idem key lengths');
+  const lengths = scratch.lengths.subarray(0, count);
+  new Uint8Array(lengths.buffer, lengths.byteOffset, lengths.byteLength).set(lengthBytes);
+  const keyBlob = binary(record[3], 'idem keys');
+  let keyBytes = 0;
+  for (let index = 0; index < count; index++) keyBytes += lengths[index]!;
+  if (keyBytes !== keyBlob.length) unusable(`the idem keys are ${keyBlob.length} bytes, but their lengths add up to ${keyBytes}`);
+  // The keys as a whole are UTF-8, and no key starts inside a character (on a continuation byte),
+  // so each key alone is UTF-8 too: decoding one never substitutes U+FFFD.
+  if (!isUtf8(keyBlob)) unusable('the idem keys are not UTF-8');
+  const txids = column(record[4], count, TXID_BYTES, 'idem txids');
+  const values = f64Column(record[5], count, scratch.first, 'idem seqs');
+  const atUs = f64Column(record[6], count, scratch.second, 'idem atUs');
+  checkRisingSeqs(values, seq, seqs, 'idempotency records are out of seq order');
+  for (let index = 0; index < count; index++) {
+    const value = atUs[index]!;
+    if (!Number.isSafeInteger(value) || value < 0) unusable('an idem atUs is not a safe integer >= 0');
+  }
+  checkPositions(values, f64Column(record[7], count, scratch.bases, 'idem bases'), f64Column(record[8], count, scratch.offsets, 'idem offsets'), 'idem');
+  const keys: string[] = new Array(count);
+  let start = 0;
+  for (let index = 0; index < count; index++) {
+    const end = start + lengths[index]!;
+    if (start < keyBlob.length && (keyBlob[start]! & 0xc0) === 0x80) unusable('an idem key starts inside a UTF-8 character');
+    keys[index] = keyBlob.toString('utf8', start, end);
+    start = end;
+  }
+  if (!state.idempotency.appendHot(keys, values, atUs, txids)) unusable('an idempotency key appears twice');
 }

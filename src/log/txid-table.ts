@@ -73,6 +73,34 @@ export class TxidTable {
     return true;
   }
 
+  /**
+   * Appends `values.length` entries at once (a snapshot load): the txids are the 16 bytes per
+   * entry of `keys`, copied with one call, and the index takes each new position in one probe
+   * sequence, with no object per entry. False when a txid is already present or appears twice in
+   * the columns (X2); the table is then as it was.
+   */
+  importColumns(keys: Uint8Array, values: Float64Array): boolean {
+    const count = values.length;
+    assert.equal(keys.length, count * TXID_BYTES);
+    this.reserve(count);
+    const first = this.#size;
+    this.#keys.set(keys, first * TXID_BYTES);
+    this.#values.set(values, first);
+    // Hash every txid first, then probe: a short probe loop lets the processor overlap the cache
+    // misses of consecutive entries (the index is megabytes, its slots random).
+    const slots = new Uint32Array(count);
+    for (let offset = 0; offset < count; offset++) slots[offset] = this.#slotOf(this.#keys, (first + offset) * TXID_BYTES);
+    for (let position = first; position < first + count; position++) {
+      if (!this.#insertIndexIfAbsent(position, slots[position - first]!)) {
+        this.#growIndex(this.#index.length); // forget the positions from `first` on: #size is still `first`
+        return false;
+      }
+    }
+    this.#size = first + count;
+    assert(this.#size * 2 <= this.#index.length);
+    return true;
+  }
+
   txidAt(position: number): string {
     assert(position >= 0 && position < this.#size);
     return readTxid(this.#keys, position * TXID_BYTES);
@@ -136,6 +164,17 @@ export class TxidTable {
     let slot = this.#slotOf(this.#keys, position * TXID_BYTES);
     while (this.#index[slot] !== EMPTY) slot = (slot + 1) & mask;
     this.#index[slot] = position;
+  }
+
+  /** Indexes the entry at `position` (whose txid hashes to `slot`) unless an indexed entry has the same txid (then false). */
+  #insertIndexIfAbsent(position: number, slot: number): boolean {
+    const mask = this.#index.length - 1;
+    const start = position * TXID_BYTES;
+    for (; this.#index[slot] !== EMPTY; slot = (slot + 1) & mask) {
+      if (this.#sameKey(this.#index[slot]!, this.#keys, start)) return false;
+    }
+    this.#index[slot] = position;
+    return true;
   }
 
   #growEntries(atLeast = 0): void {

@@ -1,7 +1,9 @@
 /**
- * MessagePack for a snapshot's two largest record kinds, `txids` and `idem` (spec/log-engine.md,
- * section 8.3), written by hand: a book of a million transactions has a million entries of each,
- * and packing them as small arrays through msgpackr costs more than the rest of the snapshot.
+ * MessagePack for the two largest record kinds of snapshot format version 1, `txids` and `idem`
+ * (spec/log-engine.md, section 8.3), written by hand: a book of a million transactions has a
+ * million entries of each, and packing them as small arrays through msgpackr cost more than the
+ * rest of the snapshot. The store writes version 2 (columns) since; this packer now serves the
+ * version-1 encoder of the tests (test/support/snapshot-v1.ts).
  *
  * K1. The output is standard MessagePack that msgpackr (the snapshot loader) reads back to the
  *     same values: strings as str, txids as bin, numbers as msgpackr writes them (unsigned
