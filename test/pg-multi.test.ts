@@ -160,6 +160,38 @@ describe('PgStore: two instances on one schema', () => {
     }
   });
 
+  test('books subscribed at once: the listener sends one statement at a time, and every book is followed', async () => {
+    const schema = freshSchema();
+    const writer = await open(schema);
+    // A poll too slow to matter: each stream can only be woken by its LISTEN (and the wake-up after it) or a NOTIFY.
+    const reader = await open(schema, { subscribePollMs: 60_000 });
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(`${warning.name}: ${warning.message}`);
+    process.on('warning', onWarning);
+    try {
+      const books = [];
+      for (let index = 0; index < 6; index++) books.push(await fundedBook(writer, 100n));
+      const streams = books.map(({ book }) => reader.subscribe(book, 5)[Symbol.asyncIterator]());
+      const nexts = streams.map((stream) => stream.next()); // six LISTENs in one turn
+      await Promise.all(books.map(({ book, asset }) => writer.commit(transfer(book, 'after', 'pool', 'sink', asset, 1n))));
+      let timer: NodeJS.Timeout | undefined;
+      const results = await Promise.race([
+        Promise.all(nexts),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error('a subscribed book was not followed')), 10_000);
+        }),
+      ]);
+      clearTimeout(timer);
+      assert.deepEqual(results.map((result) => (result.done ? null : result.value.seq)), books.map(() => 5));
+      await Promise.all(streams.map((stream) => stream.return?.()));
+      await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on a later tick
+      assert.deepEqual(warnings.filter((warning) => warning.includes('already executing a query')), []);
+    } finally {
+      process.off('warning', onWarning);
+      await Promise.all([writer.close(), reader.close()]);
+    }
+  });
+
   for (const variant of [
     { name: 'woken by NOTIFY', options: {} },
     { name: 'NOTIFY off: the poll alone', options: { testHooks: { notify: false }, subscribePollMs: 50 } },

@@ -10,6 +10,8 @@
  * L4. The listener never opens a transaction, and its failure never throws: it reconnects with
  *     backoff (100 ms doubling to 2 s), re-LISTENs, then wakes every book.
  * L5. `close()` stops the poll, ends the connection and always resolves.
+ * L6. The connection's statements run one at a time (`#send`): several books subscribed at once
+ *     would otherwise query a client that is still busy, which `pg` 8 deprecates and 9 refuses.
  */
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
@@ -41,6 +43,8 @@ export class BookListener {
   #backoffMs = 100;
   #poll: NodeJS.Timeout | null = null;
   #closed = false;
+  /** The last statement sent (L6); settled, never rejected. */
+  #sent: Promise<unknown> = Promise.resolve();
 
   constructor(options: ListenerOptions) {
     this.#options = options;
@@ -56,11 +60,18 @@ export class BookListener {
     void this.#listen(book, channel);
   }
 
+  /** Runs `text` on `client` after the statements sent before it have settled (L6). */
+  #send(client: pg.Client, text: string): Promise<void> {
+    const result = this.#sent.then(() => client.query(text));
+    this.#sent = result.catch(() => undefined);
+    return result.then(() => undefined);
+  }
+
   async #listen(book: string, channel: string): Promise<void> {
     const client = await this.#connection();
     if (client !== null && this.#books.get(book) === channel) {
       try {
-        await client.query(`LISTEN ${channel}`);
+        await this.#send(client, `LISTEN ${channel}`);
       } catch (error) {
         this.#options.onError(error); // the reconnect re-LISTENs; the poll covers meanwhile
       }
@@ -120,7 +131,7 @@ export class BookListener {
       if (this.#options.isSubscribed(book)) continue;
       this.#books.delete(book);
       this.#byChannel.delete(channel);
-      this.#client?.query(`UNLISTEN ${channel}`).catch(() => undefined);
+      if (this.#client !== null) this.#send(this.#client, `UNLISTEN ${channel}`).catch(() => undefined);
     }
     if (this.#books.size === 0) {
       if (this.#poll !== null) clearInterval(this.#poll);
@@ -143,7 +154,7 @@ export class BookListener {
     this.#client = null;
     if (client !== null) {
       try {
-        await client.query('UNLISTEN *');
+        await this.#send(client, 'UNLISTEN *');
       } catch {
         // Going away anyway.
       }
