@@ -25,6 +25,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import type { PgSettings } from './postgres.js';
 import type { ProbeResult } from './raw-limit.js';
 
 export type { ProbeResult };
@@ -77,13 +78,7 @@ export type Contender = 'log' | 'sqlite' | 'postgres';
 const CONTENDERS: readonly Contender[] = ['log', 'sqlite', 'postgres'];
 
 /** The postgres contender's server, as read back at the start of the run. */
-export interface PgEnv {
-  server_version: string;
-  fsync: string;
-  synchronous_commit: string;
-  full_page_writes: string;
-  max_connections: string;
-  shared_buffers: string;
+export interface PgEnv extends PgSettings {
   embedded: boolean;
   client: string;
 }

@@ -32,6 +32,7 @@ import { importLogDirToPg } from '../src/postgres/pg-impex.js';
 import { PgStore } from '../src/postgres/index.js';
 import { freshDatabase, pgServer } from './support/pg-server.js';
 import { copyDir, eventFrame, makeTempDir, readFrames, removeTempDir, segmentFiles, splitPayload, xorByte } from './support/segment-files.js';
+import { mulberry32 } from './support/prng.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const RUST_FIXTURES = '/work/shared/fixtures/rust-written';
@@ -99,17 +100,6 @@ const ACCOUNTS: Array<{ path: string; asset: string; kind: AccountKind; cfg: Acc
   { path: 'w', asset: 'pts µ"q"', kind: 'clearing', cfg: { normal_side: null, min_balance: null } },
 ];
 
-/** A small seeded PRNG (mulberry32), so a failure replays. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function metadataOf(random: () => number, index: number): JsonValue {
   switch (index % 5) {
@@ -131,7 +121,7 @@ function metadataOf(random: () => number, index: number): JsonValue {
  * committed transaction (same key, same content) append nothing; a conflicting one is refused.
  */
 async function writeWorkload(dir: string, seed: number, transactions: number): Promise<string[]> {
-  const random = prng(seed);
+  const random = mulberry32(seed);
   const store = await LogStore.open(dir, { workers: 1, segmentMax: 16 * 1024 });
   const txids: string[] = [];
   try {

@@ -13,7 +13,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { describe, test } from 'node:test';
-import { Packr } from 'msgpackr';
 import { BookState } from '../src/log/book-state.js';
 import { RealFileSystem } from '../src/log/file-system.js';
 import { LogStore } from '../src/log/log-store.js';
@@ -32,24 +31,14 @@ import type { AccountDef, Transaction } from '../src/core/types.js';
 import { assertSameState } from './support/book-state-compare.js';
 import { makeTempDir, mkTx, removeDir, seed } from './support/log-store-fixtures.js';
 import { snapshotFileV1, writeSnapshotV1 } from './support/snapshot-v1.js';
+import { mulberry32 } from './support/prng.js';
+import { f64Bytes, forgedSnapshot, snapshotPackr, snapshotRecords, u32Bytes, withPayload } from './support/snapshot-bytes.js';
 
 const realFs = new RealFileSystem();
 const BOOK = 'b';
 const AT_US = 1_700_000_000_000_000;
-const packr = new Packr({ useRecords: false, int64AsType: 'bigint', mapsAsObjects: true });
 const positionOf = (seq: number): { base: number; offset: number } => ({ base: Math.max(1, seq - 7), offset: seq * 100 });
 
-/** A small deterministic generator (mulberry32), so a failing state can be rebuilt from its seed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let value = state;
-    value = Math.imul(value ^ (value >>> 15), value | 1);
-    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
-    return ((value ^ (value >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 function uuidFrom(next: () => number): string {
   const hex = Array.from({ length: 32 }, () => Math.floor(next() * 16).toString(16)).join('');
@@ -68,7 +57,7 @@ interface RandomBook {
 
 /** A book state built through BookState#apply, as replay builds it. */
 function randomState(seed: number, shape: RandomBook): BookState {
-  const next = random(seed);
+  const next = mulberry32(seed);
   const state = new BookState(BOOK);
   let seq = 0;
   let atUs = AT_US;
@@ -132,32 +121,9 @@ function writeSnapshot(bookDir: string, state: BookState, budget = 256 * 1024): 
   return writer.finalPath;
 }
 
-function payloadRecords(bytes: Buffer): unknown[][] {
-  return packr.unpackMultiple(bytes.subarray(24, bytes.length - 12)) as unknown[][];
-}
 
-/** The file with edited records, and a correct length and CRC. */
-function forged(bytes: Buffer, edit: (records: unknown[][]) => unknown[][]): Buffer {
-  const payload = Buffer.concat(edit(payloadRecords(bytes)).map((record) => packr.pack(record)));
-  const out = Buffer.alloc(36 + payload.length);
-  bytes.copy(out, 0, 0, 24);
-  payload.copy(out, 24);
-  out.writeBigUInt64LE(BigInt(payload.length), 24 + payload.length);
-  out.writeUInt32LE(zlib.crc32(out.subarray(0, out.length - 4)), out.length - 4);
-  return out;
-}
 
-function f64Bytes(values: number[]): Buffer {
-  const bytes = Buffer.alloc(values.length * 8);
-  values.forEach((value, index) => bytes.writeDoubleLE(value, index * 8));
-  return bytes;
-}
 
-function u32Bytes(values: number[]): Buffer {
-  const bytes = Buffer.alloc(values.length * 4);
-  values.forEach((value, index) => bytes.writeUInt32LE(value, index * 4));
-  return bytes;
-}
 
 function f64s(column: unknown): number[] {
   const bytes = Buffer.from(column as Uint8Array);
@@ -173,7 +139,7 @@ describe('snapshot format version 2: round trips', () => {
   test('random states round-trip through version 2 and version 1 to the same state', () =>
     withTemp((dir) => {
       for (let seed = 1; seed <= 24; seed++) {
-        const next = random(seed * 7919);
+        const next = mulberry32(seed * 7919);
         const shape: RandomBook = {
           accounts: 2 + Math.floor(next() * 40),
           transactions: Math.floor(next() * 400),
@@ -210,7 +176,7 @@ describe('snapshot format version 2: round trips', () => {
       ] as const) {
         const file = writeSnapshot(path.join(dir, String(book.seqNext)), book);
         const bytes = fs.readFileSync(file);
-        const records = payloadRecords(bytes);
+        const records = snapshotRecords(bytes);
         const txidRecords = records.filter((record) => record[0] === 'txids');
         const idemRecords = records.filter((record) => record[0] === 'idem');
         assert.equal(txidRecords.length, Math.ceil(book.txids.size / COLUMN_ENTRIES_PER_RECORD));
@@ -233,7 +199,7 @@ describe('snapshot format version 2: round trips', () => {
 
   test('the version-1 encoder of the tests writes what the store used to: the same records, 4,096 entries each', () => {
     const state = randomState(5, { accounts: 5, transactions: 5000, longKeyEvery: 0, spill: false });
-    const records = payloadRecords(snapshotFileV1(captureCut(state, positionOf)));
+    const records = snapshotRecords(snapshotFileV1(captureCut(state, positionOf)));
     assert.deepEqual(
       records.filter((record) => record[0] === 'txids').map((record) => (record[1] as unknown[]).length),
       [4096, 904],
@@ -252,7 +218,7 @@ describe('snapshot format version 2: a malformed file is unusable (R12)', () => 
       const seq = state.seqNext - 1;
       const file = writeSnapshot(dir, state);
       const original = fs.readFileSync(file);
-      const records = payloadRecords(original);
+      const records = snapshotRecords(original);
       const txidsAt = records.findIndex((record) => record[0] === 'txids');
       const idemAt = records.findIndex((record) => record[0] === 'idem');
       assert(txidsAt > 0 && idemAt > txidsAt);
@@ -331,7 +297,7 @@ describe('snapshot format version 2: a malformed file is unusable (R12)', () => 
         ['an idem record before the txids', (all) => [...all.slice(0, txidsAt), idem, txids, ...all.slice(idemAt + 1)], /record \d+ is idem, expected sums|txid count/],
       ];
       for (const [what, edit, pattern] of cases) {
-        fs.writeFileSync(file, forged(original, edit));
+        fs.writeFileSync(file, forgedSnapshot(original, edit));
         assert.throws(
           () => loadSnapshot(realFs, file, BOOK, seq),
           (error) => error instanceof SnapshotUnusable && pattern.test(error.message),
@@ -346,7 +312,7 @@ describe('snapshot format version 2: a malformed file is unusable (R12)', () => 
         );
       }
       // The forger is faithful: the file re-encoded unedited loads to the same state.
-      fs.writeFileSync(file, forged(original, (all) => all));
+      fs.writeFileSync(file, forgedSnapshot(original, (all) => all));
       assertSameState(loadSnapshot(realFs, file, BOOK, seq).state, state);
     }));
 
@@ -355,7 +321,7 @@ describe('snapshot format version 2: a malformed file is unusable (R12)', () => 
       const state = randomState(21, { accounts: 2, transactions: COLUMN_ENTRIES_PER_RECORD + 10, longKeyEvery: 0, spill: false });
       const seq = state.seqNext - 1;
       const file = writeSnapshot(dir, state);
-      const merged = forged(fs.readFileSync(file), (all) => {
+      const merged = forgedSnapshot(fs.readFileSync(file), (all) => {
         const out: unknown[][] = [];
         for (const record of all) {
           const previous = out.at(-1);
@@ -404,15 +370,8 @@ describe('snapshot format version 2: a malformed file is unusable (R12)', () => 
         assert.throws(() => loadSnapshot(realFs, file, BOOK, seq), (error) => error instanceof SnapshotUnusable && /length field|CRC/.test(error.message), `length ${length}`);
       }
       // A payload cut inside a column, with the length and CRC made right: it no longer decodes.
-      const records = payloadRecords(original);
-      const payload = Buffer.concat(records.map((record) => packr.pack(record)));
-      const cutAt = payload.length - 200;
-      const torn = Buffer.alloc(36 + cutAt);
-      original.copy(torn, 0, 0, 24);
-      payload.copy(torn, 24, 0, cutAt);
-      torn.writeBigUInt64LE(BigInt(cutAt), 24 + cutAt);
-      torn.writeUInt32LE(zlib.crc32(torn.subarray(0, torn.length - 4)), torn.length - 4);
-      fs.writeFileSync(file, torn);
+      const payload = Buffer.concat(snapshotRecords(original).map((record) => snapshotPackr.pack(record)));
+      fs.writeFileSync(file, withPayload(original, payload.subarray(0, payload.length - 200)));
       assert.throws(() => loadSnapshot(realFs, file, BOOK, seq), (error) => error instanceof SnapshotUnusable);
     }));
 });

@@ -14,7 +14,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { describe, test } from 'node:test';
-import { Packr } from 'msgpackr';
 import { AccountState, BookState, postingsOf } from '../src/log/book-state.js';
 import { StoreError } from '../src/core/errors.js';
 import { RealFileSystem } from '../src/log/file-system.js';
@@ -40,6 +39,7 @@ import { makeTempDir, mkTx, removeDir, seed, USD, uuidV7, waitUntil } from './su
 import { writeSnapshotV1 } from './support/snapshot-v1.js';
 import { assertSameState } from './support/book-state-compare.js';
 import { frameOf, readFrames, segmentFiles } from './support/segment-files.js';
+import { f64Bytes, forgedSnapshot, snapshotRecords } from './support/snapshot-bytes.js';
 
 const realFs = new RealFileSystem();
 const BOOK = 'b';
@@ -48,7 +48,6 @@ const CASH_DEF: AccountDef = { id: { book: BOOK, path: 'cash' }, asset: 'USD', k
 const REV_DEF: AccountDef = { id: { book: BOOK, path: 'rev' }, asset: 'USD', kind: 'income' };
 const UNSIDED: AccountCfg = { normal_side: null, min_balance: null };
 /** The same MessagePack settings as the file format (section 8.2), to inspect and forge payloads. */
-const packr = new Packr({ useRecords: false, int64AsType: 'bigint', mapsAsObjects: true });
 
 // --- fixtures ---------------------------------------------------------------------------------
 
@@ -118,30 +117,14 @@ function assertUnusable(file: string, seq: number, pattern: RegExp, book = BOOK)
 
 /** The payload records of a snapshot file, decoded independently of the loader. */
 function payloadRecords(file: string): unknown[][] {
-  return payloadRecordsOf(fs.readFileSync(file));
+  return snapshotRecords(fs.readFileSync(file));
 }
 
-function payloadRecordsOf(bytes: Buffer): unknown[][] {
-  return packr.unpackMultiple(bytes.subarray(24, bytes.length - 12)) as unknown[][];
-}
 
-/** An f64 column (little-endian), as version 2 stores seqs, times and positions. */
-function f64Bytes(values: number[]): Buffer {
-  const bytes = Buffer.alloc(values.length * 8);
-  values.forEach((value, index) => bytes.writeDoubleLE(value, index * 8));
-  return bytes;
-}
 
 /** Re-encodes a snapshot file with edited records and a correct length and CRC. */
 function forge(file: string, edit: (records: unknown[][]) => unknown[][]): void {
-  const bytes = fs.readFileSync(file);
-  const payload = Buffer.concat(edit(payloadRecords(file)).map((record) => packr.pack(record)));
-  const out = Buffer.alloc(36 + payload.length);
-  bytes.copy(out, 0, 0, 24);
-  payload.copy(out, 24);
-  out.writeBigUInt64LE(BigInt(payload.length), 24 + payload.length);
-  out.writeUInt32LE(zlib.crc32(out.subarray(0, out.length - 4)), out.length - 4);
-  fs.writeFileSync(file, out);
+  fs.writeFileSync(file, forgedSnapshot(fs.readFileSync(file), edit));
 }
 
 function transaction(key: string, postings: Array<[path: string, minor: bigint, direction: 'debit' | 'credit']>): Transaction {
@@ -536,7 +519,7 @@ describe('snapshot codec for book state (conformance 2.6)', () => {
       // Version 1 chunked them by 4,096 too: the loader reads that as well.
       const v1 = writeSnapshotV1(path.join(dir, 'v1'), captureCut(state, positionOf));
       assert.deepEqual(
-        payloadRecordsOf(fs.readFileSync(v1)).filter((record) => record[0] === 'postings').map((record) => (record[1] as Uint8Array).length / 8),
+        snapshotRecords(fs.readFileSync(v1)).filter((record) => record[0] === 'postings').map((record) => (record[1] as Uint8Array).length / 8),
         [4096, 50],
       );
       assertSameState(loadSnapshot(realFs, v1, BOOK, count + 1).state, state);

@@ -23,6 +23,7 @@ import { LogStore } from '../../src/log/log-store.js';
 import type { Committed, SequencedEvent } from '../../src/core/types.js';
 import { crashDraft, CRASH_BOOKS, crashStoreOptions, type CrashStoreOptions } from './crash-workload.js';
 import { verifyReplay } from './ledger-check.js';
+import { mulberry32 } from './prng.js';
 
 const CHILD = fileURLToPath(new URL('./crash-child.js', import.meta.url));
 
@@ -47,17 +48,6 @@ export interface CampaignResult {
 /** How many older acknowledged commits each cycle retries, besides every one of its own. */
 const OLDER_RETRIES_PER_CYCLE = 25;
 
-/** A small deterministic PRNG, so a failing run can be repeated from its seed. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let value = state;
-    value = Math.imul(value ^ (value >>> 15), value | 1);
-    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
-    return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * One cycle: the child runs its workload and is killed `killDelayMs` after it is ready and has

@@ -29,7 +29,8 @@ import { SYSTEM_BOOK, type SequencedEvent } from '../../src/core/types.js';
 import { within } from './fault-campaign.js';
 import { FAULT_BOOKS, runFaultWorkload, WORKLOAD_SETTINGS } from './fault-workload.js';
 import { readAllEvents, verifyRecovered } from './ledger-check.js';
-import { mulberry32, SimFileSystem, type CrashMode, type DirectoryCrashMode } from './sim-file-system.js';
+import { mulberry32 } from './prng.js';
+import { SimFileSystem, type CrashMode, type DirectoryCrashMode } from './sim-file-system.js';
 
 export interface PowerLossCase {
   seed: number;

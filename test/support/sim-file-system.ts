@@ -26,6 +26,7 @@
  */
 import path from 'node:path';
 import { fsyncEach, type FileSystem, type OpenFlags, type SyncRequest } from '../../src/log/file-system.js';
+import { mulberry32 } from './prng.js';
 
 export const CRASH_MODES = ['kept', 'dropped', 'zeroed', 'garbled', 'prefix', 'mixed'] as const;
 export type CrashMode = (typeof CRASH_MODES)[number];
@@ -37,17 +38,6 @@ export type SimOp = (typeof SIM_OPS)[number];
 
 const SECTOR_BYTES = 4096;
 
-/** A small deterministic PRNG (mulberry32). */
-export function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let value = state;
-    value = Math.imul(value ^ (value >>> 15), value | 1);
-    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
-    return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type PendingWrite = { op: 'write'; offset: number; data: Buffer } | { op: 'truncate'; length: number };
 
