@@ -49,7 +49,7 @@ import { resolveOptions } from '../log/options.js';
 import { recoverBook, type RecoveredBook } from '../log/recovery.js';
 import { SegmentLog } from '../log/segment.js';
 import { TxidTable } from '../log/txid-table.js';
-import { SCHEMA_PATTERN } from './pg-schema.js';
+import { SCHEMA_PATTERN, US } from './pg-schema.js';
 import { loadDriver, PgStore, type ImportedEvent } from './pg-store.js';
 
 /** Why an import, export or compare refused to start (the CLI maps each to an exit code). */
@@ -309,8 +309,6 @@ function scanUnrepresentable(root: string, books: readonly CheckedBook[]): void 
 // --- the PostgreSQL side --------------------------------------------------------------------------
 
 type Row = Record<string, unknown>;
-
-const US = (column: string): string => `(extract(epoch FROM ${column}) * 1000000)::bigint`;
 
 function target(options: PgTarget): { url: string; schema: string } {
   const url = options.url ?? process.env.TALEA_PG_URL;

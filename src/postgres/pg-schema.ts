@@ -31,7 +31,10 @@ interface Migration {
 }
 
 /** The newest schema version this library knows. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
+
+/** Microseconds since the epoch of a timestamptz column, exact (extract returns numeric, PG 14+). */
+export const US = (column: string): string => `(extract(epoch FROM ${column}) * 1000000)::bigint`;
 
 const MIGRATIONS: readonly Migration[] = [
   {
@@ -91,6 +94,40 @@ CREATE TABLE IF NOT EXISTS {S}.postings (
   at timestamptz NOT NULL,
   PRIMARY KEY (book, path, seq, idx)
 );
+`,
+  },
+  {
+    // Trial-balance rows, kept by every flush (pg-flush.ts V4). Filled from the postings already
+    // there: amounts are positive, so the saturating fold of a direction is its sum capped at i64
+    // max. A library without this migration would not keep them: readable by schema 2 only.
+    // guard() fails a flush's write statement whose row counts are off (SQLSTATE TL001, V3).
+    version: 2,
+    name: 'book_assets',
+    readableBy: 2,
+    sql: `
+CREATE TABLE IF NOT EXISTS {S}.book_assets (
+  book text COLLATE "C" NOT NULL,
+  asset text COLLATE "C" NOT NULL,
+  debits bigint NOT NULL,
+  credits bigint NOT NULL,
+  updated_seq bigint NOT NULL,
+  PRIMARY KEY (book, asset)
+) WITH (fillfactor = 80);
+INSERT INTO {S}.book_assets (book, asset, debits, credits, updated_seq)
+SELECT book, asset,
+       least(coalesce(sum(minor) FILTER (WHERE direction = 'debit'), 0), 9223372036854775807)::bigint,
+       least(coalesce(sum(minor) FILTER (WHERE direction = 'credit'), 0), 9223372036854775807)::bigint,
+       max(seq)
+  FROM {S}.postings GROUP BY book, asset
+ON CONFLICT (book, asset) DO NOTHING;
+CREATE OR REPLACE FUNCTION {S}.guard(ok boolean, what text) RETURNS boolean LANGUAGE plpgsql AS $guard$
+BEGIN
+  IF ok IS NOT TRUE THEN
+    RAISE EXCEPTION USING ERRCODE = 'TL001', MESSAGE = what;
+  END IF;
+  RETURN true;
+END
+$guard$;
 `,
   },
 ];

@@ -52,12 +52,10 @@ import assert from 'node:assert/strict';
 import type pg from 'pg';
 
 import { BaseStore, commitQueuedBatch, type BatchDraft } from '../core/base-store.js';
-import { checkedDeltas, effectiveBalance, postingAccount, type LoadedAccount } from '../core/commit-checks.js';
-import { accountKey } from '../core/account-key.js';
+import { effectiveBalance } from '../core/commit-checks.js';
 import { bookCaseKey } from '../core/book-name.js';
 import { StoreError } from '../core/errors.js';
 import { decodeAssetDef, decodeEvent, decodeTransaction } from '../core/event-codec.js';
-import { sameAccount, sameAssetDef, sameTransactionContent } from '../core/identity.js';
 import type { NormalisedAccount, NormalisedAsset, NormalisedTransaction } from '../core/input.js';
 import { BATCH_DRAFTS_MAX, QUEUE_DEPTH_MAX_DEFAULT } from '../core/limits.js';
 import type { Subscription } from '../core/subscription.js';
@@ -69,7 +67,6 @@ import {
   SYSTEM_BOOK,
   type AccountCfg,
   type AccountId,
-  type AccountKind,
   type AssetDef,
   type BalanceSnapshot,
   type CommitResult,
@@ -79,12 +76,12 @@ import {
   type PostingRecord,
   type SequencedEvent,
   type StoredTransaction,
-  type Transaction,
   type TrialBalanceRow,
 } from '../core/types.js';
-import { isConnectionError, isTxidRace, toStoreError, unknownOutcomeMessage } from './pg-errors.js';
+import { isConnectionError, isTxidRace, sqlState, toStoreError, unknownOutcomeMessage } from './pg-errors.js';
 import { BookListener, channelOf } from './pg-listener.js';
-import { migrate, SCHEMA_PATTERN } from './pg-schema.js';
+import { appendedEvents, FlushView, lockedState, stateReadSql, writeSql, type FlushState, type Job } from './pg-flush.js';
+import { migrate, SCHEMA_PATTERN, US } from './pg-schema.js';
 
 export interface PgStoreWarning {
   code: string;
@@ -168,12 +165,6 @@ export interface ImportedEvent {
 
 type Row = Record<string, unknown>;
 
-type Job =
-  | { kind: 'asset'; asset: NormalisedAsset }
-  | { kind: 'account'; account: NormalisedAccount }
-  | { kind: 'refuse'; error: StoreError }
-  | { kind: 'commit'; draft: NormalisedTransaction };
-
 interface QueuedJob {
   book: string;
   job: Job;
@@ -188,19 +179,6 @@ interface BookQueue {
   flushing: boolean;
 }
 
-/** The book head as locked by a flush, and what the flush appended so far. */
-interface FlushState {
-  book: string;
-  exists: boolean;
-  lastSeq: number;
-  lastAtUs: number;
-  atUs: number | null;
-  firstSeq: number;
-  events: SequencedEvent[];
-  /** The appended events' JSON, as inserted (a rerun compares them byte for byte, P12). */
-  eventJsons: string[];
-}
-
 /** An attempt that sent COMMIT and never read the reply: what it would have answered (P12). */
 interface Unsettled {
   outcomes: Outcome[];
@@ -212,9 +190,6 @@ interface FlushRun {
   /** Set while an attempt's COMMIT is unanswered and no later attempt has looked under the lock. */
   unsettled: Unsettled | null;
 }
-
-/** An account as loaded for a commit or a read (src/core/commit-checks.ts). */
-type AccountRow = LoadedAccount;
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: StoreError };
 
@@ -235,9 +210,6 @@ const RERUN_BACKOFF_FIRST_MS = 50;
 const RERUN_BACKOFF_MAX_MS = 1_000;
 /** How long close() lets flushes in flight finish before destroying their connections (spec 6.4). */
 const CLOSE_FLUSH_WAIT_MS = 10_000;
-
-/** Microseconds since the epoch of a timestamptz column, exact (extract returns numeric, PG 14+). */
-const US = (column: string): string => `(extract(epoch FROM ${column}) * 1000000)::bigint`;
 
 const STRONG_ENOUGH = new Set(['on', 'remote_write', 'remote_apply']);
 
@@ -389,7 +361,13 @@ export class PgStore extends BaseStore {
     ].join(' ');
     const clientConfig: pg.ClientConfig = { ...base, options: session };
     const acquire = options.acquireTimeoutMs ?? DEFAULTS.acquireTimeoutMs;
-    const write = new driver.Pool({ ...clientConfig, max: options.writeConnections ?? DEFAULTS.writeConnections, connectionTimeoutMillis: acquire });
+    // The flush's statements take arrays: with a custom plan per call (the planner keeps choosing
+    // them, its row estimates of unnest being exact for each call) the ten-CTE write would be
+    // planned at every flush, milliseconds of server CPU each. Their generic plans use the same
+    // indexes (PG-EXPLAIN checks both).
+    // `pipeline` (pg 8.2x; older clients ignore it) lets a flush send its statements together.
+    const writeConfig = { ...clientConfig, options: `${session} -c plan_cache_mode=force_generic_plan`, pipeline: true } as pg.ClientConfig;
+    const write = new driver.Pool({ ...writeConfig, max: options.writeConnections ?? DEFAULTS.writeConnections, connectionTimeoutMillis: acquire });
     const read = new driver.Pool({ ...clientConfig, max: options.readConnections ?? DEFAULTS.readConnections, connectionTimeoutMillis: acquire });
     // An idle client that dies emits `error` on its pool; unhandled, it would end the process. A
     // checked-out client has no listener of its pool's, so each client gets one of its own for
@@ -545,7 +523,7 @@ export class PgStore extends BaseStore {
           continue;
         }
         // P12: a lost connection reruns the whole flush on a new one, within the window.
-        if (isConnectionError(error) && !this.#abandoned) {
+        if (connectionLost(error) && !this.#abandoned) {
           windowEndMs ??= Date.now() + this.#reconnectWindowMs;
           const leftMs = windowEndMs - Date.now();
           if (leftMs > 0) {
@@ -564,10 +542,10 @@ export class PgStore extends BaseStore {
     }
     this.#stats.flushes++;
     this.#stats.flushJobs += taken.length;
-    if (failure === null && state !== null && state.events.length > 0) {
+    if (failure === null && state !== null && state.eventJsons.length > 0) {
       // P4, P10: subscribers first, then the answers in job order; the NOTIFY after the commit.
-      this.#publishLocal(book, state.events);
-      this.#queueNotify(book, state.events[state.events.length - 1]!.seq);
+      if (this.hub.hasSubscribers(book)) this.#publishLocal(book, appendedEvents(state));
+      this.#queueNotify(book, state.lastSeq);
     }
     for (let index = 0; index < taken.length; index++) {
       const queued = taken[index]!;
@@ -595,7 +573,7 @@ export class PgStore extends BaseStore {
     }
     if (this.#abandoned) return StoreError.closed();
     if (error instanceof FlushError) return error.storeError;
-    if (isConnectionError(error)) {
+    if (connectionLost(error)) {
       return StoreError.io(
         `write to book ${book}: the connection to the server was lost before COMMIT and not regained within reconnectWindowMs (${this.#reconnectWindowMs} ms); nothing was committed`,
         error,
@@ -634,25 +612,36 @@ export class PgStore extends BaseStore {
     this.#flushClients.add(client);
     let discard = false;
     try {
-      await client.query('BEGIN');
+      // F1-F4 go out together when the client pipelines (run in order, so the state read's
+      // snapshot follows the lock, P1); an attempt settling an earlier one reads after it.
+      const opening: Statement[] = [{ text: 'BEGIN', simple: true }];
       // F2: a job that may create the book inserts its head, unless a case twin exists. The
       // transaction-scoped advisory lock on the case key makes that check race-free across
       // processes (only flushes that may create a book take it; it is held until COMMIT).
       if (jobs.some((job) => job.kind === 'asset' || job.kind === 'account')) {
-        await this.#run(client, `SELECT pg_advisory_xact_lock(hashtext($1))`, [`talea:${this.#schema}:${bookCaseKey(book)}`]);
-        await this.#run(client,
-          `INSERT INTO ${S}.books (name, case_key, last_seq, last_at)
+        opening.push(
+          { text: `SELECT pg_advisory_xact_lock(hashtext($1))`, values: [`talea:${this.#schema}:${bookCaseKey(book)}`] },
+          {
+            text: `INSERT INTO ${S}.books (name, case_key, last_seq, last_at)
            SELECT $1, $2, 0, 'epoch' WHERE NOT EXISTS (SELECT 1 FROM ${S}.books WHERE case_key = $2 AND name <> $1)
            ON CONFLICT (name) DO NOTHING`,
-          [book, bookCaseKey(book)],
+            values: [book, bookCaseKey(book)],
+          },
         );
       }
       // F3, P1: the lock, alone.
-      const head = (await this.#run(client, `SELECT last_seq, ${US('last_at')} AS last_at_us FROM ${S}.books WHERE name = $1 FOR UPDATE`, [book]))
-        .rows[0] as Row | undefined;
-      // P12: an earlier attempt's transaction has ended once this one holds the lock.
-      if (run.unsettled !== null) {
-        const earlier = run.unsettled;
+      opening.push({ text: `SELECT last_seq, ${US('last_at')} AS last_at_us FROM ${S}.books WHERE name = $1 FOR UPDATE`, values: [book] });
+      // F4: the state of every job, one statement (pg-flush.ts V1).
+      const stateRead: Statement = { text: stateReadSql(S), values: FlushView.readParams(book, jobs) };
+      const settling = run.unsettled !== null;
+      if (!settling) opening.push(stateRead);
+      const opened = await this.#send(client, opening);
+      const failed = opened.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+      if (failed !== undefined) throw failed.reason;
+      const head = fulfilled(opened[settling ? opened.length - 1 : opened.length - 2]!).rows[0] as Row | undefined;
+      if (settling) {
+        // P12: an earlier attempt's transaction has ended once this one holds the lock.
+        const earlier = run.unsettled!;
         if (await this.#landed(client, earlier.state)) {
           discard = !(await this.#rollback(client));
           run.unsettled = null;
@@ -661,25 +650,16 @@ export class PgStore extends BaseStore {
         }
         run.unsettled = null; // nothing of it exists
       }
-      const state: FlushState = {
-        book,
-        exists: head !== undefined,
-        lastSeq: head === undefined ? 0 : toSeq(head.last_seq, this.#schema, book),
-        lastAtUs: head === undefined ? 0 : toSafeNumber(head.last_at_us),
-        atUs: null,
-        firstSeq: 0,
-        events: [],
-        eventJsons: [],
-      };
-      state.firstSeq = state.lastSeq + 1;
-      const startSeq = state.lastSeq;
-      // F4, F5: each job reads what it needs and writes only once it passed (P5).
+      const read = (settling ? await this.#query(client, stateRead) : fulfilled(opened[opened.length - 1]!)).rows[0] as Row;
+      const state = lockedState(book, head === undefined ? undefined : { lastSeq: toSeq(head.last_seq, this.#schema, book), lastAtUs: toSafeNumber(head.last_at_us) });
+      const view = FlushView.fromRow(book, read);
+      // F5: each job validated against that state and its accepted batchmates (V2).
       const outcomes: Outcome[] = [];
       for (const [index, job] of jobs.entries()) {
         const event = imported?.[index];
         if (event !== undefined) this.#importStamp(state, event); // P13
         try {
-          outcomes.push({ ok: true, value: await this.#runJob(client, state, job) });
+          outcomes.push({ ok: true, value: view.apply(state, job, this.#clockUs) });
         } catch (error) {
           if (!(error instanceof StoreError)) throw error;
           if (event !== undefined) throw new FlushError(this.#importRefused(book, event.seq, `fails validation: ${error.message}`));
@@ -689,38 +669,101 @@ export class PgStore extends BaseStore {
           throw new FlushError(this.#importRefused(book, event.seq, 'appends nothing (the store answers it as a repeat of an earlier event)'));
         }
       }
-      if (state.events.length === 0) {
+      if (state.eventJsons.length === 0) {
         // F6, P3: nothing to commit, so the answers stand even if the ROLLBACK is not answered.
         discard = !(await this.#rollback(client));
         return { outcomes, state };
       }
-      // F7: the head, guarded by the value it replaces (P2).
-      const advanced = await this.#run(client,
-        `UPDATE ${S}.books SET last_seq = $2, last_at = $3::timestamptz WHERE name = $1 AND last_seq = $4`,
-        [book, state.lastSeq, formatAtUs(state.atUs!), startSeq],
-      );
-      if (advanced.rowCount !== 1) throw new FlushError(StoreError.io(`book ${book}: the head moved under its lock (lock discipline broken); nothing committed`));
-      // F8: COMMIT; its reply decides (P4). Until it is read the outcome is unknown (P12).
+      // F7: every row in one statement, its updates guarded by the values they replace and its
+      // counts by guard() (P2, P5); then F8, COMMIT, whose reply decides (P4). They go out
+      // together when the client pipelines: a failed guard aborts the transaction, and COMMIT
+      // then answers ROLLBACK. Until that reply is read the outcome is unknown (P12).
+      const closing: Statement[] = [];
+      if (state.createsHead) {
+        // A transaction without postings creates its book: its head, inserted and locked. If
+        // another process created the book since the state read, the head guard of F7 fails and
+        // the flush reruns (below).
+        closing.push(
+          { text: `INSERT INTO ${S}.books (name, case_key, last_seq, last_at) VALUES ($1, $2, 0, 'epoch') ON CONFLICT (name) DO NOTHING`, values: [book, bookCaseKey(book)] },
+          { text: `SELECT last_seq FROM ${S}.books WHERE name = $1 FOR UPDATE`, values: [book] },
+        );
+      }
+      const values = view.writeParams(state);
+      closing.push({ text: writeSql(S, values), values }, { text: 'COMMIT', simple: true });
       run.unsettled = { outcomes, state };
-      let committed: pg.QueryResult;
-      try {
-        committed = await client.query('COMMIT');
-      } catch (error) {
-        // A server error in reply to COMMIT is definite (rolled back); a lost connection is not.
-        if (!isConnectionError(error)) run.unsettled = null;
-        throw error;
+      const closed = await this.#send(client, closing);
+      const commit = closed[closed.length - 1]!;
+      if (commit.status === 'rejected') {
+        // A server error in reply to COMMIT (or a statement before it) is definite: rolled back.
+        // A lost connection is not.
+        if (!connectionLost(commit.reason)) run.unsettled = null;
+        throw this.#flushStatementError(book, closed);
       }
       run.unsettled = null;
-      if (committed.command !== 'COMMIT') throw new FlushError(StoreError.io(`book ${book}: the transaction was rolled back by the server; nothing committed`));
+      if (commit.value.command !== 'COMMIT') throw this.#flushStatementError(book, closed);
       return { outcomes, state };
     } catch (error) {
-      discard = run.unsettled !== null || isConnectionError(error) || !(await this.#rollback(client));
+      discard = run.unsettled !== null || connectionLost(error) || !(await this.#rollback(client));
       throw error;
     } finally {
       this.#flushClients.delete(client);
       // A connection that failed mid-transaction is discarded, not reused.
       client.release(discard ? true : undefined);
     }
+  }
+
+  /**
+   * Why F7's transaction did not commit, from the first statement that failed: a head created
+   * meanwhile by another process reruns the flush; a failed guard is a broken lock discipline (IO);
+   * other errors as they are (a txid race reruns, P12 and toStoreError decide the rest).
+   */
+  #flushStatementError(book: string, closed: PromiseSettledResult<pg.QueryResult>[]): unknown {
+    if (closed.length > 2) {
+      const head = closed[1]!;
+      if (head.status === 'fulfilled' && toSeq((head.value.rows[0] as Row).last_seq, this.#schema, book) !== 0) return new RerunFlush();
+    }
+    const failed = closed.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+    if (failed === undefined) return new FlushError(StoreError.io(`book ${book}: the transaction was rolled back by the server; nothing committed`));
+    if (sqlState(failed.reason) === GUARD_FAILED) {
+      return new FlushError(StoreError.io(`book ${book}: ${(failed.reason as Error).message} (lock discipline broken); nothing committed`));
+    }
+    return failed.reason;
+  }
+
+  /**
+   * Sends the statements of one transaction together when the client pipelines (pg with
+   * `pipeline: true`), else one after another, stopping at the first failure. Every result
+   * settles: a statement not sent after a failure settles with that failure.
+   */
+  async #send(client: pg.PoolClient, statements: Statement[]): Promise<PromiseSettledResult<pg.QueryResult>[]> {
+    if ((client as { pipeline?: boolean }).pipeline === true) {
+      // One write for all of them (the client writes each statement as it is queued).
+      const stream = (client as unknown as { connection?: { stream?: { cork?(): void; uncork?(): void } } }).connection?.stream;
+      stream?.cork?.();
+      try {
+        return Promise.allSettled(statements.map((statement) => this.#query(client, statement)));
+      } finally {
+        stream?.uncork?.();
+      }
+    }
+    const results: PromiseSettledResult<pg.QueryResult>[] = [];
+    let failure: PromiseRejectedResult | null = null;
+    for (const statement of statements) {
+      if (failure === null) {
+        try {
+          results.push({ status: 'fulfilled', value: await this.#query(client, statement) });
+          continue;
+        } catch (reason) {
+          failure = { status: 'rejected', reason };
+        }
+      }
+      results.push(failure);
+    }
+    return results;
+  }
+
+  #query(client: pg.PoolClient, statement: Statement): Promise<pg.QueryResult> {
+    return statement.simple === true ? client.query(statement.text) : this.#run(client, statement.text, statement.values);
   }
 
   /** P13: the imported event must continue the head; its `at` becomes the flush's. */
@@ -765,202 +808,13 @@ export class PgStore extends BaseStore {
         [earlier.book, earlier.firstSeq, earlier.lastSeq],
       )
     ).rows as Row[];
-    if (rows.length !== earlier.events.length) return false;
+    if (rows.length !== earlier.eventJsons.length) return false;
     return rows.every(
       (row, index) =>
-        toSeq(row.seq, this.#schema, earlier.book) === earlier.events[index]!.seq &&
-        toSafeNumber(row.at_us) === earlier.atUs &&
+        toSeq(row.seq, this.#schema, earlier.book) === earlier.firstSeq + index &&
+        toSafeNumber(row.at_us) === earlier.atsUs[index] &&
         String(row.event_json) === earlier.eventJsons[index],
     );
-  }
-
-  /** Validates one job against the state its flush has built so far, then writes it (P5). */
-  async #runJob(client: pg.PoolClient, state: FlushState, job: Job): Promise<unknown> {
-    const S = this.#S;
-    switch (job.kind) {
-      case 'refuse': {
-        await this.#checkCaseConflict(client, state);
-        throw job.error;
-      }
-      case 'asset': {
-        const { def, eventJson } = job.asset;
-        const existing = (
-          await this.#run(client,
-            `SELECT e.event_json FROM ${S}.assets a JOIN ${S}.events e ON e.book = $2 AND e.seq = a.seq WHERE a.id = $1`,
-            [def.id, SYSTEM_BOOK],
-          )
-        ).rows[0] as Row | undefined;
-        if (existing !== undefined) {
-          if (sameAssetDef(decodeAssetDef(String(existing.event_json)), def)) return undefined;
-          throw StoreError.alreadyExists(`asset ${def.id}`);
-        }
-        const { seq } = await this.#append(client, state, 'asset_registered', eventJson);
-        await this.#run(client, `INSERT INTO ${S}.assets (id, seq) VALUES ($1, $2)`, [def.id, seq]);
-        return undefined;
-      }
-      case 'account': {
-        await this.#checkCaseConflict(client, state);
-        const { def, cfg, eventJson } = job.account;
-        const asset = await this.#run(client, `SELECT 1 FROM ${S}.assets WHERE id = $1`, [def.asset]);
-        if (asset.rowCount === 0) throw StoreError.unknownAsset(def.asset);
-        const existing = (await this.#accounts(client, state.book, [def.id.path])).get(def.id.path);
-        if (existing !== undefined) {
-          if (sameAccount(existing, job.account)) return undefined;
-          throw StoreError.alreadyExists(`account ${accountKey(def.id)}`);
-        }
-        const { seq } = await this.#append(client, state, 'account_opened', eventJson);
-        await this.#run(client,
-          `INSERT INTO ${S}.accounts (book, path, asset, kind, normal_side, min_balance, opened_seq, raw, updated_seq)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0)`,
-          [def.id.book, def.id.path, def.asset, def.kind, cfg.normal_side, cfg.min_balance?.toString() ?? null, seq],
-        );
-        return undefined;
-      }
-      case 'commit':
-        return this.#commitJob(client, state, job.draft.tx, job.draft.eventJson);
-    }
-  }
-
-  /** INVALID_BOOK case_conflict when the book has no head and another book owns its case key. */
-  async #checkCaseConflict(client: pg.PoolClient, state: FlushState): Promise<void> {
-    if (state.exists) return;
-    const holder = await this.#run(client, `SELECT 1 FROM ${this.#S}.books WHERE case_key = $1 AND name <> $2 LIMIT 1`, [
-      bookCaseKey(state.book),
-      state.book,
-    ]);
-    if ((holder.rowCount ?? 0) > 0) throw StoreError.invalidBook(state.book, 'case_conflict');
-  }
-
-  /** The checks of store-contract 7.3 in its order, then the append and the projections. */
-  async #commitJob(client: pg.PoolClient, state: FlushState, tx: Transaction, eventJson: string): Promise<Committed> {
-    const S = this.#S;
-    // 4. Idempotency first: a same-content retry returns the original whatever happened since.
-    const prior = (
-      await this.#run(client,
-        `SELECT t.txid, t.seq, ${US('e.at')} AS at_us, e.event_json
-           FROM ${S}.transactions t JOIN ${S}.events e ON e.book = t.book AND e.seq = t.seq
-          WHERE t.book = $1 AND t.idempotency_key = $2`,
-        [tx.book, tx.idempotency_key],
-      )
-    ).rows[0] as Row | undefined;
-    if (prior !== undefined) {
-      const committed: Committed = {
-        txid: String(prior.txid),
-        seq: toSeq(prior.seq, this.#schema, tx.book),
-        at: formatAtUs(toSafeNumber(prior.at_us)),
-      };
-      if (sameTransactionContent(decodeTransaction(String(prior.event_json)), tx)) return committed;
-      throw StoreError.idempotencyConflict(tx.book, tx.idempotency_key, committed);
-    }
-    // 5. Txid uniqueness, store-wide.
-    const taken = await this.#run(client, `SELECT 1 FROM ${S}.transactions WHERE txid = $1`, [tx.id]);
-    if ((taken.rowCount ?? 0) > 0) throw StoreError.alreadyExists(`transaction ${tx.id}`);
-    // 6. Postings in order: open in tx.book, same asset.
-    const paths = [...new Set(tx.postings.filter((posting) => posting.account.book === tx.book).map((posting) => posting.account.path))];
-    const accounts = paths.length === 0 ? new Map<string, AccountRow>() : await this.#accounts(client, tx.book, paths);
-    const postingAccounts: AccountRow[] = [];
-    for (const posting of tx.postings) {
-      const account = posting.account.book === tx.book ? accounts.get(posting.account.path) : undefined;
-      postingAccounts.push(postingAccount(posting, account));
-    }
-    // 7-8. Overflow and minimum balances (src/core/commit-checks.ts).
-    const deltas = checkedDeltas(tx.postings, postingAccounts);
-    // 9. Append and project. Each posting row carries its account's raw balance after the whole
-    // transaction, so `balance(asOf)` is one row.
-    const { seq, at } = await this.#append(client, state, 'transaction_posted', eventJson);
-    await this.#run(client, `INSERT INTO ${S}.transactions (txid, book, idempotency_key, seq) VALUES ($1, $2, $3, $4)`, [
-      tx.id,
-      tx.book,
-      tx.idempotency_key,
-      seq,
-    ]);
-    await this.#run(client,
-      `INSERT INTO ${S}.postings (book, path, seq, idx, txid, asset, direction, minor, raw_after, at)
-       SELECT $1, p.path, $2, p.idx, $3, p.asset, p.direction, p.minor, p.raw_after, $4::timestamptz
-         FROM unnest($5::text[], $6::int[], $7::text[], $8::text[], $9::bigint[], $10::bigint[])
-           AS p(path, idx, asset, direction, minor, raw_after)`,
-      [
-        tx.book,
-        seq,
-        tx.id,
-        at,
-        tx.postings.map((posting) => posting.account.path),
-        tx.postings.map((_, index) => index),
-        tx.postings.map((posting) => posting.amount.asset),
-        tx.postings.map((posting) => posting.direction),
-        tx.postings.map((posting) => posting.amount.minor.toString()),
-        postingAccounts.map((account) => (account.raw + deltas.get(account)!).toString()),
-      ],
-    );
-    const changed = [...deltas];
-    const updated = await this.#run(client,
-      `UPDATE ${S}.accounts a SET raw = u.raw, updated_seq = $2
-         FROM unnest($3::text[], $4::bigint[], $5::bigint[]) AS u(path, raw, old)
-        WHERE a.book = $1 AND a.path = u.path AND a.raw = u.old`,
-      [
-        tx.book,
-        seq,
-        changed.map(([account]) => account.def.id.path),
-        changed.map(([account, delta]) => (account.raw + delta).toString()),
-        changed.map(([account]) => account.raw.toString()),
-      ],
-    );
-    if (updated.rowCount !== changed.length) {
-      throw new FlushError(StoreError.io(`book ${tx.book}: a balance changed under the book lock (lock discipline broken); nothing committed`));
-    }
-    return { txid: tx.id, seq, at };
-  }
-
-  /** Appends one event at the next seq, stamped with the flush's clamped time (P2, P7). */
-  async #append(client: pg.PoolClient, state: FlushState, kind: string, eventJson: string): Promise<{ seq: number; at: string }> {
-    if (!state.exists) {
-      // A transaction without postings creates its book (as in every store; commits never check
-      // case twins). Insert the head and take its lock; if another process created the book since
-      // this flush looked, the flush's checks are stale: rerun it.
-      await this.#run(client,
-        `INSERT INTO ${this.#S}.books (name, case_key, last_seq, last_at) VALUES ($1, $2, 0, 'epoch') ON CONFLICT (name) DO NOTHING`,
-        [state.book, bookCaseKey(state.book)],
-      );
-      const head = (await this.#run(client, `SELECT last_seq FROM ${this.#S}.books WHERE name = $1 FOR UPDATE`, [state.book])).rows[0] as Row;
-      if (toSeq(head.last_seq, this.#schema, state.book) !== 0) throw new RerunFlush();
-      state.exists = true;
-    }
-    state.atUs ??= Math.max(this.#clockUs(), state.lastAtUs);
-    const at = formatAtUs(state.atUs);
-    const seq = state.lastSeq + 1;
-    await this.#run(client, `INSERT INTO ${this.#S}.events (book, seq, at, kind, event_json) VALUES ($1, $2, $3::timestamptz, $4, $5)`, [
-      state.book,
-      seq,
-      at,
-      kind,
-      eventJson,
-    ]);
-    state.lastSeq = seq;
-    state.events.push({ seq, at, event: decodeEvent(eventJson) });
-    state.eventJsons.push(eventJson);
-    return { seq, at };
-  }
-
-  async #accounts(client: pg.ClientBase | pg.Pool, book: string, paths: string[]): Promise<Map<string, AccountRow>> {
-    const rows = (
-      await this.#run(client,
-        `SELECT path, asset, kind, normal_side, min_balance, raw FROM ${this.#S}.accounts WHERE book = $1 AND path = ANY($2::text[])`,
-        [book, paths],
-      )
-    ).rows as Row[];
-    const accounts = new Map<string, AccountRow>();
-    for (const row of rows) {
-      const path = String(row.path);
-      accounts.set(path, {
-        def: { id: { book, path }, asset: String(row.asset), kind: row.kind as AccountKind },
-        cfg: {
-          normal_side: row.normal_side === null ? null : (row.normal_side as Direction),
-          min_balance: row.min_balance === null ? null : (row.min_balance as bigint),
-        },
-        raw: row.raw as bigint,
-      });
-    }
-    return accounts;
   }
 
   /**
@@ -1172,6 +1026,14 @@ export class PgStore extends BaseStore {
 
   protected override async _trialBalance(book: string, asOfUs: number | null): Promise<TrialBalanceRow[]> {
     const S = this.#S;
+    if (asOfUs === null) {
+      // Now: the book's trial-balance rows, O(assets) (pg-flush.ts V4), in UTF-8 byte order (C
+      // collation). A sum at i64 max may be saturated: the sums below decide, and warn.
+      const rows = await this.#read('trialBalance', book, `SELECT asset, debits, credits FROM ${S}.book_assets WHERE book = $1 ORDER BY asset`, [book]);
+      if (!rows.some((row) => row.debits === I64_MAX || row.credits === I64_MAX)) {
+        return rows.map((row) => ({ asset: String(row.asset), debits: row.debits as bigint, credits: row.credits as bigint }));
+      }
+    }
     const bound = asOfUs === null ? '' : 'AND at <= $2::timestamptz';
     const values = asOfUs === null ? [book] : [book, formatAtUs(asOfUs)];
     // Positive and negative parts apart (numeric, exact): when each fits in i64, no running sum in
@@ -1303,11 +1165,36 @@ async function endPool(pool: pg.Pool): Promise<void> {
 /** The flush's view of its book went stale (another process created the book): run it again. */
 class RerunFlush extends Error {}
 
+/** A statement of a flush: prepared (named) unless `simple`. */
+interface Statement {
+  text: string;
+  values?: unknown[];
+  simple?: boolean;
+}
+
+/** SQLSTATE raised by the schema's guard() when a flush's write counts are off (pg-flush.ts V3). */
+const GUARD_FAILED = 'TL001';
+
+/** The value of a statement that succeeded, else its failure thrown. */
+function fulfilled(result: PromiseSettledResult<pg.QueryResult>): pg.QueryResult {
+  if (result.status === 'rejected') throw result.reason;
+  return result.value;
+}
+
 /** A failure of a whole flush already decided as a StoreError (not to be re-mapped). */
 class FlushError extends Error {
   constructor(readonly storeError: StoreError) {
     super(storeError.message);
   }
+}
+
+/**
+ * A flush attempt failed because its connection was lost (P12). The flush's own failures carry no
+ * SQLSTATE, which `isConnectionError` reads as a lost connection: they are decided here first (a
+ * guard that caught a broken lock discipline must fail, not rerun).
+ */
+function connectionLost(error: unknown): boolean {
+  return !(error instanceof FlushError) && !(error instanceof RerunFlush) && isConnectionError(error);
 }
 
 
