@@ -22,6 +22,7 @@ import type { Transaction } from '../src/core/types.js';
 import { MemoryStore } from '../src/memory/memory-store.js';
 import { PgStore } from '../src/postgres/index.js';
 import { freshDatabase, pgServer } from './support/pg-server.js';
+import { answer } from './support/answer.js';
 
 const server = await pgServer();
 const database = await freshDatabase(server.url, 'talea_flush');
@@ -54,15 +55,6 @@ function transfer(n: number, key: string, from: string, to: string, minor: bigin
     metadata: null,
     occurred_at: '2026-06-05T12:00:00Z',
   };
-}
-
-async function answer(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    return { value: await promise };
-  } catch (error) {
-    if (!(error instanceof StoreError)) throw error;
-    return { code: error.code, message: error.message };
-  }
 }
 
 async function setUp(store: Store): Promise<void> {

@@ -21,6 +21,7 @@ import { I64_MAX, type Posting, type Transaction } from '../src/core/types.js';
 import { MemoryStore } from '../src/memory/memory-store.js';
 import { PgStore } from '../src/postgres/index.js';
 import { freshDatabase, pgServer } from './support/pg-server.js';
+import { answer } from './support/answer.js';
 
 const server = await pgServer();
 const database = await freshDatabase(server.url, 'talea_model');
@@ -103,15 +104,6 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ op: fc.constant('events' as const), book: fc.constantFrom(...BOOKS, '_system'), from: fc.constantFrom(0, 1, 3), limit: fc.constantFrom(0, 2, 100) }),
   fc.record({ op: fc.constant('transaction' as const), txid: fc.constantFrom(...TXIDS) }),
 );
-
-async function answer(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    return { value: await promise };
-  } catch (error) {
-    if (!(error instanceof StoreError)) throw error;
-    return { code: error.code, message: error.message };
-  }
-}
 
 function normalised(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(normalised);

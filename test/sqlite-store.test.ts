@@ -20,6 +20,7 @@ import { MemoryStore } from '../src/memory/memory-store.js';
 import type { Store } from '../src/core/store.js';
 import { I64_MAX, type Posting, type Transaction } from '../src/core/types.js';
 import { runConformance } from './conformance/run-conformance.js';
+import { answer } from './support/answer.js';
 
 const directories = new WeakMap<object, { dir: string; inner: SqliteStore; options: SqliteStoreOptions }>();
 
@@ -189,16 +190,6 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ op: fc.constant('events' as const), book: fc.constantFrom(...BOOKS, '_system'), from: fc.constantFrom(0, 1, 3), limit: fc.constantFrom(0, 2, 100) }),
   fc.record({ op: fc.constant('transaction' as const), txid: fc.constantFrom(...TXIDS) }),
 );
-
-/** An answer in comparable form: a value, or the error's code and message. */
-async function answer(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    return { value: await promise };
-  } catch (error) {
-    if (!(error instanceof StoreError)) throw error;
-    return { code: error.code, message: error.message };
-  }
-}
 
 function normalised(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(normalised);
