@@ -34,8 +34,8 @@ after(async () => {
 const FROZEN_US = Date.UTC(2026, 5, 5) * 1000;
 let schemas = 0;
 
-function openPg(schema = `flush_${++schemas}`): Promise<PgStore> {
-  return PgStore.open({ url: database.url, schema, writeConnections: 2, readConnections: 1, clockUs: () => FROZEN_US, onWarning: () => undefined });
+function openPg(schema = `flush_${++schemas}`, pipeline = true): Promise<PgStore> {
+  return PgStore.open({ url: database.url, schema, writeConnections: 2, readConnections: 1, clockUs: () => FROZEN_US, onWarning: () => undefined, testHooks: { pipeline } });
 }
 
 function txid(n: number): string {
@@ -83,64 +83,66 @@ function mixedTurn(store: Store): Promise<unknown>[] {
 }
 
 describe('PgStore: the set-based flush', () => {
-  test('one turn of mixed jobs: one flush, MemoryStore answers, rows consistent with the events', async () => {
-    const memory = new MemoryStore({ clockUs: () => FROZEN_US, onWarning: () => undefined });
-    const store = await openPg();
-    try {
-      await setUp(memory);
-      await setUp(store);
-      const expected: unknown[] = [];
-      for (const call of mixedTurn(memory)) expected.push(await call);
-      const before = store.stats().flushes;
-      const got = await Promise.all(mixedTurn(store));
-      assert.deepEqual(got, expected);
-      assert.equal(store.stats().flushes - before, 1, 'the turn was one flush');
-      // The rejections really were rejections (not a uniform answer).
-      const codes = (got as Array<{ code?: string }>).map((one) => one.code ?? 'ok');
-      assert.deepEqual(codes, ['ok', 'ok', 'ok', 'IDEMPOTENCY_CONFLICT', 'ALREADY_EXISTS', 'CONSTRAINT_VIOLATION', 'CONSTRAINT_VIOLATION', 'ok', 'ok', 'IDEMPOTENCY_CONFLICT', 'UNKNOWN_ACCOUNT', 'ok']);
-
-      for (const path of ['equity', 'cash', 'fresh']) {
-        const account = { book: 'ops', path };
-        assert.deepEqual(await store.balance(account), await memory.balance(account), path);
-        assert.deepEqual(await store.accountHistory(account, 0, 100), await memory.accountHistory(account, 0, 100), path);
-      }
-      assert.deepEqual(await store.trialBalance('ops'), await memory.trialBalance('ops'));
-      assert.deepEqual(await store.readEvents('ops', 1, 100), await memory.readEvents('ops', 1, 100));
-
-      // The stored rows against a fold of the events: balances, updated seqs, raw_after, sums.
-      const client = new pg.Client({ connectionString: database.url });
-      await client.connect();
+  for (const pipeline of [true, false]) {
+    test(`one turn of mixed jobs: one flush, MemoryStore answers, rows consistent with the events (${pipeline ? 'pipelined' : 'statement by statement'})`, async () => {
+      const memory = new MemoryStore({ clockUs: () => FROZEN_US, onWarning: () => undefined });
+      const store = await openPg(undefined, pipeline);
       try {
-        const S = `"${store.schema}"`;
-        const accounts = await client.query(`SELECT path, raw::text, updated_seq::int, opened_seq::int FROM ${S}.accounts WHERE book = 'ops' ORDER BY path`);
-        assert.deepEqual(accounts.rows, [
-          { path: 'cash', raw: String(1_000 - 300 + 200 + 7), updated_seq: 7, opened_seq: 2 },
-          { path: 'equity', raw: String(-1_000 - 7), updated_seq: 7, opened_seq: 1 },
-          { path: 'fresh', raw: String(300 - 200), updated_seq: 6, opened_seq: 4 },
-        ]);
-        const rawAfter = await client.query(`SELECT seq::int, path, raw_after::text FROM ${S}.postings WHERE book = 'ops' ORDER BY seq, idx`);
-        assert.deepEqual(rawAfter.rows, [
-          { seq: 3, path: 'equity', raw_after: '-1000' },
-          { seq: 3, path: 'cash', raw_after: '1000' },
-          { seq: 5, path: 'cash', raw_after: '700' },
-          { seq: 5, path: 'fresh', raw_after: '300' },
-          { seq: 6, path: 'fresh', raw_after: '100' },
-          { seq: 6, path: 'cash', raw_after: '900' },
-          { seq: 7, path: 'equity', raw_after: '-1007' },
-          { seq: 7, path: 'cash', raw_after: '907' },
-        ]);
-        const sums = await client.query(`SELECT asset, debits::text, credits::text, updated_seq::int FROM ${S}.book_assets WHERE book = 'ops'`);
-        assert.deepEqual(sums.rows, [{ asset: 'USD', debits: String(1_000 + 300 + 200 + 7), credits: String(1_000 + 300 + 200 + 7), updated_seq: 7 }]);
-        const head = await client.query(`SELECT last_seq::int FROM ${S}.books WHERE name = 'ops'`);
-        assert.deepEqual(head.rows, [{ last_seq: 7 }]);
+        await setUp(memory);
+        await setUp(store);
+        const expected: unknown[] = [];
+        for (const call of mixedTurn(memory)) expected.push(await call);
+        const before = store.stats().flushes;
+        const got = await Promise.all(mixedTurn(store));
+        assert.deepEqual(got, expected);
+        assert.equal(store.stats().flushes - before, 1, 'the turn was one flush');
+        // The rejections really were rejections (not a uniform answer).
+        const codes = (got as Array<{ code?: string }>).map((one) => one.code ?? 'ok');
+        assert.deepEqual(codes, ['ok', 'ok', 'ok', 'IDEMPOTENCY_CONFLICT', 'ALREADY_EXISTS', 'CONSTRAINT_VIOLATION', 'CONSTRAINT_VIOLATION', 'ok', 'ok', 'IDEMPOTENCY_CONFLICT', 'UNKNOWN_ACCOUNT', 'ok']);
+
+        for (const path of ['equity', 'cash', 'fresh']) {
+          const account = { book: 'ops', path };
+          assert.deepEqual(await store.balance(account), await memory.balance(account), path);
+          assert.deepEqual(await store.accountHistory(account, 0, 100), await memory.accountHistory(account, 0, 100), path);
+        }
+        assert.deepEqual(await store.trialBalance('ops'), await memory.trialBalance('ops'));
+        assert.deepEqual(await store.readEvents('ops', 1, 100), await memory.readEvents('ops', 1, 100));
+
+        // The stored rows against a fold of the events: balances, updated seqs, raw_after, sums.
+        const client = new pg.Client({ connectionString: database.url });
+        await client.connect();
+        try {
+          const S = `"${store.schema}"`;
+          const accounts = await client.query(`SELECT path, raw::text, updated_seq::int, opened_seq::int FROM ${S}.accounts WHERE book = 'ops' ORDER BY path`);
+          assert.deepEqual(accounts.rows, [
+            { path: 'cash', raw: String(1_000 - 300 + 200 + 7), updated_seq: 7, opened_seq: 2 },
+            { path: 'equity', raw: String(-1_000 - 7), updated_seq: 7, opened_seq: 1 },
+            { path: 'fresh', raw: String(300 - 200), updated_seq: 6, opened_seq: 4 },
+          ]);
+          const rawAfter = await client.query(`SELECT seq::int, path, raw_after::text FROM ${S}.postings WHERE book = 'ops' ORDER BY seq, idx`);
+          assert.deepEqual(rawAfter.rows, [
+            { seq: 3, path: 'equity', raw_after: '-1000' },
+            { seq: 3, path: 'cash', raw_after: '1000' },
+            { seq: 5, path: 'cash', raw_after: '700' },
+            { seq: 5, path: 'fresh', raw_after: '300' },
+            { seq: 6, path: 'fresh', raw_after: '100' },
+            { seq: 6, path: 'cash', raw_after: '900' },
+            { seq: 7, path: 'equity', raw_after: '-1007' },
+            { seq: 7, path: 'cash', raw_after: '907' },
+          ]);
+          const sums = await client.query(`SELECT asset, debits::text, credits::text, updated_seq::int FROM ${S}.book_assets WHERE book = 'ops'`);
+          assert.deepEqual(sums.rows, [{ asset: 'USD', debits: String(1_000 + 300 + 200 + 7), credits: String(1_000 + 300 + 200 + 7), updated_seq: 7 }]);
+          const head = await client.query(`SELECT last_seq::int FROM ${S}.books WHERE name = 'ops'`);
+          assert.deepEqual(head.rows, [{ last_seq: 7 }]);
+        } finally {
+          await client.end();
+        }
       } finally {
-        await client.end();
+        await store.close();
+        await memory.close();
       }
-    } finally {
-      await store.close();
-      await memory.close();
-    }
-  });
+    });
+  }
 
   test('migration 2 fills the trial-balance rows of a database migrated before it from its postings', async () => {
     const schema = `flush_${++schemas}`;
@@ -172,36 +174,38 @@ describe('PgStore: the set-based flush', () => {
     }
   });
 
-  test('a balance changed under the lock by hand: the flush fails IO and commits nothing', async () => {
-    const store = await openPg();
-    const client = new pg.Client({ connectionString: database.url });
-    await client.connect();
-    try {
-      await setUp(store);
-      const S = `"${store.schema}"`;
-      // Another session updates cash without the book lock and holds its row: the flush reads
-      // 1000 (F4), its guarded update waits for the row, and finds it changed once it is free.
-      await client.query('BEGIN');
-      await client.query(`UPDATE ${S}.accounts SET raw = raw + 1 WHERE book = 'ops' AND path = 'cash'`);
-      const pending = store.commit(transfer(2, 'k2', 'cash', 'equity', 10n)).catch((caught: unknown) => caught);
-      for (;;) {
-        const waiting = await client.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'talea-store' AND wait_event_type = 'Lock'`);
-        if ((waiting.rows[0] as { n: number }).n > 0) break;
-        await new Promise((resolve) => setTimeout(resolve, 10));
+  for (const pipeline of [true, false]) {
+    test(`a balance changed under the lock by hand: the flush fails IO and commits nothing (${pipeline ? 'pipelined' : 'statement by statement'})`, async () => {
+      const store = await openPg(undefined, pipeline);
+      const client = new pg.Client({ connectionString: database.url });
+      await client.connect();
+      try {
+        await setUp(store);
+        const S = `"${store.schema}"`;
+        // Another session updates cash without the book lock and holds its row: the flush reads
+        // 1000 (F4), its guarded update waits for the row, and finds it changed once it is free.
+        await client.query('BEGIN');
+        await client.query(`UPDATE ${S}.accounts SET raw = raw + 1 WHERE book = 'ops' AND path = 'cash'`);
+        const pending = store.commit(transfer(2, 'k2', 'cash', 'equity', 10n)).catch((caught: unknown) => caught);
+        for (;;) {
+          const waiting = await client.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'talea-store' AND wait_event_type = 'Lock'`);
+          if ((waiting.rows[0] as { n: number }).n > 0) break;
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        await client.query('COMMIT');
+        const error = await pending;
+        assert.ok(error instanceof StoreError && error.code === 'IO', JSON.stringify(error));
+        assert.equal(store.stats().connectionReruns, 0, 'a failed guard is not rerun as a lost connection');
+        assert.match((error as StoreError).message, /balances 1 \(2\).*lock discipline broken/);
+        await client.query(`UPDATE ${S}.accounts SET raw = raw - 1 WHERE book = 'ops' AND path = 'cash'`);
+        assert.equal((await store.readEvents('ops', 1, 100)).length, 3, 'nothing appended');
+        assert.equal((await store.balance({ book: 'ops', path: 'cash' })).amount.minor, 1_000n);
+        await store.commit(transfer(2, 'k2', 'cash', 'equity', 10n)); // the seq it would have taken is free
+        assert.equal((await store.readEvents('ops', 1, 100)).length, 4);
+      } finally {
+        await client.end();
+        await store.close();
       }
-      await client.query('COMMIT');
-      const error = await pending;
-      assert.ok(error instanceof StoreError && error.code === 'IO', JSON.stringify(error));
-      assert.equal(store.stats().connectionReruns, 0, 'a failed guard is not rerun as a lost connection');
-      assert.match((error as StoreError).message, /balances 1 \(2\).*lock discipline broken/);
-      await client.query(`UPDATE ${S}.accounts SET raw = raw - 1 WHERE book = 'ops' AND path = 'cash'`);
-      assert.equal((await store.readEvents('ops', 1, 100)).length, 3, 'nothing appended');
-      assert.equal((await store.balance({ book: 'ops', path: 'cash' })).amount.minor, 1_000n);
-      await store.commit(transfer(2, 'k2', 'cash', 'equity', 10n)); // the seq it would have taken is free
-      assert.equal((await store.readEvents('ops', 1, 100)).length, 4);
-    } finally {
-      await client.end();
-      await store.close();
-    }
-  });
+    });
+  }
 });

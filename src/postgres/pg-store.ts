@@ -124,8 +124,11 @@ export interface PgStoreOptions {
   clockUs?: () => number;
   /** Default: process.emitWarning. */
   onWarning?: (warning: PgStoreWarning) => void;
-  /** Tests only: `notify: false` sends no NOTIFY (subscribers then rely on the poll). */
-  testHooks?: { notify?: boolean };
+  /**
+   * Tests only: `notify: false` sends no NOTIFY (subscribers then rely on the poll);
+   * `pipeline: false` sends a flush's statements one by one, as with a `pg` that cannot pipeline.
+   */
+  testHooks?: { notify?: boolean; pipeline?: boolean };
 }
 
 /** What `stats()` counts since open. */
@@ -366,7 +369,8 @@ export class PgStore extends BaseStore {
     // planned at every flush, milliseconds of server CPU each. Their generic plans use the same
     // indexes (PG-EXPLAIN checks both).
     // `pipeline` (pg 8.2x; older clients ignore it) lets a flush send its statements together.
-    const writeConfig = { ...clientConfig, options: `${session} -c plan_cache_mode=force_generic_plan`, pipeline: true } as pg.ClientConfig;
+    const pipeline = options.testHooks?.pipeline !== false;
+    const writeConfig = { ...clientConfig, options: `${session} -c plan_cache_mode=force_generic_plan`, pipeline } as pg.ClientConfig;
     const write = new driver.Pool({ ...writeConfig, max: options.writeConnections ?? DEFAULTS.writeConnections, connectionTimeoutMillis: acquire });
     const read = new driver.Pool({ ...clientConfig, max: options.readConnections ?? DEFAULTS.readConnections, connectionTimeoutMillis: acquire });
     // An idle client that dies emits `error` on its pool; unhandled, it would end the process. A
