@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
  * `talea-log`, the operator CLI (docs/cli.md): verify, inspect, dump, stats, snapshot, the
- * service commands init and serve (docs/http-service.md), and pg-import, pg-export, pg-compare
- * between a data directory and a PostgreSQL schema (docs/postgres-store.md).
+ * service commands init and serve (docs/http-service.md), pg-import, pg-export, pg-compare
+ * between a data directory and a PostgreSQL schema, and pg-verify of one schema
+ * (docs/postgres-store.md).
  *
  * E1. Every way a command can end maps to one exit code of src/cli/exit-codes.ts; a failure prints
  *     exactly one line to stderr, `talea-log <command>: <what went wrong>`.
@@ -20,6 +21,7 @@ import { inspectCommand } from './inspect-command.js';
 import { pgCompareCommand } from './pg-compare-command.js';
 import { pgExportCommand } from './pg-export-command.js';
 import { pgImportCommand } from './pg-import-command.js';
+import { pgVerifyCommand } from './pg-verify-command.js';
 import { serveCommand } from './serve-command.js';
 import { snapshotCommand } from './snapshot-command.js';
 import { statsCommand } from './stats-command.js';
@@ -36,6 +38,7 @@ const COMMANDS: readonly Command[] = [
   pgImportCommand,
   pgExportCommand,
   pgCompareCommand,
+  pgVerifyCommand,
 ];
 
 function version(): string {
@@ -50,8 +53,8 @@ function topHelp(): string {
     'Usage: talea-log <command> [arguments] [options]',
     '',
     'Operator tools for a talea-store-log data directory, the HTTP service, and import, export and',
-    'compare with a PostgreSQL schema (PgStore). verify, inspect, dump, stats and pg-compare read',
-    'without taking the lock and change nothing.',
+    'compare with a PostgreSQL schema (PgStore). verify, inspect, dump, stats, pg-compare and',
+    'pg-verify read without taking the lock and change nothing.',
     '',
     'Commands:',
     ...COMMANDS.map((command) => `  ${command.name.padEnd(width)}  ${command.summary}`),

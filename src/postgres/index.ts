@@ -8,4 +8,6 @@ export { channelOf } from './pg-listener.js';
 export { SCHEMA_VERSION } from './pg-schema.js';
 export { comparePgWithLogDir, exportPgToLogDir, importLogDirToPg, ImpexError, DIFFERENCES_LISTED_MAX } from './pg-impex.js';
 export type { CompareOptions, CompareResult, Difference, ExportOptions, ExportResult, ImpexRefusal, ImportOptions, ImportResult } from './pg-impex.js';
+export { verifyPgSchema } from './pg-verify.js';
+export type { Finding, VerifyOptions, VerifyResult } from './pg-verify.js';
 export type { ImportedEvent } from './pg-store.js';

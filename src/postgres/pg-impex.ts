@@ -1,7 +1,8 @@
 /**
  * Import and export between a log data directory and a PgStore schema, and the comparison of the
  * two (spec/postgres-store.md 5.2-5.4; docs/postgres-store.md, "Import and export"). The CLI's
- * `pg-import`, `pg-export` and `pg-compare` are thin wrappers around these three functions.
+ * `pg-import`, `pg-export` and `pg-compare` are thin wrappers around these three functions. The
+ * connection, snapshot and cursor helpers are exported for pg-verify.ts, which checks one schema.
  *
  * X1. Nothing here has its own idea of the formats. The log is read through the engine's recovery
  *     check (src/log/recovery.ts, read-only) and its frame decoder; it is written by the engine's
@@ -98,7 +99,7 @@ export const DIFFERENCES_LISTED_MAX = 20;
 const IMPORT_BATCH_EVENTS = 1_000;
 const CURSOR_ROWS = 1_000;
 
-interface PgTarget {
+export interface PgTarget {
   /** Default: TALEA_PG_URL. */
   url?: string;
   /** Default: `talea`. */
@@ -174,7 +175,7 @@ function resolveLogDir(dir: string): string {
 }
 
 /** Books in import order (X4): `_system` first, then UTF-8 name order (book names are ASCII). */
-function importOrder(books: readonly string[]): string[] {
+export function importOrder(books: readonly string[]): string[] {
   return [...books].sort((left, right) => (left === SYSTEM_BOOK ? -1 : right === SYSTEM_BOOK ? 1 : left < right ? -1 : left > right ? 1 : 0));
 }
 
@@ -308,9 +309,9 @@ function scanUnrepresentable(root: string, books: readonly CheckedBook[]): void 
 
 // --- the PostgreSQL side --------------------------------------------------------------------------
 
-type Row = Record<string, unknown>;
+export type Row = Record<string, unknown>;
 
-function target(options: PgTarget): { url: string; schema: string } {
+export function target(options: PgTarget): { url: string; schema: string } {
   const url = options.url ?? process.env.TALEA_PG_URL;
   if (typeof url !== 'string' || !/^postgres(ql)?:\/\/./.test(url)) throw new ImpexError('usage', 'no postgres:// URL: pass --url or set TALEA_PG_URL');
   const schema = options.schema ?? 'talea';
@@ -318,7 +319,7 @@ function target(options: PgTarget): { url: string; schema: string } {
   return { url, schema };
 }
 
-async function connect(url: string): Promise<pg.Client> {
+export async function connect(url: string): Promise<pg.Client> {
   const driver = await loadDriver();
   const types = {
     getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
@@ -334,12 +335,12 @@ async function connect(url: string): Promise<pg.Client> {
   return client;
 }
 
-async function requireSchema(client: pg.Client, schema: string): Promise<void> {
+export async function requireSchema(client: pg.Client, schema: string): Promise<void> {
   const found = await client.query('SELECT to_regclass($1) IS NOT NULL AS ok', [`"${schema}".books`]);
   if ((found.rows[0] as Row).ok !== true) throw new ImpexError('not-found', `schema ${schema} holds no PgStore tables`);
 }
 
-function toNumber(value: unknown): number {
+export function toNumber(value: unknown): number {
   const number = Number(value as bigint);
   if (!Number.isSafeInteger(number)) throw new Error(`not a safe integer: ${String(value)}`);
   return number;
@@ -348,7 +349,7 @@ function toNumber(value: unknown): number {
 let cursorCount = 0;
 
 /** The rows of a query inside the current transaction, through a cursor, CURSOR_ROWS at a time. */
-async function* cursorRows(client: pg.Client, text: string, values: unknown[]): AsyncGenerator<Row> {
+export async function* cursorRows(client: pg.Client, text: string, values: unknown[]): AsyncGenerator<Row> {
   const name = `talea_impex_${++cursorCount}`;
   await client.query(`DECLARE ${name} NO SCROLL CURSOR FOR ${text}`, values);
   try {
@@ -535,7 +536,7 @@ function checkBookForCompare(root: string, book: string): RecoveredBook {
   return recovered;
 }
 
-async function inSnapshot<T>(client: pg.Client, body: () => Promise<T>): Promise<T> {
+export async function inSnapshot<T>(client: pg.Client, body: () => Promise<T>): Promise<T> {
   await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   try {
     const result = await body();
