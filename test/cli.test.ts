@@ -7,12 +7,10 @@
  * commands, are checked to leave every byte of the directory as it was.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { formatBytes } from '../src/cli/units.js';
 import { isStoreError } from '../src/core/errors.js';
 import { RealFileSystem } from '../src/log/file-system.js';
@@ -33,25 +31,13 @@ import {
   snapshotTree,
   xorByte,
 } from './support/segment-files.js';
-
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+import { assertExit, runCli, type Run } from './support/cli-run.js';
 
 // The documented exit codes (src/cli/exit-codes.ts, README).
 const EXIT = { ok: 0, corrupt: 1, usage: 2, repairable: 3, unbalanced: 4, notFound: 5, locked: 6, failure: 8 } as const;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 function cli(...args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runCli(args);
 }
 
 /** Runs `verify <dir> --progress none [args]` and checks that it left every byte of `dir` as it was. */
@@ -65,11 +51,6 @@ async function verifyReadOnly(dir: string, ...args: string[]): Promise<Run> {
 /** The lines of `run`'s stdout that start with `tag`. */
 function linesTagged(run: Run, tag: string): string[] {
   return run.stdout.split('\n').filter((line) => line.startsWith(tag));
-}
-
-/** Asserts the exit code, showing both streams when it differs. */
-function assertExit(run: Run, code: number): void {
-  assert.equal(run.code, code, `exit ${run.code}, expected ${code}\n--- stdout\n${run.stdout}\n--- stderr\n${run.stderr}`);
 }
 
 /** Exactly one line on stderr, matching `pattern`. */

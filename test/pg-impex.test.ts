@@ -16,12 +16,10 @@
  *   compares and exports; a double-posted log is refused, a torn one is repairable.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 
 import { encodeEvent } from '../src/core/event-codec.js';
@@ -33,8 +31,8 @@ import { PgStore } from '../src/postgres/index.js';
 import { freshDatabase, pgServer } from './support/pg-server.js';
 import { copyDir, eventFrame, makeTempDir, readFrames, removeTempDir, segmentFiles, splitPayload, xorByte } from './support/segment-files.js';
 import { mulberry32 } from './support/prng.js';
+import { assertExit, runCli, type Run } from './support/cli-run.js';
 
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const RUST_FIXTURES = '/work/shared/fixtures/rust-written';
 const EXIT = { ok: 0, corrupt: 1, usage: 2, repairable: 3, locked: 6 } as const;
 
@@ -48,23 +46,8 @@ after(async () => {
   await server.stop();
 });
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, env: { ...process.env, TALEA_PG_URL: URL_, ...env } }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-function assertExit(run: Run, code: number): void {
-  assert.equal(run.code, code, `exit ${run.code}, expected ${code}\n--- stdout\n${run.stdout}\n--- stderr\n${run.stderr}`);
+  return runCli(args, { TALEA_PG_URL: URL_, ...env });
 }
 
 async function query(text: string, values: unknown[] = []): Promise<pg.QueryResult> {
@@ -99,7 +82,6 @@ const ACCOUNTS: Array<{ path: string; asset: string; kind: AccountKind; cfg: Acc
   { path: 'x y z', asset: 'pts µ"q"', kind: 'expense', cfg: { normal_side: null, min_balance: null } },
   { path: 'w', asset: 'pts µ"q"', kind: 'clearing', cfg: { normal_side: null, min_balance: null } },
 ];
-
 
 function metadataOf(random: () => number, index: number): JsonValue {
   switch (index % 5) {

@@ -14,9 +14,7 @@
  * - `--books` limits the check; an unknown book is exit 2, a missing schema exit 5.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 
 import { StoreError } from '../src/core/errors.js';
@@ -25,8 +23,8 @@ import { I64_MAX } from '../src/core/types.js';
 import { PgStore } from '../src/postgres/index.js';
 import { verifyPgSchema } from '../src/postgres/pg-verify.js';
 import { freshDatabase, pgServer } from './support/pg-server.js';
+import { assertExit, runCli, type Run } from './support/cli-run.js';
 
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const EXIT = { ok: 0, corrupt: 1, usage: 2, notFound: 5 } as const;
 const BASE = 'verify_base';
 const TABLES = ['schema_migrations', 'books', 'events', 'assets', 'accounts', 'transactions', 'postings', 'book_assets'] as const;
@@ -38,23 +36,8 @@ after(async () => {
   await server.stop();
 });
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 function cli(args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, TALEA_PG_URL: database.url } }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-function assertExit(run: Run, code: number): void {
-  assert.equal(run.code, code, `exit ${run.code}, expected ${code}\n--- stdout\n${run.stdout}\n--- stderr\n${run.stderr}`);
+  return runCli(args, { TALEA_PG_URL: database.url });
 }
 
 async function query(text: string, values: unknown[] = []): Promise<pg.QueryResult> {
