@@ -187,7 +187,8 @@ export class LogStore extends BaseStore {
       const ordinal = this.#bookOrdinal(book.book);
       const balances = this.#entry(book.book).balances;
       forEachSharedAccount(book.accounts, (path, asset, credit) => balances.addAccount(path, asset, credit));
-      this.#txids.reserve(book.txidBytes.length / 16);
+      // All at once when no txid is shared (the table is unchanged if one is), else one by one.
+      if (this.#txids.importColumns(book.txidBytes, new Float64Array(book.txidBytes.length / 16).fill(ordinal))) continue;
       const shared = new Map<number, { count: number; first: string }>(); // ordinal of the earlier book → its txids here
       for (let offset = 0; offset < book.txidBytes.length; offset += 16) {
         if (this.#txids.setBytes(book.txidBytes, offset, ordinal)) continue;
