@@ -502,22 +502,44 @@ const WRITE_PARTS: readonly WritePart[] = [
 ];
 
 /**
+ * Each part's first array (`$n::type[]`), whose length is the rows the part must write, and its
+ * parameter number; null for the head (one row).
+ */
+const FIRST_ARRAYS = WRITE_PARTS.map((part) => {
+  const found = part.unnest?.match(/\$(\d+)::[a-z]+\[\]/);
+  return found ? { text: found[0], param: Number(found[1]) } : null;
+});
+
+/**
  * F7 (V3): every insert and guarded update of a flush in one statement. guard() (migration 2)
  * raises SQLSTATE TL001 naming every count unless each CTE wrote exactly the rows staged for it
  * (the cardinality of its first array; 1 for the head), which aborts the transaction: the COMMIT
  * sent behind it then answers ROLLBACK.
  */
 export function writeSql(S: string, values: readonly unknown[]): string {
+  const active = FIRST_ARRAYS.map((first) => first === null || (values[first.param - 1] as unknown[]).length > 0);
+  const key = `${S}:${active.map(Number).join('')}`;
+  let text = writeSqlCache.get(key);
+  if (text === undefined) {
+    text = composeWriteSql(S, active);
+    writeSqlCache.set(key, text);
+  }
+  return text;
+}
+
+/** The variants of the write statement built so far, by schema and active parts (a few per schema). */
+const writeSqlCache = new Map<string, string>();
+
+function composeWriteSql(S: string, activeParts: readonly boolean[]): string {
   const ctes: string[] = [];
   const written: string[] = [];
   const staged: string[] = [];
-  for (const part of WRITE_PARTS) {
-    const firstArray = part.unnest?.match(/\$(\d+)::[a-z]+\[\]/);
-    const rowsParam = firstArray ? Number(firstArray[1]) : null;
-    const active = rowsParam === null || (values[rowsParam - 1] as unknown[]).length > 0;
+  for (const [index, part] of WRITE_PARTS.entries()) {
+    const active = activeParts[index]!;
+    const firstArray = FIRST_ARRAYS[index]?.text ?? null;
     ctes.push(active ? `${part.name} AS (\n    ${part.sql(S, part.unnest ?? '')})` : `${part.name} AS (SELECT FROM ${part.unnest})`);
     written.push(active ? `(SELECT count(*) FROM ${part.name})` : '0');
-    staged.push(firstArray ? `cardinality(${firstArray[0]})` : '1');
+    staged.push(firstArray === null ? '1' : `cardinality(${firstArray})`);
   }
   const checks = written.map((count, index) => `${count} = ${staged[index]}`).join('\n     AND ');
   const report = WRITE_PARTS.map((part, index) => `'${part.name} ' || ${written[index]} || ' (' || ${staged[index]} || ')'`).join(" || ', ' || ");
