@@ -1,6 +1,7 @@
 /**
  * PgStore with several writers and readers on one database (spec/postgres-store.md 7.2: the
- * checks of PG-CONF-SPLIT, PG-CONF-POLL, PG-MP-GAPLESS and PG-SPECIFIC that fit a fast run), on a
+ * checks of PG-MP-GAPLESS and PG-SPECIFIC that fit a fast run, and cross-instance subscriptions
+ * beside the full PG-CONF-SPLIT and PG-CONF-POLL runs of pg-conformance-split.test.ts), on a
  * real PostgreSQL (TALEA_PG_URL, or a cluster this file starts; test/support/pg-server.ts).
  *
  * - Two PgStore instances on one schema, writing one book at once, overlapping keys included.
