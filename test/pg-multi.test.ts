@@ -5,6 +5,10 @@
  * real PostgreSQL (TALEA_PG_URL, or a cluster this file starts; test/support/pg-server.ts).
  *
  * - Two PgStore instances on one schema, writing one book at once, overlapping keys included.
+ * - PG-MP-RACES between two instances (their pools are separate sessions, as two processes' would
+ *   be): one key at once with the same and with other content; a new txid in two books at once
+ *   (the loser's flush hits the unique key and reruns); registrations, account opens and two
+ *   books differing only in case, created at once.
  * - A subscriber in one instance sees the other's commits once each, in order: woken by NOTIFY,
  *   and with NOTIFY off, by the poll alone.
  * - Two Node processes writing one book at once: gapless seqs, no double post, the minimum
@@ -235,6 +239,116 @@ describe('PgStore: two instances on one schema', () => {
       }
     });
   }
+});
+
+describe('PgStore: races between two instances (PG-MP-RACES)', () => {
+  /** A settled answer: the value, or the StoreError's code (anything else fails the test). */
+  async function settle<T>(promise: Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: StoreError }> {
+    try {
+      return { ok: true, value: await promise };
+    } catch (error) {
+      assert.ok(error instanceof StoreError, String(error));
+      return { ok: false, error };
+    }
+  }
+
+  test('one key from both at once: same content answers the same Committed, other content IDEMPOTENCY_CONFLICT naming the winner; one event each', async () => {
+    const schema = freshSchema();
+    const [a, b] = [await open(schema), await open(schema)];
+    try {
+      const { book, asset } = await fundedBook(a, 1_000_000n);
+      for (let round = 0; round < 30; round++) {
+        const same = transfer(book, `same-${round}`, 'pool', 'sink', asset, 1n);
+        const [left, right] = await Promise.all([settle(a.commit(same)), settle(b.commit({ ...same }))]);
+        assert.ok(left.ok && right.ok, 'both answered');
+        assert.deepEqual(left.value, right.value, 'the same Committed');
+        const [first, second] = await Promise.all([
+          settle(a.commit(transfer(book, `other-${round}`, 'pool', 'sink', asset, 2n))),
+          settle(b.commit(transfer(book, `other-${round}`, 'pool', 'sink', asset, 3n))),
+        ]);
+        const winners = [first, second].filter((answer) => answer.ok);
+        const losers = [first, second].filter((answer) => !answer.ok);
+        assert.equal(winners.length, 1, 'one of the two contents committed');
+        assert.equal(losers[0]!.error.code, 'IDEMPOTENCY_CONFLICT');
+        assert.deepEqual((losers[0]!.error as StoreError & { original: Committed }).original, winners[0]!.value, 'the conflict names the winner');
+      }
+      const events = await allEvents(b, book);
+      events.forEach((event, index) => assert.equal(event.seq, index + 1, 'gapless'));
+      const keys = events.flatMap((event) => (event.event.kind === 'transaction_posted' ? [event.event.idempotency_key] : []));
+      assert.equal(new Set(keys).size, keys.length, 'each key once');
+      assert.equal(keys.length, 1 + 30 * 2);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  test('a new txid in two books at once, 200 times: exactly one commits, the other is ALREADY_EXISTS; the race reruns the loser', async () => {
+    const schema = freshSchema();
+    const [a, b] = [await open(schema), await open(schema)];
+    try {
+      const left = await fundedBook(a, 1_000_000n);
+      const right = await fundedBook(b, 1_000_000n);
+      for (let round = 0; round < 200; round++) {
+        const id = randomUUID();
+        const answers = await Promise.all([
+          settle(a.commit({ ...transfer(left.book, `race-${round}`, 'pool', 'sink', left.asset, 1n), id })),
+          settle(b.commit({ ...transfer(right.book, `race-${round}`, 'pool', 'sink', right.asset, 1n), id })),
+        ]);
+        assert.equal(answers.filter((answer) => answer.ok).length, 1, `round ${round}: one success`);
+        const loser = answers.find((answer) => !answer.ok)!;
+        assert.equal(loser.ok ? '' : loser.error.code, 'ALREADY_EXISTS', `round ${round}`);
+        const stored = await a.transaction(id);
+        assert.ok(stored !== null);
+      }
+      // Both flushes read no such txid and insert it; the second waits for the first and fails on
+      // the key, then reruns and sees it (spec 3.5): that path ran.
+      assert.ok(a.stats().raceReruns + b.stats().raceReruns > 0, 'no txid race happened in 200 rounds');
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  test('registrations and account opens from both at once; Foo-x and foo-x at once: one case_conflict', async () => {
+    const schema = freshSchema();
+    const [a, b] = [await open(schema), await open(schema)];
+    try {
+      for (let round = 0; round < 20; round++) {
+        const id = `R${round}`;
+        const def = { id, class: 'fiat' as const, precision: 2, name: `Unit ${round}` };
+        const same = await Promise.all([settle(a.registerAsset(def)), settle(b.registerAsset({ ...def }))]);
+        assert.ok(same.every((answer) => answer.ok), 'identical registrations both succeed');
+        const other = await Promise.all([settle(a.registerAsset({ ...def, id: `${id}x` })), settle(b.registerAsset({ ...def, id: `${id}x`, precision: 3 }))]);
+        assert.deepEqual(other.map((answer) => (answer.ok ? 'ok' : answer.error.code)).sort(), ['ALREADY_EXISTS', 'ok']);
+
+        const book = `race-book-${round}`;
+        const account = { id: { book, path: 'cash' }, asset: id, kind: 'asset' as const };
+        const opens = await Promise.all([
+          settle(a.openAccount(account, { normal_side: 'debit', min_balance: null })),
+          settle(b.openAccount({ ...account }, { normal_side: 'debit', min_balance: null })),
+        ]);
+        assert.ok(opens.every((answer) => answer.ok), 'identical opens both succeed');
+        const conflicting = await Promise.all([
+          settle(a.openAccount({ ...account, id: { book, path: 'cash2' } }, { normal_side: 'debit', min_balance: null })),
+          settle(b.openAccount({ ...account, id: { book, path: 'cash2' } }, { normal_side: 'credit', min_balance: null })),
+        ]);
+        assert.deepEqual(conflicting.map((answer) => (answer.ok ? 'ok' : answer.error.code)).sort(), ['ALREADY_EXISTS', 'ok']);
+
+        const twins = await Promise.all([
+          settle(a.openAccount({ id: { book: `Foo-${round}`, path: 'x' }, asset: id, kind: 'asset' }, { normal_side: 'debit', min_balance: null })),
+          settle(b.openAccount({ id: { book: `foo-${round}`, path: 'x' }, asset: id, kind: 'asset' }, { normal_side: 'debit', min_balance: null })),
+        ]);
+        assert.equal(twins.filter((answer) => answer.ok).length, 1, `round ${round}: one of the twins`);
+        const refused = twins.find((answer) => !answer.ok)!;
+        assert.ok(!refused.ok && refused.error.code === 'INVALID_BOOK' && (refused.error as StoreError & { reason: string }).reason === 'case_conflict', String(refused.ok ? '' : refused.error.message));
+        // The assets registry and each book hold one event per success.
+        assert.equal((await allEvents(a, book)).length, 2);
+      }
+      const system = await allEvents(b, '_system');
+      assert.equal(system.length, 20 * 2, 'one registration event per asset id');
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
 });
 
 describe('PgStore: two processes writing one book', () => {
