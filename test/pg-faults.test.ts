@@ -29,6 +29,11 @@
  * unknown outcome settled once by a keyed retry; no call outlives two windows plus the statement
  * timeout (a queued write may wait for the flush before its own); the subscriber gets every event
  * once, in order; the ledger checks of test/support/ledger-check.ts.
+ * PG-OUTAGE (spec 4.7, lost listener). A proxy in front of a subscribing store cuts and refuses
+ * its connections while a second store writes directly: each stream of the book waits the whole
+ * reconnectWindowMs, then rejects IO once (within the window plus 1 s) and is finished; resumed
+ * from its last seq + 1 once the server is reachable, it gets every event once, in order. The
+ * short outage (streams wait, nothing missed) is PG-RESTART's first case.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -459,5 +464,98 @@ describe('PG-RESTART: the server restarts under load', () => {
 
   test('an outage of the window + 2 s: IO and BOOK_UNAVAILABLE, each unknown settled once by a keyed retry, the stream resumed complete', { timeout: 240_000 }, async (t) => {
     await restartUnderLoad(t, { windowMs: 1_500, downMs: 3_500, modes: ['fast', 'immediate'], pastWindow: true });
+  });
+});
+
+describe('PG-OUTAGE: streams when neither the listener nor the poll reaches the server (spec 4.7)', () => {
+  // The short outage (streams wait, nothing missed) is PG-RESTART's first case: 0.5 s outages
+  // inside a 10 s window, where no stream may end and the subscriber must get every event once.
+  test('each stream of the book waits out the window, then rejects IO once; resubscribed from its last seq + 1 it gets every event once', { timeout: 60_000 }, async () => {
+    const windowMs = 1_500;
+    const pollMs = 100;
+    const outage = await PgFaultProxy.start(database.url);
+    const schema = `faults_${++schemas}`;
+    const writer = await PgStore.open({ url: database.url, schema, writeConnections: 1, readConnections: 1 });
+    const follower = await PgStore.open({
+      url: outage.url(database.url),
+      schema,
+      writeConnections: 1,
+      readConnections: 2,
+      subscribePollMs: pollMs,
+      reconnectWindowMs: windowMs,
+      acquireTimeoutMs: 1_000,
+    });
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    try {
+      await writer.registerAsset({ id: 'USD', class: 'fiat', precision: 2, name: 'US Dollar' });
+      await writer.openAccount({ id: { book: BOOK, path: 'a' }, asset: 'USD', kind: 'asset' }, { normal_side: 'debit', min_balance: null });
+      await writer.openAccount({ id: { book: BOOK, path: 'b' }, asset: 'USD', kind: 'liability' }, { normal_side: 'credit', min_balance: null });
+      for (let index = 0; index < 3; index++) await writer.commit(transfer(`before${index}`, BigInt(index + 1)));
+
+      /** A stream from `from` into `received`; resolves with how it ended. */
+      const follow = (received: SequencedEvent[], from: number) => {
+        const stream = follower.subscribe(BOOK, from);
+        const ended = (async (): Promise<{ error: unknown; atMs: number } | null> => {
+          try {
+            for await (const event of stream) received.push(event);
+            return null;
+          } catch (error) {
+            return { error, atMs: Date.now() };
+          }
+        })();
+        return { stream, ended };
+      };
+      const waitFor = async (received: SequencedEvent[], count: number): Promise<void> => {
+        const deadline = Date.now() + 10_000;
+        while (received.length < count) {
+          assert(Date.now() < deadline, `the stream has ${received.length} of ${count} events`);
+          await sleep(10);
+        }
+      };
+      const receivedOne: SequencedEvent[] = [];
+      const receivedTwo: SequencedEvent[] = [];
+      const one = follow(receivedOne, 1);
+      const two = follow(receivedTwo, 1);
+      const headBefore = (await readAllEvents(writer, BOOK)).length;
+      await waitFor(receivedOne, headBefore);
+      await waitFor(receivedTwo, headBefore);
+
+      // The follower's server vanishes: its listener and pooled connections are cut, new ones
+      // refused. The writer goes on directly; the streams cannot see those commits yet.
+      const outageStartedMs = Date.now();
+      outage.refuseConnections(true);
+      outage.dropAll();
+      for (let index = 0; index < 3; index++) await writer.commit(transfer(`during${index}`, BigInt(index + 4)));
+      for (const { ended } of [one, two]) {
+        const end = await ended;
+        assert(end !== null, 'the stream ended with an error, not done');
+        assert(end.error instanceof StoreError, String(end.error));
+        assert.equal(end.error.code, 'IO', end.error.message);
+        const elapsedMs = end.atMs - outageStartedMs;
+        assert(elapsedMs >= windowMs, `ended ${elapsedMs} ms into the outage, before the ${windowMs} ms window`);
+        assert(elapsedMs < windowMs + 1_000, `ended ${elapsedMs} ms into the outage, window ${windowMs} ms`);
+      }
+      // After its rejection a stream is finished.
+      assert.deepEqual(await one.stream.next(), { done: true, value: undefined });
+      assert.equal(receivedOne.length, headBefore, 'nothing arrived during the outage');
+
+      // The server is back: resubscribed from the last seq + 1, every event once, in order.
+      outage.refuseConnections(false);
+      for (let index = 0; index < 2; index++) await writer.commit(transfer(`after${index}`, BigInt(index + 7)));
+      const resumed = follow(receivedOne, receivedOne[receivedOne.length - 1]!.seq + 1);
+      const all = await readAllEvents(writer, BOOK);
+      await waitFor(receivedOne, all.length);
+      for (let index = 0; index < 2; index++) await writer.commit(transfer(`live${index}`, BigInt(index + 9)));
+      const allLive = await readAllEvents(writer, BOOK);
+      await waitFor(receivedOne, allLive.length);
+      await sleep(2 * pollMs);
+      assert.deepEqual(receivedOne, allLive, 'every event once, in seq order');
+      await resumed.stream.return?.();
+      assert.equal(await resumed.ended, null);
+    } finally {
+      outage.refuseConnections(false);
+      await Promise.allSettled([writer.close(), follower.close()]);
+      await outage.close();
+    }
   });
 });
