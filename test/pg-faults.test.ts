@@ -34,6 +34,11 @@
  * reconnectWindowMs, then rejects IO once (within the window plus 1 s) and is finished; resumed
  * from its last seq + 1 once the server is reachable, it gets every event once, in order. The
  * short outage (streams wait, nothing missed) is PG-RESTART's first case.
+ * PG-PARTITION (spec 6.2, 7.2). Store A reaches the server through a proxy, B directly; the proxy
+ * freezes A at its flush's COMMIT (the book locked and written, the COMMIT held). B's commits to
+ * the book answer OVERLOADED after lockTimeoutMs each, until the server ends A's idle session
+ * (idleInTransactionTimeoutMs) and B commits; thawed, A's commit gets a defined answer; the
+ * book's seqs are gapless and no key is posted twice.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -556,6 +561,82 @@ describe('PG-OUTAGE: streams when neither the listener nor the poll reaches the 
       outage.refuseConnections(false);
       await Promise.allSettled([writer.close(), follower.close()]);
       await outage.close();
+    }
+  });
+});
+
+describe('PG-PARTITION: a process frozen while it holds a book lock (spec 6.2, 7.2)', () => {
+  test('others OVERLOADED within lockTimeoutMs; the lock freed after the idle timeout; the frozen commit answered once, never applied twice', { timeout: 60_000 }, async (t) => {
+    const lockTimeoutMs = 500;
+    const idleInTransactionTimeoutMs = 1_500;
+    const partition = await PgFaultProxy.start(database.url);
+    const schema = `faults_${++schemas}`;
+    const options = { schema, lockTimeoutMs, idleInTransactionTimeoutMs, writeConnections: 1, readConnections: 1 };
+    // A reaches the server through the proxy, B directly.
+    const storeA = await PgStore.open({ ...options, url: partition.url(database.url), reconnectWindowMs: 10_000 });
+    const storeB = await PgStore.open({ ...options, url: database.url });
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    try {
+      await storeB.registerAsset({ id: 'USD', class: 'fiat', precision: 2, name: 'US Dollar' });
+      await storeB.openAccount({ id: { book: BOOK, path: 'a' }, asset: 'USD', kind: 'asset' }, { normal_side: 'debit', min_balance: null });
+      await storeB.openAccount({ id: { book: BOOK, path: 'b' }, asset: 'USD', kind: 'liability' }, { normal_side: 'credit', min_balance: null });
+      await storeA.commit(transfer('a0', 1n));
+
+      // A's next flush freezes at its COMMIT: it locked the book and wrote, the server waits.
+      partition.holdAtCommit(1);
+      const frozenDraft = transfer('a1', 2n);
+      const frozen = storeA.commit(frozenDraft).then(
+        (value) => ({ ok: true as const, value }),
+        (error: unknown) => ({ ok: false as const, error }),
+      );
+      while (partition.armed > 0) await sleep(5);
+      const frozenAtMs = Date.now();
+
+      // B's commits to that book wait at most lockTimeoutMs each, OVERLOADED, until the server
+      // ends A's idle session and its transaction rolls back.
+      const waits: number[] = [];
+      let committedB: number | null = null;
+      for (let attempt = 0; committedB === null; attempt++) {
+        assert(Date.now() - frozenAtMs < idleInTransactionTimeoutMs + 5_000, 'B never got the lock');
+        const started = Date.now();
+        try {
+          await storeB.commit(transfer(`b${attempt}`, 3n));
+          committedB = Date.now() - frozenAtMs;
+        } catch (error) {
+          assert(error instanceof StoreError, String(error));
+          assert.equal(error.code, 'OVERLOADED', error.message);
+          const waitedMs = Date.now() - started;
+          assert(waitedMs >= lockTimeoutMs - 50, `OVERLOADED after ${waitedMs} ms, before lockTimeoutMs`);
+          assert(waitedMs < lockTimeoutMs + 1_000, `OVERLOADED after ${waitedMs} ms`);
+          waits.push(waitedMs);
+        }
+      }
+      assert(waits.length >= 1, 'B met the frozen lock at least once');
+      assert(committedB >= idleInTransactionTimeoutMs - 100, `B committed ${committedB} ms after the freeze, before the idle timeout`);
+      assert(committedB < idleInTransactionTimeoutMs + lockTimeoutMs + 2_000, `B committed ${committedB} ms after the freeze`);
+
+      // A thaws: its frozen commit ends with a defined answer (its rerun's, or IO/BOOK_UNAVAILABLE).
+      partition.release();
+      const answer = await frozen;
+      t.diagnostic(`B: OVERLOADED after ${JSON.stringify(waits)} ms, committed ${committedB} ms after the freeze; A: ${answer.ok ? 'committed' : (answer.error as StoreError).code}, stats ${JSON.stringify(storeA.stats())}`);
+      if (!answer.ok) {
+        assert(answer.error instanceof StoreError, String(answer.error));
+        assert(['IO', 'BOOK_UNAVAILABLE'].includes(answer.error.code), answer.error.message);
+        // A keyed retry settles it: committed once.
+        await storeA.commit(frozenDraft);
+      }
+
+      // No double post: seqs gapless from 1, each key at most once, the frozen key exactly once.
+      const events = await readAllEvents(storeB, BOOK);
+      events.forEach((event, index) => assert.equal(event.seq, index + 1));
+      const keys = events.flatMap((event) => (event.event.kind === 'transaction_posted' ? [event.event.idempotency_key] : []));
+      assert.equal(new Set(keys).size, keys.length, `a key posted twice: ${JSON.stringify(keys)}`);
+      assert.equal(keys.filter((key) => key === 'a1').length, 1);
+      assert.deepEqual(await readAllEvents(storeA, BOOK), events);
+    } finally {
+      partition.release();
+      await Promise.allSettled([storeA.close(), storeB.close()]);
+      await partition.close();
     }
   });
 });
