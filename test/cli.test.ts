@@ -183,13 +183,13 @@ describe('talea-log: help and arguments', () => {
   test('--help lists every command and the exit codes', async () => {
     const run = await cli('--help');
     assertExit(run, EXIT.ok);
-    for (const command of ['verify', 'inspect', 'dump', 'stats', 'snapshot', 'pg-import', 'pg-export', 'pg-compare', 'pg-verify']) assert.match(run.stdout, new RegExp(`^  ${command} `, 'm'));
+    for (const command of ['verify', 'inspect', 'dump', 'stats', 'snapshot', 'pg-import', 'pg-export', 'pg-compare', 'pg-verify', 'pg-migrate']) assert.match(run.stdout, new RegExp(`^  ${command} `, 'm'));
     assert.match(run.stdout, /Exit codes:/);
     assert.match(run.stdout, /^ {2}3 {2}verify: no corruption, but open would repair/m);
   });
 
   test('each command has its own --help', async () => {
-    for (const command of ['verify', 'inspect', 'dump', 'stats', 'snapshot', 'pg-import', 'pg-export', 'pg-compare', 'pg-verify']) {
+    for (const command of ['verify', 'inspect', 'dump', 'stats', 'snapshot', 'pg-import', 'pg-export', 'pg-compare', 'pg-verify', 'pg-migrate']) {
       const run = await cli(command, '--help');
       assertExit(run, EXIT.ok);
       assert.match(run.stdout, new RegExp(`^Usage: talea-log ${command} `), command);

@@ -29,6 +29,16 @@
  * unknown outcome settled once by a keyed retry; no call outlives two windows plus the statement
  * timeout (a queued write may wait for the flush before its own); the subscriber gets every event
  * once, in order; the ledger checks of test/support/ledger-check.ts.
+ * PG-OUTAGE (spec 4.7, lost listener). A proxy in front of a subscribing store cuts and refuses
+ * its connections while a second store writes directly: each stream of the book waits the whole
+ * reconnectWindowMs, then rejects IO once (within the window plus 1 s) and is finished; resumed
+ * from its last seq + 1 once the server is reachable, it gets every event once, in order. The
+ * short outage (streams wait, nothing missed) is PG-RESTART's first case.
+ * PG-PARTITION (spec 6.2, 7.2). Store A reaches the server through a proxy, B directly; the proxy
+ * freezes A at its flush's COMMIT (the book locked and written, the COMMIT held). B's commits to
+ * the book answer OVERLOADED after lockTimeoutMs each, until the server ends A's idle session
+ * (idleInTransactionTimeoutMs) and B commits; thawed, A's commit gets a defined answer; the
+ * book's seqs are gapless and no key is posted twice.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -459,5 +469,174 @@ describe('PG-RESTART: the server restarts under load', () => {
 
   test('an outage of the window + 2 s: IO and BOOK_UNAVAILABLE, each unknown settled once by a keyed retry, the stream resumed complete', { timeout: 240_000 }, async (t) => {
     await restartUnderLoad(t, { windowMs: 1_500, downMs: 3_500, modes: ['fast', 'immediate'], pastWindow: true });
+  });
+});
+
+describe('PG-OUTAGE: streams when neither the listener nor the poll reaches the server (spec 4.7)', () => {
+  // The short outage (streams wait, nothing missed) is PG-RESTART's first case: 0.5 s outages
+  // inside a 10 s window, where no stream may end and the subscriber must get every event once.
+  test('each stream of the book waits out the window, then rejects IO once; resubscribed from its last seq + 1 it gets every event once', { timeout: 60_000 }, async () => {
+    const windowMs = 1_500;
+    const pollMs = 100;
+    const outage = await PgFaultProxy.start(database.url);
+    const schema = `faults_${++schemas}`;
+    const writer = await PgStore.open({ url: database.url, schema, writeConnections: 1, readConnections: 1 });
+    const follower = await PgStore.open({
+      url: outage.url(database.url),
+      schema,
+      writeConnections: 1,
+      readConnections: 2,
+      subscribePollMs: pollMs,
+      reconnectWindowMs: windowMs,
+      acquireTimeoutMs: 1_000,
+    });
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    try {
+      await writer.registerAsset({ id: 'USD', class: 'fiat', precision: 2, name: 'US Dollar' });
+      await writer.openAccount({ id: { book: BOOK, path: 'a' }, asset: 'USD', kind: 'asset' }, { normal_side: 'debit', min_balance: null });
+      await writer.openAccount({ id: { book: BOOK, path: 'b' }, asset: 'USD', kind: 'liability' }, { normal_side: 'credit', min_balance: null });
+      for (let index = 0; index < 3; index++) await writer.commit(transfer(`before${index}`, BigInt(index + 1)));
+
+      /** A stream from `from` into `received`; resolves with how it ended. */
+      const follow = (received: SequencedEvent[], from: number) => {
+        const stream = follower.subscribe(BOOK, from);
+        const ended = (async (): Promise<{ error: unknown; atMs: number } | null> => {
+          try {
+            for await (const event of stream) received.push(event);
+            return null;
+          } catch (error) {
+            return { error, atMs: Date.now() };
+          }
+        })();
+        return { stream, ended };
+      };
+      const waitFor = async (received: SequencedEvent[], count: number): Promise<void> => {
+        const deadline = Date.now() + 10_000;
+        while (received.length < count) {
+          assert(Date.now() < deadline, `the stream has ${received.length} of ${count} events`);
+          await sleep(10);
+        }
+      };
+      const receivedOne: SequencedEvent[] = [];
+      const receivedTwo: SequencedEvent[] = [];
+      const one = follow(receivedOne, 1);
+      const two = follow(receivedTwo, 1);
+      const headBefore = (await readAllEvents(writer, BOOK)).length;
+      await waitFor(receivedOne, headBefore);
+      await waitFor(receivedTwo, headBefore);
+
+      // The follower's server vanishes: its listener and pooled connections are cut, new ones
+      // refused. The writer goes on directly; the streams cannot see those commits yet.
+      const outageStartedMs = Date.now();
+      outage.refuseConnections(true);
+      outage.dropAll();
+      for (let index = 0; index < 3; index++) await writer.commit(transfer(`during${index}`, BigInt(index + 4)));
+      for (const { ended } of [one, two]) {
+        const end = await ended;
+        assert(end !== null, 'the stream ended with an error, not done');
+        assert(end.error instanceof StoreError, String(end.error));
+        assert.equal(end.error.code, 'IO', end.error.message);
+        const elapsedMs = end.atMs - outageStartedMs;
+        assert(elapsedMs >= windowMs, `ended ${elapsedMs} ms into the outage, before the ${windowMs} ms window`);
+        assert(elapsedMs < windowMs + 1_000, `ended ${elapsedMs} ms into the outage, window ${windowMs} ms`);
+      }
+      // After its rejection a stream is finished.
+      assert.deepEqual(await one.stream.next(), { done: true, value: undefined });
+      assert.equal(receivedOne.length, headBefore, 'nothing arrived during the outage');
+
+      // The server is back: resubscribed from the last seq + 1, every event once, in order.
+      outage.refuseConnections(false);
+      for (let index = 0; index < 2; index++) await writer.commit(transfer(`after${index}`, BigInt(index + 7)));
+      const resumed = follow(receivedOne, receivedOne[receivedOne.length - 1]!.seq + 1);
+      const all = await readAllEvents(writer, BOOK);
+      await waitFor(receivedOne, all.length);
+      for (let index = 0; index < 2; index++) await writer.commit(transfer(`live${index}`, BigInt(index + 9)));
+      const allLive = await readAllEvents(writer, BOOK);
+      await waitFor(receivedOne, allLive.length);
+      await sleep(2 * pollMs);
+      assert.deepEqual(receivedOne, allLive, 'every event once, in seq order');
+      await resumed.stream.return?.();
+      assert.equal(await resumed.ended, null);
+    } finally {
+      outage.refuseConnections(false);
+      await Promise.allSettled([writer.close(), follower.close()]);
+      await outage.close();
+    }
+  });
+});
+
+describe('PG-PARTITION: a process frozen while it holds a book lock (spec 6.2, 7.2)', () => {
+  test('others OVERLOADED within lockTimeoutMs; the lock freed after the idle timeout; the frozen commit answered once, never applied twice', { timeout: 60_000 }, async (t) => {
+    const lockTimeoutMs = 500;
+    const idleInTransactionTimeoutMs = 1_500;
+    const partition = await PgFaultProxy.start(database.url);
+    const schema = `faults_${++schemas}`;
+    const options = { schema, lockTimeoutMs, idleInTransactionTimeoutMs, writeConnections: 1, readConnections: 1 };
+    // A reaches the server through the proxy, B directly.
+    const storeA = await PgStore.open({ ...options, url: partition.url(database.url), reconnectWindowMs: 10_000 });
+    const storeB = await PgStore.open({ ...options, url: database.url });
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    try {
+      await storeB.registerAsset({ id: 'USD', class: 'fiat', precision: 2, name: 'US Dollar' });
+      await storeB.openAccount({ id: { book: BOOK, path: 'a' }, asset: 'USD', kind: 'asset' }, { normal_side: 'debit', min_balance: null });
+      await storeB.openAccount({ id: { book: BOOK, path: 'b' }, asset: 'USD', kind: 'liability' }, { normal_side: 'credit', min_balance: null });
+      await storeA.commit(transfer('a0', 1n));
+
+      // A's next flush freezes at its COMMIT: it locked the book and wrote, the server waits.
+      partition.holdAtCommit(1);
+      const frozenDraft = transfer('a1', 2n);
+      const frozen = storeA.commit(frozenDraft).then(
+        (value) => ({ ok: true as const, value }),
+        (error: unknown) => ({ ok: false as const, error }),
+      );
+      while (partition.armed > 0) await sleep(5);
+      const frozenAtMs = Date.now();
+
+      // B's commits to that book wait at most lockTimeoutMs each, OVERLOADED, until the server
+      // ends A's idle session and its transaction rolls back.
+      const waits: number[] = [];
+      let committedB: number | null = null;
+      for (let attempt = 0; committedB === null; attempt++) {
+        assert(Date.now() - frozenAtMs < idleInTransactionTimeoutMs + 5_000, 'B never got the lock');
+        const started = Date.now();
+        try {
+          await storeB.commit(transfer(`b${attempt}`, 3n));
+          committedB = Date.now() - frozenAtMs;
+        } catch (error) {
+          assert(error instanceof StoreError, String(error));
+          assert.equal(error.code, 'OVERLOADED', error.message);
+          const waitedMs = Date.now() - started;
+          assert(waitedMs >= lockTimeoutMs - 50, `OVERLOADED after ${waitedMs} ms, before lockTimeoutMs`);
+          assert(waitedMs < lockTimeoutMs + 1_000, `OVERLOADED after ${waitedMs} ms`);
+          waits.push(waitedMs);
+        }
+      }
+      assert(waits.length >= 1, 'B met the frozen lock at least once');
+      assert(committedB >= idleInTransactionTimeoutMs - 100, `B committed ${committedB} ms after the freeze, before the idle timeout`);
+      assert(committedB < idleInTransactionTimeoutMs + lockTimeoutMs + 2_000, `B committed ${committedB} ms after the freeze`);
+
+      // A thaws: its frozen commit ends with a defined answer (its rerun's, or IO/BOOK_UNAVAILABLE).
+      partition.release();
+      const answer = await frozen;
+      t.diagnostic(`B: OVERLOADED after ${JSON.stringify(waits)} ms, committed ${committedB} ms after the freeze; A: ${answer.ok ? 'committed' : (answer.error as StoreError).code}, stats ${JSON.stringify(storeA.stats())}`);
+      if (!answer.ok) {
+        assert(answer.error instanceof StoreError, String(answer.error));
+        assert(['IO', 'BOOK_UNAVAILABLE'].includes(answer.error.code), answer.error.message);
+        // A keyed retry settles it: committed once.
+        await storeA.commit(frozenDraft);
+      }
+
+      // No double post: seqs gapless from 1, each key at most once, the frozen key exactly once.
+      const events = await readAllEvents(storeB, BOOK);
+      events.forEach((event, index) => assert.equal(event.seq, index + 1));
+      const keys = events.flatMap((event) => (event.event.kind === 'transaction_posted' ? [event.event.idempotency_key] : []));
+      assert.equal(new Set(keys).size, keys.length, `a key posted twice: ${JSON.stringify(keys)}`);
+      assert.equal(keys.filter((key) => key === 'a1').length, 1);
+      assert.deepEqual(await readAllEvents(storeA, BOOK), events);
+    } finally {
+      partition.release();
+      await Promise.allSettled([storeA.close(), storeB.close()]);
+      await partition.close();
+    }
   });
 });

@@ -2,8 +2,8 @@
 /**
  * `talea-log`, the operator CLI (docs/cli.md): verify, inspect, dump, stats, snapshot, the
  * service commands init and serve (docs/http-service.md), pg-import, pg-export, pg-compare
- * between a data directory and a PostgreSQL schema, and pg-verify of one schema
- * (docs/postgres-store.md).
+ * between a data directory and a PostgreSQL schema, pg-verify of one schema and pg-migrate of
+ * one schema (docs/postgres-store.md).
  *
  * E1. Every way a command can end maps to one exit code of src/cli/exit-codes.ts; a failure prints
  *     exactly one line to stderr, `talea-log <command>: <what went wrong>`.
@@ -21,6 +21,7 @@ import { inspectCommand } from './inspect-command.js';
 import { pgCompareCommand } from './pg-compare-command.js';
 import { pgExportCommand } from './pg-export-command.js';
 import { pgImportCommand } from './pg-import-command.js';
+import { pgMigrateCommand } from './pg-migrate-command.js';
 import { pgVerifyCommand } from './pg-verify-command.js';
 import { serveCommand } from './serve-command.js';
 import { snapshotCommand } from './snapshot-command.js';
@@ -39,6 +40,7 @@ const COMMANDS: readonly Command[] = [
   pgExportCommand,
   pgCompareCommand,
   pgVerifyCommand,
+  pgMigrateCommand,
 ];
 
 function version(): string {

@@ -12,6 +12,11 @@
  * L5. `close()` stops the poll, ends the connection and always resolves.
  * L6. The connection's statements run one at a time (`#send`): several books subscribed at once
  *     would otherwise query a client that is still busy, which `pg` 8 deprecates and 9 refuses.
+ * L7. Lost server (spec 4.7). The server counts as reached while the listener holds a connection
+ *     (up to the moment it is lost) and whenever a poll reads the heads. A book whose window
+ *     started (last reach, or the book's LISTEN request if later) `windowMs` or more ago is
+ *     reported once through `onUnreachable`, checked at every poll tick; its window then starts
+ *     again, so a stream subscribed after the report gets a whole window of its own.
  */
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
@@ -32,6 +37,10 @@ export interface ListenerOptions {
   /** Books still subscribed (the others are UNLISTENed at the next tick). */
   isSubscribed: (book: string) => boolean;
   onError: (error: unknown) => void;
+  /** How long neither the listener nor the poll may reach the server before a book is reported (L7). */
+  windowMs: number;
+  /** Books whose window passed without reaching the server; the callee ends their streams (L7). */
+  onUnreachable: (books: string[]) => void;
 }
 
 export class BookListener {
@@ -43,6 +52,10 @@ export class BookListener {
   #backoffMs = 100;
   #poll: NodeJS.Timeout | null = null;
   #closed = false;
+  /** When the listener or the poll last reached the server (L7). */
+  #reachedMs = Date.now();
+  /** Per book, when its current window started at the earliest: its LISTEN request, or its last report (L7). */
+  readonly #windowStartMs = new Map<string, number>();
   /** The last statement sent (L6); settled, never rejected. */
   #sent: Promise<unknown> = Promise.resolve();
 
@@ -56,6 +69,7 @@ export class BookListener {
     const channel = channelOf(this.#options.schema, book);
     this.#books.set(book, channel);
     this.#byChannel.set(channel, book);
+    this.#windowStartMs.set(book, Date.now());
     this.#poll ??= setInterval(() => void this.#tick(), this.#options.pollMs).unref();
     void this.#listen(book, channel);
   }
@@ -72,6 +86,7 @@ export class BookListener {
     if (client !== null && this.#books.get(book) === channel) {
       try {
         await this.#send(client, `LISTEN ${channel}`);
+        this.#reachedMs = Date.now();
       } catch (error) {
         this.#options.onError(error); // the reconnect re-LISTENs; the poll covers meanwhile
       }
@@ -98,6 +113,7 @@ export class BookListener {
           }
           this.#client = client;
           this.#backoffMs = 100;
+          this.#reachedMs = Date.now();
           return client;
         } catch (error) {
           this.#options.onError(error);
@@ -117,6 +133,7 @@ export class BookListener {
   #lost(client: pg.Client, error: unknown): void {
     if (this.#client !== client) return;
     this.#client = null;
+    this.#reachedMs = Date.now(); // connected until now (L7)
     if (error !== null) this.#options.onError(error);
     client.end().catch(() => undefined);
     if (this.#closed) return;
@@ -131,6 +148,7 @@ export class BookListener {
       if (this.#options.isSubscribed(book)) continue;
       this.#books.delete(book);
       this.#byChannel.delete(channel);
+      this.#windowStartMs.delete(book);
       if (this.#client !== null) this.#send(this.#client, `UNLISTEN ${channel}`).catch(() => undefined);
     }
     if (this.#books.size === 0) {
@@ -138,12 +156,29 @@ export class BookListener {
       this.#poll = null;
       return;
     }
+    if (this.#client !== null) this.#reachedMs = Date.now();
+    this.#reportUnreachable(); // before the heads read, which may hang as long as the server does
     try {
       const heads = await this.#options.heads([...this.#books.keys()]);
+      this.#reachedMs = Date.now();
       for (const [book, head] of heads) this.#options.wake(book, head);
     } catch (error) {
       this.#options.onError(error);
+      this.#reportUnreachable();
     }
+  }
+
+  /** L7: reports the books whose window passed without reaching the server, once per window. */
+  #reportUnreachable(): void {
+    if (this.#closed) return;
+    const nowMs = Date.now();
+    const unreachable: string[] = [];
+    for (const [book, startMs] of this.#windowStartMs) {
+      if (nowMs - Math.max(startMs, this.#reachedMs) < this.#options.windowMs) continue;
+      this.#windowStartMs.set(book, nowMs);
+      unreachable.push(book);
+    }
+    if (unreachable.length > 0) this.#options.onUnreachable(unreachable);
   }
 
   async close(): Promise<void> {

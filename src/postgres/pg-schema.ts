@@ -132,6 +132,8 @@ $guard$;
   },
 ];
 
+/** The name of each migration this library knows, by version (for pg-migrate's report). */
+export const MIGRATION_NAMES: ReadonlyMap<number, string> = new Map(MIGRATIONS.map((migration) => [migration.version, migration.name]));
 function checksum(migration: Migration): string {
   return createHash('sha256').update(migration.sql).digest('hex');
 }
@@ -162,7 +164,7 @@ export async function migrate(client: pg.Client, schema: string, mode: 'auto' | 
       );
     }
     const exists = await client.query('SELECT to_regclass($1) IS NOT NULL AS ok', [`${S}.schema_migrations`]);
-    if (exists.rows[0]?.ok !== true) throw StoreError.io(`schema ${schema} has no migrations table; open with migrate: 'auto' once`);
+    if (exists.rows[0]?.ok !== true) throw StoreError.io(`schema ${schema} has no migrations table; create it with talea-log pg-migrate (or open with migrate: 'auto')`);
     const recorded = await client.query(`SELECT version, checksum, readable_by FROM ${S}.schema_migrations ORDER BY version`);
     const known = new Map(MIGRATIONS.map((migration) => [migration.version, migration]));
     for (const row of recorded.rows as Array<{ version: number; checksum: string; readable_by: number }>) {
@@ -181,7 +183,7 @@ export async function migrate(client: pg.Client, schema: string, mode: 'auto' | 
     const applied: number[] = [];
     for (const migration of MIGRATIONS) {
       if (done.has(migration.version)) continue;
-      if (mode === 'verify') throw StoreError.io(`schema ${schema} lacks migration ${migration.version} (${migration.name})`);
+      if (mode === 'verify') throw StoreError.io(`schema ${schema} lacks migration ${migration.version} (${migration.name}); apply it with talea-log pg-migrate`);
       await client.query('BEGIN');
       try {
         await client.query(migration.sql.replaceAll('{S}', S));

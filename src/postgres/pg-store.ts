@@ -30,6 +30,8 @@
  * P10. Subscriptions across processes: after each COMMIT the book's channel is NOTIFYed (outside
  *     the transaction: a NOTIFY inside serialises every notifying commit cluster-wide); listeners
  *     read the table from their published seq; a poll covers lost notifications (pg-listener.ts).
+ *     Streams wait out a lost server; when neither the listener nor the poll reached it for
+ *     `reconnectWindowMs`, each stream of the book rejects IO once and ends (spec 4.7).
  * P11. `close()` always resolves: queued jobs no flush took reject CLOSED, flushes in flight finish
  *     with their real outcome for at most 10 s; then their connections are destroyed and their jobs
  *     answered BOOK_UNAVAILABLE if their COMMIT was sent, CLOSED if not; the listener and pools end.
@@ -115,7 +117,8 @@ export interface PgStoreOptions {
   /**
    * How long a flush that lost its connection keeps rerunning on new ones (and a stream's catch-up
    * read keeps retrying) before its jobs fail IO, or BOOK_UNAVAILABLE when a COMMIT's outcome is
-   * unknown (P12); default 10,000 ms.
+   * unknown (P12); also how long streams wait for a server neither the listener nor the poll
+   * reaches before each ends IO (P10); default 10,000 ms.
    */
   reconnectWindowMs?: number;
   /** 'auto' applies missing migrations at open; 'verify' refuses to open without them. */
@@ -279,6 +282,8 @@ export class PgStore extends BaseStore {
       wake: (book, head) => this.#wake(book, head),
       isSubscribed: (book) => this.lifecycle === 'open' && this.hub.hasSubscribers(book),
       onError: () => undefined, // the listener recovers by itself; streams wait meanwhile
+      windowMs: this.#reconnectWindowMs,
+      onUnreachable: (books) => this.#unreachable(books),
     });
   }
 
@@ -870,6 +875,23 @@ export class PgStore extends BaseStore {
         ])
         .catch(() => undefined);
     });
+  }
+
+  /**
+   * Spec 4.7, lost listener: neither the listener nor the poll reached the server for
+   * `reconnectWindowMs`, so each stream of these books delivers what it holds, rejects IO once and
+   * ends; its caller resubscribes from its last seq + 1.
+   */
+  #unreachable(books: string[]): void {
+    if (this.lifecycle !== 'open') return;
+    for (const book of books) {
+      this.hub.fail(
+        book,
+        StoreError.io(
+          `subscription to book ${book}: neither the listener nor the poll reached the server for reconnectWindowMs (${this.#reconnectWindowMs} ms); resubscribe from the last seq + 1`,
+        ),
+      );
+    }
   }
 
   async #heads(books: string[]): Promise<Map<string, number>> {

@@ -26,8 +26,12 @@
  *       new ones are refused until `refuseConnections(false)` (the server vanished at that COMMIT).
  *     - `hold()` / `release()`: no byte moves in either direction until release (bytes are kept,
  *       in order); `delay(ms)`: every chunk waits `ms` before it is forwarded.
+ *     - `holdAtCommit(n)`: at each of the next n COMMITs, the messages before it are forwarded and
+ *       then the proxy holds (as `hold()`), the COMMIT included: the client froze inside its
+ *       transaction, still holding its locks, until `release()` or the server ends the session.
  *     - `dropAll()`: destroys every open connection now.
- * X4. Counters: connections accepted, COMMITs seen, drops at BEGIN, before and after COMMIT.
+ * X4. Counters: connections accepted, COMMITs seen, drops at BEGIN, before and after COMMIT,
+ *     holds at COMMIT.
  */
 import net from 'node:net';
 
@@ -100,6 +104,11 @@ class ProxiedConnection {
         this.destroy();
         if (before.isolate) this.#proxy.isolate();
         return;
+      }
+      if (commit && this.#proxy.takeHoldAtCommit()) {
+        this.#send('up', forward);
+        forward = [];
+        this.#proxy.hold(); // this COMMIT and everything after it wait for release()
       }
       forward.push(message);
       if (commit) {
@@ -201,6 +210,7 @@ export class PgFaultProxy {
   readonly #dropBegin: Fault[] = [];
   readonly #dropBefore: Fault[] = [];
   readonly #dropAfter: Fault[] = [];
+  #holdsAtCommit = 0;
   #refusing = false;
   held = false;
   delayMs = 0;
@@ -209,6 +219,7 @@ export class PgFaultProxy {
   droppedAtBegin = 0;
   droppedBeforeCommit = 0;
   droppedAfterCommit = 0;
+  heldAtCommit = 0;
 
   private constructor(server: net.Server, target: { host: string; port: number }) {
     this.#server = server;
@@ -290,9 +301,21 @@ export class PgFaultProxy {
     for (let index = 0; index < count; index++) this.#dropAfter.push({ ...fault });
   }
 
+  holdAtCommit(count = 1): void {
+    this.#holdsAtCommit += count;
+  }
+
+  /** @internal Consumes one armed hold at COMMIT, if any. */
+  takeHoldAtCommit(): boolean {
+    if (this.#holdsAtCommit === 0) return false;
+    this.#holdsAtCommit--;
+    this.heldAtCommit++;
+    return true;
+  }
+
   /** Faults armed and not yet consumed. */
   get armed(): number {
-    return this.#dropBegin.length + this.#dropBefore.length + this.#dropAfter.length;
+    return this.#dropBegin.length + this.#dropBefore.length + this.#dropAfter.length + this.#holdsAtCommit;
   }
 
   refuseConnections(on: boolean): void {
