@@ -28,7 +28,7 @@ import type { AccountCfg, AccountId, AccountKind, AssetDef, JsonValue, Posting, 
 import { LogStore } from '../src/log/log-store.js';
 import { importLogDirToPg } from '../src/postgres/pg-impex.js';
 import { PgStore } from '../src/postgres/index.js';
-import { freshDatabase, pgServer } from './support/pg-server.js';
+import { freshDatabase, pgServer, queryOnce } from './support/pg-server.js';
 import { copyDir, eventFrame, makeTempDir, readFrames, removeTempDir, segmentFiles, splitPayload, xorByte } from './support/segment-files.js';
 import { mulberry32 } from './support/prng.js';
 import { assertExit, runCli, type Run } from './support/cli-run.js';
@@ -50,14 +50,8 @@ function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
   return runCli(args, { TALEA_PG_URL: URL_, ...env });
 }
 
-async function query(text: string, values: unknown[] = []): Promise<pg.QueryResult> {
-  const client = new pg.Client({ connectionString: URL_ });
-  await client.connect();
-  try {
-    return await client.query(text, values);
-  } finally {
-    await client.end();
-  }
+function query(text: string, values: unknown[] = []): Promise<pg.QueryResult> {
+  return queryOnce(URL_, text, values);
 }
 
 async function bookCount(schema: string): Promise<number> {

@@ -18,7 +18,7 @@ import { StoreError } from '../src/core/errors.js';
 import type { Transaction } from '../src/core/types.js';
 import { PgStore } from '../src/postgres/index.js';
 import { assertExit, runCli, type Run } from './support/cli-run.js';
-import { freshDatabase, pgServer } from './support/pg-server.js';
+import { freshDatabase, pgServer, queryOnce } from './support/pg-server.js';
 
 const EXIT = { ok: 0, usage: 2, failure: 8 } as const;
 
@@ -33,14 +33,8 @@ function cli(args: string[], env: Record<string, string> = { TALEA_PG_URL: datab
   return runCli(args, env);
 }
 
-async function query(text: string, values: unknown[] = []): Promise<pg.QueryResult> {
-  const client = new pg.Client({ connectionString: database.url });
-  await client.connect();
-  try {
-    return await client.query(text, values);
-  } finally {
-    await client.end();
-  }
+function query(text: string, values: unknown[] = []): Promise<pg.QueryResult> {
+  return queryOnce(database.url, text, values);
 }
 
 async function versions(schema: string): Promise<number[]> {

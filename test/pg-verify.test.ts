@@ -22,7 +22,7 @@ import type { AccountCfg, AccountKind, Transaction } from '../src/core/types.js'
 import { I64_MAX } from '../src/core/types.js';
 import { PgStore } from '../src/postgres/index.js';
 import { verifyPgSchema } from '../src/postgres/pg-verify.js';
-import { freshDatabase, pgServer } from './support/pg-server.js';
+import { freshDatabase, pgServer, queryOnce } from './support/pg-server.js';
 import { assertExit, runCli, type Run } from './support/cli-run.js';
 
 const EXIT = { ok: 0, corrupt: 1, usage: 2, notFound: 5 } as const;
@@ -40,14 +40,8 @@ function cli(args: string[]): Promise<Run> {
   return runCli(args, { TALEA_PG_URL: database.url });
 }
 
-async function query(text: string, values: unknown[] = []): Promise<pg.QueryResult> {
-  const client = new pg.Client({ connectionString: database.url });
-  await client.connect();
-  try {
-    return await client.query(text, values);
-  } finally {
-    await client.end();
-  }
+function query(text: string, values: unknown[] = []): Promise<pg.QueryResult> {
+  return queryOnce(database.url, text, values);
 }
 
 function escapeRegExp(text: string): string {

@@ -179,3 +179,15 @@ export async function freshDatabase(serverUrl: string, prefix: string): Promise<
     },
   };
 }
+
+/** One statement on a connection of its own (tests that read or damage a schema by hand). */
+export async function queryOnce(url: string, text: string, values: unknown[] = []): Promise<import('pg').QueryResult> {
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await client.query(text, values);
+  } finally {
+    await client.end();
+  }
+}
