@@ -12,7 +12,8 @@
  * - A subscriber in one instance sees the other's commits once each, in order: woken by NOTIFY,
  *   and with NOTIFY off, by the poll alone.
  * - Two Node processes writing one book at once: gapless seqs, no double post, the minimum
- *   balance never breached along the account's history.
+ *   balance never breached along the account's history; a subscriber in a third process (this
+ *   one) sees every commit once, in order.
  * - A writing process killed with SIGKILL: the book is writable at once from another process, and
  *   retrying every key it may have sent settles each once (the answered ones to their answers).
  * - Open: concurrent first migrations, the durability settings read back, openStore's URL;
@@ -352,7 +353,7 @@ describe('PgStore: races between two instances (PG-MP-RACES)', () => {
 });
 
 describe('PgStore: two processes writing one book', () => {
-  test('gapless seqs, no double post, minimum never breached', async () => {
+  test('gapless seqs, no double post, minimum never breached; a subscriber in a third process sees every commit once, in order', async () => {
     const schema = freshSchema();
     const store = await open(schema);
     try {
@@ -372,6 +373,15 @@ describe('PgStore: two processes writing one book', () => {
             resolve(out.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>));
           });
         });
+      // A subscriber in this process follows the children's commits (NOTIFY and the poll only:
+      // this store writes nothing meanwhile).
+      const following = new AbortController();
+      const seen: SequencedEvent[] = [];
+      const follower = (async () => {
+        for await (const event of store.subscribe(book, 1, { signal: following.signal })) seen.push(event);
+      })().catch((error: unknown) => {
+        if (!following.signal.aborted) throw error;
+      });
       const [left, right] = await Promise.all([run('p1'), run('p2')]);
       const okMinors: bigint[] = [];
       const seqs = new Set<number>();
@@ -400,6 +410,12 @@ describe('PgStore: two processes writing one book', () => {
         assert.equal(event.at, write.at);
         assert.equal(event.event.kind === 'transaction_posted' && event.event.idempotency_key, write.key);
       }
+      // The subscriber saw every event once, in order, as the table holds them.
+      const deadline = Date.now() + 10_000;
+      while (seen.length < events.length && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      following.abort();
+      await follower;
+      assert.deepEqual(seen, events, 'the other processes\' commits, each once, in order');
     } finally {
       await store.close();
     }
