@@ -12,10 +12,12 @@
  *     flush that appended nothing rolls back (removing a head row it inserted for a new book).
  * P4. After COMMIT. No job is answered and no event is published before COMMIT returned, and the
  *     COMMIT reply is checked (a transaction aborted earlier answers ROLLBACK).
- * P5. Validation in JavaScript with the shared rules (identity.ts, the contract's 7.3 order), job
- *     by job under the lock: every job reads state after the earlier jobs of its flush wrote
- *     theirs, and writes only after it passed, so a refused job leaves its batchmates untouched
- *     without savepoints.
+ * P5. Set-based, under the lock (pg-flush.ts): one statement reads the state of all the flush's
+ *     jobs, validation runs job by job in JavaScript with the shared rules (identity.ts, the
+ *     contract's 7.3 order) against that state and what the accepted jobs before it changed, and
+ *     one guarded statement writes every row. A refused job leaves its batchmates untouched
+ *     without savepoints. BEGIN, the lock and the read go out together, then the write and
+ *     COMMIT, when the client pipelines (two round trips per flush).
  * P6. Group commit per book per process: at most one flush in flight per book; the jobs queued
  *     meanwhile (up to `batchJobsMax`) form the next flush. Books flush in parallel up to the
  *     write pool's size. At most `queueDepthMax` jobs of a book wait or run; beyond that OVERLOADED.
