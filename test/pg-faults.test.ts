@@ -538,7 +538,9 @@ describe('PG-OUTAGE: streams when neither the listener nor the poll reaches the 
         assert.equal(end.error.code, 'IO', end.error.message);
         const elapsedMs = end.atMs - outageStartedMs;
         assert(elapsedMs >= windowMs, `ended ${elapsedMs} ms into the outage, before the ${windowMs} ms window`);
-        assert(elapsedMs < windowMs + 1_000, `ended ${elapsedMs} ms into the outage, window ${windowMs} ms`);
+        // Not forever: within the window and a few poll ticks (generous: the suite runs two files
+        // at once on 2 cores, and a loaded event loop delays the tick that ends the streams).
+        assert(elapsedMs < windowMs + 5_000, `ended ${elapsedMs} ms into the outage, window ${windowMs} ms`);
       }
       // After its rejection a stream is finished.
       assert.deepEqual(await one.stream.next(), { done: true, value: undefined });

@@ -144,6 +144,50 @@ describe('PgStore: the set-based flush', () => {
     });
   }
 
+  test('a lock that waited for a writer that committed (P1): the second spender sees the first', async () => {
+    const schema = `flush_${++schemas}`;
+    const [a, b] = [await openPg(schema), await openPg(schema)];
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    try {
+      await setUp(a); // cash holds 1,000 with a minimum of 0
+      const S = `"${schema}"`;
+      for (let round = 0; round < 5; round++) {
+        // Hold the book's lock so that both flushes wait for it, then let them go.
+        await client.query('BEGIN');
+        await client.query(`SELECT 1 FROM ${S}.books WHERE name = 'ops' FOR UPDATE`);
+        const spend = (store: PgStore, n: number) =>
+          answer(store.commit(transfer(100 + round * 2 + n, `spend-${round}-${n}`, 'cash', 'equity', 200n)));
+        const pending = [spend(a, 0), spend(b, 1)];
+        for (const deadline = Date.now() + 30_000; ; ) {
+          assert.ok(Date.now() < deadline, `round ${round}: both flushes wait for the lock`);
+          const waiting = await client.query(
+            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'talea-store' AND wait_event_type = 'Lock'`,
+          );
+          // pg_stat_activity is read once per transaction, and this client is inside one.
+          await client.query('SELECT pg_stat_clear_snapshot()');
+          if ((waiting.rows[0] as { n: number }).n >= 2) break;
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+        await client.query('ROLLBACK');
+        const answers = (await Promise.all(pending)) as Array<{ value?: unknown; code?: string }>;
+        // 1,000 in cash, 200 a spend: rounds 0 and 1 both fit, round 2 only the first (the second
+        // must see the first's debit, which its stale snapshot did not hold), then neither.
+        const expected = round < 2 ? ['ok', 'ok'] : round === 2 ? ['CONSTRAINT_VIOLATION', 'ok'] : ['CONSTRAINT_VIOLATION', 'CONSTRAINT_VIOLATION'];
+        assert.deepEqual(answers.map((one) => one.code ?? 'ok').sort(), expected, `round ${round}: ${JSON.stringify(answers)}`);
+      }
+      const balance = (await a.balance({ book: 'ops', path: 'cash' })).amount.minor;
+      assert.ok(balance >= 0n, `cash below its minimum: ${balance}`);
+      const events = await a.readEvents('ops', 1, 100);
+      const spent = events.flatMap((event) => (event.event.kind === 'transaction_posted' && event.event.idempotency_key.startsWith('spend-') ? [event.event.postings[0]!.amount.minor] : []));
+      assert.equal(balance, 1_000n - spent.reduce((sum, minor) => sum + minor, 0n));
+      assert.equal(balance, 0n);
+    } finally {
+      await client.end();
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
   test('migration 2 fills the trial-balance rows of a database migrated before it from its postings', async () => {
     const schema = `flush_${++schemas}`;
     let store = await openPg(schema);
@@ -187,8 +231,13 @@ describe('PgStore: the set-based flush', () => {
         await client.query('BEGIN');
         await client.query(`UPDATE ${S}.accounts SET raw = raw + 1 WHERE book = 'ops' AND path = 'cash'`);
         const pending = store.commit(transfer(2, 'k2', 'cash', 'equity', 10n)).catch((caught: unknown) => caught);
-        for (;;) {
-          const waiting = await client.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'talea-store' AND wait_event_type = 'Lock'`);
+        for (const deadline = Date.now() + 30_000; ; ) {
+          assert.ok(Date.now() < deadline, 'the flush waits for the row');
+          const waiting = await client.query(
+            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'talea-store' AND wait_event_type = 'Lock'`,
+          );
+          // pg_stat_activity is read once per transaction, and this client is inside one.
+          await client.query('SELECT pg_stat_clear_snapshot()');
           if ((waiting.rows[0] as { n: number }).n > 0) break;
           await new Promise((resolve) => setTimeout(resolve, 10));
         }
