@@ -16,6 +16,18 @@ export function sortRows(sums: Map<string, { debits: bigint; credits: bigint }>)
     .map(([asset, row]) => ({ asset, debits: row.debits, credits: row.credits }));
 }
 
+/**
+ * Adds `minor` to a row's debit or credit sum, clamped at the i64 bounds (T2); true when it
+ * clamped. Every store's trial-balance sums go through it, in commit order.
+ */
+export function addSaturating(row: { debits: bigint; credits: bigint }, direction: Direction, minor: bigint): boolean {
+  const column = direction === 'debit' ? 'debits' : 'credits';
+  const sum = row[column] + minor;
+  const clamped = sum > I64_MAX ? I64_MAX : sum < I64_MIN ? I64_MIN : sum;
+  row[column] = clamped;
+  return clamped !== sum;
+}
+
 /** Per-asset debit and credit sums, added in commit order and saturating at the i64 bounds (T2). */
 export class TrialBalanceSums {
   readonly #byAsset = new Map<string, { debits: bigint; credits: bigint }>();
@@ -28,11 +40,7 @@ export class TrialBalanceSums {
       row = { debits: 0n, credits: 0n };
       this.#byAsset.set(asset, row);
     }
-    const column = direction === 'debit' ? 'debits' : 'credits';
-    const sum = row[column] + minor;
-    const clamped = sum > I64_MAX ? I64_MAX : sum < I64_MIN ? I64_MIN : sum;
-    if (clamped !== sum) this.saturated = true;
-    row[column] = clamped;
+    if (addSaturating(row, direction, minor)) this.saturated = true;
   }
 
   /** Sets an asset's sums outright (a database that summed them itself). */

@@ -29,7 +29,8 @@ import { decodeAssetDef, decodeEvent, decodeTransaction } from '../core/event-co
 import { sameAccount, sameAssetDef, sameTransactionContent } from '../core/identity.js';
 import type { NormalisedAccount, NormalisedAsset, NormalisedTransaction } from '../core/input.js';
 import { formatAtUs } from '../core/time.js';
-import { I64_MAX, SYSTEM_BOOK, type AccountKind, type Committed, type Direction, type SequencedEvent, type Transaction } from '../core/types.js';
+import { addSaturating } from '../core/trial-balance.js';
+import { SYSTEM_BOOK, type AccountKind, type Committed, type Direction, type SequencedEvent, type Transaction } from '../core/types.js';
 import { US } from './pg-schema.js';
 
 export type Job =
@@ -305,15 +306,14 @@ export class FlushView {
     return committed;
   }
 
-  /** Amounts are positive, so a saturating sum of one direction only ever clamps at i64 max (V4). */
+  /** The flush's trial-balance sums, saturating in (seq, idx) order (V4). */
   #addToSums(asset: string, direction: Direction, minor: bigint, seq: number): void {
     let sums = this.#sums.get(asset);
     if (sums === undefined) {
       sums = { asset, debits: 0n, credits: 0n, read: null, updatedSeq: 0 };
       this.#sums.set(asset, sums);
     }
-    if (direction === 'debit') sums.debits = saturatingAdd(sums.debits, minor);
-    else sums.credits = saturatingAdd(sums.credits, minor);
+    addSaturating(sums, direction, minor);
     sums.updatedSeq = seq;
   }
 
@@ -381,11 +381,6 @@ export class FlushView {
       state.firstSeq - 1,
     ];
   }
-}
-
-function saturatingAdd(sum: bigint, minor: bigint): bigint {
-  const total = sum + minor;
-  return total > I64_MAX ? I64_MAX : total;
 }
 
 /** Appends one event at the next seq, stamped with the flush's clamped time (P2, P7). */

@@ -712,10 +712,10 @@ export class PgStore extends BaseStore {
         // A server error in reply to COMMIT (or a statement before it) is definite: rolled back.
         // A lost connection is not.
         if (!connectionLost(commit.reason)) run.unsettled = null;
-        throw this.#flushStatementError(book, closed);
+        throw this.#flushStatementError(book, state.createsHead, closed);
       }
       run.unsettled = null;
-      if (commit.value.command !== 'COMMIT') throw this.#flushStatementError(book, closed);
+      if (commit.value.command !== 'COMMIT') throw this.#flushStatementError(book, state.createsHead, closed);
       return { outcomes, state };
     } catch (error) {
       discard = run.unsettled !== null || connectionLost(error) || !(await this.#rollback(client));
@@ -732,9 +732,9 @@ export class PgStore extends BaseStore {
    * meanwhile by another process reruns the flush; a failed guard is a broken lock discipline (IO);
    * other errors as they are (a txid race reruns, P12 and toStoreError decide the rest).
    */
-  #flushStatementError(book: string, closed: PromiseSettledResult<pg.QueryResult>[]): unknown {
-    if (closed.length > 2) {
-      const head = closed[1]!;
+  #flushStatementError(book: string, createsHead: boolean, closed: PromiseSettledResult<pg.QueryResult>[]): unknown {
+    if (createsHead) {
+      const head = closed[1]!; // after the head's insert: its lock, with the last seq it found
       if (head.status === 'fulfilled' && toSeq((head.value.rows[0] as Row).last_seq, this.#schema, book) !== 0) return new RerunFlush();
     }
     const failed = closed.find((result): result is PromiseRejectedResult => result.status === 'rejected');

@@ -35,7 +35,8 @@ import { checkedDeltas, postingAccount, type LoadedAccount } from '../core/commi
 import { StoreError } from '../core/errors.js';
 import { decodeEvent } from '../core/event-codec.js';
 import { formatAtUs } from '../core/time.js';
-import { I64_MAX, SYSTEM_BOOK, type Direction, type LedgerEvent } from '../core/types.js';
+import { addSaturating } from '../core/trial-balance.js';
+import { SYSTEM_BOOK, type Direction, type LedgerEvent } from '../core/types.js';
 import {
   connect,
   cursorRows,
@@ -401,16 +402,14 @@ function replayTransaction(
   return { transactions: [transaction], postings };
 }
 
-/** Amounts are positive, so a direction's saturating sum only clamps at i64 max (T2, V4). */
+/** The replay's trial-balance sums, saturating in (seq, idx) order (T2, V4). */
 function addToSums(sums: Map<string, ReplaySums>, asset: string, direction: Direction, minor: bigint, seq: number): void {
   let row = sums.get(asset);
   if (row === undefined) {
     row = { debits: 0n, credits: 0n, updatedSeq: 0 };
     sums.set(asset, row);
   }
-  const column = direction === 'debit' ? 'debits' : 'credits';
-  const sum = row[column] + minor;
-  row[column] = sum > I64_MAX ? I64_MAX : sum;
+  addSaturating(row, direction, minor);
   row.updatedSeq = seq;
 }
 
