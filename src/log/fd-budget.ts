@@ -31,6 +31,7 @@
  */
 import fs from 'node:fs';
 import { fsyncAll, fsyncEach, isDescriptorPressure, type FileSystem, type OpenFlags, type SyncRequest } from './file-system.js';
+import type { SegmentPrechecks, SegmentToPrecheck } from './segment-precheck.js';
 import { SYNC_HELPERS_MAX } from './sync-pool.js';
 import {
   FDS_LIMIT_FALLBACK,
@@ -160,6 +161,14 @@ export class BudgetedFileSystem implements FileSystem {
   }
   fsyncAllSync(requests: readonly SyncRequest[]): Array<Error | null> {
     return this.concurrentSyncs ? fsyncAll(this.#inner, requests) : fsyncEach(this.#inner, requests); // F5
+  }
+  /**
+   * Segment prechecks at open run on helper threads outside the count, each an event loop and one
+   * segment file: only with a share that allows sync helpers (F5), which start only after recovery,
+   * so the prechecks use the room set aside for them (recovery itself holds a file or two).
+   */
+  precheckSegments(segments: readonly SegmentToPrecheck[], fromBytes: number, chunkBytes: number): SegmentPrechecks | null {
+    return this.concurrentSyncs ? (this.#inner.precheckSegments?.(segments, fromBytes, chunkBytes) ?? null) : null;
   }
   close(): void {
     this.#inner.close?.();

@@ -7,6 +7,7 @@
  * fs calls would queue on libuv's small thread pool, shared by every worker, behind other fsyncs.
  */
 import fs from 'node:fs';
+import type { SegmentPrechecks, SegmentToPrecheck } from './segment-precheck.js';
 
 /**
  * 'create': read and write, the file made if absent, never truncated, not in append mode (the
@@ -42,6 +43,12 @@ export interface FileSystem {
    * error). Without it, fsyncAll calls fsyncSync for each in turn (src/log/sync-pool.ts).
    */
   fsyncAllSync?(requests: readonly SyncRequest[]): Array<Error | null>;
+  /**
+   * Optional: starts verifying `segments` on helper threads while recovery does other work
+   * (src/log/segment-precheck.ts); null when not worth it. Only the real file system has it: the
+   * injectable ones serve every byte themselves.
+   */
+  precheckSegments?(segments: readonly SegmentToPrecheck[], fromBytes: number, chunkBytes: number): SegmentPrechecks | null;
   /** Optional: releases what the file system holds beyond descriptors (helper threads). */
   close?(): void;
   fstatSizeSync(fd: number): number;

@@ -107,6 +107,7 @@ export class LogStore extends BaseStore {
           clockUs: testClock,
           ...(options.testHooks.scanChunkBytes === undefined ? {} : { scanChunkBytes: options.testHooks.scanChunkBytes }),
           ...(options.testHooks.preallocate === undefined ? {} : { preallocate: { ...options.testHooks.preallocate } }),
+          ...(options.testHooks.precheckFromBytes === undefined ? {} : { precheckFromBytes: options.testHooks.precheckFromBytes }),
           fileSystemModule: options.testHooks.fileSystemModule ?? null,
           fileSystemConfig: options.testHooks.fileSystemConfig ?? null,
         },

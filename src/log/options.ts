@@ -37,6 +37,11 @@ export interface LogStoreTestHooks {
    * at a time (at most PREALLOCATE_CHUNK_BYTES), so small test logs run on preallocated segments.
    */
   preallocate?: { fromBytes: number; chunkBytes: number };
+  /**
+   * From how many bytes of covered segments helper threads verify them at open (default 32 MiB,
+   * src/log/segment-precheck.ts), so small test books take that path too; their chunk is scanChunkBytes.
+   */
+  precheckFromBytes?: number;
   /** The soft open-files limit to size the descriptor budget from, instead of the process's own. */
   openFilesLimit?: number;
 }
@@ -145,6 +150,7 @@ export function resolveOptions(options: LogStoreOptions | undefined): ResolvedOp
   const testHooks = (given.testHooks === undefined ? {} : given.testHooks) as LogStoreTestHooks;
   if (typeof testHooks !== 'object' || testHooks === null) throw StoreError.invalidArgument('options.testHooks', 'must be an object');
   if (testHooks.scanChunkBytes !== undefined) integerOption(testHooks.scanChunkBytes, 'testHooks.scanChunkBytes', 1, 2 ** 30);
+  if (testHooks.precheckFromBytes !== undefined) integerOption(testHooks.precheckFromBytes, 'testHooks.precheckFromBytes', 0, 2 ** 40);
   if (testHooks.preallocate !== undefined) {
     integerOption(testHooks.preallocate.fromBytes, 'testHooks.preallocate.fromBytes', 0, 2 ** 40);
     integerOption(testHooks.preallocate.chunkBytes, 'testHooks.preallocate.chunkBytes', 1, PREALLOCATE_CHUNK_BYTES);

@@ -28,6 +28,7 @@ import { readFully, type FileSystem } from './file-system.js';
 import { checkFrame, decodeSoundFrame, findIntactFrameAfter, FRAME_HEADER_BYTES, isBadFrame, peekSeq } from './frame.js';
 import { attachRunsAtOpen, spillNow, writeRebuiltRuns } from './idem-spill.js';
 import { parseLegacyRunFileName, runFileName, type IdemRuns, type RunMeta, type RunRecord } from './idem-runs.js';
+import type { SegmentPrechecks } from './segment-precheck.js';
 import { bookDirectory, SegmentLog } from './segment.js';
 import { loadSnapshot, snapshotFileName, SnapshotUnusable, type LoadedSnapshot } from './snapshot.js';
 
@@ -118,6 +119,8 @@ export interface RecoverOptions {
   idemHotCap: number;
   /** False for read-only checks (the operator's verify): no run is written, a hole is only reported. */
   writeRuns: boolean;
+  /** Frames helper threads verified while the snapshot loaded (src/log/segment-precheck.ts). */
+  prechecks?: SegmentPrechecks | null;
 }
 
 const READ_ONLY: RecoverOptions = { idemHotCap: Number.POSITIVE_INFINITY, writeRuns: false };
@@ -225,7 +228,17 @@ function replayLog(
     const { base, file } = segments[index]!;
     const final = index === segments.length - 1;
     const expectedSeq = context.expectedSeq;
-    const bytes = readBuffer.readWholeFile(fileSystem, file);
+    // P1 of src/log/segment-precheck.ts: frames a helper verified and the snapshot covers are
+    // adopted unread; the walk starts at the first other frame. Never across a hole of the
+    // idempotency runs, whose covered frames are decoded.
+    const precheck = hole === null ? (options.prechecks?.take(file) ?? null) : null;
+    const skipped = precheck !== null && base === expectedSeq ? Math.min(precheck.frames, Math.max(0, (snapshot?.seq ?? 0) - base)) : 0;
+    let walkFrom = skipped === 0 ? 0 : skipped < precheck!.frames ? precheck!.offsets[skipped]! : precheck!.verifiedEnd;
+    let bytes = readBuffer.readWholeFile(fileSystem, file, walkFrom);
+    if (walkFrom > 0 && bytes.length !== precheck!.fileBytes) {
+      walkFrom = 0; // not the file the helper read (it cannot change under the LOCK): walk all of it
+      bytes = readBuffer.readWholeFile(fileSystem, file);
+    }
     if (base !== expectedSeq) {
       // R6 when the first frame shows a gap (a lost first or middle segment); R7 when the frames
       // run on but the name is wrong.
@@ -238,7 +251,11 @@ function replayLog(
       throw StoreError.corrupt(book, file, 0, recoveryMessages.misplacedSegment(file, expectedSeq, true));
     }
     log.adoptSegment(base, bytes.length);
-    log.framesEndAt(replaySegment(bytes, file, final, context));
+    if (walkFrom > 0) {
+      log.recordFrames(base, precheck!.offsets.subarray(0, skipped));
+      context.expectedSeq = base + skipped;
+    }
+    log.framesEndAt(replaySegment(bytes, file, final, context, walkFrom));
   }
   const lastSeq = context.expectedSeq - 1;
   const finalSegment = segments[segments.length - 1];
@@ -276,14 +293,14 @@ interface ReplayContext {
 }
 
 /**
- * Walks one segment frame by frame. Frames the snapshot covers are verified (length, CRC, seq)
- * without a full decode; the snapshot's own frame is decoded to check its commit time; later
- * frames are decoded and applied. Returns the usable length of the segment.
+ * Walks one segment frame by frame from `offset` (0, or the first frame a precheck did not let it
+ * skip). Frames the snapshot covers are verified (length, CRC, seq) without a full decode; the
+ * snapshot's own frame is decoded to check its commit time; later frames are decoded and applied.
+ * Returns the usable length of the segment.
  */
-function replaySegment(bytes: Buffer, file: string, final: boolean, context: ReplayContext): number {
+function replaySegment(bytes: Buffer, file: string, final: boolean, context: ReplayContext, offset: number): number {
   const { book, state, log } = context;
   const snapshotSeq = context.snapshot?.seq ?? 0;
-  let offset = 0;
   for (;;) {
     const checked = checkFrame(bytes, offset, bytes.length);
     if (checked.kind === 'end') return offset;
@@ -441,14 +458,19 @@ function seqGap(book: string, file: string, offset: number, expected: number, fo
 class SegmentReadBuffer {
   #buffer: Buffer | null = null;
 
-  /** The bytes of `file`, valid until the next call. */
-  readWholeFile(fileSystem: FileSystem, file: string): Buffer {
+  /**
+   * The bytes of `file` from `fromBytes` on, at their offsets in a buffer as long as the file,
+   * valid until the next call. The bytes before `fromBytes` are not read and hold anything: a walk
+   * that starts there only ever looks forward.
+   */
+  readWholeFile(fileSystem: FileSystem, file: string, fromBytes = 0): Buffer {
     const fd = fileSystem.openSync(file, 'r');
     try {
       const size = fileSystem.fstatSizeSync(fd);
       if (this.#buffer === null || this.#buffer.length < size) this.#buffer = Buffer.allocUnsafeSlow(size);
-      const read = readFully(fileSystem, fd, this.#buffer.subarray(0, size), 0);
-      return this.#buffer.subarray(0, read);
+      const from = Math.min(fromBytes, size);
+      const read = readFully(fileSystem, fd, this.#buffer.subarray(from, size), from);
+      return this.#buffer.subarray(0, from + read);
     } finally {
       fileSystem.closeSync(fd);
     }

@@ -85,6 +85,18 @@ class OffsetColumn {
     this.#values[this.length++] = value;
   }
 
+  pushAll(values: Float64Array): void {
+    let capacity = this.#values.length;
+    while (this.length + values.length > capacity) capacity *= 2;
+    if (capacity !== this.#values.length) {
+      const grown = new Float64Array(capacity);
+      grown.set(this.#values.subarray(0, this.length));
+      this.#values = grown;
+    }
+    this.#values.set(values, this.length);
+    this.length += values.length;
+  }
+
   at(index: number): number {
     assert(index >= 0 && index < this.length);
     return this.#values[index]!;
@@ -150,6 +162,12 @@ export class SegmentLog {
   framesEndAt(lengthBytes: number): void {
     this.activeLengthBytes = lengthBytes;
     this.#allocatedBytes = lengthBytes;
+  }
+
+  /** Recovery: the frames from `firstSeq` on start at `offsets` in the active segment. */
+  recordFrames(firstSeq: number, offsets: Float64Array): void {
+    assert.equal(firstSeq, this.#offsets.length + 1);
+    this.#offsets.pushAll(offsets);
   }
 
   /** Recovery and append: the frame of `seq` starts at `offsetBytes` in the active segment. */

@@ -21,6 +21,7 @@
  *     store's open when recovery finds none.
  */
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import {
   BatchOverlay,
   BookState,
@@ -47,7 +48,9 @@ import {
 } from '../core/limits.js';
 import { recoverBook, renamedFilesWarning, repairBook, type RepairPlan } from './recovery.js';
 import { IdemMaintenance } from './idem-spill.js';
-import { SegmentLog, type WrittenBatch } from './segment.js';
+import { bookDirectory, SegmentLog, type WrittenBatch } from './segment.js';
+import { PRECHECK_CHUNK_BYTES, PRECHECK_FROM_BYTES, type SegmentPrechecks, type SegmentToPrecheck } from './segment-precheck.js';
+import { readBookFiles, type BookFiles } from './book-files.js';
 import { workerIndexOf } from './sharding.js';
 import { captureCut, pruneSnapshots, SnapshotWriter } from './snapshot.js';
 import { formatAtUs, wallClockUs } from '../core/time.js';
@@ -771,48 +774,77 @@ export class Shard {
 
   #recover(books: Array<{ book: string; slot: number }>): RecoverResult {
     const result: RecoverResult = { books: [], assets: null };
-    for (const { book, slot } of books) {
-      this.#assertOwned(book);
-      try {
-        const recovered = recoverBook(this.#fileSystem, this.#config.dataDir, book, { idemHotCap: this.#config.idemHotCap, writeRuns: true });
-        const repair = { ...recovered.repair, temporaryFiles: recovered.temporaryFiles };
-        recovered.state.attachWriter(this.#config.workerIndex);
-        this.#configured(recovered.log);
-        this.#books.set(book, {
-          state: recovered.state,
-          log: recovered.log,
-          idem: this.#idemMaintenance(book, recovered.log, recovered.state),
-          balances: this.#balanceSlots(book),
-          slot,
-          queue: [],
-          dead: null,
-          repair,
-          eventsSinceSnapshot: 0,
-          snapshot: null,
-          snapshotWaiters: [],
-          snapshotSeqDurable: 0,
-        });
-        for (const warning of recovered.warnings) this.#post({ type: 'warning', warning: { ...warning, book } });
-        if (book === SYSTEM_BOOK) result.assets = [...recovered.state.assets.values()];
-        const runtime = this.#books.get(book)!;
-        for (const account of recovered.state.accounts.values()) this.#writeBalanceSlot(runtime, account);
-        const accounts = packSharedAccounts(recovered.state.accounts.values(), (account) => ({
-          path: account.path,
-          asset: account.asset,
-          credit: account.normalSide === 'credit',
-        }));
-        result.books.push({ book, lastSeq: recovered.state.lastSeq, txidBytes: recovered.state.txids.keyBytes(), accounts });
-      } catch (error) {
-        if (isDescriptorPressure(error)) {
-          // Out of descriptors at open: a failed read, so the open fails IO and nothing is repaired.
-          result.books.push({ book, error: toWireError(StoreError.io(`cannot recover book ${book}: no free file descriptor`, error)) });
-          continue;
-        }
-        if (!(error instanceof StoreError)) throw error;
-        result.books.push({ book, error: toWireError(error) });
-      }
+    const prechecks = this.#startPrechecks(books.map(({ book }) => book));
+    try {
+      for (const { book, slot } of books) this.#recoverOne(book, slot, prechecks, result);
+    } finally {
+      prechecks?.close();
     }
     return result;
+  }
+
+  /**
+   * Helper threads verify the segments that books' newest snapshots cover while the books load
+   * (src/log/segment-precheck.ts); null when the file system offers none or there is too little
+   * to read. Segments after every snapshot are decoded by the replay anyway and are left out.
+   */
+  #startPrechecks(books: string[]): SegmentPrechecks | null {
+    const segments: SegmentToPrecheck[] = [];
+    for (const book of books) {
+      const bookDir = bookDirectory(this.#config.dataDir, book);
+      let files: BookFiles;
+      try {
+        files = readBookFiles(this.#fileSystem, bookDir);
+      } catch {
+        continue; // the book's own recovery meets the error and reports it
+      }
+      const newest = Math.max(0, ...files.snapshots.map(({ seq }) => seq));
+      for (const { base, name } of files.segments) if (base <= newest) segments.push({ file: path.join(bookDir, name), base });
+    }
+    if (segments.length === 0) return null;
+    return this.#fileSystem.precheckSegments(segments, this.#config.precheckFromBytes ?? PRECHECK_FROM_BYTES, this.#config.scanChunkBytes ?? PRECHECK_CHUNK_BYTES);
+  }
+
+  #recoverOne(book: string, slot: number, prechecks: SegmentPrechecks | null, result: RecoverResult): void {
+    this.#assertOwned(book);
+    try {
+      const recovered = recoverBook(this.#fileSystem, this.#config.dataDir, book, { idemHotCap: this.#config.idemHotCap, writeRuns: true, prechecks });
+      const repair = { ...recovered.repair, temporaryFiles: recovered.temporaryFiles };
+      recovered.state.attachWriter(this.#config.workerIndex);
+      this.#configured(recovered.log);
+      this.#books.set(book, {
+        state: recovered.state,
+        log: recovered.log,
+        idem: this.#idemMaintenance(book, recovered.log, recovered.state),
+        balances: this.#balanceSlots(book),
+        slot,
+        queue: [],
+        dead: null,
+        repair,
+        eventsSinceSnapshot: 0,
+        snapshot: null,
+        snapshotWaiters: [],
+        snapshotSeqDurable: 0,
+      });
+      for (const warning of recovered.warnings) this.#post({ type: 'warning', warning: { ...warning, book } });
+      if (book === SYSTEM_BOOK) result.assets = [...recovered.state.assets.values()];
+      const runtime = this.#books.get(book)!;
+      for (const account of recovered.state.accounts.values()) this.#writeBalanceSlot(runtime, account);
+      const accounts = packSharedAccounts(recovered.state.accounts.values(), (account) => ({
+        path: account.path,
+        asset: account.asset,
+        credit: account.normalSide === 'credit',
+      }));
+      result.books.push({ book, lastSeq: recovered.state.lastSeq, txidBytes: recovered.state.txids.keyBytes(), accounts });
+    } catch (error) {
+      if (isDescriptorPressure(error)) {
+        // Out of descriptors at open: a failed read, so the open fails IO and nothing is repaired.
+        result.books.push({ book, error: toWireError(StoreError.io(`cannot recover book ${book}: no free file descriptor`, error)) });
+        return;
+      }
+      if (!(error instanceof StoreError)) throw error;
+      result.books.push({ book, error: toWireError(error) });
+    }
   }
 
   #repair(): void {

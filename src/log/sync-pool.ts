@@ -22,6 +22,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { RealFileSystem, type SyncRequest } from './file-system.js';
+import { startPrechecks, type SegmentPrechecks, type SegmentToPrecheck } from './segment-precheck.js';
 
 /** Helper threads one writer may start. */
 export const SYNC_HELPERS_MAX = 3;
@@ -135,9 +136,16 @@ export class SyncPool {
   }
 }
 
-/** The real file system with concurrent fsyncs: what a shard writer uses (a subclass of RealFileSystem keeps one at a time). */
+/**
+ * The real file system with concurrent fsyncs and segment prechecks at open: what a shard writer
+ * uses (a RealFileSystem fsyncs one descriptor at a time and walks every segment itself).
+ */
 export class ConcurrentSyncFileSystem extends RealFileSystem {
   #pool: SyncPool | null = null;
+
+  precheckSegments(segments: readonly SegmentToPrecheck[], fromBytes: number, chunkBytes: number): SegmentPrechecks | null {
+    return startPrechecks(segments, SYNC_HELPERS_MAX, fromBytes, chunkBytes); // the room of F5 in src/log/fd-budget.ts
+  }
 
   fsyncAllSync(requests: readonly SyncRequest[]): Array<Error | null> {
     this.#pool ??= new SyncPool();

@@ -194,6 +194,8 @@ export interface ShardConfig {
   writeCounters: BigInt64Array;
   /** Tests only: bytes a segment scan reads at a time; absent, SCAN_CHUNK_BYTES. */
   scanChunkBytes?: number;
+  /** Tests only: the bytes from which segments are prechecked at open; absent, PRECHECK_FROM_BYTES. */
+  precheckFromBytes?: number;
   /** Tests only: segment preallocation thresholds; absent, PREALLOCATE_FROM_BYTES and PREALLOCATE_CHUNK_BYTES. */
   preallocate?: { fromBytes: number; chunkBytes: number };
   fileSystemModule: string | null;

@@ -1,0 +1,366 @@
+/**
+ * Segment prechecks at open (src/log/segment-precheck.ts): helper threads verify the segments a
+ * snapshot covers, and recovery adopts those frames unread (P1). Real files and real threads.
+ *
+ * - precheckSegment against the frame walker, at chunk sizes that put frames across every
+ *   boundary; where it stops: a flipped byte, a torn frame, a zero tail, a wrong base.
+ * - The helper pool gives the same answers as the inline check, and takes nothing back that a
+ *   helper finished.
+ * - LogStore opened with and without prechecks: the same state, events and trial balance; with
+ *   them the worker reads far fewer segment bytes (the path is taken); damage the prechecks stop
+ *   at is refused with the very error of the inline walk; a torn tail after the snapshot is cut
+ *   as before; a missing idempotency run (a hole, decoded in full) still rebuilds.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { StoreError } from '../src/core/errors.js';
+import type { OpenFlags } from '../src/log/file-system.js';
+import { LogStore } from '../src/log/log-store.js';
+import type { LogStoreOptions, LogStoreWarning } from '../src/log/options.js';
+import { precheckSegment, startPrechecks, type SegmentPrecheck } from '../src/log/segment-precheck.js';
+import { parseSegmentFileName } from '../src/log/segment.js';
+import { ConcurrentSyncFileSystem } from '../src/log/sync-pool.js';
+import { BOOK, mkTx, seed, segmentFiles, withDir } from './support/log-store-fixtures.js';
+import { frameOffsets, xorByte } from './support/segment-files.js';
+
+const COMMITS_BEFORE_SNAPSHOT = 240;
+const COMMITS_AFTER_SNAPSHOT = 30;
+
+/** Writes a book over several small segments, a snapshot, then a tail after it. */
+async function buildBook(dir: string, options: LogStoreOptions = {}): Promise<void> {
+  const store = await LogStore.open(dir, { workers: 1, segmentMax: 4096, snapshotEvery: 0, ...options });
+  try {
+    await seed(store);
+    for (let index = 0; index < COMMITS_BEFORE_SNAPSHOT; index++) await store.commit(mkTx(`before-${index}`, BigInt(index + 1)));
+    await store.snapshot(BOOK);
+    for (let index = 0; index < COMMITS_AFTER_SNAPSHOT; index++) await store.commit(mkTx(`after-${index}`, 7n));
+  } finally {
+    await store.close();
+  }
+}
+
+function baseOf(file: string): number {
+  return parseSegmentFileName(path.basename(file))!;
+}
+
+/** What the inline frame walker finds in a whole, sound segment. */
+function expectedPrecheck(file: string): SegmentPrecheck {
+  const offsets = frameOffsets(file);
+  const fileBytes = fs.statSync(file).size;
+  return { frames: offsets.length, offsets: Float64Array.from(offsets), verifiedEnd: fileBytes, fileBytes };
+}
+
+function assertSamePrecheck(actual: SegmentPrecheck | null, expected: SegmentPrecheck, what: string): void {
+  assert(actual !== null, what);
+  assert.equal(actual.frames, expected.frames, what);
+  assert.deepEqual([...actual.offsets], [...expected.offsets], what);
+  assert.equal(actual.verifiedEnd, expected.verifiedEnd, what);
+  assert.equal(actual.fileBytes, expected.fileBytes, what);
+}
+
+describe('precheckSegment', () => {
+  test('finds every frame of sound segments, at chunk sizes that split frames anywhere', () =>
+    withDir(async (dir) => {
+      await buildBook(dir);
+      const files = segmentFiles(dir, BOOK);
+      assert(files.length >= 4, `${files.length} segments`);
+      for (const file of files) {
+        const expected = expectedPrecheck(file);
+        assert(expected.frames > 0);
+        for (const chunkBytes of [1, 8, 13, 97, 1000, 4096, 1 << 20]) {
+          assertSamePrecheck(precheckSegment(file, baseOf(file), chunkBytes), expected, `${path.basename(file)} in chunks of ${chunkBytes}`);
+        }
+      }
+    }));
+
+  test('stops at the first frame that is not sound or not the next seq, and reports the frames before it', () =>
+    withDir(async (dir) => {
+      await buildBook(dir);
+      const file = segmentFiles(dir, BOOK)[1]!;
+      const base = baseOf(file);
+      const whole = expectedPrecheck(file);
+      const third = whole.offsets[3]!;
+      const stopsAt = (frames: number, why: string, at = whole.offsets[frames]!): void => {
+        for (const chunkBytes of [8, 50, 1 << 20]) {
+          const result = precheckSegment(file, base, chunkBytes);
+          assert.equal(result.frames, frames, `${why}, chunks of ${chunkBytes}`);
+          assert.equal(result.verifiedEnd, at, `${why}, chunks of ${chunkBytes}`);
+          assert.deepEqual([...result.offsets], [...whole.offsets.subarray(0, frames)], why);
+        }
+      };
+      // The base in the name is not the first frame's seq: nothing is verified.
+      assert.equal(precheckSegment(file, base + 1).frames, 0);
+      assert.equal(precheckSegment(file, base + 1).verifiedEnd, 0);
+
+      xorByte(file, third + 20); // a payload byte: the CRC fails
+      stopsAt(3, 'a flipped payload byte');
+      xorByte(file, third + 20);
+      xorByte(file, third + 1); // the length: no frame of that size fits
+      stopsAt(3, 'a flipped length byte');
+      xorByte(file, third + 1);
+
+      const original = fs.readFileSync(file);
+      try {
+        fs.writeFileSync(file, original.subarray(0, third + 11)); // torn inside frame 3
+        stopsAt(3, 'a torn frame', third);
+        fs.writeFileSync(file, Buffer.concat([original, Buffer.alloc(5000)])); // a zero tail
+        stopsAt(whole.frames, 'a zero tail', whole.fileBytes);
+      } finally {
+        fs.writeFileSync(file, original);
+      }
+      assertSamePrecheck(precheckSegment(file, base), whole, 'restored');
+    }));
+});
+
+describe('the helper pool', () => {
+  test('gives the inline answers, and a segment a helper finished is never taken back', () =>
+    withDir(async (dir) => {
+      await buildBook(dir);
+      const files = segmentFiles(dir, BOOK);
+      const prechecks = startPrechecks(
+        files.map((file) => ({ file, base: baseOf(file) })),
+        3,
+        0,
+        64,
+      );
+      assert(prechecks !== null);
+      try {
+        for (let waited = 0; prechecks.unfinished > 0; waited += 10) {
+          assert(waited < 30_000, 'the helpers finish');
+          await sleep(10);
+        }
+        for (const file of files) assertSamePrecheck(prechecks.take(file), expectedPrecheck(file), path.basename(file));
+        assert.equal(prechecks.take(files[0]!), null, 'each result is taken once');
+        assert.equal(prechecks.take(path.join(dir, 'not-a-segment')), null);
+      } finally {
+        prechecks.close();
+      }
+      assert.equal(startPrechecks([{ file: files[0]!, base: 1 }], 3, 1 << 30, 64), null, 'too few bytes: no helpers');
+    }));
+
+  test('a segment no helper has claimed yet is taken back at once', () =>
+    withDir(async (dir) => {
+      await buildBook(dir);
+      const files = segmentFiles(dir, BOOK);
+      const prechecks = startPrechecks(
+        files.map((file) => ({ file, base: baseOf(file) })),
+        1,
+        0,
+        64,
+      );
+      assert(prechecks !== null);
+      try {
+        // Taken before the one helper thread can have started: the caller walks it itself (P3).
+        assert.equal(prechecks.take(files[files.length - 1]!), null);
+      } finally {
+        prechecks.close();
+      }
+    }));
+});
+
+/** The real file system of a shard writer, counting the bytes read from segment files. */
+class CountingFileSystem extends ConcurrentSyncFileSystem {
+  segmentBytesRead = 0;
+  /** segmentBytesRead when the open resolved: what recovery read. */
+  readAtOpen = 0;
+  prechecked = 0;
+  readonly #segments = new Set<number>();
+
+  override openSync(file: string, flags: OpenFlags): number {
+    const fd = super.openSync(file, flags);
+    if (flags === 'r' && path.basename(file).startsWith('segment-')) this.#segments.add(fd);
+    return fd;
+  }
+  override closeSync(fd: number): void {
+    this.#segments.delete(fd);
+    super.closeSync(fd);
+  }
+  override readSync(fd: number, target: Uint8Array, positionBytes: number): number {
+    const read = super.readSync(fd, target, positionBytes);
+    if (this.#segments.has(fd)) this.segmentBytesRead += read;
+    return read;
+  }
+  override precheckSegments(...args: Parameters<ConcurrentSyncFileSystem['precheckSegments']>): ReturnType<ConcurrentSyncFileSystem['precheckSegments']> {
+    const prechecks = super.precheckSegments(...args);
+    if (prechecks === null) return null;
+    const take = prechecks.take.bind(prechecks);
+    prechecks.take = (file) => {
+      // Give the helpers time to finish, as a snapshot load would: the test is about the adoption.
+      const started = Date.now();
+      while ((prechecks as { unfinished?: number }).unfinished! > 0 && Date.now() - started < 30_000) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+      const result = take(file);
+      if (result !== null) this.prechecked++;
+      return result;
+    };
+    return prechecks;
+  }
+}
+
+interface Opened {
+  lastSeq: number;
+  events: string;
+  balances: string;
+  trial: string;
+  warnings: string[];
+}
+
+async function openAndRead(dir: string, fileSystem: CountingFileSystem | null, prechecks: boolean): Promise<Opened> {
+  const warnings: LogStoreWarning[] = [];
+  const hooks = { precheckFromBytes: prechecks ? 0 : 2 ** 40, scanChunkBytes: 333 };
+  const store = await LogStore.open(dir, {
+    workers: 1,
+    segmentMax: 4096,
+    snapshotEvery: 0,
+    onWarning: (warning) => warnings.push(warning),
+    testHooks: fileSystem === null ? hooks : { ...hooks, inProcess: true, fileSystem },
+  });
+  if (fileSystem !== null) fileSystem.readAtOpen = fileSystem.segmentBytesRead;
+  try {
+    const lastSeq = store.durableSeq(BOOK);
+    const events = JSON.stringify(await store.readEvents(BOOK, 1, lastSeq), (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value));
+    const balances = JSON.stringify(
+      await Promise.all(['cash', 'rev'].map((pathName) => store.balance({ book: BOOK, path: pathName }))),
+      (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value),
+    );
+    const trial = JSON.stringify(await store.trialBalance(BOOK), (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value));
+    // A read from any seq starts at that frame's recorded offset, adopted or walked.
+    for (let seq = 1; seq <= lastSeq; seq++) assert.deepEqual((await store.readEvents(BOOK, seq, 1)).map((event) => event.seq), [seq]);
+    return { lastSeq, events, balances, trial, warnings: warnings.map((warning) => warning.code) };
+  } finally {
+    await store.close();
+  }
+}
+
+async function openError(dir: string, prechecks: boolean): Promise<StoreError> {
+  const fileSystem = new CountingFileSystem();
+  try {
+    await openAndRead(dir, fileSystem, prechecks);
+  } catch (error) {
+    assert(error instanceof StoreError, String(error));
+    return error;
+  }
+  assert.fail('the open succeeded');
+}
+
+function copyTree(source: string, target: string): void {
+  fs.cpSync(source, target, { recursive: true });
+}
+
+describe('LogStore open with prechecks', () => {
+  test('opens to the same state, and the worker reads almost none of the covered segments', () =>
+    withDir(async (dir) => {
+      await buildBook(dir);
+      const totalBytes = segmentFiles(dir, BOOK).reduce((sum, file) => sum + fs.statSync(file).size, 0);
+      const inline = new CountingFileSystem();
+      const without = await openAndRead(dir, inline, false);
+      const pooled = new CountingFileSystem();
+      const withPrechecks = await openAndRead(dir, pooled, true);
+      assert.deepEqual(withPrechecks, without);
+      assert.equal(without.lastSeq, 2 + COMMITS_BEFORE_SNAPSHOT + COMMITS_AFTER_SNAPSHOT); // two accounts, then the commits
+      assert.equal(inline.prechecked, 0);
+      assert(inline.readAtOpen >= totalBytes, `the inline walk read ${inline.readAtOpen} of ${totalBytes} bytes`);
+      assert(pooled.prechecked >= 4, `${pooled.prechecked} segments adopted from prechecks`);
+      assert(pooled.readAtOpen < totalBytes / 3, `with prechecks the worker read ${pooled.readAtOpen} of ${totalBytes} bytes`);
+      // And through real shard worker threads (the file system of workers/shard-worker.ts).
+      assert.deepEqual(await openAndRead(dir, null, true), without);
+    }));
+
+  test('damage in a covered segment is refused with the inline walk\'s error, file and offset', () =>
+    withDir(async (dir) => {
+      await buildBook(dir);
+      const files = segmentFiles(dir, BOOK);
+      const cases: Array<{ what: string; damage: (work: string) => void }> = [
+        { what: 'a CRC byte in a sealed segment', damage: (work) => xorByte(segmentFiles(work, BOOK)[1]!, frameOffsets(files[1]!)[2]! + 5) },
+        { what: 'a payload byte of the first frame', damage: (work) => xorByte(segmentFiles(work, BOOK)[0]!, 30) },
+        {
+          what: 'a seq that skips (a frame cut out of a sealed segment)',
+          damage: (work) => {
+            const file = segmentFiles(work, BOOK)[2]!;
+            const offsets = frameOffsets(file);
+            const bytes = fs.readFileSync(file);
+            fs.writeFileSync(file, Buffer.concat([bytes.subarray(0, offsets[1]!), bytes.subarray(offsets[2]!)]));
+          },
+        },
+        { what: 'a sealed segment removed', damage: (work) => fs.rmSync(segmentFiles(work, BOOK)[1]!) },
+      ];
+      for (const { what, damage } of cases) {
+        const work = `${dir}-${cases.findIndex((entry) => entry.what === what)}`;
+        copyTree(dir, work);
+        try {
+          damage(work);
+          const inline = await openError(work, false);
+          const pooled = await openError(work, true);
+          assert.equal(inline.code, 'CORRUPT', `${what}: ${inline.message}`);
+          assert.equal(pooled.message, inline.message, what);
+          assert.deepEqual({ ...pooled }, { ...inline }, what);
+        } finally {
+          fs.rmSync(work, { recursive: true, force: true });
+        }
+      }
+    }));
+
+  test('a snapshot of another history is ignored: the frame at its seq is decoded, not skipped', () =>
+    withDir(async (dir) => {
+      await buildBook(dir);
+      const other = `${dir}-other`;
+      try {
+        await buildBook(other); // the same seqs, other commit times and txids
+        const bookDir = path.join(dir, 'books', BOOK);
+        const snapshot = fs.readdirSync(bookDir).find((name) => name.startsWith('snapshot-'))!;
+        fs.copyFileSync(path.join(other, 'books', BOOK, snapshot), path.join(bookDir, snapshot));
+      } finally {
+        fs.rmSync(other, { recursive: true, force: true });
+      }
+      const inlineDir = `${dir}-inline`;
+      copyTree(dir, inlineDir);
+      try {
+        const pooled = await openAndRead(dir, new CountingFileSystem(), true);
+        const inline = await openAndRead(inlineDir, new CountingFileSystem(), false);
+        assert.deepEqual(pooled, inline);
+        assert(pooled.warnings.includes('SNAPSHOT_UNUSABLE'), pooled.warnings.join());
+      } finally {
+        fs.rmSync(inlineDir, { recursive: true, force: true });
+      }
+    }));
+
+  test('a torn tail after the snapshot is cut as before', () =>
+    withDir(async (dir) => {
+      await buildBook(dir);
+      const files = segmentFiles(dir, BOOK);
+      const final = files[files.length - 1]!;
+      fs.appendFileSync(final, Buffer.from([0x30, 0, 0, 0, 1, 2, 3]));
+      const inlineDir = `${dir}-inline`;
+      copyTree(dir, inlineDir);
+      try {
+        const pooled = await openAndRead(dir, new CountingFileSystem(), true);
+        const inline = await openAndRead(inlineDir, new CountingFileSystem(), false);
+        assert.deepEqual(pooled, inline);
+        assert(pooled.warnings.includes('TORN_TAIL_TRUNCATED'), pooled.warnings.join());
+        assert.equal(fs.statSync(final).size, fs.statSync(segmentFiles(inlineDir, BOOK).at(-1)!).size);
+      } finally {
+        fs.rmSync(inlineDir, { recursive: true, force: true });
+      }
+    }));
+
+  test('a missing idempotency run (a hole, whose frames are decoded) still rebuilds, prechecks or not', () =>
+    withDir(async (dir) => {
+      await buildBook(dir, { idemHotCap: 16 });
+      const bookDir = path.join(dir, 'books', BOOK);
+      const runs = fs.readdirSync(bookDir).filter((name) => name.startsWith('idem-'));
+      assert(runs.length > 0, 'the book has runs');
+      fs.rmSync(path.join(bookDir, runs[0]!));
+      const inlineDir = `${dir}-inline`;
+      copyTree(dir, inlineDir);
+      try {
+        const pooled = await openAndRead(dir, new CountingFileSystem(), true);
+        const inline = await openAndRead(inlineDir, new CountingFileSystem(), false);
+        assert.deepEqual(pooled, inline);
+        assert(pooled.warnings.includes('RUN_REBUILT'), pooled.warnings.join());
+      } finally {
+        fs.rmSync(inlineDir, { recursive: true, force: true });
+      }
+    }));
+});
