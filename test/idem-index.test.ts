@@ -49,7 +49,11 @@ test('IdemIndex hot records behave like an insertion-ordered Map with a FIFO fro
         } else if (step.kind === 'spill') {
           const spilling = index.beginSpill(step.keep);
           const expected = [...hot].slice(0, Math.max(0, hot.size - step.keep));
-          assert.deepEqual([...spilling], expected);
+          assert.equal(spilling, expected.length);
+          const entries: Array<[string, number, number]> = [];
+          for (const entry of index.spillingEntries()) entries.push([entry.key, entry.seq, entry.atUs]); // one view, read at once
+          assert.deepEqual(entries, expected.map(([spilledKey, record]) => [spilledKey, record.seq, record.atUs]));
+          assert.deepEqual([...index.hotRecords(spilling)], expected, 'the spilling records are the oldest hot ones');
           for (const [spilledKey, record] of expected) assert.deepEqual(index.get(spilledKey), record, 'still found while spilling');
           if (step.succeed) {
             index.endSpill(expected.at(-1)?.[1].seq ?? index.spilledThroughSeq);

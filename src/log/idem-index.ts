@@ -5,7 +5,9 @@
  * I2. Records enter in seq order, so the hot map's insertion order (a Map iterates in insertion
  *     order) is its FIFO, oldest first, and the FIFO is sorted by seq.
  * I3. Prefix property: every key with seq <= spilledThroughSeq is in a durable run; every key with
- *     a higher seq is in the hot map or in the spilling map.
+ *     a higher seq is hot. While a spill runs, its records are the oldest hot ones: they stay hot,
+ *     found like any other, until the run holding them is installed (endSpill drops them) or the
+ *     spill fails (abortSpill only forgets that they were spilling; nothing moves).
  * I4. The hot map keeps only key → seq; each record's txid and commit time sit in dense columns in
  *     FIFO order (HotColumns), found again by the seq. A million hot records then cost a string and a
  *     map entry each, not three more heap objects that every garbage collection has to trace.
@@ -43,9 +45,14 @@ const TXID_BYTES = 16;
  * H1. Positions from `#head` to `#end` are live, oldest first. Records leave only from the front.
  * H2. The index holds exactly the live positions; it is rebuilt whenever positions move or leave,
  *     which happens once per spill (half the hot cap), so its cost is spread over many inserts.
+ * H3. Each record's key hash is kept in a column beside it: a rebuild reads that column in order
+ *     instead of every key string (a pointer chase per record, then a hash over its characters),
+ *     and a probe compares hashes before strings, so a slot of another key costs no string read.
  */
 class HotRecords {
   #keys: string[] = [];
+  /** hashOf(key) of each record (H3). */
+  #hashes = new Int32Array(64);
   #seqs = new Float64Array(64);
   #atUs = new Float64Array(64);
   #txids = new Uint8Array(64 * TXID_BYTES);
@@ -67,6 +74,7 @@ class HotRecords {
     let moved = false;
     if (this.#end + count > this.#seqs.length) {
       moved = this.#head > 0;
+      this.#hashes = grownTo(this.#hashes.subarray(this.#head, this.#end), new Int32Array(needed));
       this.#seqs = grownTo(this.#seqs.subarray(this.#head, this.#end), new Float64Array(needed));
       this.#atUs = grownTo(this.#atUs.subarray(this.#head, this.#end), new Float64Array(needed));
       this.#txids = grownTo(this.#txids.subarray(this.#head * TXID_BYTES, this.#end * TXID_BYTES), new Uint8Array(needed * TXID_BYTES));
@@ -83,10 +91,11 @@ class HotRecords {
   find(key: string): number {
     const index = this.#index;
     const mask = index.length - 1;
-    for (let slot = hashOf(key) & mask; ; slot = (slot + 1) & mask) {
+    const hash = hashOf(key);
+    for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
       const entry = index[slot]!;
       if (entry === 0) return -1;
-      if (this.#keys[entry - 1] === key) return entry - 1;
+      if (this.#hashes[entry - 1] === hash && this.#keys[entry - 1] === key) return entry - 1;
     }
   }
 
@@ -96,9 +105,11 @@ class HotRecords {
     if ((this.length + 1) * 2 > this.#index.length) this.#rebuildIndex(this.#index.length * 2);
     const index = this.#index;
     const mask = index.length - 1;
-    let slot = hashOf(key) & mask;
+    const hash = hashOf(key);
+    let slot = hash & mask;
     for (; index[slot] !== 0; slot = (slot + 1) & mask) {
-      if (this.#keys[index[slot]! - 1] === key) return false;
+      const entry = index[slot]!;
+      if (this.#hashes[entry - 1] === hash && this.#keys[entry - 1] === key) return false;
     }
     if (this.#end === this.#seqs.length) {
       this.#makeRoom();
@@ -106,6 +117,7 @@ class HotRecords {
     }
     const position = this.#end++;
     this.#keys[position] = key;
+    this.#hashes[position] = hash;
     this.#seqs[position] = seq;
     this.#atUs[position] = atUs;
     const txids = this.#txids;
@@ -139,15 +151,17 @@ class HotRecords {
     for (let index = 0; index < count; index++) this.#keys[first + index] = keys[index]!;
     const index = this.#index;
     const mask = index.length - 1;
+    const hashes = this.#hashes;
     // Hash every key first, then probe: the probe loop is then short enough for the processor to
     // overlap the cache misses of consecutive records (the index is megabytes, its slots random).
-    const slots = new Uint32Array(count);
-    for (let offset = 0; offset < count; offset++) slots[offset] = hashOf(keys[offset]!) & mask;
+    for (let offset = 0; offset < count; offset++) hashes[first + offset] = hashOf(keys[offset]!);
     for (let position = first; position < first + count; position++) {
       const key = this.#keys[position]!;
-      let slot = slots[position - first]!;
+      const hash = hashes[position]!;
+      let slot = hash & mask;
       for (; index[slot] !== 0; slot = (slot + 1) & mask) {
-        if (this.#keys[index[slot]! - 1] === key) {
+        const entry = index[slot]!;
+        if (hashes[entry - 1] === hash && this.#keys[entry - 1] === key) {
           this.#keys.length = first;
           this.#rebuildIndex(index.length); // H2: only positions before `first` are live
           return false;
@@ -207,13 +221,16 @@ class HotRecords {
   #makeRoom(): void {
     const live = this.length;
     const capacity = live * 2 > this.#seqs.length ? this.#seqs.length * 2 : this.#seqs.length;
+    const hashes = capacity === this.#hashes.length ? this.#hashes : new Int32Array(capacity);
     const seqs = capacity === this.#seqs.length ? this.#seqs : new Float64Array(capacity);
     const atUs = capacity === this.#atUs.length ? this.#atUs : new Float64Array(capacity);
     const txids = capacity * TXID_BYTES === this.#txids.length ? this.#txids : new Uint8Array(capacity * TXID_BYTES);
+    hashes.set(this.#hashes.subarray(this.#head, this.#end));
     seqs.set(this.#seqs.subarray(this.#head, this.#end));
     atUs.set(this.#atUs.subarray(this.#head, this.#end));
     txids.set(this.#txids.subarray(this.#head * TXID_BYTES, this.#end * TXID_BYTES));
     this.#keys = this.#keys.slice(this.#head, this.#end);
+    this.#hashes = hashes;
     this.#seqs = seqs;
     this.#atUs = atUs;
     this.#txids = txids;
@@ -227,7 +244,7 @@ class HotRecords {
     const index = length === this.#index.length ? this.#index.fill(0) : new Int32Array(length);
     const mask = length - 1;
     for (let position = this.#head; position < this.#end; position++) {
-      let slot = hashOf(this.#keys[position]!) & mask;
+      let slot = this.#hashes[position]! & mask; // H3: no key is read
       while (index[slot] !== 0) slot = (slot + 1) & mask;
       index[slot] = position + 1;
     }
@@ -235,25 +252,24 @@ class HotRecords {
   }
 }
 
-function grownTo<T extends Float64Array | Uint8Array>(live: T, target: T): T {
+function grownTo<T extends Float64Array | Int32Array | Uint8Array>(live: T, target: T): T {
   target.set(live as never);
   return target;
 }
 
-/** FNV-1a over the UTF-16 code units, with a final mix so that nearby keys spread. */
+/** FNV-1a over the UTF-16 code units, with a final mix so that nearby keys spread (an int32). */
 function hashOf(key: string): number {
   let hash = 0x811c9dc5;
   for (let index = 0; index < key.length; index++) hash = Math.imul(hash ^ key.charCodeAt(index), 0x01000193);
-  hash ^= hash >>> 15;
-  return hash >>> 0;
+  return hash ^ (hash >>> 15);
 }
 
 export class IdemIndex {
   /** Key → record of the hot records, oldest first (I2, I4). */
   readonly #hot = new HotRecords();
   readonly #txidScratch = new Uint8Array(TXID_BYTES);
-  /** Records being written to a run: still found by lookups until the run is installed. */
-  spilling: Map<string, IdemRecord> | null = null;
+  /** How many of the oldest hot records a spill in flight is writing to a run (I3); 0 for none. */
+  #spillingCount = 0;
   /** H of section 9.2. */
   spilledThroughSeq = 0;
   /** The book's run files, attached at open; null for a book with none yet. */
@@ -272,11 +288,11 @@ export class IdemIndex {
     return this.#hot.find(key) >= 0;
   }
 
-  /** Hot map, spilling map, then the runs. A run that cannot be read throws CORRUPT, never a miss. */
+  /** The hot records (spilling ones included, I3), then the runs. A run that cannot be read throws CORRUPT, never a miss. */
   get(key: string): IdemRecord | undefined {
     const position = this.#hot.find(key);
     if (position >= 0) return this.#hot.recordAt(position);
-    return this.spilling?.get(key) ?? this.runs?.get(key);
+    return this.runs?.get(key);
   }
 
   /**
@@ -286,7 +302,7 @@ export class IdemIndex {
    */
   insert(key: string, record: IdemRecord, txidBytes?: Uint8Array): boolean {
     if (record.seq <= this.spilledThroughSeq) return true;
-    if (this.spilling?.get(key) !== undefined || this.runs?.get(key) !== undefined) return false;
+    if (this.runs?.get(key) !== undefined) return false;
     return this.insertNew(key, record.seq, record.atUs, txidBytes ?? record.txid);
   }
 
@@ -336,26 +352,30 @@ export class IdemIndex {
     this.#hot.dropFront(count);
   }
 
-  /** Moves the oldest records, leaving `keep` in the hot map, to the spilling map (section 9.3). */
-  beginSpill(keep: number): Map<string, IdemRecord> {
-    const spilling = new Map<string, IdemRecord>(this.hotRecords(Math.max(0, this.#hot.length - keep)));
-    this.#hot.dropFront(spilling.size);
-    this.spilling = spilling;
-    return spilling;
+  /**
+   * Starts a spill (section 9.3) of the oldest records, all but the newest `keep`, and returns how
+   * many. They stay hot, in place, until endSpill or abortSpill (I3).
+   */
+  beginSpill(keep: number): number {
+    assert.equal(this.#spillingCount, 0, 'one spill at a time');
+    this.#spillingCount = Math.max(0, this.#hot.length - keep);
+    return this.#spillingCount;
   }
 
-  /** The run holding the spilling records is durable and installed. */
+  /** The records of the spill in flight, oldest first, through one view (as hotEntries). */
+  spillingEntries(): Generator<Readonly<HotEntry>> {
+    return this.hotEntries(this.#spillingCount);
+  }
+
+  /** The run holding the spilling records is durable and installed: they leave the hot records. */
   endSpill(throughSeq: number): void {
+    this.#hot.dropFront(this.#spillingCount);
+    this.#spillingCount = 0;
     this.spilledThroughSeq = throughSeq;
-    this.spilling = null;
   }
 
-  /** The spill failed: the records go back to the front of the FIFO in their original order. */
+  /** The spill failed: its records simply stay hot, where they always were. */
   abortSpill(): void {
-    if (this.spilling === null) return;
-    const rest = [...this.hotRecords()];
-    this.#hot.clear();
-    for (const [key, record] of [...this.spilling, ...rest]) this.insertNew(key, record.seq, record.atUs, record.txid);
-    this.spilling = null;
+    this.#spillingCount = 0;
   }
 }

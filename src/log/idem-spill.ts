@@ -11,6 +11,7 @@
 import path from 'node:path';
 import { readBookFiles } from './book-files.js';
 import type { IdemIndex } from './idem-index.js';
+import { readTxid } from './posting-index.js';
 import {
   IdemRuns,
   mergeRecords,
@@ -55,17 +56,21 @@ function runsOf(fileSystem: FileSystem, book: string, bookDir: string, index: Id
   return index.runs as IdemRuns;
 }
 
-/** The spilling records with their frame positions (section 9.2). */
-function positioned(records: Map<string, { txid: string; seq: number; atUs: number }>, log: SegmentLog): RunRecord[] {
-  return [...records].map(([key, record]) => ({ key, ...record, segmentBase: log.baseOf(record.seq), offsetBytes: log.offsetOf(record.seq) }));
+/** The records of the spill in flight with their frame positions (section 9.2). */
+function positioned(index: IdemIndex, log: SegmentLog): RunRecord[] {
+  const records: RunRecord[] = [];
+  for (const { key, seq, atUs, txids, txidOffset } of index.spillingEntries()) {
+    records.push({ key, txid: readTxid(txids, txidOffset), seq, atUs, segmentBase: log.baseOf(seq), offsetBytes: log.offsetOf(seq) });
+  }
+  return records;
 }
 
 /** Spills synchronously during recovery whenever the hot map exceeds the cap (section 9.8 step 6). */
 export function spillNow(fileSystem: FileSystem, log: SegmentLog, index: IdemIndex, idemHotCap: number): void {
   if (index.hotSize <= idemHotCap) return;
   const runs = runsOf(fileSystem, log.book, log.bookDir, index);
-  const spilling = index.beginSpill(Math.floor(idemHotCap / 2));
-  const records = positioned(spilling, log);
+  index.beginSpill(Math.floor(idemHotCap / 2));
+  const records = positioned(index, log);
   const end = records[records.length - 1]!.seq;
   try {
     runs.install(writeRun(fileSystem, log.bookDir, runs.nextNumber(), index.spilledThroughSeq, end, sortByKey(records)));
@@ -132,13 +137,13 @@ export class IdemMaintenance {
     if (this.#failedAtSeq !== null && this.log.lastSeq <= this.#failedAtSeq) return false;
     this.#failedAtSeq = null;
     if (this.index.hotSize > this.idemHotCap) {
-      const spilling = this.index.beginSpill(Math.floor(this.idemHotCap / 2));
-      const records = positioned(spilling, this.log);
+      this.index.beginSpill(Math.floor(this.idemHotCap / 2));
+      const records = positioned(this.index, this.log);
       try {
         this.#begin('spill', this.index.spilledThroughSeq, records[records.length - 1]!.seq, sortByKey(records), []);
       } catch (error) {
-        // S3: a spill that cannot even start (numbering its run lists the directory) puts its
-        // records back; left in the spilling map, the next spill would replace and forget them.
+        // S3: a spill that cannot even start (numbering its run lists the directory) ends here;
+        // its records never left the hot records.
         this.index.abortSpill();
         return this.#cannotStart('spill', error);
       }
