@@ -51,3 +51,35 @@ test('syncAll: one outcome per request, in order, from the writer and from ready
     removeDir(dir);
   }
 });
+
+test('start: a background fsync runs on a free helper, which syncAll leaves alone until its outcome is collected (S5)', async () => {
+  const dir = makeTempDir();
+  const pool = new SyncPool();
+  const fds: number[] = [];
+  try {
+    for (let index = 0; index < 3; index++) {
+      const fd = fs.openSync(path.join(dir, `f${index}`), 'w');
+      fs.writeSync(fd, Buffer.from(`file ${index}`));
+      fds.push(fd);
+    }
+    assert.equal(pool.start({ fd: fds[0]!, dataOnly: false }), null, 'no helper is running yet: the caller fsyncs itself');
+    await waitUntil(() => pool.readyHelpers === 1, 10_000, 'the first helper to start');
+    const pending = pool.start({ fd: fds[0]!, dataOnly: false });
+    assert(pending !== null);
+    assert.equal(pool.readyHelpers, 0, 'the helper is reserved');
+    assert.equal(pool.start({ fd: fds[1]!, dataOnly: false }), null, 'and not asked twice');
+    // syncAll meanwhile: every request gets its outcome without the reserved helper.
+    assert.deepEqual(pool.syncAll([{ fd: fds[1]!, dataOnly: true }, { fd: fds[2]!, dataOnly: true }]), [null, null]);
+    assert.equal(pending.finish(), null);
+    assert.throws(() => pending.finish(), /collected once/);
+    await waitUntil(() => pool.readyHelpers >= 1, 10_000, 'the helper to be free again');
+    // A failure carries the system's code.
+    const failing = pool.start({ fd: 1_000_000, dataOnly: true });
+    assert(failing !== null);
+    assert.equal((failing.finish() as NodeJS.ErrnoException).code, 'EBADF');
+  } finally {
+    pool.close();
+    for (const fd of fds) fs.closeSync(fd);
+    removeDir(dir);
+  }
+});

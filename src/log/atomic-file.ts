@@ -6,11 +6,15 @@
  *
  * A large file is also fsynced every FLUSH_EVERY_BYTES while it is written: the page cache would
  * otherwise hold all of it until `install`, whose single fsync (hundreds of MiB for a big book's
- * snapshot) would stall the worker's next batches for that long at once.
+ * snapshot) would stall the worker's next batches for that long at once. Where the file system
+ * can (FileSystem.fsyncStart, a sync helper thread), those flushes run in the background: each is
+ * collected at the next flush, at `install` or at `abandon`, and the descriptor stays open until
+ * then. A failed one fails that next step, so the file is abandoned, never installed; no fsync is
+ * retried.
  */
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { writeAll, type FileSystem } from './file-system.js';
+import { writeAll, type FileSystem, type PendingSync } from './file-system.js';
 
 const FLUSH_EVERY_BYTES = 8 * 1024 * 1024;
 
@@ -19,6 +23,7 @@ export class AtomicFileWriter {
   #fd: number | null = null;
   #crc = 0;
   #unflushedBytes = 0;
+  #flushing: PendingSync | null = null;
 
   constructor(
     readonly fileSystem: FileSystem,
@@ -44,15 +49,28 @@ export class AtomicFileWriter {
     writeAll(this.fileSystem, this.#fd, chunks);
     for (const chunk of chunks) this.#unflushedBytes += chunk.length;
     if (this.#unflushedBytes >= FLUSH_EVERY_BYTES) {
-      this.fileSystem.fsyncSync(this.#fd); // a failure throws: the caller abandons the file
+      this.#collectFlush(); // a failure throws: the caller abandons the file
+      const request = { fd: this.#fd, dataOnly: false };
+      this.#flushing = this.fileSystem.fsyncStart?.(request) ?? null;
+      if (this.#flushing === null) this.fileSystem.fsyncSync(this.#fd);
       this.#unflushedBytes = 0;
     }
+  }
+
+  /** Waits for the background flush, if one runs; throws its error. */
+  #collectFlush(): void {
+    const flushing = this.#flushing;
+    if (flushing === null) return;
+    this.#flushing = null;
+    const error = flushing.finish();
+    if (error !== null) throw error;
   }
 
   /** fsync, close, rename into place, fsync the directory. Throws on failure (then call abandon). */
   install(): void {
     const fileSystem = this.fileSystem;
     this.#fd ??= fileSystem.openSync(this.tmpPath, 'wx');
+    this.#collectFlush();
     fileSystem.fsyncSync(this.#fd);
     fileSystem.closeSync(this.#fd);
     this.#fd = null;
@@ -62,6 +80,8 @@ export class AtomicFileWriter {
 
   /** Gives up: closes and removes the temporary file if it can (otherwise the next open does, R18). */
   abandon(): void {
+    this.#flushing?.finish(); // its outcome no longer matters, but the descriptor is in use until then
+    this.#flushing = null;
     if (this.#fd !== null) {
       try {
         this.fileSystem.closeSync(this.#fd);

@@ -30,7 +30,7 @@
  *     stays within the process's limit. A smaller share makes its books' fsyncs one at a time.
  */
 import fs from 'node:fs';
-import { fsyncAll, fsyncEach, isDescriptorPressure, type FileSystem, type OpenFlags, type SyncRequest } from './file-system.js';
+import { fsyncAll, fsyncEach, isDescriptorPressure, type FileSystem, type OpenFlags, type PendingSync, type SyncRequest } from './file-system.js';
 import type { SegmentPrechecks, SegmentToPrecheck } from './segment-precheck.js';
 import { SYNC_HELPERS_MAX } from './sync-pool.js';
 import {
@@ -161,6 +161,10 @@ export class BudgetedFileSystem implements FileSystem {
   }
   fsyncAllSync(requests: readonly SyncRequest[]): Array<Error | null> {
     return this.concurrentSyncs ? fsyncAll(this.#inner, requests) : fsyncEach(this.#inner, requests); // F5
+  }
+  /** Background fsyncs of snapshot and run files use the sync helpers, so only with their share (F5). */
+  fsyncStart(request: SyncRequest): PendingSync | null {
+    return this.concurrentSyncs ? (this.#inner.fsyncStart?.(request) ?? null) : null;
   }
   /**
    * Segment prechecks at open run on helper threads outside the count, each an event loop and one

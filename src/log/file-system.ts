@@ -19,6 +19,12 @@ export interface SyncRequest {
   dataOnly: boolean;
 }
 
+/** An fsync running on a helper thread (FileSystem.fsyncStart). */
+export interface PendingSync {
+  /** Waits for the fsync; its outcome, null or the error. Call exactly once. */
+  finish(): Error | null;
+}
+
 export type OpenFlags = 'r' | 'r+' | 'a' | 'wx' | 'create';
 
 const CREATE_FLAGS = fs.constants.O_RDWR | fs.constants.O_CREAT;
@@ -43,6 +49,12 @@ export interface FileSystem {
    * error). Without it, fsyncAll calls fsyncSync for each in turn (src/log/sync-pool.ts).
    */
   fsyncAllSync?(requests: readonly SyncRequest[]): Array<Error | null>;
+  /**
+   * Optional: starts an fsync on a helper thread and returns at once; `finish` waits for it and
+   * returns its outcome (null or the error). Null when no helper is free: the caller fsyncs itself.
+   * The descriptor must stay open until `finish` returned.
+   */
+  fsyncStart?(request: SyncRequest): PendingSync | null;
   /**
    * Optional: starts verifying `segments` on helper threads while recovery does other work
    * (src/log/segment-precheck.ts); null when not worth it. Only the real file system has it: the

@@ -14,6 +14,11 @@
  *     that helper is not asked again.
  * S4. Helper threads are started on first need, unreferenced (an idle store does not keep the
  *     process alive), and ended by close().
+ * S5. A helper may also run one fsync in the background (start): the periodic flushes of a
+ *     snapshot or run file being written, so the writer goes on with its batches instead of
+ *     waiting for megabytes to reach the disk. Such a helper is reserved until the writer collects
+ *     the outcome (finish, which takes the request back and does it itself if the helper never
+ *     took it, as in S3), and syncAll does not ask it meanwhile.
  *
  * Each helper owns five Int32 cells of one SharedArrayBuffer: state (IDLE, ASKED, TAKEN, DONE),
  * descriptor, data-only flag, the errno of a failure (0 for success), and ready (1 once running).
@@ -21,7 +26,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { RealFileSystem, type SyncRequest } from './file-system.js';
+import assert from 'node:assert/strict';
+import { RealFileSystem, type PendingSync, type SyncRequest } from './file-system.js';
 import { startPrechecks, type SegmentPrechecks, type SegmentToPrecheck } from './segment-precheck.js';
 
 /** Helper threads one writer may start. */
@@ -50,6 +56,8 @@ export class SyncPool {
   readonly #helpers: Array<Worker | null> = [];
   /** Helpers that once failed to take a request in time: never asked again (S3). */
   readonly #broken = new Set<number>();
+  /** Helpers running a background fsync whose outcome the writer has not collected (S5). */
+  readonly #reserved = new Set<number>();
 
   constructor(readonly helpersMax: number = SYNC_HELPERS_MAX) {
     this.#cells = new Int32Array(new SharedArrayBuffer(Math.max(1, helpersMax) * CELLS * 4));
@@ -58,19 +66,43 @@ export class SyncPool {
   /** Helpers running and not known broken: the ones syncAll asks. */
   get readyHelpers(): number {
     let ready = 0;
-    for (let helper = 0; helper < this.#helpers.length; helper++) {
-      if (!this.#broken.has(helper) && Atomics.load(this.#cells, helper * CELLS + READY) === 1) ready++;
-    }
+    for (let helper = 0; helper < this.#helpers.length; helper++) if (this.#isFree(helper)) ready++;
     return ready;
+  }
+
+  #isFree(helper: number): boolean {
+    return !this.#broken.has(helper) && !this.#reserved.has(helper) && Atomics.load(this.#cells, helper * CELLS + READY) === 1;
+  }
+
+  /**
+   * Starts `request` on a free helper and returns at once (S5); null when none is free yet (the
+   * first call starts one for the next time).
+   */
+  start(request: SyncRequest): PendingSync | null {
+    this.#start(Math.min(1, this.helpersMax));
+    for (let helper = 0; helper < this.#helpers.length; helper++) {
+      if (!this.#isFree(helper)) continue;
+      this.#reserved.add(helper);
+      this.#ask(helper, request);
+      let finished = false;
+      return {
+        finish: () => {
+          assert(!finished, 'a background fsync is collected once');
+          finished = true;
+          const outcome = this.#await(helper, request);
+          this.#reserved.delete(helper);
+          return outcome;
+        },
+      };
+    }
+    return null;
   }
 
   /** Fsyncs every request at once (S1); the outcome of each, in order: null, or the error (S2). */
   syncAll(requests: readonly SyncRequest[]): Array<Error | null> {
     this.#start(Math.min(this.helpersMax, requests.length - 1));
     const ready: number[] = [];
-    for (let helper = 0; helper < this.#helpers.length; helper++) {
-      if (!this.#broken.has(helper) && Atomics.load(this.#cells, helper * CELLS + READY) === 1) ready.push(helper);
-    }
+    for (let helper = 0; helper < this.#helpers.length; helper++) if (this.#isFree(helper)) ready.push(helper);
     const outcomes: Array<Error | null> = new Array(requests.length).fill(null);
     let next = 0;
     while (next < requests.length) {
@@ -150,6 +182,11 @@ export class ConcurrentSyncFileSystem extends RealFileSystem {
   fsyncAllSync(requests: readonly SyncRequest[]): Array<Error | null> {
     this.#pool ??= new SyncPool();
     return this.#pool.syncAll(requests);
+  }
+
+  fsyncStart(request: SyncRequest): PendingSync | null {
+    this.#pool ??= new SyncPool();
+    return this.#pool.start(request);
   }
 
   close(): void {
