@@ -197,6 +197,23 @@ describe('snapshot format version 2: round trips', () => {
       }
     }));
 
+  test('loading reads the file a chunk at a time: any chunk size, records across every boundary, the same state', () =>
+    withTemp((dir) => {
+      const state = randomState(5, { accounts: 40, transactions: 600, longKeyEvery: 13, spill: true });
+      const seq = state.seqNext - 1;
+      const v2 = writeSnapshot(path.join(dir, 'v2'), state, 2048);
+      const v1 = writeSnapshotV1(path.join(dir, 'v1'), captureCut(state, positionOf));
+      const size = fs.statSync(v2).size;
+      for (const chunkBytes of [1, 7, 24, 100, 4096, 65_536, size - 1, size, size + 1]) {
+        assertSameState(loadSnapshot(realFs, v2, BOOK, seq, chunkBytes).state, state);
+        assertSameState(loadSnapshot(realFs, v1, BOOK, seq, chunkBytes).state, state);
+      }
+      // A file cut short in its last record, whatever the chunk: its length field no longer matches.
+      const cut = path.join(dir, 'cut');
+      fs.writeFileSync(cut, fs.readFileSync(v2).subarray(0, size - 20));
+      for (const chunkBytes of [7, 4096]) assert.throws(() => loadSnapshot(realFs, cut, BOOK, seq, chunkBytes), SnapshotUnusable);
+    }));
+
   test('the version-1 encoder of the tests writes what the store used to: the same records, 4,096 entries each', () => {
     const state = randomState(5, { accounts: 5, transactions: 5000, longKeyEvery: 0, spill: false });
     const records = snapshotRecords(snapshotFileV1(captureCut(state, positionOf)));
