@@ -6,7 +6,7 @@
  *
  *   npm run crash-campaign                    200 cycles
  *   npm run crash-campaign -- 1000 --seed 7   (or CRASH_CYCLES, CRASH_SEED)
- *   npm run crash-campaign -- 50 --snapshot-every 20 --idem-hot-cap 16 --segment-max 16384 --preallocate-chunk 4096
+ *   npm run crash-campaign -- 50 --snapshot-every 20 --idem-hot-cap 16 --segment-max 16384 --preallocate-chunk 4096 --precheck-from 0
  *   npm run crash-campaign -- 50 --plain      (the engine's default snapshot and spill settings)
  *   npm run crash-campaign -- 50 --dir /tmp/x --keep
  *
@@ -31,6 +31,8 @@ const options: CrashStoreOptions = args.flag('plain')
       segmentMax: args.number('segment-max', 16 * 1024),
       // Kills also land in preallocated segments: zero tails, fdatasyncs, cuts at rotation (segment.ts G9).
       preallocateChunkBytes: args.number('preallocate-chunk', 4096),
+      // Every reopen verifies the segments its snapshots cover on helper threads, however small.
+      precheckFromBytes: args.number('precheck-from', 0),
     };
 const given = args.value('dir');
 const dir = given ?? fs.mkdtempSync(path.join(os.tmpdir(), 'talea-crash-campaign-'));

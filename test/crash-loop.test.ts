@@ -21,10 +21,11 @@ test('kill -9 under load: every acknowledged commit survives exactly once (short
 test('kill -9 during snapshots, spills and merges: every acknowledged commit survives exactly once (short campaign)', async (t) => {
   // Section 13.3, second variant: small snapshotEvery and idemHotCap, so the kills land during
   // snapshot, spill and merge work; each cycle also retries acknowledged keys, many of them
-  // spilled to runs by then. The long campaign is `npm run crash-campaign`.
+  // spilled to runs by then; every reopen prechecks the covered segments on helper threads. The long
+  // campaign is `npm run crash-campaign`.
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'talea-crash-spill-'));
   try {
-    const options = { snapshotEvery: 20, idemHotCap: 16, segmentMax: 16 * 1024 };
+    const options = { snapshotEvery: 20, idemHotCap: 16, segmentMax: 16 * 1024, precheckFromBytes: 0 };
     // Each cycle outlives 40 acknowledged commits (two snapshot intervals) before its kill timer
     // starts, so snapshots and spills are reached however slow the machine is.
     const result = await runCrashCampaign(dir, 4, 20261126, (line) => t.diagnostic(line), options, 40);

@@ -15,12 +15,17 @@ export interface CrashStoreOptions {
   idemHotCap?: number;
   /** Preallocate segments from their first byte, this many bytes at a time (src/log/segment.ts G9). */
   preallocateChunkBytes?: number;
+  /** Precheck covered segments on helper threads at every reopen from this many bytes (src/log/segment-precheck.ts). */
+  precheckFromBytes?: number;
 }
 
 export function crashStoreOptions(options: CrashStoreOptions): LogStoreOptions {
-  const { preallocateChunkBytes, ...rest } = options;
-  const testHooks = preallocateChunkBytes === undefined ? undefined : { preallocate: { fromBytes: 0, chunkBytes: preallocateChunkBytes } };
-  return { workers: 2, segmentMax: 64 * 1024, ...rest, onWarning: () => undefined, ...(testHooks === undefined ? {} : { testHooks }) };
+  const { preallocateChunkBytes, precheckFromBytes, ...rest } = options;
+  const testHooks = {
+    ...(preallocateChunkBytes === undefined ? {} : { preallocate: { fromBytes: 0, chunkBytes: preallocateChunkBytes } }),
+    ...(precheckFromBytes === undefined ? {} : { precheckFromBytes }),
+  };
+  return { workers: 2, segmentMax: 64 * 1024, ...rest, onWarning: () => undefined, ...(Object.keys(testHooks).length === 0 ? {} : { testHooks }) };
 }
 
 export const CRASH_ASSET = 'USD';
