@@ -98,7 +98,9 @@ export function precheckSegment(file: string, base: number, chunkBytes = PRECHEC
         }
         filled -= local;
         bufferStart = offset;
-        filled += readInto(fd, buffer, filled, bufferStart + filled);
+        const read = readInto(fd, buffer, filled, bufferStart + filled);
+        if (read === 0) break; // shorter than it was: the worker reads it and decides
+        filled += read;
         onChunk();
         continue;
       }

@@ -802,7 +802,11 @@ export class Shard {
       for (const { base, name } of files.segments) if (base <= newest) segments.push({ file: path.join(bookDir, name), base });
     }
     if (segments.length === 0) return null;
-    return this.#fileSystem.precheckSegments(segments, this.#config.precheckFromBytes ?? PRECHECK_FROM_BYTES, this.#config.scanChunkBytes ?? PRECHECK_CHUNK_BYTES);
+    try {
+      return this.#fileSystem.precheckSegments(segments, this.#config.precheckFromBytes ?? PRECHECK_FROM_BYTES, this.#config.scanChunkBytes ?? PRECHECK_CHUNK_BYTES);
+    } catch {
+      return null; // an accelerator only (P3): recovery reads every segment itself and meets any error there
+    }
   }
 
   #recoverOne(book: string, slot: number, prechecks: SegmentPrechecks | null, result: RecoverResult): void {
