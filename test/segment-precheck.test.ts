@@ -20,7 +20,7 @@ import { StoreError } from '../src/core/errors.js';
 import type { OpenFlags } from '../src/log/file-system.js';
 import { LogStore } from '../src/log/log-store.js';
 import type { LogStoreOptions, LogStoreWarning } from '../src/log/options.js';
-import { precheckSegment, startPrechecks, type SegmentPrecheck } from '../src/log/segment-precheck.js';
+import { precheckSegment, startPrechecks, type HelperPrechecks, type SegmentPrecheck } from '../src/log/segment-precheck.js';
 import { parseSegmentFileName } from '../src/log/segment.js';
 import { ConcurrentSyncFileSystem } from '../src/log/sync-pool.js';
 import { BOOK, mkTx, seed, segmentFiles, withDir } from './support/log-store-fixtures.js';
@@ -115,18 +115,24 @@ describe('precheckSegment', () => {
     }));
 });
 
+/** Helper threads for every one of `files`, however small, reading 64 bytes at a time. */
+function startHelpers(files: string[], helpers: number): HelperPrechecks {
+  const prechecks = startPrechecks(
+    files.map((file) => ({ file, base: baseOf(file) })),
+    helpers,
+    0,
+    64,
+  );
+  assert(prechecks !== null);
+  return prechecks;
+}
+
 describe('the helper pool', () => {
   test('gives the inline answers, and a segment a helper finished is never taken back', () =>
     withDir(async (dir) => {
       await buildBook(dir);
       const files = segmentFiles(dir, BOOK);
-      const prechecks = startPrechecks(
-        files.map((file) => ({ file, base: baseOf(file) })),
-        3,
-        0,
-        64,
-      );
-      assert(prechecks !== null);
+      const prechecks = startHelpers(files, 3);
       try {
         for (let waited = 0; prechecks.unfinished > 0; waited += 10) {
           assert(waited < 30_000, 'the helpers finish');
@@ -145,13 +151,7 @@ describe('the helper pool', () => {
     withDir(async (dir) => {
       await buildBook(dir);
       const files = segmentFiles(dir, BOOK);
-      const prechecks = startPrechecks(
-        files.map((file) => ({ file, base: baseOf(file) })),
-        1,
-        0,
-        64,
-      );
-      assert(prechecks !== null);
+      const prechecks = startHelpers(files, 1);
       try {
         // Taken before the one helper thread can have started: the caller walks it itself (P3).
         assert.equal(prechecks.take(files[files.length - 1]!), null);
@@ -249,6 +249,22 @@ function copyTree(source: string, target: string): void {
   fs.cpSync(source, target, { recursive: true });
 }
 
+/**
+ * Opens `dir` with prechecks and a copy of it without, asserts that both read the same, and
+ * returns what the first read.
+ */
+async function openBothWays(dir: string): Promise<Opened> {
+  const inlineDir = `${dir}-inline`;
+  copyTree(dir, inlineDir);
+  try {
+    const pooled = await openAndRead(dir, new CountingFileSystem(), true);
+    assert.deepEqual(pooled, await openAndRead(inlineDir, new CountingFileSystem(), false));
+    return pooled;
+  } finally {
+    fs.rmSync(inlineDir, { recursive: true, force: true });
+  }
+}
+
 describe('LogStore open with prechecks', () => {
   test('opens to the same state, and the worker reads almost none of the covered segments', () =>
     withDir(async (dir) => {
@@ -314,16 +330,7 @@ describe('LogStore open with prechecks', () => {
       } finally {
         fs.rmSync(other, { recursive: true, force: true });
       }
-      const inlineDir = `${dir}-inline`;
-      copyTree(dir, inlineDir);
-      try {
-        const pooled = await openAndRead(dir, new CountingFileSystem(), true);
-        const inline = await openAndRead(inlineDir, new CountingFileSystem(), false);
-        assert.deepEqual(pooled, inline);
-        assert(pooled.warnings.includes('SNAPSHOT_UNUSABLE'), pooled.warnings.join());
-      } finally {
-        fs.rmSync(inlineDir, { recursive: true, force: true });
-      }
+      assert((await openBothWays(dir)).warnings.includes('SNAPSHOT_UNUSABLE'));
     }));
 
   test('a torn tail after the snapshot is cut as before', () =>
@@ -332,17 +339,9 @@ describe('LogStore open with prechecks', () => {
       const files = segmentFiles(dir, BOOK);
       const final = files[files.length - 1]!;
       fs.appendFileSync(final, Buffer.from([0x30, 0, 0, 0, 1, 2, 3]));
-      const inlineDir = `${dir}-inline`;
-      copyTree(dir, inlineDir);
-      try {
-        const pooled = await openAndRead(dir, new CountingFileSystem(), true);
-        const inline = await openAndRead(inlineDir, new CountingFileSystem(), false);
-        assert.deepEqual(pooled, inline);
-        assert(pooled.warnings.includes('TORN_TAIL_TRUNCATED'), pooled.warnings.join());
-        assert.equal(fs.statSync(final).size, fs.statSync(segmentFiles(inlineDir, BOOK).at(-1)!).size);
-      } finally {
-        fs.rmSync(inlineDir, { recursive: true, force: true });
-      }
+      const size = fs.statSync(final).size;
+      assert((await openBothWays(dir)).warnings.includes('TORN_TAIL_TRUNCATED'));
+      assert.equal(fs.statSync(final).size, size - 7, 'the torn bytes are cut');
     }));
 
   test('a missing idempotency run (a hole, whose frames are decoded) still rebuilds, prechecks or not', () =>
@@ -352,15 +351,6 @@ describe('LogStore open with prechecks', () => {
       const runs = fs.readdirSync(bookDir).filter((name) => name.startsWith('idem-'));
       assert(runs.length > 0, 'the book has runs');
       fs.rmSync(path.join(bookDir, runs[0]!));
-      const inlineDir = `${dir}-inline`;
-      copyTree(dir, inlineDir);
-      try {
-        const pooled = await openAndRead(dir, new CountingFileSystem(), true);
-        const inline = await openAndRead(inlineDir, new CountingFileSystem(), false);
-        assert.deepEqual(pooled, inline);
-        assert(pooled.warnings.includes('RUN_REBUILT'), pooled.warnings.join());
-      } finally {
-        fs.rmSync(inlineDir, { recursive: true, force: true });
-      }
+      assert((await openBothWays(dir)).warnings.includes('RUN_REBUILT'));
     }));
 });
