@@ -16,7 +16,9 @@
  *     (up to the moment it is lost) and whenever a poll reads the heads. A book whose window
  *     started (last reach, or the book's LISTEN request if later) `windowMs` or more ago is
  *     reported once through `onUnreachable`, checked at every poll tick; its window then starts
- *     again, so a stream subscribed after the report gets a whole window of its own.
+ *     again, and so it does whenever a stream subscribes to a book already listened to, so a
+ *     stream subscribed after a report gets a whole window of its own (before, one subscribed
+ *     late in the window that followed a report could be ended IO within milliseconds).
  */
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
@@ -65,7 +67,11 @@ export class BookListener {
 
   /** Starts following a book: LISTEN, then a wake-up (the table may already be ahead). */
   add(book: string): void {
-    if (this.#closed || this.#books.has(book)) return;
+    if (this.#closed) return;
+    if (this.#books.has(book)) {
+      this.#windowStartMs.set(book, Date.now()); // L7: a new stream's whole window
+      return;
+    }
     const channel = channelOf(this.#options.schema, book);
     this.#books.set(book, channel);
     this.#byChannel.set(channel, book);
