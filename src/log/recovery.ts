@@ -21,7 +21,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { ApplyError, BookState, RepeatError } from './book-state.js';
-import { readBookFiles } from './book-files.js';
+import { readBookFiles, type BookFiles } from './book-files.js';
 import { StoreError } from '../core/errors.js';
 import type { DecodedPayload } from '../core/event-codec.js';
 import { readFully, type FileSystem } from './file-system.js';
@@ -121,6 +121,8 @@ export interface RecoverOptions {
   writeRuns: boolean;
   /** Frames helper threads verified while the snapshot loaded (src/log/segment-precheck.ts). */
   prechecks?: SegmentPrechecks | null;
+  /** The book directory's listing, when the caller has just read it (null: list it here). */
+  files?: BookFiles | null;
 }
 
 const READ_ONLY: RecoverOptions = { idemHotCap: Number.POSITIVE_INFINITY, writeRuns: false };
@@ -128,7 +130,7 @@ const READ_ONLY: RecoverOptions = { idemHotCap: Number.POSITIVE_INFINITY, writeR
 export function recoverBook(fileSystem: FileSystem, dataDir: string, book: string, options: RecoverOptions = READ_ONLY): RecoveredBook {
   const bookDir = bookDirectory(dataDir, book);
   const warnings: RecoveryWarning[] = [];
-  const files = readBookFiles(fileSystem, bookDir);
+  const files = options.files ?? readBookFiles(fileSystem, bookDir);
   // R18: never read, removed in the repair phase (ours only, C4).
   const temporaryFiles = files.temporary.map((name) => path.join(bookDir, name));
   const duplicate = files.duplicateBases[0];

@@ -77,24 +77,24 @@ class OffsetColumn {
   length = 0;
 
   push(value: number): void {
-    if (this.length === this.#values.length) {
-      const grown = new Float64Array(this.#values.length * 2);
-      grown.set(this.#values);
-      this.#values = grown;
-    }
+    this.#roomFor(1);
     this.#values[this.length++] = value;
   }
 
   pushAll(values: Float64Array): void {
-    let capacity = this.#values.length;
-    while (this.length + values.length > capacity) capacity *= 2;
-    if (capacity !== this.#values.length) {
-      const grown = new Float64Array(capacity);
-      grown.set(this.#values.subarray(0, this.length));
-      this.#values = grown;
-    }
+    this.#roomFor(values.length);
     this.#values.set(values, this.length);
     this.length += values.length;
+  }
+
+  /** Doubles the column until `count` more values fit. */
+  #roomFor(count: number): void {
+    let capacity = this.#values.length;
+    while (this.length + count > capacity) capacity *= 2;
+    if (capacity === this.#values.length) return;
+    const grown = new Float64Array(capacity);
+    grown.set(this.#values.subarray(0, this.length));
+    this.#values = grown;
   }
 
   at(index: number): number {

@@ -46,7 +46,7 @@ import {
   SNAPSHOT_SLICE_BYTES,
   WATERMARK_SLOTS_PER_CHUNK,
 } from '../core/limits.js';
-import { recoverBook, renamedFilesWarning, repairBook, type RepairPlan } from './recovery.js';
+import { recoverBook, renamedFilesWarning, repairBook, type RecoverOptions, type RepairPlan } from './recovery.js';
 import { IdemMaintenance } from './idem-spill.js';
 import { bookDirectory, SegmentLog, type WrittenBatch } from './segment.js';
 import { PRECHECK_CHUNK_BYTES, PRECHECK_FROM_BYTES, type SegmentPrechecks, type SegmentToPrecheck } from './segment-precheck.js';
@@ -774,9 +774,10 @@ export class Shard {
 
   #recover(books: Array<{ book: string; slot: number }>): RecoverResult {
     const result: RecoverResult = { books: [], assets: null };
-    const prechecks = this.#startPrechecks(books.map(({ book }) => book));
+    const listings = new Map<string, BookFiles>(); // each book's directory listed once, for both
+    const prechecks = this.#startPrechecks(books.map(({ book }) => book), listings);
     try {
-      for (const { book, slot } of books) this.#recoverOne(book, slot, prechecks, result);
+      for (const { book, slot } of books) this.#recoverOne(book, slot, { prechecks, files: listings.get(book) ?? null }, result);
     } finally {
       prechecks?.close();
     }
@@ -787,8 +788,9 @@ export class Shard {
    * Helper threads verify the segments that books' newest snapshots cover while the books load
    * (src/log/segment-precheck.ts); null when the file system offers none or there is too little
    * to read. Segments after every snapshot are decoded by the replay anyway and are left out.
+   * Each listing is kept in `listings`, so recovery does not list the directory again.
    */
-  #startPrechecks(books: string[]): SegmentPrechecks | null {
+  #startPrechecks(books: string[], listings: Map<string, BookFiles>): SegmentPrechecks | null {
     const segments: SegmentToPrecheck[] = [];
     for (const book of books) {
       const bookDir = bookDirectory(this.#config.dataDir, book);
@@ -798,6 +800,7 @@ export class Shard {
       } catch {
         continue; // the book's own recovery meets the error and reports it
       }
+      listings.set(book, files);
       const newest = Math.max(0, ...files.snapshots.map(({ seq }) => seq));
       for (const { base, name } of files.segments) if (base <= newest) segments.push({ file: path.join(bookDir, name), base });
     }
@@ -809,10 +812,10 @@ export class Shard {
     }
   }
 
-  #recoverOne(book: string, slot: number, prechecks: SegmentPrechecks | null, result: RecoverResult): void {
+  #recoverOne(book: string, slot: number, found: Pick<RecoverOptions, 'prechecks' | 'files'>, result: RecoverResult): void {
     this.#assertOwned(book);
     try {
-      const recovered = recoverBook(this.#fileSystem, this.#config.dataDir, book, { idemHotCap: this.#config.idemHotCap, writeRuns: true, prechecks });
+      const recovered = recoverBook(this.#fileSystem, this.#config.dataDir, book, { idemHotCap: this.#config.idemHotCap, writeRuns: true, ...found });
       const repair = { ...recovered.repair, temporaryFiles: recovered.temporaryFiles };
       recovered.state.attachWriter(this.#config.workerIndex);
       this.#configured(recovered.log);
