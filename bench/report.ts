@@ -233,9 +233,14 @@ function mainKind(scenario: string, label: string): string {
   return 'post';
 }
 
+/** The mixed scenario's lag pseudo-steps: this process's commits, and other processes' (`/p2`). */
+function isLagLabel(label: string): boolean {
+  return label === 'subscribe-lag' || label === 'subscribe-lag/p2';
+}
+
 /** The rows of one step: its op kind, or (mixed) all operations then each kind, or (overload) post then shed. */
 function rowKinds(scenario: string, label: string, steps: Array<StepResult | undefined>): string[] {
-  if (label === 'subscribe-lag') return ['subscribe-lag'];
+  if (isLagLabel(label)) return ['subscribe-lag'];
   const present = (kind: string): boolean => steps.some((step) => step?.latency[kind] !== undefined);
   if (scenario === 'mixed') return ['all', ...['post', 'balance', 'history', 'trial-balance'].filter(present)];
   if (scenario === 'overload') return ['post', ...(present('shed') ? ['shed'] : [])];
@@ -280,7 +285,7 @@ function rawStat(report: BenchReport, k: number): Stat | null {
 }
 
 function validMedian(step: StepResult | undefined): number | null {
-  if (step === undefined || step.invalid || step.label === 'subscribe-lag') return null;
+  if (step === undefined || step.invalid || isLagLabel(step.label)) return null;
   return step.throughput_ops_s.median;
 }
 
@@ -310,14 +315,21 @@ export function renderMarkdown(report: BenchReport): string {
   return [...conditionLines(report), ...READING_LINES, ...headlineLines(report), ...floorLines(report), ...detailLines(report)].join('\n');
 }
 
-/** One floor of spec/postgres-store.md 9.4 (and the issue's): a postgres figure and its minimum. */
+/**
+ * One floor of spec/postgres-store.md 9.4 (and the issue's): a postgres figure and its bound. A
+ * rate or a ratio is a minimum; a latency (`ms`) is a maximum.
+ */
 export interface FloorCheck {
   what: string;
   floor: number;
   /** The measured figure (a median), or null when the step was not run or was invalid. */
   measured: number | null;
-  /** A ratio floor (`/p2` ÷ one process) rather than a rate. */
-  ratio: boolean;
+  unit: 'per-s' | 'ratio' | 'ms';
+}
+
+export function floorMet(check: FloorCheck): boolean | null {
+  if (check.measured === null) return null;
+  return check.unit === 'ms' ? check.measured <= check.floor : check.measured >= check.floor;
 }
 
 function postgresStep(report: BenchReport, scenario: string, batchSize: number, label: string): StepResult | undefined {
@@ -334,21 +346,28 @@ export function postgresFloors(report: BenchReport): FloorCheck[] {
     const callers = callersOfLabel(step.label);
     return callers !== null && callers >= 64;
   });
+  const lagP50Ms = (label: string): number | null => {
+    const step = postgresStep(report, 'mixed', 1, label);
+    const p50 = step === undefined || step.invalid ? undefined : step.latency['subscribe-lag']?.p50_us.median;
+    return p50 === undefined ? null : p50 / 1000;
+  };
   const floors: FloorCheck[] = [
-    { what: 'post-one-book c1 (commits/s)', floor: 700, measured: rate('post-one-book', 1, 'c1'), ratio: false },
-    { what: 'post-one-book peak, c64–c1024 (commits/s)', floor: 5_600, measured: peak(peakSteps), ratio: false },
-    { what: 'post-one-book batch-100 at c8 (drafts/s)', floor: 8_800, measured: rate('post-one-book', 100, 'c8'), ratio: false },
-    { what: 'post-many-books books8 (commits/s)', floor: 3_500, measured: rate('post-many-books', 1, 'books8'), ratio: false },
-    { what: 'reads balance at c8 (per s)', floor: 5_400, measured: rate('reads', 1, 'balance/c8'), ratio: false },
-    { what: 'reads trial balance at c8 (per s)', floor: 5_000, measured: rate('reads', 1, 'trial-balance/c8'), ratio: false },
-    { what: 'reads history at c8 (per s)', floor: 1_000, measured: rate('reads', 1, 'history/c8'), ratio: false },
-    { what: 'mixed c32 (ops/s)', floor: 2_000, measured: rate('mixed', 1, 'c32'), ratio: false },
+    { what: 'post-one-book c1 (commits/s)', floor: 700, measured: rate('post-one-book', 1, 'c1'), unit: 'per-s' },
+    { what: 'post-one-book peak, c64–c1024 (commits/s)', floor: 5_600, measured: peak(peakSteps), unit: 'per-s' },
+    { what: 'post-one-book batch-100 at c8 (drafts/s)', floor: 8_800, measured: rate('post-one-book', 100, 'c8'), unit: 'per-s' },
+    { what: 'post-many-books books8 (commits/s)', floor: 3_500, measured: rate('post-many-books', 1, 'books8'), unit: 'per-s' },
+    { what: 'reads balance at c8 (per s)', floor: 5_400, measured: rate('reads', 1, 'balance/c8'), unit: 'per-s' },
+    { what: 'reads trial balance at c8 (per s)', floor: 5_000, measured: rate('reads', 1, 'trial-balance/c8'), unit: 'per-s' },
+    { what: 'reads history at c8 (per s)', floor: 1_000, measured: rate('reads', 1, 'history/c8'), unit: 'per-s' },
+    { what: 'mixed c32 (ops/s)', floor: 2_000, measured: rate('mixed', 1, 'c32'), unit: 'per-s' },
+    { what: 'subscribe lag p50, same process (mixed)', floor: 2, measured: lagP50Ms('subscribe-lag'), unit: 'ms' },
+    { what: 'subscribe lag p50, other process (mixed /p2)', floor: 10, measured: lagP50Ms('subscribe-lag/p2'), unit: 'ms' },
   ];
   for (const step of oneBook?.steps ?? []) {
     if (!step.label.endsWith('/p2')) continue;
     const one = rate('post-one-book', 1, step.label.slice(0, -'/p2'.length));
     const two = validMedian(step);
-    floors.push({ what: `post-one-book ${step.label} ÷ one process`, floor: 0.8, measured: one === null || two === null || one === 0 ? null : two / one, ratio: true });
+    floors.push({ what: `post-one-book ${step.label} ÷ one process`, floor: 0.8, measured: one === null || two === null || one === 0 ? null : two / one, unit: 'ratio' });
   }
   return floors;
 }
@@ -360,9 +379,11 @@ function floorLines(report: BenchReport): string[] {
   lines.push('| step | floor | postgres | met |');
   lines.push('|---|---:|---:|---|');
   for (const check of postgresFloors(report)) {
-    const show = (value: number): string => (check.ratio ? `${value.toFixed(2)}×` : formatCount(value));
-    const met = check.measured === null ? 'not measured' : check.measured >= check.floor ? 'yes' : '**no**';
-    lines.push(`| ${check.what} | ≥ ${show(check.floor)} | ${check.measured === null ? '—' : show(check.measured)} | ${met} |`);
+    const show = (value: number): string =>
+      check.unit === 'ratio' ? `${value.toFixed(2)}×` : check.unit === 'ms' ? `${formatCount(value)} ms` : formatCount(value);
+    const met = floorMet(check);
+    const bound = check.unit === 'ms' ? '≤' : '≥';
+    lines.push(`| ${check.what} | ${bound} ${show(check.floor)} | ${check.measured === null ? '—' : show(check.measured)} | ${met === null ? 'not measured' : met ? 'yes' : '**no**'} |`);
   }
   lines.push('');
   return lines;
@@ -419,7 +440,7 @@ function headlineLines(report: BenchReport): string[] {
   const rawPeak = report.raw_limit.length === 0 ? null : Math.max(...report.raw_limit.map((entry) => entry.frames_per_s.median));
   for (const group of scenarioGroups(report)) {
     const { labels, byLabel } = stepsOf(report, group.scenario, group.batchSize);
-    const plainLabels = labels.filter((label) => !label.endsWith('/w1') && !label.endsWith('/p2') && label !== 'subscribe-lag' && label !== 'retry-to-success');
+    const plainLabels = labels.filter((label) => !label.endsWith('/w1') && !label.endsWith('/p2') && !isLagLabel(label) && label !== 'retry-to-success');
     const logPeak = peak(plainLabels.map((label) => byLabel.get(label)!.log));
     const sqlitePeak = peak(plainLabels.map((label) => byLabel.get(label)!.sqlite));
     const postgresPeak = peak(plainLabels.map((label) => byLabel.get(label)!.postgres));
@@ -461,7 +482,7 @@ function detailLines(report: BenchReport): string[] {
     lines.push('');
     const withRaw = group.scenario === 'post-one-book';
     const withW1 = group.scenario === 'post-many-books' && labels.some((label) => label.endsWith('/w1'));
-    const withP2 = labels.some((label) => label.endsWith('/p2'));
+    const withP2 = labels.some((label) => label.endsWith('/p2') && !isLagLabel(label));
     const overload = group.scenario === 'overload';
     const header = ['step', 'op'];
     for (const contender of shown) {
@@ -492,7 +513,7 @@ function detailLines(report: BenchReport): string[] {
           }
           const latency = op === 'all' ? undefined : step.latency[op];
           let rate: string;
-          if (label === 'subscribe-lag') rate = '—';
+          if (isLagLabel(label)) rate = '—';
           else if (op === 'all' || (first && group.scenario !== 'mixed')) rate = formatRate(step.throughput_ops_s);
           else rate = latency === undefined ? '—' : formatCount(latency.count / Math.max(1, step.throughput_ops_s.rounds.length) / step.measured_s);
           const shed = overload ? `${formatInteger(step.shed.median)} / ${formatPct(step.error_rate)}` : formatInteger(step.shed.median);
@@ -511,7 +532,7 @@ function detailLines(report: BenchReport): string[] {
         cells.push(first ? formatRatio(validMedian(log), validMedian(sqlite)) : '');
         if (shown.includes('postgres')) cells.push(first ? formatRatio(validMedian(log), validMedian(postgres)) : '');
         if (withP2) {
-          const one = label.endsWith('/p2') ? byLabel.get(label.slice(0, -'/p2'.length))?.postgres : undefined;
+          const one = label.endsWith('/p2') && !isLagLabel(label) ? byLabel.get(label.slice(0, -'/p2'.length))?.postgres : undefined;
           cells.push(first && one !== undefined ? formatRatio(validMedian(postgres), validMedian(one)) : first ? '—' : '');
         }
         if (withRaw) {

@@ -17,6 +17,7 @@ import {
   BENCH_END,
   PUBLISHED_FILES,
   postgresFloors,
+  floorMet,
   publicationRefusal,
   publishedTexts,
   renderHeadline,
@@ -261,6 +262,31 @@ describe('bench:readme', () => {
     assert.ok(markdown.includes('| reads balance at c8 (per s) | ≥ 5,400 | 5,000 | **no** |'));
     assert.ok(markdown.includes('| post-one-book batch-100 at c8 (drafts/s) | ≥ 8,800 | — | not measured |'));
     assert.ok(markdown.includes('| post-one-book c64/p2 ÷ one process | ≥ 0.80× | 0.90× | yes |'));
+  });
+
+  test('postgres: the subscribe lag of the same and of another process, each against its ceiling', () => {
+    const report = withPostgres();
+    const lagStep = (label: string, p50Us: number): StepResult => ({ ...step(label, 4, 0, 'subscribe-lag'), latency: { 'subscribe-lag': percentiles(p50Us) } });
+    report.scenarios.push(
+      scenario('mixed', 'postgres', [step('c32', 32, 4000, 'post'), step('c32/p2', 32, 3000, 'post'), lagStep('subscribe-lag', 3500), lagStep('subscribe-lag/p2', 9000)]),
+    );
+    const byName = new Map(postgresFloors(report).map((floor) => [floor.what, floor]));
+    const same = byName.get('subscribe lag p50, same process (mixed)')!;
+    const other = byName.get('subscribe lag p50, other process (mixed /p2)')!;
+    assert.equal(same.measured, 3.5);
+    assert.equal(other.measured, 9);
+    // A latency is a ceiling: 3.5 ms misses 2 ms, 9 ms meets 10 ms.
+    assert.equal(floorMet(same), false);
+    assert.equal(floorMet(other), true);
+    const markdown = renderMarkdown(report);
+    assert.ok(markdown.includes('| subscribe lag p50, same process (mixed) | ≤ 2.00 ms | 3.50 ms | **no** |'), markdown);
+    assert.ok(markdown.includes('| subscribe lag p50, other process (mixed /p2) | ≤ 10.0 ms | 9.00 ms | yes |'));
+    // The lag pseudo-steps are neither peaks nor /p2 variants of a step.
+    assert.match(markdown, /\| subscribe-lag\/p2 \| subscribe-lag \|( — \|){16} 9\.00 \|/);
+    assert.equal(byName.get('mixed c32 (ops/s)')!.measured, 4000);
+    // Without a mixed scenario, both are not measured.
+    const bare = new Map(postgresFloors(withPostgres()).map((floor) => [floor.what, floor]));
+    assert.equal(floorMet(bare.get('subscribe lag p50, same process (mixed)')!), null);
   });
 
   test('a report whose PostgreSQL read back a durability setting off is never published', () => {
