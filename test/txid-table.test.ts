@@ -97,3 +97,48 @@ test('TxidTable#importColumns: a txid already present, or twice in the columns, 
   assert(table.importColumns(bytesOf(txids.slice(900)), values(100, 901)));
   assert.deepEqual([...table.entries()], txids.map((txid, index) => [txid, index + 1]));
 });
+
+test("TxidTable#adoptColumns takes another table's entries and index: it answers like that table and keeps growing", () => {
+  fc.assert(
+    fc.property(fc.uniqueArray(fc.uuid(), { minLength: 1, maxLength: 400 }), fc.array(fc.uuid(), { maxLength: 100 }), (txids, later) => {
+      const source = new TxidTable();
+      txids.forEach((txid, index) => source.set(txid, index));
+      const table = new TxidTable();
+      table.adoptColumns(source.keyBytes(), new Float64Array(txids.length).fill(7), source.indexCopy());
+      const model = new Map(txids.map((txid) => [txid, 7]));
+      for (const txid of later) {
+        assert.equal(table.set(txid, 8), !model.has(txid));
+        if (!model.has(txid)) model.set(txid, 8);
+      }
+      assert.deepEqual([...table.entries()], [...model.entries()]);
+      for (const [txid, value] of model) assert.equal(table.get(txid), value);
+      assert.equal(table.get('00000000-0000-0000-0000-000000000000'), model.get('00000000-0000-0000-0000-000000000000'));
+      // The source is not shared: its own entries are unchanged.
+      assert.equal(source.size, txids.length);
+    }),
+    { numRuns: 200 },
+  );
+});
+
+test('TxidTable#adoptColumns refuses an index that does not fit the entries, and a table that is not empty', () => {
+  const source = new TxidTable();
+  const txids = Array.from({ length: 100 }, () => randomUUID());
+  txids.forEach((txid, index) => source.set(txid, index));
+  const keys = source.keyBytes();
+  const values = new Float64Array(100);
+  const index = source.indexCopy();
+  const duplicated = index.slice();
+  const first = duplicated.findIndex((position) => position !== -1);
+  const second = duplicated.findIndex((position, slot) => slot > first && position !== -1);
+  duplicated[second] = duplicated[first]!;
+  assert.throws(() => new TxidTable().adoptColumns(keys, values, duplicated), 'a position twice');
+  assert.throws(() => new TxidTable().adoptColumns(keys.subarray(0, 99 * 16), values.subarray(0, 99), index), 'a position past the entries');
+  assert.throws(() => new TxidTable().adoptColumns(keys, values, new Int32Array(128).fill(-1)), 'entries missing from the index');
+  assert.throws(() => new TxidTable().adoptColumns(keys, values, index.subarray(0, 100)), 'not a power of two');
+  const used = new TxidTable();
+  used.set(randomUUID(), 1);
+  assert.throws(() => used.adoptColumns(keys, values, index), 'not empty');
+  const adopted = new TxidTable();
+  adopted.adoptColumns(keys, values, index);
+  assert.equal(adopted.get(txids[42]!), 0);
+});

@@ -188,8 +188,14 @@ export class LogStore extends BaseStore {
       const ordinal = this.#bookOrdinal(book.book);
       const balances = this.#entry(book.book).balances;
       forEachSharedAccount(book.accounts, (path, asset, credit) => balances.addAccount(path, asset, credit));
-      // All at once when no txid is shared (the table is unchanged if one is), else one by one.
-      if (this.#txids.importColumns(book.txidBytes, new Float64Array(book.txidBytes.length / 16).fill(ordinal))) continue;
+      // The first book's txids come with its worker's index; the others are added all at once when
+      // no txid is shared (the table is unchanged if one is), else one by one.
+      const ordinals = new Float64Array(book.txidBytes.length / 16).fill(ordinal);
+      if (this.#txids.size === 0 && ordinals.length > 0) {
+        this.#txids.adoptColumns(book.txidBytes, ordinals, book.txidIndex);
+        continue;
+      }
+      if (this.#txids.importColumns(book.txidBytes, ordinals)) continue;
       const shared = new Map<number, { count: number; first: string }>(); // ordinal of the earlier book → its txids here
       for (let offset = 0; offset < book.txidBytes.length; offset += 16) {
         if (this.#txids.setBytes(book.txidBytes, offset, ordinal)) continue;

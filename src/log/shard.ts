@@ -842,7 +842,8 @@ export class Shard {
         asset: account.asset,
         credit: account.normalSide === 'credit',
       }));
-      result.books.push({ book, lastSeq: recovered.state.lastSeq, txidBytes: recovered.state.txids.keyBytes(), accounts });
+      const txids = recovered.state.txids;
+      result.books.push({ book, lastSeq: recovered.state.lastSeq, txidBytes: txids.keyBytes(), txidIndex: txids.indexCopy(), accounts });
     } catch (error) {
       if (isDescriptorPressure(error)) {
         // Out of descriptors at open: a failed read, so the open fails IO and nothing is repaired.

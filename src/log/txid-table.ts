@@ -9,6 +9,8 @@
  * X1. Entries are never removed, and iteration is in insertion order, so the first `n` entries of
  *     a table stay the same while it grows (a snapshot's cut records only the count).
  * X2. A txid is present at most once.
+ * X3. An index holds positions only, placed by a fixed hash of the keys: it serves any table that
+ *     holds the same keys at the same positions, so a table can take another's with its entries.
  */
 import assert from 'node:assert/strict';
 import { readTxid, writeTxid } from './posting-index.js';
@@ -17,10 +19,10 @@ const TXID_BYTES = 16;
 const EMPTY = -1;
 
 export class TxidTable {
-  #keys = new Uint8Array(16 * TXID_BYTES);
-  #values = new Float64Array(16);
+  #keys: Uint8Array = new Uint8Array(16 * TXID_BYTES);
+  #values: Float64Array = new Float64Array(16);
   /** Positions into the dense arrays; a power of two in size, at most half full. */
-  #index = new Int32Array(32).fill(EMPTY);
+  #index: Int32Array = new Int32Array(32).fill(EMPTY);
   #size = 0;
   readonly #scratch = new Uint8Array(TXID_BYTES);
 
@@ -99,6 +101,38 @@ export class TxidTable {
     this.#size = first + count;
     assert(this.#size * 2 <= this.#index.length);
     return true;
+  }
+
+  /**
+   * Fills an empty table with another table's entries and its index (`indexCopy()` of a table
+   * holding exactly `keys`, in that order), adopting all three arrays: no txid is hashed again.
+   * For the router's first book at open, whose txids its worker has just indexed (X3).
+   */
+  adoptColumns(keys: Uint8Array, values: Float64Array, index: Int32Array): void {
+    const count = values.length;
+    assert(this.#size === 0 && count > 0);
+    assert.equal(keys.length, count * TXID_BYTES);
+    // X3. A cheap pass checks its shape: a power of two at least twice the entries, each position once.
+    assert(index.length >= 32 && (index.length & (index.length - 1)) === 0 && count * 2 <= index.length);
+    const seen = new Uint8Array(count);
+    let indexed = 0;
+    for (let slot = 0; slot < index.length; slot++) {
+      const position = index[slot]!;
+      if (position === EMPTY) continue;
+      assert(position >= 0 && position < count && seen[position] === 0);
+      seen[position] = 1;
+      indexed++;
+    }
+    assert.equal(indexed, count);
+    this.#keys = keys;
+    this.#values = values;
+    this.#index = index;
+    this.#size = count;
+  }
+
+  /** A copy of the index, for `adoptColumns` of a table that takes this one's entries. */
+  indexCopy(): Int32Array {
+    return this.#index.slice();
   }
 
   txidAt(position: number): string {

@@ -104,8 +104,12 @@ export type ReplyValue =
 export type Reply = { id: number; ok: true; value: ReplyValue } | { id: number; ok: false; error: WireError };
 
 export interface RecoverResult {
-  /** Per book, in request order: its last seq, or the error that refuses the open. */
-  books: Array<{ book: string; lastSeq: number; txidBytes: Uint8Array; accounts: SharedAccounts } | { book: string; error: WireError }>;
+  /**
+   * Per book, in request order: its last seq, txids (16 bytes each, in the book's order) and their
+   * index (TxidTable X3: the router adopts it for its first book instead of hashing every txid
+   * again), or the error that refuses the open.
+   */
+  books: Array<{ book: string; lastSeq: number; txidBytes: Uint8Array; txidIndex: Int32Array; accounts: SharedAccounts } | { book: string; error: WireError }>;
   /** `_system`'s registry, when this worker owns `_system`. */
   assets: AssetDef[] | null;
 }
