@@ -485,6 +485,28 @@ describe('LogStore (conformance 2.10)', () => {
     });
   });
 
+  test('a stream that begins while commits are in flight gets each of them without waiting for a later one (U6)', async () => {
+    await withDir(async (dir, track) => {
+      const store = track(await openStore(dir));
+      await seed(store);
+      for (let round = 0; round < 5; round++) {
+        const from = (await store.readEvents(BOOK, 1, 1000)).length + 1;
+        // Sent before the book has a stream: the store keeps no copy of these transactions, and
+        // the stream's catch-up read may be answered before they are durable.
+        const commits = Array.from({ length: 8 }, (_, index) => store.commit(mkTx(`u6-${round}-${index}`, 1n)));
+        const stream = store.subscribe(BOOK, from);
+        try {
+          const seqs: number[] = [];
+          for (let index = 0; index < commits.length; index++) seqs.push((await nextEvent(stream, 5_000)).seq);
+          const committed = await Promise.all(commits);
+          assert.deepEqual(seqs, committed.map((c) => c.seq).sort((a, b) => a - b));
+        } finally {
+          await stream.return();
+        }
+      }
+    });
+  });
+
   test('as_of_boundary_includes_all_commits_sharing_the_timestamp (frozen clock)', async () => {
     await withDir(async (dir, track) => {
       const clock = frozenClock();

@@ -13,6 +13,9 @@
  *     close() ends the stream (`done`); an aborted signal rejects with an AbortError. After a
  *     rejection the stream is finished and `next()` resolves `done`.
  * U5. Every delivered event is a fresh copy.
+ * U6. A store may announce a durable event it does not push (hub.missed): the stream then reads
+ *     the log from its next seq, as for a gap (U2), so the event arrives without waiting for the
+ *     next one to reveal the gap.
  */
 import { subscribeArguments } from './input.js';
 import { SUBSCRIBE_PAGE_EVENTS, SUBSCRIBER_EVENTS_BUFFERED_MAX } from './limits.js';
@@ -81,6 +84,16 @@ export class SubscriptionHub {
     const subscribers = this.#byBook.get(book);
     if (subscribers === undefined) return;
     for (const subscription of subscribers) subscription.push(events);
+  }
+
+  /**
+   * A newly durable event of `book` is not pushed (a store kept no copy of it, since the book had
+   * no stream when it was sent): each stream reads the log again from its next seq (U6).
+   */
+  missed(book: string): void {
+    const subscribers = this.#byBook.get(book);
+    if (subscribers === undefined) return;
+    for (const subscription of subscribers) subscription.reread();
   }
 
   /** The book has died: its streams drain what is durable, then reject with `error`. */
@@ -176,6 +189,13 @@ export class Subscription implements EventStream {
       }
       this.#live.push(event);
     }
+    this.#poke();
+  }
+
+  /** U6: an event was not pushed; read the log from the next seq before anything buffered. */
+  reread(): void {
+    if (this.#finished) return;
+    this.#caughtUp = false;
     this.#poke();
   }
 

@@ -312,22 +312,33 @@ export class LogStore extends BaseStore {
         for (const { index } of group) results[index] = { ok: false, error };
         continue;
       }
-      for (const { index, draft } of group) this.#sendCommit(new SlotTicket(this.#commitHooks, entry, draft.tx, slots, index), draft.eventJson);
+      for (const { index, draft } of group) this.#sendCommit(new SlotTicket(this.#commitHooks, entry, this.#keptContent(draft.tx), slots, index), draft.tx, draft.eventJson);
     }
     return slots.settled();
   }
 
   /** One admitted commit, settled as a promise. */
   #commitDraft(entry: BookEntry, draft: NormalisedTransaction): Promise<Committed> {
-    return new Promise<Committed>((resolve, reject) => this.#sendCommit(new PromiseTicket(this.#commitHooks, entry, draft.tx, resolve, reject), draft.eventJson));
+    return new Promise<Committed>((resolve, reject) =>
+      this.#sendCommit(new PromiseTicket(this.#commitHooks, entry, this.#keptContent(draft.tx), resolve, reject), draft.tx, draft.eventJson),
+    );
+  }
+
+  /**
+   * What a ticket keeps of its transaction until the commit is durable: its txid and book, and its
+   * content only when the book has streams to push it to. Commits in flight outlive young-generation
+   * collections, so a copy of each transaction kept for nothing was most of what they copied.
+   */
+  #keptContent(tx: Transaction): TicketContent {
+    return this.hub.hasSubscribers(tx.book) ? tx : { id: tx.id, book: tx.book, content: null };
   }
 
   /**
    * Sends one admitted commit, checking its txid store-wide on the way. The admission and the txid
    * reservation are released by the ticket just before it settles (CommitHooks.settled).
    */
-  #sendCommit(ticket: CommitTicket, eventJson: string): void {
-    const { tx, entry } = ticket;
+  #sendCommit(ticket: CommitTicket, tx: Transaction, eventJson: string): void {
+    const entry = ticket.entry;
     const ownerOrdinal = this.#txids.get(tx.id);
     const owner = ownerOrdinal === undefined ? undefined : this.#bookNames[ownerOrdinal];
     const reservation = this.#txidReservations.get(tx.id);
@@ -346,7 +357,11 @@ export class LogStore extends BaseStore {
       const tx = ticket.tx;
       this.#markDurable(ticket.entry);
       this.#txids.set(tx.id, this.#bookOrdinal(tx.book));
-      if (this.hub.hasSubscribers(tx.book)) this.#publish(tx.book, seq, at, { kind: 'transaction_posted', ...tx });
+      if (this.hub.hasSubscribers(tx.book)) {
+        // A stream that began while the commit was in flight reads the event from the log (U6).
+        if ('content' in tx) this.hub.missed(tx.book);
+        else this.hub.publish(tx.book, [{ seq, at, event: { kind: 'transaction_posted', ...tx } }]);
+      }
       return { txid: tx.id, seq, at };
     },
     settled: (ticket) => {
@@ -662,6 +677,9 @@ export function listBooks(root: string, fileSystem: FileSystem = new RealFileSys
   return books.sort();
 }
 
+/** A ticket's transaction: all of it, or (no stream to push it to) its txid and book only. */
+type TicketContent = Transaction | { id: string; book: string; content: null };
+
 interface CommitHooks {
   appended(ticket: CommitTicket, seq: number, at: string): Committed;
   settled(ticket: CommitTicket): void;
@@ -677,7 +695,7 @@ abstract class CommitTicket implements PendingRequest {
   constructor(
     readonly hooks: CommitHooks,
     readonly entry: BookEntry,
-    readonly tx: Transaction,
+    readonly tx: TicketContent,
   ) {}
 
   get book(): string {
@@ -700,7 +718,7 @@ class PromiseTicket extends CommitTicket {
   constructor(
     hooks: CommitHooks,
     entry: BookEntry,
-    tx: Transaction,
+    tx: TicketContent,
     readonly resolve: (value: Committed) => void,
     readonly reject: (error: StoreError) => void,
   ) {
@@ -734,7 +752,7 @@ class SlotTicket extends CommitTicket {
   constructor(
     hooks: CommitHooks,
     entry: BookEntry,
-    tx: Transaction,
+    tx: TicketContent,
     readonly slots: BatchSlots,
     readonly index: number,
   ) {
