@@ -226,6 +226,31 @@ test('5.4: strings are escaped as JSON.stringify escapes them, non-ASCII and "/"
   assert.ok(tx.includes('"metadata":{"ké\\n":"v\\u001f"}'));
 });
 
+test('5.4: transaction_posted writes each string as JSON.stringify does, lone surrogates included', () => {
+  // Any UTF-16 string (the store refuses lone surrogates, but the encoder must not depend on it).
+  const anyText = fc.oneof(fc.string({ unit: 'binary', maxLength: 10 }), fc.string({ unit: fc.constantFrom('a', '"', '\\', '\u0000', '\u001f', '\ud800', '\udc00', '😀'), maxLength: 6 }));
+  fc.assert(
+    fc.property(anyText, anyText, anyText, anyText, anyText, anyText, (book, path, asset, key, kind, value) => {
+      const tx = {
+        ...deposit,
+        book,
+        postings: [{ account: { book, path }, amount: { minor: -7n, asset }, direction: 'credit' as const }],
+        idempotency_key: key,
+        external_refs: [{ kind, value }],
+        metadata: null,
+      };
+      const q = JSON.stringify;
+      assert.equal(
+        encodeEvent(tx),
+        `{"kind":"transaction_posted","id":${q(tx.id)},"book":${q(book)},"postings":[{"account":{"book":${q(book)},"path":${q(path)}},` +
+          `"amount":{"minor":-7,"asset":${q(asset)}},"direction":"credit"}],"idempotency_key":${q(key)},"external_refs":[{"kind":${q(kind)},"value":${q(value)}}],` +
+          `"metadata":null,"occurred_at":${q(tx.occurred_at)}}`,
+      );
+    }),
+    { numRuns: 500 },
+  );
+});
+
 test('5.4: metadata keys are written in the object own order', () => {
   const text = encodeEvent({ ...deposit, metadata: { z: 1, a: { y: 2, b: 3 }, m: [{ q: 1, c: 2 }] } });
   assert.ok(text.includes('"metadata":{"z":1,"a":{"y":2,"b":3},"m":[{"q":1,"c":2}]}'), text);

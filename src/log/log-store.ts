@@ -79,7 +79,8 @@ export class LogStore extends BaseStore {
   readonly #txids = new TxidTable();
   readonly #bookNames: string[] = [];
   readonly #bookOrdinals = new Map<string, number>();
-  readonly #txidReservations = new Map<string, { book: string; count: number }>();
+  /** Txids of commits in flight → their book, with a count when more than one is in flight. */
+  readonly #txidReservations = new Map<string, string | { book: string; count: number }>();
   readonly #assets = new Map<string, AssetDef>();
   readonly #slotChunks: BigInt64Array[] = [];
   /** [batches, frames] fsynced per worker (ShardConfig.writeCounters). */
@@ -312,7 +313,7 @@ export class LogStore extends BaseStore {
         for (const { index } of group) results[index] = { ok: false, error };
         continue;
       }
-      for (const { index, draft } of group) this.#sendCommit(new SlotTicket(this.#commitHooks, entry, this.#keptContent(draft.tx), slots, index), draft.tx, draft.eventJson);
+      for (const { index, draft } of group) this.#sendCommit(new SlotTicket(this.#commitHooks, entry, draft.tx, this.#keptContent(draft.tx), slots, index), draft.tx, draft.eventJson);
     }
     return slots.settled();
   }
@@ -320,17 +321,18 @@ export class LogStore extends BaseStore {
   /** One admitted commit, settled as a promise. */
   #commitDraft(entry: BookEntry, draft: NormalisedTransaction): Promise<Committed> {
     return new Promise<Committed>((resolve, reject) =>
-      this.#sendCommit(new PromiseTicket(this.#commitHooks, entry, this.#keptContent(draft.tx), resolve, reject), draft.tx, draft.eventJson),
+      this.#sendCommit(new PromiseTicket(this.#commitHooks, entry, draft.tx, this.#keptContent(draft.tx), resolve, reject), draft.tx, draft.eventJson),
     );
   }
 
   /**
-   * What a ticket keeps of its transaction until the commit is durable: its txid and book, and its
-   * content only when the book has streams to push it to. Commits in flight outlive young-generation
-   * collections, so a copy of each transaction kept for nothing was most of what they copied.
+   * What a ticket keeps of its transaction until the commit is durable besides its txid and book:
+   * all of it only when the book has streams to push it to. Commits in flight outlive
+   * young-generation collections, so a copy of each transaction kept for nothing was most of what
+   * they copied.
    */
-  #keptContent(tx: Transaction): TicketContent {
-    return this.hub.hasSubscribers(tx.book) ? tx : { id: tx.id, book: tx.book, content: null };
+  #keptContent(tx: Transaction): Transaction | null {
+    return this.hub.hasSubscribers(tx.book) ? tx : null;
   }
 
   /**
@@ -341,11 +343,14 @@ export class LogStore extends BaseStore {
     const entry = ticket.entry;
     const ownerOrdinal = this.#txids.get(tx.id);
     const owner = ownerOrdinal === undefined ? undefined : this.#bookNames[ownerOrdinal];
-    const reservation = this.#txidReservations.get(tx.id);
-    const txidForeign = (owner !== undefined && owner !== tx.book) || (reservation !== undefined && reservation.book !== tx.book);
+    const held = this.#txidReservations.get(tx.id);
+    const heldBy = typeof held === 'string' ? held : held?.book;
+    const txidForeign = (owner !== undefined && owner !== tx.book) || (heldBy !== undefined && heldBy !== tx.book);
     if (!txidForeign) {
-      if (reservation === undefined) this.#txidReservations.set(tx.id, { book: tx.book, count: 1 });
-      else reservation.count++;
+      // One commit of a txid in flight is the book's name alone: no object per commit.
+      if (held === undefined) this.#txidReservations.set(tx.id, tx.book);
+      else if (typeof held === 'string') this.#txidReservations.set(tx.id, { book: held, count: 2 });
+      else held.count++;
     }
     ticket.txidForeign = txidForeign;
     this.#router.requestCommit(entry.worker, entry.slot, tx, eventJson, txidForeign, ticket);
@@ -354,22 +359,21 @@ export class LogStore extends BaseStore {
   /** What every commit ticket does on its acknowledgement and on settling: made once per store. */
   readonly #commitHooks: CommitHooks = {
     appended: (ticket, seq, at) => {
-      const tx = ticket.tx;
+      const { txid, book, content } = ticket;
       this.#markDurable(ticket.entry);
-      this.#txids.set(tx.id, this.#bookOrdinal(tx.book));
-      if (this.hub.hasSubscribers(tx.book)) {
+      this.#txids.set(txid, this.#bookOrdinal(book));
+      if (this.hub.hasSubscribers(book)) {
         // A stream that began while the commit was in flight reads the event from the log (U6).
-        if ('content' in tx) this.hub.missed(tx.book);
-        else this.hub.publish(tx.book, [{ seq, at, event: { kind: 'transaction_posted', ...tx } }]);
+        if (content === null) this.hub.missed(book);
+        else this.hub.publish(book, [{ seq, at, event: { kind: 'transaction_posted', ...content } }]);
       }
-      return { txid: tx.id, seq, at };
+      return { txid, seq, at };
     },
     settled: (ticket) => {
       this.#release(ticket.entry, 1);
       if (!ticket.txidForeign) {
-        const held = this.#txidReservations.get(ticket.tx.id)!;
-        held.count--;
-        if (held.count === 0) this.#txidReservations.delete(ticket.tx.id);
+        const held = this.#txidReservations.get(ticket.txid)!;
+        if (typeof held === 'string' || --held.count === 0) this.#txidReservations.delete(ticket.txid);
       }
     },
   };
@@ -677,9 +681,6 @@ export function listBooks(root: string, fileSystem: FileSystem = new RealFileSys
   return books.sort();
 }
 
-/** A ticket's transaction: all of it, or (no stream to push it to) its txid and book only. */
-type TicketContent = Transaction | { id: string; book: string; content: null };
-
 interface CommitHooks {
   appended(ticket: CommitTicket, seq: number, at: string): Committed;
   settled(ticket: CommitTicket): void;
@@ -692,14 +693,18 @@ interface CommitHooks {
 abstract class CommitTicket implements PendingRequest {
   txidForeign = false;
 
+  readonly txid: string;
+  readonly book: string;
+
   constructor(
     readonly hooks: CommitHooks,
     readonly entry: BookEntry,
-    readonly tx: TicketContent,
-  ) {}
-
-  get book(): string {
-    return this.tx.book;
+    tx: Transaction,
+    /** The transaction, kept only for the book's streams (LogStore#keptContent). */
+    readonly content: Transaction | null,
+  ) {
+    this.txid = tx.id;
+    this.book = tx.book;
   }
 
   appended(seq: number, at: string): Committed {
@@ -718,11 +723,12 @@ class PromiseTicket extends CommitTicket {
   constructor(
     hooks: CommitHooks,
     entry: BookEntry,
-    tx: TicketContent,
+    tx: Transaction,
+    content: Transaction | null,
     readonly resolve: (value: Committed) => void,
     readonly reject: (error: StoreError) => void,
   ) {
-    super(hooks, entry, tx);
+    super(hooks, entry, tx, content);
   }
 }
 
@@ -752,11 +758,12 @@ class SlotTicket extends CommitTicket {
   constructor(
     hooks: CommitHooks,
     entry: BookEntry,
-    tx: TicketContent,
+    tx: Transaction,
+    content: Transaction | null,
     readonly slots: BatchSlots,
     readonly index: number,
   ) {
-    super(hooks, entry, tx);
+    super(hooks, entry, tx, content);
     slots.expect();
   }
 
