@@ -71,36 +71,27 @@ export function encodeAccountOpened(def: AccountDef, cfg: AccountCfg): string {
   );
 }
 
-/**
- * `metadataJson` may be passed when the caller already holds the metadata's encoding. The pieces
- * are joined once: concatenating them builds a tree of partial strings that writing the event out
- * must flatten again (measured alone: a fifth less garbage, no slower).
- */
+/** `metadataJson` may be passed when the caller already holds the metadata's encoding. */
 export function encodeTransactionPosted(tx: Transaction, metadataJson?: string): string {
-  const parts: string[] = ['{"kind":"transaction_posted","id":', str(tx.id), ',"book":', str(tx.book), ',"postings":['];
+  let postings = '';
   for (let index = 0; index < tx.postings.length; index++) {
     const posting = tx.postings[index] as Posting;
-    parts.push(
-      index > 0 ? ',{"account":{"book":' : '{"account":{"book":',
-      str(posting.account.book),
-      ',"path":',
-      str(posting.account.path),
-      '},"amount":{"minor":',
-      posting.amount.minor.toString(),
-      ',"asset":',
-      str(posting.amount.asset),
-      '},"direction":"',
-      posting.direction,
-      '"}',
-    );
+    if (index > 0) postings += ',';
+    postings +=
+      `{"account":${encodeAccountId(posting.account)},"amount":{"minor":${posting.amount.minor.toString()},` +
+      `"asset":${str(posting.amount.asset)}},"direction":"${posting.direction}"}`;
   }
-  parts.push('],"idempotency_key":', str(tx.idempotency_key), ',"external_refs":[');
+  let refs = '';
   for (let index = 0; index < tx.external_refs.length; index++) {
     const ref = tx.external_refs[index] as ExternalRef;
-    parts.push(index > 0 ? ',{"kind":' : '{"kind":', str(ref.kind), ',"value":', str(ref.value), '}');
+    if (index > 0) refs += ',';
+    refs += `{"kind":${str(ref.kind)},"value":${str(ref.value)}}`;
   }
-  parts.push('],"metadata":', metadataJson ?? stringifyJson(tx.metadata), ',"occurred_at":', str(tx.occurred_at), '}');
-  return parts.join('');
+  return (
+    `{"kind":"transaction_posted","id":${str(tx.id)},"book":${str(tx.book)},"postings":[${postings}]` +
+    `,"idempotency_key":${str(tx.idempotency_key)},"external_refs":[${refs}]` +
+    `,"metadata":${metadataJson ?? stringifyJson(tx.metadata)},"occurred_at":${str(tx.occurred_at)}}`
+  );
 }
 
 export function encodeEvent(event: LedgerEvent): string {
