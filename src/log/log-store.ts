@@ -192,7 +192,7 @@ export class LogStore extends BaseStore {
       // The first book's txids come with its worker's index; the others are added all at once when
       // no txid is shared (the table is unchanged if one is), else one by one.
       const ordinals = new Float64Array(book.txidBytes.length / 16).fill(ordinal);
-      if (this.#txids.size === 0 && ordinals.length > 0) {
+      if (this.#txids.size === 0 && book.txidIndex !== null) {
         this.#txids.adoptColumns(book.txidBytes, ordinals, book.txidIndex);
         continue;
       }

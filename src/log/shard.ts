@@ -781,6 +781,14 @@ export class Shard {
     } finally {
       prechecks?.close();
     }
+    // The router adopts the index of the first book with txids in UTF-8 name order, which is this
+    // shard's first such book or another shard's: only that one is copied.
+    let first: (typeof result.books)[number] | null = null;
+    for (const entry of result.books) {
+      if ('error' in entry || entry.txidBytes.length === 0) continue;
+      if (first === null || Buffer.compare(Buffer.from(entry.book), Buffer.from(first.book)) < 0) first = entry;
+    }
+    if (first !== null && !('error' in first)) first.txidIndex = this.#books.get(first.book)!.state.txids.indexCopy();
     return result;
   }
 
@@ -842,8 +850,7 @@ export class Shard {
         asset: account.asset,
         credit: account.normalSide === 'credit',
       }));
-      const txids = recovered.state.txids;
-      result.books.push({ book, lastSeq: recovered.state.lastSeq, txidBytes: txids.keyBytes(), txidIndex: txids.indexCopy(), accounts });
+      result.books.push({ book, lastSeq: recovered.state.lastSeq, txidBytes: recovered.state.txids.keyBytes(), txidIndex: null, accounts });
     } catch (error) {
       if (isDescriptorPressure(error)) {
         // Out of descriptors at open: a failed read, so the open fails IO and nothing is repaired.

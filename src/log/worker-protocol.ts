@@ -105,11 +105,12 @@ export type Reply = { id: number; ok: true; value: ReplyValue } | { id: number; 
 
 export interface RecoverResult {
   /**
-   * Per book, in request order: its last seq, txids (16 bytes each, in the book's order) and their
-   * index (TxidTable X3: the router adopts it for its first book instead of hashing every txid
-   * again), or the error that refuses the open.
+   * Per book, in request order: its last seq, txids (16 bytes each, in the book's order), for the
+   * shard's first book with txids in UTF-8 name order their index too (TxidTable X3: the router
+   * adopts it for its first book instead of hashing every txid again), or the error that refuses
+   * the open.
    */
-  books: Array<{ book: string; lastSeq: number; txidBytes: Uint8Array; txidIndex: Int32Array; accounts: SharedAccounts } | { book: string; error: WireError }>;
+  books: Array<{ book: string; lastSeq: number; txidBytes: Uint8Array; txidIndex: Int32Array | null; accounts: SharedAccounts } | { book: string; error: WireError }>;
   /** `_system`'s registry, when this worker owns `_system`. */
   assets: AssetDef[] | null;
 }
