@@ -8,8 +8,11 @@
  * L2. Idempotency keys carry the run id, scenario, step, caller and operation number: distinct
  *     operations never collide and no run deduplicates against another.
  * L3. Input: one JSON argument (LoadSpec). Output: one JSON line (LoadResult) on stdout.
+ * L4. CPU over the window: this process's own (`process.cpuUsage`) and, given its pid, the server
+ *     process's (all its threads, from /proc), both sampled when the window opens and closes.
  */
 import { Pool } from 'undici';
+import { processCpuUs } from './proc-stat.js';
 
 export type HttpScenario = 'post-one-book' | 'post-many-books' | 'reads' | 'mixed' | 'batch';
 
@@ -25,6 +28,8 @@ export interface LoadSpec {
   books: number;
   /** Drafts per request on the batch route. */
   batchSize: number;
+  /** The server's process, for its CPU over the window (L4). */
+  serverPid?: number;
 }
 
 export interface LoadResult {
@@ -36,6 +41,9 @@ export interface LoadResult {
   statuses: Record<string, number>;
   p50Ms: number;
   p99Ms: number;
+  /** CPU µs over the window (L4): the load generator's, and the server's (null if unreadable). */
+  loadCpuUs: number;
+  serverCpuUs: number | null;
 }
 
 function draft(book: string, key: string): string {
@@ -58,6 +66,25 @@ async function run(spec: LoadSpec): Promise<LoadResult> {
   const measureFrom = start + spec.warmupMs;
   const end = measureFrom + spec.windowMs;
   const json = { 'content-type': 'application/json' };
+  const serverCpu = () => (spec.serverPid === undefined ? null : processCpuUs(spec.serverPid));
+  // L4: sampled by the callers as they cross the window's edges (a timer could fire after the last one ended).
+  let cpuAtOpen: NodeJS.CpuUsage | null = null;
+  let serverAtOpen: number | null = null;
+  let loadCpuUs = 0;
+  let serverCpuUs: number | null = null;
+  let closed = false;
+  function sampleCpu(now: number): void {
+    if (cpuAtOpen === null && now >= measureFrom) {
+      cpuAtOpen = process.cpuUsage();
+      serverAtOpen = serverCpu();
+    } else if (!closed && cpuAtOpen !== null && now >= end) {
+      closed = true;
+      const used = process.cpuUsage(cpuAtOpen);
+      loadCpuUs = used.user + used.system;
+      const serverNow = serverCpu();
+      serverCpuUs = serverNow === null || serverAtOpen === null ? null : serverNow - serverAtOpen;
+    }
+  }
 
   async function caller(index: number): Promise<void> {
     const book = `bench-${index % spec.books}`;
@@ -111,6 +138,7 @@ async function run(spec: LoadSpec): Promise<LoadResult> {
         status = 'transport';
       }
       const done = performance.now();
+      sampleCpu(done);
       statuses[status] = (statuses[status] ?? 0) + 1;
       if (began >= measureFrom && done <= end + 1000 && status === '200') {
         ops++;
@@ -124,7 +152,7 @@ async function run(spec: LoadSpec): Promise<LoadResult> {
   await pool.close();
   latencies.sort((a, b) => a - b);
   const at = (q: number) => (latencies.length === 0 ? 0 : latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!);
-  return { ops, drafts, windowMs: spec.windowMs, statuses, p50Ms: at(0.5), p99Ms: at(0.99) };
+  return { ops, drafts, windowMs: spec.windowMs, statuses, p50Ms: at(0.5), p99Ms: at(0.99), loadCpuUs, serverCpuUs };
 }
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as LoadSpec;

@@ -11,6 +11,12 @@
  * B3. Server limits are raised (TALEA_MAX_INFLIGHT, TALEA_WRITE_QUEUE_DEPTH = 4096) so a closed
  *     loop of at most 128 callers never sheds; any non-200 answer is reported next to the figure.
  * B4. Figures are single runs here; the report says so. Ratios are taken within the run only.
+ * B5. CPU per operation beside each figure: the server process's (every thread) and the load
+ *     generator's over the window; in-process, the measuring process's (store workers included).
+ * B6. The transport's ceiling: the post-one-book steps also run against servers that do no ledger
+ *     work (bench/http-ceiling.ts: Node's http module, and Fastify with one route), so the report
+ *     shows what any server reaches with this load generator on these cores, and the service's
+ *     figure as a share of it.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -20,13 +26,15 @@ import { fileURLToPath } from 'node:url';
 import { LogStore } from '../src/log/log-store.js';
 import { SqliteStore, SQLITE_FILE_NAME } from '../src/sqlite/index.js';
 import type { Store } from '../src/core/store.js';
+import type { CeilingKind } from './http-ceiling.js';
 import type { HttpScenario, LoadResult, LoadSpec } from './http-load.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const CLI = path.join(HERE, '..', 'src', 'cli', 'main.js');
 const LOAD = path.join(HERE, 'http-load.js');
+const CEILING = path.join(HERE, 'http-ceiling.js');
 
-type Contender = 'log' | 'sqlite';
+type Contender = 'log' | 'sqlite' | CeilingKind;
 
 interface Step {
   scenario: HttpScenario;
@@ -53,15 +61,23 @@ interface Figure {
   p50Ms: number;
   p99Ms: number;
   statuses: Record<string, number>;
+  /** B5: CPU µs per operation of the server (http) or of this process (in-process); null if unread. */
+  cpuUsPerOp: number | null;
+  /** B5: the load generator's CPU µs per operation (http only). */
+  loadCpuUsPerOp: number | null;
 }
+
+const CEILINGS: readonly CeilingKind[] = ['node-http', 'fastify'];
 
 function stepName(step: Step): string {
   return step.scenario === 'batch' ? `batch b${step.batchSize} c${step.concurrency}` : `${step.scenario} c${step.concurrency}`;
 }
 
+/** `talea-log serve` on a fresh store of `contender`, or a ceiling server (B6). */
 async function startServer(contender: Contender, dir: string): Promise<{ child: ChildProcess; url: string }> {
+  const args = contender === 'log' || contender === 'sqlite' ? [CLI, 'serve'] : [CEILING, contender];
   const url = contender === 'log' ? `log://${dir}` : `sqlite://${path.join(dir, SQLITE_FILE_NAME)}`;
-  const child = spawn(process.execPath, [CLI, 'serve'], {
+  const child = spawn(process.execPath, args, {
     env: { ...process.env, TALEA_DB_URL: url, TALEA_BIND: '127.0.0.1:0', TALEA_MAX_INFLIGHT: '4096', TALEA_WRITE_QUEUE_DEPTH: '4096', TALEA_API_TOKEN: '' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -72,7 +88,7 @@ async function startServer(contender: Contender, dir: string): Promise<{ child: 
       const line = buffer.split('\n').find((candidate) => candidate.includes('talea listening'));
       if (line !== undefined) resolve({ child, url: (JSON.parse(line) as { url: string }).url });
     });
-    child.once('exit', (code) => reject(new Error(`serve exited with ${code}`)));
+    child.once('exit', (code) => reject(new Error(`${contender} server exited with ${code}`)));
   });
 }
 
@@ -111,7 +127,7 @@ function runLoad(spec: LoadSpec): LoadResult {
 }
 
 /** The in-process closed loop of post-one-book at `concurrency`, on a fresh store. */
-async function inProcess(contender: Contender, dir: string, concurrency: number, warmupMs: number, windowMs: number, runId: string): Promise<Figure> {
+async function inProcess(contender: 'log' | 'sqlite', dir: string, concurrency: number, warmupMs: number, windowMs: number, runId: string): Promise<Figure> {
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
   const store: Store = contender === 'log' ? await LogStore.open(dir) : await SqliteStore.open(path.join(dir, SQLITE_FILE_NAME));
@@ -125,6 +141,9 @@ async function inProcess(contender: Contender, dir: string, concurrency: number,
     const start = performance.now();
     const measureFrom = start + warmupMs;
     const end = measureFrom + windowMs;
+    // Sampled by the callers, not by timers: a synchronous store may never yield to a timer.
+    let cpuAtOpen: NodeJS.CpuUsage | null = null;
+    let cpuUs = 0;
     await Promise.all(
       Array.from({ length: concurrency }, async (_, caller) => {
         for (let n = 0; performance.now() < end; n++) {
@@ -146,15 +165,25 @@ async function inProcess(contender: Contender, dir: string, concurrency: number,
             ops++;
             latencies.push(done - began);
           }
+          if (cpuAtOpen === null && done >= measureFrom) cpuAtOpen = process.cpuUsage();
+          if (cpuUs === 0 && cpuAtOpen !== null && done >= end) {
+            const used = process.cpuUsage(cpuAtOpen);
+            cpuUs = used.user + used.system;
+          }
         }
       }),
     );
     latencies.sort((a, b) => a - b);
     const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
-    return { contender, transport: 'in-process', step: `post-one-book c${concurrency}`, perSecond: (ops * 1000) / windowMs, unit: 'commits/s', p50Ms: at(0.5), p99Ms: at(0.99), statuses: {} };
+    const cpuUsPerOp = ops > 0 && cpuUs > 0 ? cpuUs / ops : null;
+    return { contender, transport: 'in-process', step: `post-one-book c${concurrency}`, perSecond: (ops * 1000) / windowMs, unit: 'commits/s', p50Ms: at(0.5), p99Ms: at(0.99), statuses: {}, cpuUsPerOp, loadCpuUsPerOp: null };
   } finally {
     await store.close();
   }
+}
+
+function micros(value: number | null): string {
+  return value === null ? '—' : `${value.toFixed(1)} µs`;
 }
 
 function rate(value: number): string {
@@ -169,36 +198,53 @@ export async function runHttpBench(options: { quick: boolean; out?: string }): P
   const figures: Figure[] = [];
   const say = (line: string) => process.stdout.write(`${line}\n`);
   say(`HTTP transport: ${options.quick ? 'quick' : 'default'} (warm-up ${warmupMs / 1000} s, window ${windowMs / 1000} s per step, one round), node ${process.version}, ${os.cpus().length} cores`);
+  const serve = async (contender: Contender, steps: readonly Step[]): Promise<void> => {
+    const dir = path.join(root, `${contender}-http`);
+    fs.mkdirSync(dir, { recursive: true });
+    const server = await startServer(contender, dir);
+    try {
+      if (contender === 'log' || contender === 'sqlite') await seed(server.url);
+      for (const step of steps) {
+        const result = runLoad({ url: server.url, scenario: step.scenario, step: stepName(step).replace(/ /g, '-'), concurrency: step.concurrency, warmupMs, windowMs, runId, books: step.books, batchSize: step.batchSize, serverPid: server.child.pid });
+        const perSecond = ((step.scenario === 'batch' ? result.drafts : result.ops) * 1000) / windowMs;
+        const perOp = (us: number | null) => (us === null || us <= 0 || result.ops === 0 ? null : us / result.ops);
+        const figure: Figure = {
+          contender,
+          transport: 'http',
+          step: stepName(step),
+          perSecond,
+          unit: step.scenario === 'batch' ? 'drafts/s' : 'req/s',
+          p50Ms: result.p50Ms,
+          p99Ms: result.p99Ms,
+          statuses: result.statuses,
+          cpuUsPerOp: perOp(result.serverCpuUs),
+          loadCpuUsPerOp: perOp(result.loadCpuUs),
+        };
+        figures.push(figure);
+        say(`  ${contender} http ${figure.step}: ${rate(perSecond)} ${figure.unit}; p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms; CPU per request: server ${micros(figure.cpuUsPerOp)}, load generator ${micros(figure.loadCpuUsPerOp)}; answers ${JSON.stringify(result.statuses)}`);
+      }
+    } finally {
+      await stopServer(server.child);
+    }
+  };
   try {
     for (const contender of ['log', 'sqlite'] as const) {
-      const dir = path.join(root, `${contender}-http`);
-      fs.mkdirSync(dir, { recursive: true });
-      const server = await startServer(contender, dir);
-      try {
-        await seed(server.url);
-        for (const step of STEPS) {
-          const result = runLoad({ url: server.url, scenario: step.scenario, step: stepName(step).replace(/ /g, '-'), concurrency: step.concurrency, warmupMs, windowMs, runId, books: step.books, batchSize: step.batchSize });
-          const perSecond = ((step.scenario === 'batch' ? result.drafts : result.ops) * 1000) / windowMs;
-          const figure: Figure = { contender, transport: 'http', step: stepName(step), perSecond, unit: step.scenario === 'batch' ? 'drafts/s' : 'req/s', p50Ms: result.p50Ms, p99Ms: result.p99Ms, statuses: result.statuses };
-          figures.push(figure);
-          say(`  ${contender} http ${figure.step}: ${rate(perSecond)} ${figure.unit}; p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms; answers ${JSON.stringify(result.statuses)}`);
-        }
-      } finally {
-        await stopServer(server.child);
-      }
+      await serve(contender, STEPS);
       for (const concurrency of [64, 128]) {
         const figure = await inProcess(contender, path.join(root, `${contender}-inproc-${concurrency}`), concurrency, warmupMs, windowMs, runId);
         figures.push(figure);
-        say(`  ${contender} in-process ${figure.step}: ${rate(figure.perSecond)} commits/s; p50 ${figure.p50Ms.toFixed(2)} ms, p99 ${figure.p99Ms.toFixed(2)} ms`);
+        say(`  ${contender} in-process ${figure.step}: ${rate(figure.perSecond)} commits/s; p50 ${figure.p50Ms.toFixed(2)} ms, p99 ${figure.p99Ms.toFixed(2)} ms; CPU per commit ${micros(figure.cpuUsPerOp)}`);
       }
     }
+    for (const ceiling of CEILINGS) await serve(ceiling, STEPS.filter((step) => step.scenario === 'post-one-book'));
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }
-  const find = (contender: Contender, transport: Figure['transport'], step: string) => figures.find((figure) => figure.contender === contender && figure.transport === transport && figure.step === step)?.perSecond ?? 0;
+  const figureOf = (contender: Contender, transport: Figure['transport'], step: string) => figures.find((figure) => figure.contender === contender && figure.transport === transport && figure.step === step);
+  const find = (contender: Contender, transport: Figure['transport'], step: string) => figureOf(contender, transport, step)?.perSecond ?? 0;
   say('');
-  say('| step | log http | log in-process | wire ratio (http ÷ in-process) | sqlite http | sqlite in-process | log http ÷ sqlite http |');
-  say('|---|---|---|---|---|---|---|');
+  say('| step | log http | log in-process | wire ratio (http ÷ in-process) | sqlite http | sqlite in-process | log http ÷ sqlite http | CPU µs per request, log: server / load generator / in-process |');
+  say('|---|---|---|---|---|---|---|---|');
   for (const step of STEPS.map(stepName)) {
     const logHttp = find('log', 'http', step);
     const logIn = find('log', 'in-process', step);
@@ -206,7 +252,24 @@ export async function runHttpBench(options: { quick: boolean; out?: string }): P
     const sqliteIn = find('sqlite', 'in-process', step);
     const ratio = (a: number, b: number) => (a > 0 && b > 0 ? (a / b).toFixed(2) : '—');
     const cell = (value: number) => (value > 0 ? rate(value) : '—');
-    say(`| ${step} | ${cell(logHttp)} | ${cell(logIn)} | ${ratio(logHttp, logIn)} | ${cell(sqliteHttp)} | ${cell(sqliteIn)} | ${ratio(logHttp, sqliteHttp)} |`);
+    const cpu = (value: number | null | undefined) => (value === null || value === undefined ? '—' : value.toFixed(1));
+    const served = figureOf('log', 'http', step);
+    const cpuCell = `${cpu(served?.cpuUsPerOp)} / ${cpu(served?.loadCpuUsPerOp)} / ${cpu(figureOf('log', 'in-process', step)?.cpuUsPerOp)}`;
+    say(`| ${step} | ${cell(logHttp)} | ${cell(logIn)} | ${ratio(logHttp, logIn)} | ${cell(sqliteHttp)} | ${cell(sqliteIn)} | ${ratio(logHttp, sqliteHttp)} | ${cpuCell} |`);
+  }
+  say('');
+  say('Transport ceiling (B6): servers that do no ledger work, same load generator, same cores.');
+  say('');
+  say('| step | bare node:http | bare fastify | log http | log http ÷ bare fastify | CPU µs per request, server: node:http / fastify / log |');
+  say('|---|---|---|---|---|---|');
+  for (const step of STEPS.filter((candidate) => candidate.scenario === 'post-one-book').map(stepName)) {
+    const nodeHttp = figureOf('node-http', 'http', step);
+    const fastify = figureOf('fastify', 'http', step);
+    const log = figureOf('log', 'http', step);
+    const cell = (figure: Figure | undefined) => (figure === undefined || figure.perSecond <= 0 ? '—' : rate(figure.perSecond));
+    const cpu = (figure: Figure | undefined) => (figure?.cpuUsPerOp === null || figure?.cpuUsPerOp === undefined ? '—' : figure.cpuUsPerOp.toFixed(1));
+    const share = log !== undefined && fastify !== undefined && fastify.perSecond > 0 ? (log.perSecond / fastify.perSecond).toFixed(2) : '—';
+    say(`| ${step} | ${cell(nodeHttp)} | ${cell(fastify)} | ${cell(log)} | ${share} | ${cpu(nodeHttp)} / ${cpu(fastify)} / ${cpu(log)} |`);
   }
   if (options.out !== undefined) {
     fs.mkdirSync(path.dirname(options.out), { recursive: true });

@@ -15,12 +15,12 @@
  *     children, so a backend that exits inside a window keeps its time. Null when the server is not
  *     on this machine.
  */
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 
 import type pg from 'pg';
 
 import { startEmbeddedPostgres } from '../test/support/pg-server.js';
+import { clockTicks, procStat } from './proc-stat.js';
 
 /** The only settings the bench changes from the server's defaults (G1). */
 export const BENCH_PG_SETTINGS = ['max_connections=200', 'shared_buffers=256MB'];
@@ -109,39 +109,6 @@ export async function createDatabase(serverUrl: string, name: string): Promise<s
 
 export async function dropDatabase(serverUrl: string, name: string): Promise<void> {
   await withClient(serverUrl, (client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
-}
-
-let ticksPerSecond: number | null = null;
-
-function clockTicks(): number {
-  if (ticksPerSecond === null) {
-    try {
-      ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-    } catch {
-      ticksPerSecond = 100;
-    }
-  }
-  return ticksPerSecond;
-}
-
-interface ProcStat {
-  ppid: number;
-  /** utime + stime, clock ticks. */
-  own: number;
-  /** cutime + cstime: reaped children, clock ticks. */
-  children: number;
-}
-
-function procStat(pid: number | string): ProcStat | null {
-  let text: string;
-  try {
-    text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return null; // gone, or not ours to read
-  }
-  // The command name may hold spaces and parentheses: the fields start after the last ')'.
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return { ppid: Number(fields[1]), own: Number(fields[11]) + Number(fields[12]), children: Number(fields[13]) + Number(fields[14]) };
 }
 
 /** G3: CPU µs of the postmaster and its children so far, or null if they are not visible here. */
