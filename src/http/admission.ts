@@ -26,14 +26,17 @@ export function installAdmission(app: FastifyInstance, maxInflight: number, metr
   let inflight = 0;
   let closing = false;
   if (!app.hasRequestDecorator('taleaReleaseAdmission')) app.decorateRequest('taleaReleaseAdmission', null);
-  app.addHook('onRequest', async (request, reply) => {
+  // Callback hooks, not async ones: every request runs them, and a promise per hook is measurable.
+  app.addHook('onRequest', (request, reply, done) => {
     if (closing) {
       reply.header('connection', 'close');
-      return sendFailure(request, reply, shed());
+      sendFailure(request, reply, shed());
+      return;
     }
     if (inflight >= maxInflight) {
       metrics.shed.inc();
-      return sendFailure(request, reply, shed());
+      sendFailure(request, reply, shed());
+      return;
     }
     inflight++;
     metrics.inflight.set(inflight);
@@ -46,13 +49,13 @@ export function installAdmission(app: FastifyInstance, maxInflight: number, metr
     };
     request.taleaReleaseAdmission = release;
     reply.raw.once('close', release);
-    return undefined;
+    done();
   });
   // An answer sent after shutdown began closes its connection, so closing never waits on an idle
   // keep-alive connection for the keep-alive timeout.
-  app.addHook('onSend', async (_request, reply, payload) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (closing) reply.header('connection', 'close');
-    return payload;
+    done(null, payload);
   });
   return {
     get inflight() {

@@ -148,12 +148,15 @@ export const taleaRoutes: FastifyPluginAsync<TaleaRoutesOptions> = async (app: F
   app.decorateRequest('taleaDeadline', 0);
   if (!app.hasRequestDecorator('taleaReleaseAdmission')) app.decorateRequest('taleaReleaseAdmission', null);
 
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', (request, reply, done) => {
     request.taleaDeadline = performance.now() + requestTimeoutMs;
     const scope = tokens.authenticate(request.headers.authorization);
-    if (scope === null) return sendFailure(request, reply, unauthorized());
+    if (scope === null) {
+      sendFailure(request, reply, unauthorized());
+      return;
+    }
     request.taleaScope = scope;
-    return undefined;
+    done();
   });
 
   app.setErrorHandler((error, request, reply) => sendFailure(request, reply, failureOfRequestError(error), error));
@@ -162,19 +165,21 @@ export const taleaRoutes: FastifyPluginAsync<TaleaRoutesOptions> = async (app: F
     for (const controller of openStreams) controller.abort();
   });
 
-  /** Waits for `work` until the request's deadline (R4). */
-  async function withinDeadline<T>(request: FastifyRequest, work: Promise<T>): Promise<T> {
-    const remaining = request.taleaDeadline - performance.now();
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(timeout()), Math.max(0, remaining));
+  /** Waits for `work` until the request's deadline (R4); an answer after it is dropped. */
+  function withinDeadline<T>(request: FastifyRequest, work: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(timeout()), Math.max(0, request.taleaDeadline - performance.now()));
+      work.then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      );
     });
-    try {
-      return await Promise.race([work, expired]);
-    } finally {
-      clearTimeout(timer);
-      work.catch(() => undefined); // an answer that comes after the deadline is dropped
-    }
   }
 
   function scopeOf(request: FastifyRequest): TokenScope {

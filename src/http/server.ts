@@ -95,10 +95,14 @@ export async function createServer(options: CreateServerOptions): Promise<Fastif
   const admission = installAdmission(app, options.maxInflight ?? DEFAULT_MAX_INFLIGHT, metrics);
   app.decorate('talea', { backend, metrics, admission } satisfies TaleaServerState);
 
-  app.addHook('onResponse', async (request, reply) => {
-    const route = routeLabel(request.routeOptions.url);
+  const routeLabels = new Map<string | undefined, string>(); // route templates are few; the regex is not free
+  app.addHook('onResponse', (request, reply, done) => {
+    const url = request.routeOptions.url;
+    let route = routeLabels.get(url);
+    if (route === undefined) routeLabels.set(url, (route = routeLabel(url)));
     metrics.httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });
     metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+    done();
   });
   app.addHook('preClose', async () => admission.beginShutdown());
   app.setErrorHandler((error, request, reply) => sendFailure(request, reply, failureOfRequestError(error), error));
