@@ -469,7 +469,8 @@ export class LogStore extends BaseStore {
 
   protected override async _asset(id: string): Promise<AssetDef | null> {
     const asset = this.#assets.get(id);
-    return asset === undefined ? null : structuredClone(asset);
+    // Every field is a primitive: a spread is an exact copy, and far cheaper than structuredClone.
+    return asset === undefined ? null : { ...asset };
   }
 
   protected override async _accountHistory(id: AccountId, after: number, count: number): Promise<PostingRecord[]> {

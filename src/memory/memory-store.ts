@@ -241,7 +241,7 @@ export class MemoryStore extends BaseStore {
 
   protected override async _asset(id: string): Promise<AssetDef | null> {
     const asset = this.#assets.get(id);
-    return asset === undefined ? null : structuredClone(asset);
+    return asset === undefined ? null : { ...asset };
   }
 
   protected override async _accountHistory(id: AccountId, after: number, seqCountMax: number): Promise<PostingRecord[]> {
