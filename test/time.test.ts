@@ -31,6 +31,25 @@ test('T2: formatAtUs renders fixed 27-character UTC text', () => {
   assert.equal(formatAtUs(-Number.MAX_SAFE_INTEGER), '1684-07-28T00:12:25.259009Z');
 });
 
+test('T2 property: formatAtUs agrees with Date for any microsecond, in any order of calls', () => {
+  // The calendar part is kept per second: calls that jump between seconds, or stay in one, or
+  // cross a second's edge by one microsecond, must all render what Date renders.
+  const atUs = fc.oneof(
+    fc.integer({ min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER }), // 1684 .. 2255 (T1)
+    fc.integer({ min: -3, max: 3 }).map((step) => 1_780_000_000_000_000 + step), // a second's edge
+  );
+  fc.assert(
+    fc.property(fc.array(atUs, { minLength: 1, maxLength: 20 }), (values) => {
+      for (const value of values) {
+        const ms = Math.floor(value / 1000);
+        const expected = `${new Date(ms).toISOString().slice(0, 23)}${String(value - ms * 1000).padStart(3, '0')}Z`;
+        assert.equal(formatAtUs(value), expected);
+      }
+    }),
+    { numRuns: 2000 },
+  );
+});
+
 test('T2 property: formatAtUs is always 27 characters of the fixed form', () => {
   fc.assert(
     fc.property(fc.maxSafeInteger(), (us) => {

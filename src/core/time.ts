@@ -33,12 +33,21 @@ export function wallClockUs(): number {
   return fineUs;
 }
 
-/** Renders microseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.ffffffZ`. */
+/** The second formatAtUs rendered last, and its `YYYY-MM-DDTHH:MM:SS.` text. */
+let renderedSecond = Number.NaN;
+let renderedSecondText = '';
+
+/**
+ * Renders microseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.ffffffZ`. Commits come in runs
+ * within one second: the calendar part is rendered once per second, the digits appended.
+ */
 export function formatAtUs(atUs: number): string {
-  const ms = Math.floor(atUs / 1000);
-  const microsWithinMs = atUs - ms * 1000;
-  const iso = new Date(ms).toISOString(); // YYYY-MM-DDTHH:MM:SS.mmmZ
-  return `${iso.slice(0, 23)}${String(microsWithinMs).padStart(3, '0')}Z`;
+  const second = Math.floor(atUs / 1_000_000);
+  if (second !== renderedSecond) {
+    renderedSecondText = new Date(second * 1000).toISOString().slice(0, 20); // YYYY-MM-DDTHH:MM:SS.
+    renderedSecond = second;
+  }
+  return `${renderedSecondText}${String(atUs - second * 1_000_000).padStart(6, '0')}Z`;
 }
 
 function isLeapYear(year: number): boolean {
