@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { JsonReader, JsonSyntaxError, jsonEqual, parseJson, stringifyJson } from '../src/core/json.js';
+import { JsonReader, JsonSyntaxError, copyJson, jsonEqual, parseJson, stringifyJson } from '../src/core/json.js';
 import type { JsonValue } from '../src/core/types.js';
 
 /** True when every number in `value` is one JSON.parse reads back exactly and the same way. */
@@ -540,4 +540,43 @@ test('jsonEqual property: reflexive, symmetric, order-insensitive, and equal to 
     }),
     { numRuns: 3000 },
   );
+});
+
+/** Every object (arrays included) inside a value. */
+function objectsOf(value: unknown, into = new Set<object>()): Set<object> {
+  if (value !== null && typeof value === 'object') {
+    into.add(value);
+    for (const item of Object.values(value)) objectsOf(item, into);
+  }
+  return into;
+}
+
+test('copyJson property: the same value as structuredClone gives, sharing no object with the original', () => {
+  // JSON values with bigints, parsed from text so `__proto__` keys are own properties (J3).
+  const text = fc.letrec((tie) => ({
+    value: fc.oneof(
+      { depthSize: 'small' },
+      fc.constantFrom('null', 'true', 'false', '0', '-1.5e3', '9007199254740993', '-92233720368547758080'),
+      fc.string().map((item) => JSON.stringify(item)),
+      fc.array(tie('value'), { maxLength: 4 }).map((items) => `[${items.join(',')}]`),
+      fc
+        .array(fc.tuple(fc.oneof(fc.string({ maxLength: 4 }), fc.constant('__proto__')), tie('value')), { maxLength: 4 })
+        .map((members) => `{${members.map(([key, item]) => `${JSON.stringify(key)}:${item}`).join(',')}}`),
+    ),
+  })).value as fc.Arbitrary<string>;
+  fc.assert(
+    fc.property(text, (json) => {
+      const original = parseJson(json);
+      const copy = copyJson(original);
+      assert.deepStrictEqual(copy, structuredClone(original));
+      assert.equal(stringifyJson(copy), stringifyJson(original));
+      const shared = objectsOf(original);
+      for (const object of objectsOf(copy)) assert.ok(!shared.has(object), 'the copy shares an object with the original');
+    }),
+    { numRuns: 500 },
+  );
+  const withProto = copyJson(parseJson('{"__proto__":{"polluted":true},"a":[1,{"__proto__":2}]}')) as Record<string, JsonValue>;
+  assert.ok(Object.hasOwn(withProto, '__proto__'));
+  assert.equal(Object.getPrototypeOf(withProto), Object.prototype);
+  assert.equal(({} as Record<string, unknown>).polluted, undefined);
 });

@@ -20,7 +20,8 @@
 import { subscribeArguments } from './input.js';
 import { SUBSCRIBE_PAGE_EVENTS, SUBSCRIBER_EVENTS_BUFFERED_MAX } from './limits.js';
 import type { EventStream } from './store.js';
-import type { SequencedEvent } from './types.js';
+import { copyJson } from './json.js';
+import type { JsonValue, LedgerEvent, SequencedEvent } from './types.js';
 
 /** Reads durable events of one book with seq >= from, at most `limit`. */
 export type PageReader = (from: number, limit: number) => Promise<SequencedEvent[]>;
@@ -246,7 +247,8 @@ export class Subscription implements EventStream {
       const event = this.#takeInOrder();
       if (event !== undefined) {
         this.#seqNext = event.seq + 1;
-        return { done: false, value: structuredClone(event) };
+        // Each reader gets its own copy: events are shared by every stream of the book.
+        return { done: false, value: { seq: event.seq, at: event.at, event: copyJson(event.event as unknown as JsonValue) as unknown as LedgerEvent } };
       }
       if (!this.#caughtUp) {
         let page: SequencedEvent[];
