@@ -16,6 +16,10 @@
  * U6. A store may announce a durable event it does not push (hub.missed): the stream then reads
  *     the log from its next seq, as for a gap (U2), so the event arrives without waiting for the
  *     next one to reveal the gap.
+ * U7. Catch-up ends with the first page shorter than asked: it reached the end of what was durable
+ *     when it was read, and every later event is pushed (U1), so the stream waits for live events
+ *     instead of reading again. (Ending only on an empty page kept a stream reading the log for as
+ *     long as commits kept landing.) A live event past a gap still sends it back to the log (U2).
  */
 import { subscribeArguments } from './input.js';
 import { SUBSCRIBE_PAGE_EVENTS, SUBSCRIBER_EVENTS_BUFFERED_MAX } from './limits.js';
@@ -129,7 +133,7 @@ export class Subscription implements EventStream {
   #live: SequencedEvent[] = [];
   #page: SequencedEvent[] = [];
   #pageIndex = 0;
-  /** True once a log read came back empty: from then on, events arrive live. */
+  /** True once a log read came back short (U7): from then on, events arrive live. */
   #caughtUp = false;
   #pendingError: unknown;
   #hasPendingError: boolean;
@@ -262,9 +266,9 @@ export class Subscription implements EventStream {
         if (page.length > 0) {
           this.#page = page;
           this.#pageIndex = 0;
-        } else {
-          this.#caughtUp = true;
         }
+        // U7: a short page reached the durable end when it was read; what follows comes live.
+        if (page.length < SUBSCRIBE_PAGE_EVENTS) this.#caughtUp = true;
         continue;
       }
       if (this.#hasEndError) {
