@@ -70,3 +70,23 @@ test('a packer grows past its first buffer and keeps what it had', () => {
   });
   assert.deepEqual(keys, ['k0', 'k1', 'k2', 'k3', 'k4']);
 });
+
+test('C3: each new buffer is sized from what the last message used, 4 KiB at least', () => {
+  const packer = new CommitPacker();
+  const small = () => packer.add(1, 0, 0, tx('b', 'k', ['a', 'b'], 1n), '{"a":1}', false);
+  small();
+  const lone = packer.take()!;
+  assert.equal(lone.buffer.byteLength, 4096, 'a lone commit travels in the smallest buffer');
+  for (let index = 0; index < 200; index++) small(); // tens of KiB: the buffer doubles as it fills
+  const burst = packer.take()!;
+  assert.ok(burst.buffer.byteLength >= burst.bytes && burst.bytes > 4096);
+  small();
+  const after = packer.take()!;
+  assert.ok(after.buffer.byteLength >= burst.bytes, 'after a burst the next buffer has room for another like it');
+  assert.ok(after.buffer.byteLength < 2 * burst.bytes, 'and not much more');
+  small();
+  assert.equal(packer.take()!.buffer.byteLength, 4096, 'back to the smallest once messages are small again');
+  let count = 0;
+  unpackCommits(after, () => count++);
+  assert.equal(count, 1);
+});
