@@ -19,6 +19,9 @@
  *     needed the descriptor, and the book lives on: an open that failed wrote no byte. A failed
  *     write or fsync still ends the book (W4). A read that finds none fails IO, and so does the
  *     store's open when recovery finds none.
+ * W10. A pass visits only the books with work (queued jobs, a snapshot or idempotency work in
+ *     flight), in the order they came to have it: its cost does not grow with the books a worker
+ *     owns, which matters when thousands of them sit idle beside one busy book.
  */
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -131,6 +134,8 @@ export class Shard {
   readonly #fileSystem: BudgetedFileSystem;
   readonly #post: (message: WorkerMessage) => void;
   readonly #books = new Map<string, BookRuntime>();
+  /** W10: the books with queued jobs, a snapshot or idempotency work; the only ones a pass visits. */
+  readonly #working = new Set<BookRuntime>();
   readonly #assets = new Map<string, AssetDef>();
   readonly #slotChunks: BigInt64Array[] = [];
   /** Books whose active segment descriptor is open and idle, least recently written first. */
@@ -215,6 +220,7 @@ export class Shard {
       return;
     }
     runtime.queue.push(job);
+    this.#working.add(runtime);
   }
 
   #bookFor(book: string, slot: number): BookRuntime {
@@ -256,14 +262,9 @@ export class Shard {
   }
 
   #schedulePass(): void {
-    if (this.#scheduledPass !== null || this.#closed) return;
-    for (const runtime of this.#books.values()) {
-      if (runtime.queue.length > 0 || runtime.snapshot !== null || runtime.idem.busy) {
-        // Yield first, so every message already waiting in the port joins this pass's batches.
-        this.#scheduledPass = setImmediate(() => this.#pass());
-        return;
-      }
-    }
+    if (this.#scheduledPass !== null || this.#closed || this.#working.size === 0) return;
+    // Yield first, so every message already waiting in the port joins this pass's batches.
+    this.#scheduledPass = setImmediate(() => this.#pass());
   }
 
   /** One batch for each book with queued jobs, made durable together, then the deferred work. */
@@ -279,7 +280,7 @@ export class Shard {
     const groupMax = this.#fileSystem.concurrentSyncs ? SYNC_GROUP_BOOKS : 1;
     let group: PreparedBatch[] = [];
     let written = 0;
-    for (const runtime of this.#books.values()) {
+    for (const runtime of this.#working) {
       if (runtime.queue.length === 0 || runtime.dead !== null) continue;
       const batch = this.#prepareBatch(runtime);
       if (batch === null) continue;
@@ -291,11 +292,14 @@ export class Shard {
       }
     }
     this.#syncAndFinish(group);
-    // Deferred work, one bounded slice per book, never before the batches' replies.
-    for (const runtime of this.#books.values()) {
-      if (runtime.dead !== null) continue;
-      if (runtime.snapshot !== null) this.#snapshotSlice(runtime);
-      else if (runtime.idem.busy && runtime.idem.slice(SNAPSHOT_SLICE_BYTES)) this.#considerDeferredWork(runtime);
+    // Deferred work, one bounded slice per book, never before the batches' replies; then a book
+    // with nothing left leaves the working set (W10).
+    for (const runtime of this.#working) {
+      if (runtime.dead === null) {
+        if (runtime.snapshot !== null) this.#snapshotSlice(runtime);
+        else if (runtime.idem.busy && runtime.idem.slice(SNAPSHOT_SLICE_BYTES)) this.#considerDeferredWork(runtime);
+      }
+      if (runtime.dead !== null || (runtime.queue.length === 0 && runtime.snapshot === null && !runtime.idem.busy)) this.#working.delete(runtime);
     }
     this.#schedulePass();
   }
