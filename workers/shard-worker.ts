@@ -32,9 +32,24 @@ function drainPort(first: JobsMessage): JobsMessage[] {
  * window polls its port for that long instead of sleeping, because waking a sleeping thread costs
  * this machine about as much as the work of a lone commit. It never spins while the shard has
  * deferred work, and stops spinning at the first window that passes with nothing.
+ *
+ * A pass of at most LONE_JOBS jobs (a caller or two waiting on each commit) spins LONE_SPIN_FACTOR
+ * times as long: such a caller's next commit comes back after two thread hops and its own work,
+ * longer than the window, so the writer slept before every one of them. Busier books keep the
+ * short window: there the spin would only take CPU from the threads that produce the next jobs.
  */
 const spinMs = config.writerSpinUs / 1000;
+const LONE_JOBS = 2;
+const LONE_SPIN_FACTOR = 3;
 let passEndedAt = Number.NEGATIVE_INFINITY;
+let passWindowMs = spinMs;
+
+/** Jobs in these messages: cloned ones and packed commits. */
+function jobCount(messages: readonly JobsMessage[]): number {
+  let count = 0;
+  for (const message of messages) count += message.jobs.length + (message.commits?.count ?? 0);
+  return count;
+}
 
 function pollPort(deadline: number): JobsMessage | undefined {
   while (performance.now() < deadline) {
@@ -45,11 +60,13 @@ function pollPort(deadline: number): JobsMessage | undefined {
 }
 
 port.on('message', (first: JobsMessage) => {
-  let spin = spinMs > 0 && performance.now() - passEndedAt <= spinMs;
+  let spin = spinMs > 0 && performance.now() - passEndedAt <= passWindowMs;
   for (let message: JobsMessage | undefined = first; message !== undefined; ) {
-    shard.handleNow(drainPort(message)); // the batches run now, not one event-loop turn later
+    const messages = drainPort(message);
+    shard.handleNow(messages); // the batches run now, not one event-loop turn later
     passEndedAt = performance.now();
-    message = spin && shard.idle ? pollPort(passEndedAt + spinMs) : undefined;
+    passWindowMs = jobCount(messages) <= LONE_JOBS ? spinMs * LONE_SPIN_FACTOR : spinMs;
+    message = spin && shard.idle ? pollPort(passEndedAt + passWindowMs) : undefined;
     spin = message !== undefined;
   }
 });
