@@ -182,8 +182,13 @@ async function inProcess(contender: 'log' | 'sqlite', dir: string, concurrency: 
   }
 }
 
+/** CPU µs per operation for a table cell ('—' when it was not read). */
+function cpuDigits(value: number | null | undefined): string {
+  return value === null || value === undefined ? '—' : value.toFixed(1);
+}
+
 function micros(value: number | null): string {
-  return value === null ? '—' : `${value.toFixed(1)} µs`;
+  return value === null ? '—' : `${cpuDigits(value)} µs`;
 }
 
 function rate(value: number): string {
@@ -252,9 +257,8 @@ export async function runHttpBench(options: { quick: boolean; out?: string }): P
     const sqliteIn = find('sqlite', 'in-process', step);
     const ratio = (a: number, b: number) => (a > 0 && b > 0 ? (a / b).toFixed(2) : '—');
     const cell = (value: number) => (value > 0 ? rate(value) : '—');
-    const cpu = (value: number | null | undefined) => (value === null || value === undefined ? '—' : value.toFixed(1));
     const served = figureOf('log', 'http', step);
-    const cpuCell = `${cpu(served?.cpuUsPerOp)} / ${cpu(served?.loadCpuUsPerOp)} / ${cpu(figureOf('log', 'in-process', step)?.cpuUsPerOp)}`;
+    const cpuCell = `${cpuDigits(served?.cpuUsPerOp)} / ${cpuDigits(served?.loadCpuUsPerOp)} / ${cpuDigits(figureOf('log', 'in-process', step)?.cpuUsPerOp)}`;
     say(`| ${step} | ${cell(logHttp)} | ${cell(logIn)} | ${ratio(logHttp, logIn)} | ${cell(sqliteHttp)} | ${cell(sqliteIn)} | ${ratio(logHttp, sqliteHttp)} | ${cpuCell} |`);
   }
   say('');
@@ -267,9 +271,8 @@ export async function runHttpBench(options: { quick: boolean; out?: string }): P
     const fastify = figureOf('fastify', 'http', step);
     const log = figureOf('log', 'http', step);
     const cell = (figure: Figure | undefined) => (figure === undefined || figure.perSecond <= 0 ? '—' : rate(figure.perSecond));
-    const cpu = (figure: Figure | undefined) => (figure?.cpuUsPerOp === null || figure?.cpuUsPerOp === undefined ? '—' : figure.cpuUsPerOp.toFixed(1));
     const share = log !== undefined && fastify !== undefined && fastify.perSecond > 0 ? (log.perSecond / fastify.perSecond).toFixed(2) : '—';
-    say(`| ${step} | ${cell(nodeHttp)} | ${cell(fastify)} | ${cell(log)} | ${share} | ${cpu(nodeHttp)} / ${cpu(fastify)} / ${cpu(log)} |`);
+    say(`| ${step} | ${cell(nodeHttp)} | ${cell(fastify)} | ${cell(log)} | ${share} | ${cpuDigits(nodeHttp?.cpuUsPerOp)} / ${cpuDigits(fastify?.cpuUsPerOp)} / ${cpuDigits(log?.cpuUsPerOp)} |`);
   }
   if (options.out !== undefined) {
     fs.mkdirSync(path.dirname(options.out), { recursive: true });

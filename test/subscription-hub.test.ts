@@ -15,11 +15,10 @@ function eventOf(seq: number): SequencedEvent {
 }
 
 /** A durable log and a reader over it that counts its reads. */
-function durableLog(count: number): { events: SequencedEvent[]; reads: () => number; reader: PageReader; append: (seq: number) => SequencedEvent } {
+function durableLog(count: number): { reads: () => number; reader: PageReader; append: (seq: number) => SequencedEvent } {
   const events = Array.from({ length: count }, (_, index) => eventOf(index + 1));
   let reads = 0;
   return {
-    events,
     reads: () => reads,
     reader: async (from, limit) => {
       reads++;
