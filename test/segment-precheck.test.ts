@@ -6,10 +6,14 @@
  *   boundary; where it stops: a flipped byte, a torn frame, a zero tail, a wrong base.
  * - The helper pool gives the same answers as the inline check, and takes nothing back that a
  *   helper finished.
- * - LogStore opened with and without prechecks: the same state, events and trial balance; with
- *   them the worker reads far fewer segment bytes (the path is taken); damage the prechecks stop
- *   at is refused with the very error of the inline walk; a torn tail after the snapshot is cut
- *   as before; a missing idempotency run (a hole, decoded in full) still rebuilds.
+ * - precheckSegment's decoding (P5, src/log/replay-decode.ts): the columns hold what the frame
+ *   decoder reads from every transaction of the book from the given seq on, and nothing else.
+ * - LogStore opened with and without prechecks: the same state, events, history, trial balance,
+ *   txid lookups and idempotent retries; with them the worker reads far fewer segment bytes (the
+ *   path is taken); damage the prechecks stop at, and transactions that cannot be applied after
+ *   them, are refused with the very error of the inline walk; a torn tail after the snapshot is
+ *   cut as before; a missing idempotency run (a hole, decoded in full) still rebuilds; a full
+ *   replay with account openings among the transactions reads the same.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -23,19 +27,34 @@ import type { LogStoreOptions, LogStoreWarning } from '../src/log/options.js';
 import { precheckSegment, startPrechecks, type HelperPrechecks, type SegmentPrecheck } from '../src/log/segment-precheck.js';
 import { parseSegmentFileName } from '../src/log/segment.js';
 import { ConcurrentSyncFileSystem } from '../src/log/sync-pool.js';
-import { BOOK, mkTx, seed, segmentFiles, withDir } from './support/log-store-fixtures.js';
-import { frameOffsets, xorByte } from './support/segment-files.js';
+import { BOOK, CASH_DEF, mkTx, seed, segmentFiles, UNSIDED, withDir } from './support/log-store-fixtures.js';
+import { eventFrame, frameOffsets, readFrames, splitPayload, xorByte } from './support/segment-files.js';
+import { decodeFrame } from '../src/log/frame.js';
+import { readTxid } from '../src/log/posting-index.js';
+import { isDebit } from '../src/log/replay-decode.js';
+import type { Transaction } from '../src/core/types.js';
 
 const COMMITS_BEFORE_SNAPSHOT = 240;
 const COMMITS_AFTER_SNAPSHOT = 30;
 
-/** Writes a book over several small segments, a snapshot, then a tail after it. */
-async function buildBook(dir: string, options: LogStoreOptions = {}): Promise<void> {
+/**
+ * Writes a book over several small segments, a snapshot, then a tail after it. Without a snapshot,
+ * an account is opened halfway and some transactions post to it: frames the helpers do not decode
+ * among those they do.
+ */
+async function buildBook(dir: string, options: LogStoreOptions = {}, snapshot = true): Promise<void> {
   const store = await LogStore.open(dir, { workers: 1, segmentMax: 4096, snapshotEvery: 0, ...options });
   try {
     await seed(store);
-    for (let index = 0; index < COMMITS_BEFORE_SNAPSHOT; index++) await store.commit(mkTx(`before-${index}`, BigInt(index + 1)));
-    await store.snapshot(BOOK);
+    for (let index = 0; index < COMMITS_BEFORE_SNAPSHOT; index++) {
+      if (!snapshot && index === COMMITS_BEFORE_SNAPSHOT / 2) await store.openAccount({ ...CASH_DEF, id: { book: BOOK, path: 'late' } }, UNSIDED);
+      const tx = mkTx(`before-${index}`, BigInt(index + 1));
+      if (!snapshot && index > COMMITS_BEFORE_SNAPSHOT / 2 && index % 3 === 0) tx.postings[1]!.account.path = 'late';
+      if (index % 7 === 0) tx.external_refs.push({ kind: 'invoice', value: `inv-${index}` });
+      if (index % 11 === 0) tx.metadata = { note: `n${index}`, lines: [index, 'x'] };
+      await store.commit(tx);
+    }
+    if (snapshot) await store.snapshot(BOOK);
     for (let index = 0; index < COMMITS_AFTER_SNAPSHOT; index++) await store.commit(mkTx(`after-${index}`, 7n));
   } finally {
     await store.close();
@@ -50,7 +69,7 @@ function baseOf(file: string): number {
 function expectedPrecheck(file: string): SegmentPrecheck {
   const offsets = frameOffsets(file);
   const fileBytes = fs.statSync(file).size;
-  return { frames: offsets.length, offsets: Float64Array.from(offsets), verifiedEnd: fileBytes, fileBytes };
+  return { frames: offsets.length, offsets: Float64Array.from(offsets), verifiedEnd: fileBytes, fileBytes, decoded: null };
 }
 
 function assertSamePrecheck(actual: SegmentPrecheck | null, expected: SegmentPrecheck, what: string): void {
@@ -115,10 +134,62 @@ describe('precheckSegment', () => {
     }));
 });
 
+describe('precheckSegment decoding (P5)', () => {
+  test('the columns hold every transaction of the book from the given seq on, as the frame decoder reads it; other frames have no entry', () =>
+    withDir(async (dir) => {
+      await buildBook(dir, {}, false);
+      const files = segmentFiles(dir, BOOK);
+      const lastSeq = 2 + 1 + COMMITS_BEFORE_SNAPSHOT + COMMITS_AFTER_SNAPSHOT;
+      let decodedFrames = 0;
+      for (const fromSeq of [1, Math.floor(lastSeq / 2), lastSeq + 1]) {
+        for (const file of files) {
+          const frames = readFrames(file);
+          for (const chunkBytes of [13, 4096]) {
+            const what = `${path.basename(file)} from seq ${fromSeq} in chunks of ${chunkBytes}`;
+            const result = precheckSegment(file, baseOf(file), chunkBytes, () => {}, { book: BOOK, fromSeq });
+            assert.equal(result.frames, frames.length, what);
+            const decoded = result.decoded!;
+            assert.equal(decoded.entryOf.length, frames.length, what);
+            frames.forEach((frame, index) => {
+              const read = decodeFrame(fs.readFileSync(file), frame.offset, fs.statSync(file).size);
+              assert(read.kind === 'frame');
+              const event = read.decoded.event.event;
+              const entry = decoded.entryOf[index]!;
+              if (event.kind !== 'transaction_posted' || frame.seq < fromSeq) {
+                assert.equal(entry, -1, `${what}: seq ${frame.seq} (${event.kind}) has no entry`);
+                return;
+              }
+              assert(entry >= 0, `${what}: seq ${frame.seq} has an entry`);
+              decodedFrames++;
+              assert.equal(decoded.atUs[entry], read.decoded.atUs);
+              assert.equal(readTxid(decoded.txids, entry * 16), event.id);
+              assert.equal(decoded.keys[entry], event.idempotency_key);
+              const first = entry === 0 ? 0 : decoded.postingEnds[entry - 1]!;
+              const postings = [];
+              for (let posting = first; posting < decoded.postingEnds[entry]!; posting++) {
+                postings.push({
+                  account: { book: BOOK, path: decoded.strings[decoded.paths[posting]!] },
+                  amount: { minor: decoded.minors[posting], asset: decoded.strings[decoded.assets[posting]!] },
+                  direction: isDebit(decoded, posting) ? 'debit' : 'credit',
+                });
+              }
+              assert.deepEqual(postings, event.postings, `${what}: postings of seq ${frame.seq}`);
+            });
+            // Another book's segment: nothing is decoded (D1).
+            const foreign = precheckSegment(file, baseOf(file), chunkBytes, () => {}, { book: 'other', fromSeq: 1 });
+            assert.equal(foreign.frames, frames.length);
+            assert(foreign.decoded!.entryOf.every((entry) => entry === -1), `${what}: another book's transactions are left to the worker`);
+          }
+        }
+      }
+      assert(decodedFrames > 2 * COMMITS_BEFORE_SNAPSHOT, `${decodedFrames} frames decoded`);
+    }));
+});
+
 /** Helper threads for every one of `files`, however small, reading 64 bytes at a time. */
 function startHelpers(files: string[], helpers: number): HelperPrechecks {
   const prechecks = startPrechecks(
-    files.map((file) => ({ file, base: baseOf(file) })),
+    files.map((file) => ({ file, base: baseOf(file), decode: null })),
     helpers,
     0,
     64,
@@ -144,7 +215,7 @@ describe('the helper pool', () => {
       } finally {
         prechecks.close();
       }
-      assert.equal(startPrechecks([{ file: files[0]!, base: 1 }], 3, 1 << 30, 64), null, 'too few bytes: no helpers');
+      assert.equal(startPrechecks([{ file: files[0]!, base: 1, decode: null }], 3, 1 << 30, 64), null, 'too few bytes: no helpers');
     }));
 
   test('a segment no helper has claimed yet is taken back at once', () =>
@@ -203,9 +274,14 @@ interface Opened {
   lastSeq: number;
   events: string;
   balances: string;
+  history: string;
   trial: string;
+  /** Per transaction: the seq its txid finds, and the seq an idempotent retry of it answers. */
+  lookups: string;
   warnings: string[];
 }
+
+const jsonOf = (value: unknown): string => JSON.stringify(value, (_key, item: unknown) => (typeof item === 'bigint' ? item.toString() : item));
 
 async function openAndRead(dir: string, fileSystem: CountingFileSystem | null, prechecks: boolean): Promise<Opened> {
   const warnings: LogStoreWarning[] = [];
@@ -226,9 +302,18 @@ async function openAndRead(dir: string, fileSystem: CountingFileSystem | null, p
       (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value),
     );
     const trial = JSON.stringify(await store.trialBalance(BOOK), (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value));
+    const history = jsonOf(await Promise.all(['cash', 'rev'].map((pathName) => store.accountHistory({ book: BOOK, path: pathName }, null, 100_000))));
+    const lookups: Array<[number, number | undefined, number]> = [];
+    for (const sequenced of await store.readEvents(BOOK, 1, lastSeq)) {
+      if (sequenced.event.kind !== 'transaction_posted') continue;
+      const { kind: _kind, ...tx } = sequenced.event;
+      const retried = await store.commit(tx as Transaction);
+      lookups.push([sequenced.seq, (await store.transaction(tx.id))?.seq, retried.seq]);
+    }
+    for (const [seq, found, retried] of lookups) assert.deepEqual([found, retried], [seq, seq], `txid and key of seq ${seq}`);
     // A read from any seq starts at that frame's recorded offset, adopted or walked.
     for (let seq = 1; seq <= lastSeq; seq++) assert.deepEqual((await store.readEvents(BOOK, seq, 1)).map((event) => event.seq), [seq]);
-    return { lastSeq, events, balances, trial, warnings: warnings.map((warning) => warning.code) };
+    return { lastSeq, events, balances, history, trial, lookups: jsonOf(lookups), warnings: warnings.map((warning) => warning.code) };
   } finally {
     await store.close();
   }
@@ -342,6 +427,55 @@ describe('LogStore open with prechecks', () => {
       const size = fs.statSync(final).size;
       assert((await openBothWays(dir)).warnings.includes('TORN_TAIL_TRUNCATED'));
       assert.equal(fs.statSync(final).size, size - 7, 'the torn bytes are cut');
+    }));
+
+  test('a full replay decoded by the helpers, account openings among the transactions, opens to the same state', () =>
+    withDir(async (dir) => {
+      await buildBook(dir, {}, false);
+      const pooled = new CountingFileSystem();
+      const opened = await openAndRead(dir, pooled, true);
+      assert.deepEqual(opened, await openAndRead(dir, new CountingFileSystem(), false));
+      assert.equal(opened.lastSeq, 2 + 1 + COMMITS_BEFORE_SNAPSHOT + COMMITS_AFTER_SNAPSHOT);
+      assert(pooled.prechecked >= 4, `${pooled.prechecked} segments decoded by helpers`);
+      const totalBytes = segmentFiles(dir, BOOK).reduce((sum, file) => sum + fs.statSync(file).size, 0);
+      assert(pooled.readAtOpen < totalBytes / 2, `with decoding helpers the worker read ${pooled.readAtOpen} of ${totalBytes} bytes`);
+      assert.deepEqual(await openAndRead(dir, null, true), opened); // through real shard worker threads
+    }));
+
+  test('a transaction after the prechecked frames that cannot be applied is refused with the inline walk\'s error', () =>
+    withDir(async (dir) => {
+      await buildBook(dir, {}, false);
+      const files = segmentFiles(dir, BOOK);
+      const frames = files.flatMap((file) => readFrames(file));
+      const earlier = splitPayload(frames[10]!.payload); // a transaction
+      const last = frames[frames.length - 1]!;
+      const lastAt = splitPayload(last.payload).at;
+      const fresh = (change: (tx: Transaction) => void): string => {
+        const tx = mkTx('fresh', 5n);
+        change(tx);
+        return JSON.stringify({ kind: 'transaction_posted', ...tx }, (_key, value: unknown) => (typeof value === 'bigint' ? Number(value) : value));
+      };
+      const cases: Array<{ what: string; at: string; eventJson: string }> = [
+        { what: 'a repeated txid and key', at: lastAt, eventJson: earlier.eventJson },
+        { what: 'a repeated key under a new txid', at: lastAt, eventJson: earlier.eventJson.replace(/"id":"[^"]+"/, `"id":"${mkTx('x', 1n).id}"`) },
+        { what: 'a repeated txid under a new key', at: lastAt, eventJson: earlier.eventJson.replace(/"idempotency_key":"[^"]+"/, '"idempotency_key":"new-key"') },
+        { what: 'a posting to an unknown account', at: lastAt, eventJson: fresh((tx) => (tx.postings[0]!.account.path = 'nowhere')) },
+        { what: 'a commit time before the last one', at: '2000-01-01T00:00:00.000000Z', eventJson: fresh(() => {}) },
+      ];
+      for (const [index, { what, at, eventJson }] of cases.entries()) {
+        const work = `${dir}-${index}`;
+        copyTree(dir, work);
+        try {
+          const final = segmentFiles(work, BOOK).at(-1)!;
+          fs.appendFileSync(final, eventFrame(last.seq + 1, at, eventJson));
+          const inline = await openError(work, false);
+          const pooled = await openError(work, true);
+          assert.equal(inline.code, 'CORRUPT', `${what}: ${inline.message}`);
+          assert.deepEqual({ ...pooled, message: pooled.message }, { ...inline, message: inline.message }, what);
+        } finally {
+          fs.rmSync(work, { recursive: true, force: true });
+        }
+      }
     }));
 
   test('a missing idempotency run (a hole, whose frames are decoded) still rebuilds, prechecks or not', () =>

@@ -16,7 +16,8 @@
 import assert from 'node:assert/strict';
 import { accountKey, parseAccountKey } from '../core/account-key.js';
 import { StoreError } from '../core/errors.js';
-import { PostingIndex, postingRecordsOf, writeTxid, type HistoryColumns } from './posting-index.js';
+import { PostingIndex, postingRecordsOf, readTxid, writeTxid, type HistoryColumns } from './posting-index.js';
+import { isDebit, type DecodedFrames } from './replay-decode.js';
 import { IdemIndex } from './idem-index.js';
 import { TxidTable } from './txid-table.js';
 import { AccountClasses, AccountState, AccountTable } from './account-table.js';
@@ -49,6 +50,8 @@ export function postingsOf(account: AccountState): PostingIndex {
 }
 
 /** One posting as the writer sees it: the account's flat key, asset, amount and direction. */
+const TXID_BYTES = 16;
+
 export interface PostingEffect {
   key: string;
   asset: string;
@@ -187,6 +190,42 @@ export class BookState {
     return outcome;
   }
 
+  /**
+   * Applies a transaction of this book that a replay helper decoded (src/log/replay-decode.ts,
+   * entry `entry` of `decoded`): the checks and effects `apply` gives the same transaction.
+   * `keyOfPath` keeps the flat key of each of the segment's strings met as an account path.
+   */
+  applyDecoded(seq: number, atUs: number, decoded: DecodedFrames, entry: number, keyOfPath: Array<string | undefined>): void {
+    assert.equal(seq, this.seqNext);
+    assert(Number.isSafeInteger(atUs));
+    const txidOffset = entry * TXID_BYTES;
+    const key = decoded.keys[entry]!;
+    const txidSeq = this.txids.getBytes(decoded.txids, txidOffset) ?? null;
+    const keySeq = seq <= this.idempotency.spilledThroughSeq ? null : (this.idempotency.get(key)?.seq ?? null);
+    if (txidSeq !== null || keySeq !== null) throw new RepeatError(readTxid(decoded.txids, txidOffset), key, txidSeq, keySeq);
+    const first = entry === 0 ? 0 : decoded.postingEnds[entry - 1]!;
+    const end = decoded.postingEnds[entry]!;
+    const postings: PostingEffect[] = new Array(end - first);
+    for (let posting = first; posting < end; posting++) {
+      const path = decoded.paths[posting]!;
+      postings[posting - first] = {
+        key: (keyOfPath[path] ??= this.flatKeyOfPath(decoded.strings[path]!)),
+        asset: decoded.strings[decoded.assets[posting]!]!,
+        minor: decoded.minors[posting]!,
+        direction: isDebit(decoded, posting) ? 'debit' : 'credit',
+      };
+    }
+    this.#txidScratch.set(decoded.txids.subarray(txidOffset, txidOffset + TXID_BYTES));
+    this.#applyEffect(seq, atUs, key, postings, false);
+    this.seqNext = seq + 1;
+    this.atLastUs = atUs;
+  }
+
+  /** The flat key of an account path of this book (accountKey), made once per path. */
+  flatKeyOfPath(path: string): string {
+    return this.#flatKeyOf({ book: this.book, path });
+  }
+
   /** accountKey, made once per account path of this book rather than once per replayed posting. */
   readonly #flatKeyOf = (id: AccountId): string => {
     if (id.book !== this.book) return accountKey(id);
@@ -212,8 +251,13 @@ export class BookState {
   }
 
   #applyCommit(seq: number, atUs: number, tx: CommitEffect, validated: boolean): ApplyOutcome {
+    writeTxid(this.#txidScratch, 0, tx.txid);
+    return this.#applyEffect(seq, atUs, tx.key, tx.postings, validated);
+  }
+
+  /** #applyCommit for a transaction whose txid is in #txidScratch. */
+  #applyEffect(seq: number, atUs: number, key: string, postings: readonly PostingEffect[], validated: boolean): ApplyOutcome {
     // Compute and check everything first (B1). Flat keys of other books never match this book's.
-    const postings = tx.postings;
     const count = postings.length;
     const accounts: AccountState[] = new Array(count);
     const running: bigint[] = new Array(count);
@@ -252,7 +296,6 @@ export class BookState {
     }
     // Write.
     const txid = this.#txidScratch;
-    writeTxid(txid, 0, tx.txid);
     let saturatedNow = false;
     for (let index = 0; index < count; index++) {
       const posting = postings[index]!;
@@ -276,9 +319,9 @@ export class BookState {
     }
     // Both inserts succeed: the writer validated the commit, and replay checked it first (B5), so
     // no second lookup. A replayed key at or below spilledThroughSeq is in a run already.
-    const keyNew = (!validated && seq <= this.idempotency.spilledThroughSeq) || this.idempotency.insertNew(tx.key, seq, atUs, txid);
+    const keyNew = (!validated && seq <= this.idempotency.spilledThroughSeq) || this.idempotency.insertNew(key, seq, atUs, txid);
     const txidNew = this.txids.setBytes(txid, 0, seq);
-    assert(keyNew && txidNew, `transaction ${tx.txid} repeats a txid or an idempotency key of book ${this.book}`);
+    if (!keyNew || !txidNew) assert.fail(`transaction ${readTxid(txid, 0)} repeats a txid or an idempotency key of book ${this.book}`);
     return { sumsSaturatedNow: saturatedNow, duplicate: null };
   }
 

@@ -28,7 +28,7 @@ import { readFully, type FileSystem } from './file-system.js';
 import { checkFrame, decodeSoundFrame, findIntactFrameAfter, FRAME_HEADER_BYTES, isBadFrame, peekSeq } from './frame.js';
 import { attachRunsAtOpen, spillNow, writeRebuiltRuns } from './idem-spill.js';
 import { parseLegacyRunFileName, runFileName, type IdemRuns, type RunMeta, type RunRecord } from './idem-runs.js';
-import type { SegmentPrechecks } from './segment-precheck.js';
+import type { SegmentPrecheck, SegmentPrechecks } from './segment-precheck.js';
 import { bookDirectory, SegmentLog } from './segment.js';
 import { loadSnapshot, snapshotFileName, SnapshotUnusable, type LoadedSnapshot } from './snapshot.js';
 
@@ -233,13 +233,17 @@ function replayLog(
     // P1 of src/log/segment-precheck.ts: frames a helper verified and the snapshot covers are
     // adopted unread; the walk starts at the first other frame. Never across a hole of the
     // idempotency runs, whose covered frames are decoded.
-    const precheck = hole === null ? (options.prechecks?.take(file) ?? null) : null;
-    const skipped = precheck !== null && base === expectedSeq ? Math.min(precheck.frames, Math.max(0, (snapshot?.seq ?? 0) - base)) : 0;
+    let precheck = hole === null ? (options.prechecks?.take(file) ?? null) : null;
+    if (base !== expectedSeq) precheck = null;
+    const skipped = precheck !== null ? Math.min(precheck.frames, Math.max(0, (snapshot?.seq ?? 0) - base)) : 0;
     let walkFrom = skipped === 0 ? 0 : skipped < precheck!.frames ? precheck!.offsets[skipped]! : precheck!.verifiedEnd;
-    let bytes = readBuffer.readWholeFile(fileSystem, file, walkFrom);
-    if (walkFrom > 0 && bytes.length !== precheck!.fileBytes) {
-      walkFrom = 0; // not the file the helper read (it cannot change under the LOCK): walk all of it
-      bytes = readBuffer.readWholeFile(fileSystem, file);
+    const readFrom = precheck === null ? walkFrom : firstFrameToRead(precheck, base, skipped, snapshot?.seq ?? 0);
+    let bytes = readBuffer.readWholeFile(fileSystem, file, readFrom);
+    if (precheck !== null && bytes.length !== precheck.fileBytes) {
+      // Not the file the helper read (it cannot change under the LOCK): walk all of it.
+      precheck = null;
+      if (readFrom > 0) bytes = readBuffer.readWholeFile(fileSystem, file);
+      walkFrom = 0;
     }
     if (base !== expectedSeq) {
       // R6 when the first frame shows a gap (a lost first or middle segment); R7 when the frames
@@ -257,7 +261,7 @@ function replayLog(
       log.recordFrames(base, precheck!.offsets.subarray(0, skipped));
       context.expectedSeq = base + skipped;
     }
-    log.framesEndAt(replaySegment(bytes, file, final, context, walkFrom));
+    log.framesEndAt(replaySegment(bytes, file, final, context, walkFrom, base, precheck));
   }
   const lastSeq = context.expectedSeq - 1;
   const finalSegment = segments[segments.length - 1];
@@ -275,6 +279,19 @@ function replayLog(
     warnings.push({ code: 'RUN_REBUILT', message: `idempotency keys of seqs ${hole.start + 1} to ${hole.end} of book ${book} are in no valid run; open rebuilds them from the log` });
   }
   return { state, log, repair: { tornTail: context.tornTail, temporaryFiles: [], obsoleteFiles: attached.obsolete, renames: [] }, warnings, snapshotSeq: snapshot?.seq ?? null, snapshotFile: snapshot?.file ?? null, logEnd };
+}
+
+/**
+ * Where the worker must start reading a segment a precheck verified: at its first frame after the
+ * `skipped` ones that the helper did not decode or that the snapshot's check reads (the frame of
+ * `snapshotSeq`), or where the verified frames end.
+ */
+function firstFrameToRead(precheck: SegmentPrecheck, base: number, skipped: number, snapshotSeq: number): number {
+  const entryOf = precheck.decoded?.entryOf;
+  for (let index = skipped; index < precheck.frames; index++) {
+    if (entryOf === undefined || entryOf[index]! < 0 || base + index <= snapshotSeq) return precheck.offsets[index]!;
+  }
+  return precheck.verifiedEnd;
 }
 
 interface ReplayContext {
@@ -298,32 +315,54 @@ interface ReplayContext {
  * Walks one segment frame by frame from `offset` (0, or the first frame a precheck did not let it
  * skip). Frames the snapshot covers are verified (length, CRC, seq) without a full decode; the
  * snapshot's own frame is decoded to check its commit time; later frames are decoded and applied.
- * Returns the usable length of the segment.
+ * A frame the segment's precheck verified is not verified again, and one it decoded (P5 of
+ * src/log/segment-precheck.ts) is applied from the helper's columns. Returns the usable length of
+ * the segment.
  */
-function replaySegment(bytes: Buffer, file: string, final: boolean, context: ReplayContext, offset: number): number {
+function replaySegment(bytes: Buffer, file: string, final: boolean, context: ReplayContext, offset: number, base: number, precheck: SegmentPrecheck | null): number {
   const { book, state, log } = context;
   const snapshotSeq = context.snapshot?.seq ?? 0;
+  const decoded = precheck?.decoded ?? null;
+  const keyOfPath: Array<string | undefined> = []; // flat keys of the decoded columns' strings
   for (;;) {
-    const checked = checkFrame(bytes, offset, bytes.length);
-    if (checked.kind === 'end') return offset;
-    if (isBadFrame(checked)) {
-      const verdict = badFrameVerdict(bytes, offset, checked.reason, file, final);
-      if (verdict.row !== 'R2') throw StoreError.corrupt(book, file, offset, verdict.message);
-      context.tornTail = verdict.tornTail;
-      return offset;
-    }
-    assert(checked.kind === 'sound');
-    const payloadStart = offset + FRAME_HEADER_BYTES;
-    const frameBytes = FRAME_HEADER_BYTES + checked.payloadBytes;
-    const peeked = peekSeq(bytes, payloadStart, payloadStart + checked.payloadBytes);
     const expectedSeq = context.expectedSeq;
+    const frameIndex = expectedSeq - base;
+    let payloadBytes: number;
+    if (precheck !== null && frameIndex < precheck.frames && precheck.offsets[frameIndex] === offset) {
+      // A sound frame of seq expectedSeq (P1). One the helper decoded may not have been read.
+      const next = frameIndex + 1 < precheck.frames ? precheck.offsets[frameIndex + 1]! : precheck.verifiedEnd;
+      const entry = decoded === null ? -1 : decoded.entryOf[frameIndex]!;
+      if (entry >= 0 && expectedSeq > snapshotSeq) {
+        applyReplayed(context, expectedSeq, decoded!.atUs[entry]!, file, offset, () => state.applyDecoded(expectedSeq, decoded!.atUs[entry]!, decoded!, entry, keyOfPath));
+        log.recordFrame(expectedSeq, offset);
+        context.expectedSeq = expectedSeq + 1;
+        spillNow(log.fileSystem, log, state.idempotency, context.idemHotCap);
+        offset = next;
+        continue;
+      }
+      payloadBytes = next - offset - FRAME_HEADER_BYTES;
+    } else {
+      const checked = checkFrame(bytes, offset, bytes.length);
+      if (checked.kind === 'end') return offset;
+      if (isBadFrame(checked)) {
+        const verdict = badFrameVerdict(bytes, offset, checked.reason, file, final);
+        if (verdict.row !== 'R2') throw StoreError.corrupt(book, file, offset, verdict.message);
+        context.tornTail = verdict.tornTail;
+        return offset;
+      }
+      assert(checked.kind === 'sound');
+      payloadBytes = checked.payloadBytes;
+    }
+    const payloadStart = offset + FRAME_HEADER_BYTES;
+    const frameBytes = FRAME_HEADER_BYTES + payloadBytes;
+    const peeked = peekSeq(bytes, payloadStart, payloadStart + payloadBytes);
     const hole = context.hole;
     const inHole = (seq: number): boolean => hole !== null && seq > hole.start && seq <= hole.end;
     let applied = false;
     if (peeked !== null && peeked < snapshotSeq && !inHole(peeked)) {
       if (peeked !== expectedSeq) throw seqGap(book, file, offset, expectedSeq, peeked);
     } else {
-      const result = decodeSoundFrame(bytes, offset, checked.payloadBytes);
+      const result = decodeSoundFrame(bytes, offset, payloadBytes);
       if (result.kind === 'invalid') {
         throw StoreError.corrupt(book, file, offset, recoveryMessages.invalidEvent(file, offset, result.reason));
       }
@@ -339,7 +378,11 @@ function replaySegment(bytes: Buffer, file: string, final: boolean, context: Rep
       if (decoded.seq === snapshotSeq) {
         checkSnapshotCommitTime(context.snapshot!, decoded.atUs);
       } else if (decoded.seq > snapshotSeq) {
-        applyReplayed(context, decoded, file, offset);
+        const { seq, atUs } = decoded;
+        applyReplayed(context, seq, atUs, file, offset, () => {
+          const outcome = state.apply(seq, atUs, event);
+          if (outcome.duplicate !== null) context.warnings.push({ code: 'REPLAY_DUPLICATE', message: `book ${book}: ${outcome.duplicate} at seq ${seq}`, file });
+        });
         applied = true;
       }
     }
@@ -386,17 +429,17 @@ export function checkSnapshotCommitTime(snapshot: LoadedSnapshot, atUs: number):
   if (atUs !== snapshot.state.atLastUs) throw new SnapshotUnusable(`does not match the log's commit time at seq ${snapshot.seq} (another history)`);
 }
 
-function applyReplayed(context: ReplayContext, decoded: DecodedPayload, file: string, offset: number): void {
+/** Runs `apply` for the event of `seq` after checking its commit time; maps what it throws to R10 and R20. */
+function applyReplayed(context: ReplayContext, seq: number, atUs: number, file: string, offset: number, apply: () => void): void {
   const { book, state, log } = context;
-  if (state.atLastUs !== null && decoded.atUs < state.atLastUs) {
-    throw StoreError.corrupt(book, file, offset, recoveryMessages.timeBackwards(book, decoded.seq, file, offset));
+  if (state.atLastUs !== null && atUs < state.atLastUs) {
+    throw StoreError.corrupt(book, file, offset, recoveryMessages.timeBackwards(book, seq, file, offset));
   }
   try {
-    const outcome = state.apply(decoded.seq, decoded.atUs, decoded.event.event);
-    if (outcome.duplicate !== null) context.warnings.push({ code: 'REPLAY_DUPLICATE', message: `book ${book}: ${outcome.duplicate} at seq ${decoded.seq}`, file });
+    apply();
   } catch (error) {
     if (error instanceof RepeatError) {
-      throw StoreError.corrupt(book, file, offset, recoveryMessages.repeat(book, decoded.seq, file, offset, error));
+      throw StoreError.corrupt(book, file, offset, recoveryMessages.repeat(book, seq, file, offset, error));
     }
     if (!(error instanceof ApplyError)) throw error;
     const base = log.catalog[log.catalog.length - 1];

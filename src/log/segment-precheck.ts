@@ -18,8 +18,14 @@
  *     helper has taken is taken back and walked by the worker, and one whose helper shows no
  *     progress for STALL_MS is walked by the worker too.
  * P4. The helpers end when the shard's recovery ends (close), finished or not.
+ * P5. Segments with frames after the book's newest snapshot are also decoded by the helper that
+ *     verifies them (src/log/replay-decode.ts), so a replay applies their transactions without
+ *     reading the JSON itself. A helper claims such a segment only while it is fewer than
+ *     DECODE_AHEAD_SEGMENTS places past the last segment the worker asked for: decoded columns
+ *     wait in memory until the worker applies them.
  *
- * Shared cells (Int32): [0] progress beats (every chunk read, every file done), then one state per
+ * Shared cells (Int32): [0] progress beats (every chunk read, every file done), [1] how many of
+ * the segments the worker has asked for (the index of the last one, plus one), then one state per
  * segment: UNCLAIMED, CLAIMED (a helper checks it), DONE (its result is in the helper's port),
  * TAKEN_BACK (the worker walks it).
  */
@@ -27,7 +33,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { FRAME_PAYLOAD_BYTES_MAX } from '../core/limits.js';
+import { decodeCanonicalPayload } from './canonical-payload.js';
 import { checkFrame, FRAME_HEADER_BYTES, peekSeq } from './frame.js';
+import { decodedBuffers, FrameDecoder, type DecodedFrames } from './replay-decode.js';
 
 /** What a precheck verified of one segment (P1). */
 export interface SegmentPrecheck {
@@ -39,11 +47,15 @@ export interface SegmentPrecheck {
   verifiedEnd: number;
   /** The file's length when it was read. */
   fileBytes: number;
+  /** The transactions decoded from frames at or after `decode.fromSeq` (P5), or null. */
+  decoded: DecodedFrames | null;
 }
 
 export interface SegmentToPrecheck {
   file: string;
   base: number;
+  /** Decode the book's transactions from this seq on (P5); null: verify only. */
+  decode: { book: string; fromSeq: number } | null;
 }
 
 /** Where recovery asks for the precheck of a segment: null when the worker must walk it itself. */
@@ -58,9 +70,12 @@ export const PRECHECK_FROM_BYTES = 32 * 1024 * 1024;
 export const PRECHECK_CHUNK_BYTES = 4 * 1024 * 1024;
 /** A helper with no progress for this long is given up on (P3). */
 const STALL_MS = 5000;
+/** How far past the worker's segment the helpers decode (P5). */
+const DECODE_AHEAD_SEGMENTS = 2;
 
 const BEATS = 0;
-const STATES = 1;
+const ASKED = 1;
+const STATES = 2;
 const UNCLAIMED = 0;
 const CLAIMED = 1;
 const DONE = 2;
@@ -72,7 +87,14 @@ const HELPER_URL = new URL('../../workers/precheck-helper.js', import.meta.url);
  * Verifies the frames of one segment from its start, reading `chunkBytes` at a time (P1). Reads
  * only; throws only what the file system throws.
  */
-export function precheckSegment(file: string, base: number, chunkBytes = PRECHECK_CHUNK_BYTES, onChunk: () => void = () => {}): SegmentPrecheck {
+export function precheckSegment(
+  file: string,
+  base: number,
+  chunkBytes = PRECHECK_CHUNK_BYTES,
+  onChunk: () => void = () => {},
+  decode: SegmentToPrecheck['decode'] = null,
+): SegmentPrecheck {
+  const decoder = decode === null ? null : new FrameDecoder(decode.book);
   const fd = fs.openSync(file, 'r');
   try {
     const fileBytes = fs.fstatSync(fd).size;
@@ -106,7 +128,13 @@ export function precheckSegment(file: string, base: number, chunkBytes = PRECHEC
       }
       if (checked.kind !== 'sound') break;
       const payloadStart = local + FRAME_HEADER_BYTES;
-      if (peekSeq(buffer, payloadStart, payloadStart + checked.payloadBytes) !== base + frames) break;
+      const payloadEnd = payloadStart + checked.payloadBytes;
+      const seq = base + frames;
+      if (peekSeq(buffer, payloadStart, payloadEnd) !== seq) break;
+      if (decoder !== null && seq >= decode!.fromSeq) {
+        const decoded = decodeCanonicalPayload(buffer, payloadStart, payloadEnd);
+        if (decoded !== null) decoder.add(frames, decoded); // else the worker decodes it (D1)
+      }
       if (frames === offsets.length) {
         const grown = new Float64Array(offsets.length * 2);
         grown.set(offsets);
@@ -115,7 +143,7 @@ export function precheckSegment(file: string, base: number, chunkBytes = PRECHEC
       offsets[frames++] = offset;
       offset += FRAME_HEADER_BYTES + checked.payloadBytes;
     }
-    return { frames, offsets: offsets.slice(0, frames), verifiedEnd: offset, fileBytes };
+    return { frames, offsets: offsets.slice(0, frames), verifiedEnd: offset, fileBytes, decoded: decoder?.finish(frames) ?? null };
   } finally {
     fs.closeSync(fd);
   }
@@ -155,7 +183,10 @@ export class HelperPrechecks implements SegmentPrechecks {
   readonly #helpers: Worker[] = [];
   readonly #results = new Map<number, SegmentPrecheck | null>();
 
+  readonly #segments: readonly SegmentToPrecheck[];
+
   constructor(segments: readonly SegmentToPrecheck[], helpers: number, chunkBytes: number) {
+    this.#segments = segments;
     this.#cells = new Int32Array(new SharedArrayBuffer((STATES + segments.length) * 4));
     segments.forEach(({ file }, index) => this.#indexOf.set(file, index));
     for (let helper = 0; helper < helpers; helper++) {
@@ -172,12 +203,17 @@ export class HelperPrechecks implements SegmentPrechecks {
     }
   }
 
-  /** Segments not yet checked or taken back (for tests and diagnostics). */
+  /**
+   * Segments a helper is checking or may start now; not those P5 holds back until the worker
+   * comes closer (for tests and diagnostics).
+   */
   get unfinished(): number {
+    const asked = Atomics.load(this.#cells, ASKED);
     let count = 0;
-    for (let cell = STATES; cell < this.#cells.length; cell++) {
-      const state = Atomics.load(this.#cells, cell);
-      if (state === UNCLAIMED || state === CLAIMED) count++;
+    for (let index = 0; index < this.#segments.length; index++) {
+      const state = Atomics.load(this.#cells, STATES + index);
+      const heldBack = this.#segments[index]!.decode !== null && index >= asked + DECODE_AHEAD_SEGMENTS;
+      if (state === CLAIMED || (state === UNCLAIMED && !heldBack)) count++;
     }
     return count;
   }
@@ -186,6 +222,10 @@ export class HelperPrechecks implements SegmentPrechecks {
     const index = this.#indexOf.get(file);
     if (index === undefined) return null;
     this.#indexOf.delete(file);
+    if (index + 1 > Atomics.load(this.#cells, ASKED)) {
+      Atomics.store(this.#cells, ASKED, index + 1); // P5: the helpers may decode further on
+      Atomics.notify(this.#cells, ASKED);
+    }
     const cell = STATES + index;
     if (Atomics.compareExchange(this.#cells, cell, UNCLAIMED, TAKEN_BACK) === UNCLAIMED) return null; // P3
     let beats = Atomics.load(this.#cells, BEATS);
@@ -231,15 +271,23 @@ export function runPrecheckHelper(cells: Int32Array, segments: readonly SegmentT
   };
   for (let index = 0; index < segments.length; index++) {
     const cell = STATES + index;
+    const { file, base, decode } = segments[index]!;
+    if (decode !== null) {
+      // P5: wait until the worker is close enough (it takes back what it reaches first).
+      for (let asked = Atomics.load(cells, ASKED); index >= asked + DECODE_AHEAD_SEGMENTS; asked = Atomics.load(cells, ASKED)) {
+        if (Atomics.load(cells, cell) !== UNCLAIMED) break;
+        Atomics.wait(cells, ASKED, asked, 100);
+      }
+    }
     if (Atomics.compareExchange(cells, cell, UNCLAIMED, CLAIMED) !== UNCLAIMED) continue;
     let result: SegmentPrecheck | null = null;
     try {
-      const { file, base } = segments[index]!;
-      result = precheckSegment(file, base, chunkBytes, beat);
+      result = precheckSegment(file, base, chunkBytes, beat, decode);
     } catch {
       result = null; // the worker reads it and meets the error itself (P1)
     }
-    port.postMessage({ index, result } satisfies PrecheckMessage, result === null ? [] : [result.offsets.buffer as ArrayBuffer]);
+    const transfer = result === null ? [] : [result.offsets.buffer as ArrayBuffer, ...(result.decoded === null ? [] : decodedBuffers(result.decoded))];
+    port.postMessage({ index, result } satisfies PrecheckMessage, transfer);
     beat();
     Atomics.store(cells, cell, DONE);
     Atomics.notify(cells, cell);

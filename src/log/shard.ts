@@ -797,10 +797,10 @@ export class Shard {
   }
 
   /**
-   * Helper threads verify the segments that books' newest snapshots cover while the books load
-   * (src/log/segment-precheck.ts); null when the file system offers none or there is too little
-   * to read. Segments after every snapshot are decoded by the replay anyway and are left out.
-   * Each listing is kept in `listings`, so recovery does not list the directory again.
+   * Helper threads verify books' segments while the books load, and decode the frames after each
+   * book's newest snapshot (src/log/segment-precheck.ts); null when the file system offers none or
+   * there is too little to read. Each listing is kept in `listings`, so recovery does not list the
+   * directory again.
    */
   #startPrechecks(books: string[], listings: Map<string, BookFiles>): SegmentPrechecks | null {
     const segments: SegmentToPrecheck[] = [];
@@ -813,8 +813,13 @@ export class Shard {
         continue; // the book's own recovery meets the error and reports it
       }
       listings.set(book, files);
+      // Segments the newest snapshot covers are verified; frames after it are decoded too (P5).
       const newest = Math.max(0, ...files.snapshots.map(({ seq }) => seq));
-      for (const { base, name } of files.segments) if (base <= newest) segments.push({ file: path.join(bookDir, name), base });
+      files.segments.forEach(({ base, name }, index) => {
+        const next = files.segments[index + 1]?.base ?? Number.POSITIVE_INFINITY;
+        const decode = next > newest + 1 ? { book, fromSeq: newest + 1 } : null;
+        segments.push({ file: path.join(bookDir, name), base, decode });
+      });
     }
     if (segments.length === 0) return null;
     try {

@@ -1,0 +1,148 @@
+/**
+ * Replay decoding on the precheck helpers (issue 14; src/log/segment-precheck.ts). A full replay
+ * kept one core busy reading, CRC-checking and decoding every frame while the other core idled;
+ * now the helpers that verify a segment's frames also decode its transactions into columns, and
+ * the shard worker applies those columns without reading the JSON again.
+ *
+ * D1. An accelerator only, like the precheck itself (P1 there). A helper decodes a frame only when
+ *     the canonical reader accepts it (canonical-payload C1), it is a transaction of the segment's
+ *     own book, and every posting names that book. Every other frame has no entry: the worker
+ *     decodes it itself, so every row, error and warning of recovery stays the worker's.
+ * D2. An entry holds what BookState needs to check and apply a transaction (B5, B1): the commit
+ *     time, the txid as 16 bytes, the idempotency key and the postings. Account paths and assets
+ *     repeat from frame to frame, so they are sent once per segment and the postings refer to them.
+ * D3. Columns are memory: the helpers decode at most DECODE_AHEAD_SEGMENTS segments beyond the one
+ *     the worker is applying (segment-precheck P5).
+ */
+import type { DecodedPayload } from '../core/event-codec.js';
+import { writeTxid } from './posting-index.js';
+
+const TXID_BYTES = 16;
+const DIRECTION_DEBIT = 0;
+const DIRECTION_CREDIT = 1;
+
+/** The transactions a helper decoded in one segment (D2). */
+export interface DecodedFrames {
+  /** For each verified frame of the segment, its entry, or -1 when the worker decodes it (D1). */
+  entryOf: Int32Array;
+  atUs: Float64Array;
+  txids: Uint8Array;
+  keys: string[];
+  /** Entry e's postings are [postingEnds[e - 1] (0 for the first), postingEnds[e]). */
+  postingEnds: Uint32Array;
+  /** Per posting: the account path and the asset, as positions in `strings`. */
+  paths: Uint32Array;
+  assets: Uint32Array;
+  minors: BigInt64Array;
+  directions: Uint8Array;
+  strings: string[];
+}
+
+/** Collects the entries of one segment on a helper thread. */
+export class FrameDecoder {
+  #entryOf = new Int32Array(1024).fill(-1);
+  #atUs = new Float64Array(1024);
+  #txids = new Uint8Array(1024 * TXID_BYTES);
+  readonly #keys: string[] = [];
+  #postingEnds = new Uint32Array(1024);
+  #paths = new Uint32Array(2048);
+  #assets = new Uint32Array(2048);
+  #minors = new BigInt64Array(2048);
+  #directions = new Uint8Array(2048);
+  #entries = 0;
+  #postings = 0;
+  readonly #stringRefs = new Map<string, number>();
+  readonly #strings: string[] = [];
+
+  constructor(readonly book: string) {}
+
+  /** Adds frame `frameIndex` when D1 allows; false when the worker must decode it. */
+  add(frameIndex: number, decoded: DecodedPayload): boolean {
+    const event = decoded.event.event;
+    if (event.kind !== 'transaction_posted' || event.book !== this.book) return false;
+    for (const posting of event.postings) if (posting.account.book !== this.book) return false;
+    const entry = this.#entries;
+    if (entry === this.#atUs.length) this.#growEntries();
+    while (frameIndex >= this.#entryOf.length) this.#entryOf = grown(this.#entryOf, this.#entryOf.length * 2, -1);
+    this.#entryOf[frameIndex] = entry;
+    this.#atUs[entry] = decoded.atUs;
+    writeTxid(this.#txids, entry * TXID_BYTES, event.id);
+    this.#keys.push(event.idempotency_key);
+    const needed = this.#postings + event.postings.length;
+    if (needed > this.#paths.length) this.#growPostings(needed);
+    for (const posting of event.postings) {
+      const at = this.#postings++;
+      this.#paths[at] = this.#ref(posting.account.path);
+      this.#assets[at] = this.#ref(posting.amount.asset);
+      this.#minors[at] = posting.amount.minor;
+      this.#directions[at] = posting.direction === 'debit' ? DIRECTION_DEBIT : DIRECTION_CREDIT;
+    }
+    this.#postingEnds[entry] = this.#postings;
+    this.#entries = entry + 1;
+    return true;
+  }
+
+  /** The columns for the segment's first `frames` verified frames; their buffers may be transferred. */
+  finish(frames: number): DecodedFrames {
+    const entries = this.#entries;
+    const postings = this.#postings;
+    const entryOf = new Int32Array(frames).fill(-1);
+    entryOf.set(this.#entryOf.subarray(0, Math.min(frames, this.#entryOf.length)));
+    return {
+      entryOf,
+      atUs: this.#atUs.slice(0, entries),
+      txids: this.#txids.slice(0, entries * TXID_BYTES),
+      keys: this.#keys,
+      postingEnds: this.#postingEnds.slice(0, entries),
+      paths: this.#paths.slice(0, postings),
+      assets: this.#assets.slice(0, postings),
+      minors: this.#minors.slice(0, postings),
+      directions: this.#directions.slice(0, postings),
+      strings: this.#strings,
+    };
+  }
+
+  #ref(text: string): number {
+    let ref = this.#stringRefs.get(text);
+    if (ref === undefined) {
+      ref = this.#strings.length;
+      this.#strings.push(text);
+      this.#stringRefs.set(text, ref);
+    }
+    return ref;
+  }
+
+  #growEntries(): void {
+    const length = this.#atUs.length * 2;
+    this.#atUs = grown(this.#atUs, length);
+    this.#txids = grown(this.#txids, length * TXID_BYTES);
+    this.#postingEnds = grown(this.#postingEnds, length);
+  }
+
+  #growPostings(needed: number): void {
+    let length = this.#paths.length * 2;
+    while (length < needed) length *= 2;
+    this.#paths = grown(this.#paths, length);
+    this.#assets = grown(this.#assets, length);
+    this.#minors = grown(this.#minors, length);
+    this.#directions = grown(this.#directions, length);
+  }
+}
+
+function grown<T extends Int32Array | Uint32Array | Uint8Array | Float64Array | BigInt64Array>(column: T, length: number, fill?: number): T {
+  const bigger = new (column.constructor as new (length: number) => T)(length);
+  if (fill !== undefined) (bigger as Int32Array).fill(fill, column.length);
+  bigger.set(column as never);
+  return bigger;
+}
+
+/** The buffers of `decoded`, to transfer with it. */
+export function decodedBuffers(decoded: DecodedFrames): ArrayBuffer[] {
+  const { entryOf, atUs, txids, postingEnds, paths, assets, minors, directions } = decoded;
+  return [entryOf, atUs, txids, postingEnds, paths, assets, minors, directions].map((column) => column.buffer as ArrayBuffer);
+}
+
+/** Whether a posting column holds a debit. */
+export function isDebit(decoded: DecodedFrames, posting: number): boolean {
+  return decoded.directions[posting] === DIRECTION_DEBIT;
+}
