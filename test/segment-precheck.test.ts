@@ -24,7 +24,7 @@ import { StoreError } from '../src/core/errors.js';
 import type { OpenFlags } from '../src/log/file-system.js';
 import { LogStore } from '../src/log/log-store.js';
 import type { LogStoreOptions, LogStoreWarning } from '../src/log/options.js';
-import { precheckSegment, startPrechecks, type HelperPrechecks, type SegmentPrecheck } from '../src/log/segment-precheck.js';
+import { partsOf, precheckSegment, startPrechecks, type HelperPrechecks, type SegmentPrecheck } from '../src/log/segment-precheck.js';
 import { parseSegmentFileName } from '../src/log/segment.js';
 import { ConcurrentSyncFileSystem } from '../src/log/sync-pool.js';
 import { BOOK, CASH_DEF, mkTx, seed, segmentFiles, UNSIDED, withDir } from './support/log-store-fixtures.js';
@@ -51,7 +51,7 @@ async function buildBook(dir: string, options: LogStoreOptions = {}, snapshot = 
       const tx = mkTx(`before-${index}`, BigInt(index + 1));
       if (!snapshot && index > COMMITS_BEFORE_SNAPSHOT / 2 && index % 3 === 0) tx.postings[1]!.account.path = 'late';
       if (index % 7 === 0) tx.external_refs.push({ kind: 'invoice', value: `inv-${index}` });
-      if (index % 11 === 0) tx.metadata = { note: `n${index}`, lines: [index, 'x'] };
+      if (index % 11 === 0) tx.metadata = { note: `n${index}`, lines: [index, 'x'], inner: { seq: index } }; // a payload prefix inside a payload
       await store.commit(tx);
     }
     if (snapshot) await store.snapshot(BOOK);
@@ -69,11 +69,13 @@ function baseOf(file: string): number {
 function expectedPrecheck(file: string): SegmentPrecheck {
   const offsets = frameOffsets(file);
   const fileBytes = fs.statSync(file).size;
-  return { frames: offsets.length, offsets: Float64Array.from(offsets), verifiedEnd: fileBytes, fileBytes, decoded: null };
+  return { firstSeq: baseOf(file), firstOffset: 0, frames: offsets.length, offsets: Float64Array.from(offsets), verifiedEnd: fileBytes, fileBytes, decoded: null };
 }
 
 function assertSamePrecheck(actual: SegmentPrecheck | null, expected: SegmentPrecheck, what: string): void {
   assert(actual !== null, what);
+  assert.equal(actual.firstSeq, expected.firstSeq, what);
+  assert.equal(actual.firstOffset, expected.firstOffset, what);
   assert.equal(actual.frames, expected.frames, what);
   assert.deepEqual([...actual.offsets], [...expected.offsets], what);
   assert.equal(actual.verifiedEnd, expected.verifiedEnd, what);
@@ -131,6 +133,53 @@ describe('precheckSegment', () => {
         fs.writeFileSync(file, original);
       }
       assertSamePrecheck(precheckSegment(file, base), whole, 'restored');
+    }));
+});
+
+describe('precheckSegment in parts (P6)', () => {
+  test('the parts of a segment, each found from its own start, hold exactly the frames of the whole, decoded alike', () =>
+    withDir(async (dir) => {
+      await buildBook(dir, {}, false);
+      let parted = 0;
+      for (const file of segmentFiles(dir, BOOK)) {
+        const decode = { book: BOOK, fromSeq: 1 };
+        const fileBytes = fs.statSync(file).size;
+        const whole = precheckSegment(file, baseOf(file), 4096, () => {}, decode);
+        assert.equal(whole.verifiedEnd, fileBytes);
+        for (const partBytes of [97, 500, 1500]) {
+          const ranges = partsOf({ file, base: baseOf(file), decode }, fileBytes, partBytes);
+          assert(ranges.length > 1);
+          parted++;
+          let offset = 0;
+          let seq = baseOf(file);
+          const entries: number[] = [];
+          for (const [index, range] of ranges.entries()) {
+            for (const chunkBytes of [13, 4096]) {
+              const part = precheckSegment(file, baseOf(file), chunkBytes, () => {}, decode, range);
+              const what = `${path.basename(file)} part ${index} of ${partBytes} bytes in chunks of ${chunkBytes}`;
+              if (part.frames === 0) {
+                assert(offset >= range.startBytes, `${what}: an empty part only where the frames before it reach past its start`);
+                continue;
+              }
+              assert.equal(part.firstOffset, offset, `${what} begins where the frames before it end`);
+              assert.equal(part.firstSeq, seq, what);
+              assert(part.verifiedEnd >= Math.min(range.endBytes, fileBytes), what);
+              assert.deepEqual([...part.offsets], [...whole.offsets].filter((at) => at >= offset && at < part.verifiedEnd), what);
+              if (chunkBytes === 13) continue;
+              for (let frame = 0; frame < part.frames; frame++) {
+                const entry = part.decoded!.entryOf[frame]!;
+                entries.push(entry < 0 ? -1 : entry);
+                if (entry >= 0) assert.equal(part.decoded!.keys[entry], whole.decoded!.keys[whole.decoded!.entryOf[seq - baseOf(file) + frame]!], what);
+              }
+              offset = part.verifiedEnd;
+              seq += part.frames;
+            }
+          }
+          assert.equal(offset, fileBytes);
+          assert.deepEqual(entries.map((entry) => entry >= 0), [...whole.decoded!.entryOf].map((entry) => entry >= 0));
+        }
+      }
+      assert(parted > 0);
     }));
 });
 
@@ -234,6 +283,8 @@ describe('the helper pool', () => {
 
 /** The real file system of a shard writer, counting the bytes read from segment files. */
 class CountingFileSystem extends ConcurrentSyncFileSystem {
+  /** Changes what the helpers found for parts after the first (P6: the worker must refuse them). */
+  tamper: ((part: SegmentPrecheck) => SegmentPrecheck) | null = null;
   segmentBytesRead = 0;
   /** segmentBytesRead when the open resolved: what recovery read. */
   readAtOpen = 0;
@@ -258,11 +309,12 @@ class CountingFileSystem extends ConcurrentSyncFileSystem {
     const prechecks = super.precheckSegments(...args);
     if (prechecks === null) return null;
     const take = prechecks.take.bind(prechecks);
-    prechecks.take = (file) => {
+    prechecks.take = (file, part) => {
       // Give the helpers time to finish, as a snapshot load would: the test is about the adoption.
       const started = Date.now();
       while ((prechecks as { unfinished?: number }).unfinished! > 0 && Date.now() - started < 30_000) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
-      const result = take(file);
+      let result = take(file, part);
+      if (result !== null && part !== undefined && part > 0 && this.tamper !== null) result = this.tamper(result);
       if (result !== null) this.prechecked++;
       return result;
     };
@@ -440,6 +492,25 @@ describe('LogStore open with prechecks', () => {
       const totalBytes = segmentFiles(dir, BOOK).reduce((sum, file) => sum + fs.statSync(file).size, 0);
       assert(pooled.readAtOpen < totalBytes / 2, `with decoding helpers the worker read ${pooled.readAtOpen} of ${totalBytes} bytes`);
       assert.deepEqual(await openAndRead(dir, null, true), opened); // through real shard worker threads
+    }));
+
+  test('a part that does not begin where the frames before it end, at the next seq, is walked instead (P6)', () =>
+    withDir(async (dir) => {
+      await buildBook(dir, {}, false);
+      const inline = await openAndRead(dir, new CountingFileSystem(), false);
+      const trusted = new CountingFileSystem();
+      assert.deepEqual(await openAndRead(dir, trusted, true), inline);
+      const tampers: Array<[string, (part: SegmentPrecheck) => SegmentPrecheck]> = [
+        ['a seq one too high', (part) => ({ ...part, firstSeq: part.firstSeq + 1 })],
+        ['a first frame one byte later', (part) => ({ ...part, firstOffset: part.firstOffset + 1, offsets: part.offsets.map((at) => at + 1) })],
+        ['a first frame one frame earlier', (part) => ({ ...part, firstSeq: part.firstSeq - 1, firstOffset: part.firstOffset - 10 })],
+      ];
+      for (const [what, tamper] of tampers) {
+        const tampered = new CountingFileSystem();
+        tampered.tamper = tamper;
+        assert.deepEqual(await openAndRead(dir, tampered, true), inline, what);
+        assert(tampered.readAtOpen > trusted.readAtOpen, `${what}: the worker walked the parts (${tampered.readAtOpen} bytes read, ${trusted.readAtOpen} trusting them)`);
+      }
     }));
 
   test('a transaction after the prechecked frames that cannot be applied is refused with the inline walk\'s error', () =>

@@ -23,12 +23,13 @@ import path from 'node:path';
 import { ApplyError, BookState, RepeatError } from './book-state.js';
 import { readBookFiles, type BookFiles } from './book-files.js';
 import { StoreError } from '../core/errors.js';
+import { FRAME_PAYLOAD_BYTES_MAX } from '../core/limits.js';
 import type { DecodedPayload } from '../core/event-codec.js';
 import { readFully, type FileSystem } from './file-system.js';
 import { checkFrame, decodeSoundFrame, findIntactFrameAfter, FRAME_HEADER_BYTES, isBadFrame, peekSeq } from './frame.js';
 import { attachRunsAtOpen, spillNow, writeRebuiltRuns } from './idem-spill.js';
 import { parseLegacyRunFileName, runFileName, type IdemRuns, type RunMeta, type RunRecord } from './idem-runs.js';
-import type { SegmentPrecheck, SegmentPrechecks } from './segment-precheck.js';
+import type { PartRange, SegmentPrecheck, SegmentPrechecks } from './segment-precheck.js';
 import { bookDirectory, SegmentLog } from './segment.js';
 import { loadSnapshot, snapshotFileName, SnapshotUnusable, type LoadedSnapshot } from './snapshot.js';
 
@@ -230,38 +231,39 @@ function replayLog(
     const { base, file } = segments[index]!;
     const final = index === segments.length - 1;
     const expectedSeq = context.expectedSeq;
-    // P1 of src/log/segment-precheck.ts: frames a helper verified and the snapshot covers are
-    // adopted unread; the walk starts at the first other frame. Never across a hole of the
-    // idempotency runs, whose covered frames are decoded.
-    let precheck = hole === null ? (options.prechecks?.take(file) ?? null) : null;
-    if (base !== expectedSeq) precheck = null;
-    const skipped = precheck !== null ? Math.min(precheck.frames, Math.max(0, (snapshot?.seq ?? 0) - base)) : 0;
-    let walkFrom = skipped === 0 ? 0 : skipped < precheck!.frames ? precheck!.offsets[skipped]! : precheck!.verifiedEnd;
-    const readFrom = precheck === null ? walkFrom : firstFrameToRead(precheck, base, skipped, snapshot?.seq ?? 0);
-    let bytes = readBuffer.readWholeFile(fileSystem, file, readFrom);
-    if (precheck !== null && bytes.length !== precheck.fileBytes) {
-      // Not the file the helper read (it cannot change under the LOCK): walk all of it.
-      precheck = null;
-      if (readFrom > 0) bytes = readBuffer.readWholeFile(fileSystem, file);
-      walkFrom = 0;
+    const segment = new SegmentBytes(fileSystem, file, readBuffer);
+    try {
+      // P1 of src/log/segment-precheck.ts: frames a helper verified and the snapshot covers are
+      // adopted unread; the walk starts at the first other frame. Never across a hole of the
+      // idempotency runs, whose covered frames are decoded.
+      let prechecks = hole === null && base === expectedSeq ? (options.prechecks ?? null) : null;
+      let precheck = prechecks?.take(file) ?? null;
+      if (precheck !== null && precheck.fileBytes !== segment.fileBytes) {
+        prechecks = precheck = null; // not the file the helper read (it cannot change under the LOCK)
+      }
+      const skipped = precheck !== null ? Math.min(precheck.frames, Math.max(0, (snapshot?.seq ?? 0) - base)) : 0;
+      const walkFrom = skipped === 0 ? 0 : skipped < precheck!.frames ? precheck!.offsets[skipped]! : precheck!.verifiedEnd;
+      if (base !== expectedSeq) {
+        // R6 when the first frame shows a gap (a lost first or middle segment); R7 when the frames
+        // run on but the name is wrong.
+        const bytes = segment.toEnd(0);
+        const checked = checkFrame(bytes, 0, bytes.length);
+        const firstSeq = checked.kind === 'sound' ? peekSeq(bytes, FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + checked.payloadBytes) : null;
+        if (firstSeq !== null && firstSeq !== expectedSeq) throw seqGap(book, file, 0, expectedSeq, firstSeq);
+        throw StoreError.corrupt(book, file, 0, recoveryMessages.misplacedSegment(file, expectedSeq, false));
+      }
+      if (segment.fileBytes === 0 && !final) {
+        throw StoreError.corrupt(book, file, 0, recoveryMessages.misplacedSegment(file, expectedSeq, true));
+      }
+      log.adoptSegment(base, segment.fileBytes);
+      if (walkFrom > 0) {
+        log.recordFrames(base, precheck!.offsets.subarray(0, skipped));
+        context.expectedSeq = base + skipped;
+      }
+      log.framesEndAt(replaySegment(segment, file, final, context, walkFrom, new PartCursor(prechecks, file, segment.fileBytes, precheck)));
+    } finally {
+      segment.close();
     }
-    if (base !== expectedSeq) {
-      // R6 when the first frame shows a gap (a lost first or middle segment); R7 when the frames
-      // run on but the name is wrong.
-      const checked = checkFrame(bytes, 0, bytes.length);
-      const firstSeq = checked.kind === 'sound' ? peekSeq(bytes, FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + checked.payloadBytes) : null;
-      if (firstSeq !== null && firstSeq !== expectedSeq) throw seqGap(book, file, 0, expectedSeq, firstSeq);
-      throw StoreError.corrupt(book, file, 0, recoveryMessages.misplacedSegment(file, expectedSeq, false));
-    }
-    if (bytes.length === 0 && !final) {
-      throw StoreError.corrupt(book, file, 0, recoveryMessages.misplacedSegment(file, expectedSeq, true));
-    }
-    log.adoptSegment(base, bytes.length);
-    if (walkFrom > 0) {
-      log.recordFrames(base, precheck!.offsets.subarray(0, skipped));
-      context.expectedSeq = base + skipped;
-    }
-    log.framesEndAt(replaySegment(bytes, file, final, context, walkFrom, base, precheck));
   }
   const lastSeq = context.expectedSeq - 1;
   const finalSegment = segments[segments.length - 1];
@@ -279,19 +281,6 @@ function replayLog(
     warnings.push({ code: 'RUN_REBUILT', message: `idempotency keys of seqs ${hole.start + 1} to ${hole.end} of book ${book} are in no valid run; open rebuilds them from the log` });
   }
   return { state, log, repair: { tornTail: context.tornTail, temporaryFiles: [], obsoleteFiles: attached.obsolete, renames: [] }, warnings, snapshotSeq: snapshot?.seq ?? null, snapshotFile: snapshot?.file ?? null, logEnd };
-}
-
-/**
- * Where the worker must start reading a segment a precheck verified: at its first frame after the
- * `skipped` ones that the helper did not decode or that the snapshot's check reads (the frame of
- * `snapshotSeq`), or where the verified frames end.
- */
-function firstFrameToRead(precheck: SegmentPrecheck, base: number, skipped: number, snapshotSeq: number): number {
-  const entryOf = precheck.decoded?.entryOf;
-  for (let index = skipped; index < precheck.frames; index++) {
-    if (entryOf === undefined || entryOf[index]! < 0 || base + index <= snapshotSeq) return precheck.offsets[index]!;
-  }
-  return precheck.verifiedEnd;
 }
 
 interface ReplayContext {
@@ -312,37 +301,86 @@ interface ReplayContext {
 }
 
 /**
+ * The prechecked parts of one segment, as the walk reaches them (P6 of src/log/segment-precheck.ts).
+ * A part serves only the frames it verified, and only from where it meets the frames before it.
+ */
+class PartCursor {
+  #part: SegmentPrecheck | null;
+  #number = 0;
+  readonly #ranges: readonly PartRange[];
+  /** The flat keys of the current part's decoded strings met as account paths. */
+  keyOfPath: Array<string | undefined> = [];
+
+  constructor(
+    private readonly prechecks: SegmentPrechecks | null,
+    private readonly file: string,
+    private readonly fileBytes: number,
+    first: SegmentPrecheck | null,
+  ) {
+    this.#part = first;
+    this.#ranges = prechecks?.partsOf(file) ?? [];
+  }
+
+  /** The part that verified the frame of `seq` at `offset`, or null: the walk reads that frame itself. */
+  at(offset: number, seq: number): SegmentPrecheck | null {
+    while (this.#number + 1 < this.#ranges.length && this.#ranges[this.#number + 1]!.startBytes <= offset) {
+      const part = this.#part;
+      if (part !== null && offset < part.verifiedEnd) break; // the frames of this part go on past the next one's start
+      this.#number++;
+      const next = this.prechecks!.take(this.file, this.#number);
+      const meets = next !== null && next.frames > 0 && next.firstOffset === offset && next.firstSeq === seq && next.fileBytes === this.fileBytes;
+      this.#part = meets ? next : null;
+      this.keyOfPath = [];
+    }
+    const part = this.#part;
+    if (part === null) return null;
+    const index = seq - part.firstSeq;
+    return index >= 0 && index < part.frames && part.offsets[index] === offset ? part : null;
+  }
+}
+
+/**
  * Walks one segment frame by frame from `offset` (0, or the first frame a precheck did not let it
  * skip). Frames the snapshot covers are verified (length, CRC, seq) without a full decode; the
  * snapshot's own frame is decoded to check its commit time; later frames are decoded and applied.
- * A frame the segment's precheck verified is not verified again, and one it decoded (P5 of
- * src/log/segment-precheck.ts) is applied from the helper's columns. Returns the usable length of
- * the segment.
+ * A frame a precheck verified is not verified again, and one it decoded (P5 of
+ * src/log/segment-precheck.ts) is applied from the helper's columns without being read. Returns
+ * the usable length of the segment.
  */
-function replaySegment(bytes: Buffer, file: string, final: boolean, context: ReplayContext, offset: number, base: number, precheck: SegmentPrecheck | null): number {
+function replaySegment(segment: SegmentBytes, file: string, final: boolean, context: ReplayContext, offset: number, parts: PartCursor): number {
   const { book, state, log } = context;
   const snapshotSeq = context.snapshot?.seq ?? 0;
-  const decoded = precheck?.decoded ?? null;
-  const keyOfPath: Array<string | undefined> = []; // flat keys of the decoded columns' strings
   for (;;) {
     const expectedSeq = context.expectedSeq;
-    const frameIndex = expectedSeq - base;
+    const part = parts.at(offset, expectedSeq);
+    let bytes: Buffer;
     let payloadBytes: number;
-    if (precheck !== null && frameIndex < precheck.frames && precheck.offsets[frameIndex] === offset) {
-      // A sound frame of seq expectedSeq (P1). One the helper decoded may not have been read.
-      const next = frameIndex + 1 < precheck.frames ? precheck.offsets[frameIndex + 1]! : precheck.verifiedEnd;
+    if (part !== null) {
+      // A sound frame of seq expectedSeq (P1).
+      const frameIndex = expectedSeq - part.firstSeq;
+      const next = frameIndex + 1 < part.frames ? part.offsets[frameIndex + 1]! : part.verifiedEnd;
+      const decoded = part.decoded;
       const entry = decoded === null ? -1 : decoded.entryOf[frameIndex]!;
-      if (entry >= 0 && expectedSeq > snapshotSeq) {
-        applyReplayed(context, expectedSeq, decoded!.atUs[entry]!, file, offset, () => state.applyDecoded(expectedSeq, decoded!.atUs[entry]!, decoded!, entry, keyOfPath));
+      if (expectedSeq < snapshotSeq || (entry >= 0 && expectedSeq > snapshotSeq)) {
+        if (expectedSeq > snapshotSeq) {
+          const atUs = decoded!.atUs[entry]!;
+          applyReplayed(context, expectedSeq, atUs, file, offset, () => state.applyDecoded(expectedSeq, atUs, decoded!, entry, parts.keyOfPath));
+        }
         log.recordFrame(expectedSeq, offset);
         context.expectedSeq = expectedSeq + 1;
-        spillNow(log.fileSystem, log, state.idempotency, context.idemHotCap);
+        if (expectedSeq > snapshotSeq) spillNow(log.fileSystem, log, state.idempotency, context.idemHotCap);
         offset = next;
         continue;
       }
+      bytes = segment.window(offset);
       payloadBytes = next - offset - FRAME_HEADER_BYTES;
     } else {
-      const checked = checkFrame(bytes, offset, bytes.length);
+      bytes = segment.window(offset);
+      let checked = checkFrame(bytes, offset, bytes.length);
+      if (checked.kind !== 'sound' && bytes.length < segment.fileBytes) {
+        bytes = segment.toEnd(offset); // the verdict looks at everything after a bad frame
+        checked = checkFrame(bytes, offset, bytes.length);
+      }
       if (checked.kind === 'end') return offset;
       if (isBadFrame(checked)) {
         const verdict = badFrameVerdict(bytes, offset, checked.reason, file, final);
@@ -500,25 +538,82 @@ function seqGap(book: string, file: string, offset: number, expected: number, fo
  * segment (tens of MiB each) adds to the memory V8 collects for: opening a book of 1,000,000
  * transactions ran 9 or 10 full collections with one per segment, 7 with this.
  */
+/** Bytes a walk reads at a time, unless a frame needs more (see SegmentBytes). */
+const WALK_WINDOW_BYTES = 4 * 1024 * 1024;
+
+/**
+ * A segment's bytes, read as the walk comes to them, a window at a time: frames the helpers decoded
+ * are not read at all (P5 of src/log/segment-precheck.ts). Holds the file open until `close`.
+ */
+class SegmentBytes {
+  readonly fileBytes: number;
+  readonly #fd: number;
+  #bytes: Buffer | null = null;
+  #from = 0;
+
+  constructor(
+    private readonly fileSystem: FileSystem,
+    file: string,
+    private readonly readBuffer: SegmentReadBuffer,
+  ) {
+    this.#fd = fileSystem.openSync(file, 'r');
+    try {
+      this.fileBytes = fileSystem.fstatSizeSync(this.#fd);
+    } catch (error) {
+      fileSystem.closeSync(this.#fd);
+      throw error;
+    }
+  }
+
+  /**
+   * The file's bytes at their offsets, read from `offset` on at least as far as the frame there
+   * reaches by its length (at most the largest frame), or to the end of the file (the bytes before
+   * `offset` hold anything: a walk only ever looks forward). Where a frame is bad, `toEnd` gives
+   * what the verdict needs: all of the rest.
+   */
+  window(offset: number): Buffer {
+    let bytes = this.#cover(offset, offset + FRAME_HEADER_BYTES);
+    if (bytes.length >= offset + FRAME_HEADER_BYTES) {
+      bytes = this.#cover(offset, offset + FRAME_HEADER_BYTES + Math.min(bytes.readUInt32LE(offset), FRAME_PAYLOAD_BYTES_MAX));
+    }
+    return bytes;
+  }
+
+  /** The bytes, read again from `offset` unless they reach `end` (or the end of the file) already. */
+  #cover(offset: number, end: number): Buffer {
+    const needed = Math.min(end, this.fileBytes);
+    if (this.#bytes === null || offset < this.#from || this.#bytes.length < needed) {
+      this.#read(offset, Math.min(this.fileBytes, Math.max(needed, offset + WALK_WINDOW_BYTES)));
+    }
+    return this.#bytes!;
+  }
+
+  /** The file's bytes from `offset` to its end, at their offsets. */
+  toEnd(offset: number): Buffer {
+    if (this.#bytes === null || offset < this.#from || this.#bytes.length < this.fileBytes) this.#read(offset, this.fileBytes);
+    return this.#bytes!;
+  }
+
+  #read(from: number, until: number): void {
+    this.#bytes = this.readBuffer.read(this.fileSystem, this.#fd, this.fileBytes, from, until);
+    this.#from = from;
+  }
+
+  close(): void {
+    this.fileSystem.closeSync(this.#fd);
+  }
+}
+
+/** One buffer for the segments of a replay, as large as the largest. */
 class SegmentReadBuffer {
   #buffer: Buffer | null = null;
 
-  /**
-   * The bytes of `file` from `fromBytes` on, at their offsets in a buffer as long as the file,
-   * valid until the next call. The bytes before `fromBytes` are not read and hold anything: a walk
-   * that starts there only ever looks forward.
-   */
-  readWholeFile(fileSystem: FileSystem, file: string, fromBytes = 0): Buffer {
-    const fd = fileSystem.openSync(file, 'r');
-    try {
-      const size = fileSystem.fstatSizeSync(fd);
-      if (this.#buffer === null || this.#buffer.length < size) this.#buffer = Buffer.allocUnsafeSlow(size);
-      const from = Math.min(fromBytes, size);
-      const read = readFully(fileSystem, fd, this.#buffer.subarray(from, size), from);
-      return this.#buffer.subarray(0, from + read);
-    } finally {
-      fileSystem.closeSync(fd);
-    }
+  /** Reads [from, until) of a file of `size` bytes to the same offsets; returns the buffer up to where the read ended. */
+  read(fileSystem: FileSystem, fd: number, size: number, from: number, until: number): Buffer {
+    if (this.#buffer === null || this.#buffer.length < size) this.#buffer = Buffer.allocUnsafeSlow(size);
+    const start = Math.min(from, size);
+    const read = readFully(fileSystem, fd, this.#buffer.subarray(start, Math.max(start, Math.min(until, size))), start);
+    return this.#buffer.subarray(0, start + read);
   }
 }
 

@@ -1,12 +1,13 @@
 /**
  * Segment prechecks: the read pool's part of recovery (spec/log-engine.md, section 5.1 step 6).
- * While a shard worker loads a book's snapshot, helper threads read the segments that snapshot
- * covers and verify their frames (length, CRC, seq), so that recovery adopts the frames the
- * snapshot covers without reading them itself. Opening a book of 1,000,000 transactions from a
- * snapshot spent about half its time reading and CRC-checking covered frames on the worker.
+ * While a shard worker loads a book's snapshot, helper threads read the book's segments and verify
+ * their frames (length, CRC, seq), so that recovery adopts the frames the snapshot covers without
+ * reading them itself; the frames after the snapshot they also decode (P5). Opening a book of
+ * 1,000,000 transactions from a snapshot spent about half its time reading and CRC-checking
+ * covered frames on the worker; a full replay, a third of its time reading and decoding.
  *
- * P1. An accelerator only. A precheck reports how far from the start of one segment its frames are
- *     sound and carry the seqs base, base + 1, …; it stops at the first frame that is anything
+ * P1. An accelerator only. A precheck reports how far from its start one segment's (or part's)
+ *     frames are sound and carry consecutive seqs; it stops at the first frame that is anything
  *     else and names nothing. Recovery skips only frames a precheck verified and the snapshot
  *     covers; every other byte (the snapshot's own frame, the tail, a bad frame, a seq it could not
  *     peek) is walked by recovery itself, so every row, torn tail and error message is the
@@ -21,25 +22,36 @@
  * P5. Segments with frames after the book's newest snapshot are also decoded by the helper that
  *     verifies them (src/log/replay-decode.ts), so a replay applies their transactions without
  *     reading the JSON itself. A helper claims such a segment only while it is fewer than
- *     DECODE_AHEAD_SEGMENTS places past the last segment the worker asked for: decoded columns
- *     wait in memory until the worker applies them.
+ *     DECODE_AHEAD_ITEMS places past the last one the worker asked for: decoded columns wait in
+ *     memory until the worker applies them.
+
+ * P6. A large segment the helpers decode is split into parts of PART_CHUNKS chunks, each taken by
+ *     one helper, so the worker applies a segment's first part while helpers decode the next ones.
+ *     A part after the first begins at the first frame that starts at or after its range's start,
+ *     found by scanning for a sound frame with a seq, and ends where the next part begins. The
+ *     worker uses a part only where it meets the frames before it exactly: it begins at the
+ *     offset where those end, with the seq that follows theirs. A part that does not is walked.
  *
- * Shared cells (Int32): [0] progress beats (every chunk read, every file done), [1] how many of
- * the segments the worker has asked for (the index of the last one, plus one), then one state per
- * segment: UNCLAIMED, CLAIMED (a helper checks it), DONE (its result is in the helper's port),
- * TAKEN_BACK (the worker walks it).
+ * Shared cells (Int32): [0] progress beats (every chunk read, every item done), [1] how many of
+ * the items (segments or parts) the worker has asked for (the index of the last one, plus one),
+ * then one state per item: UNCLAIMED, CLAIMED (a helper checks it), DONE (its result is in the
+ * helper's port), TAKEN_BACK (the worker walks it).
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { FRAME_PAYLOAD_BYTES_MAX } from '../core/limits.js';
 import { decodeCanonicalPayload } from './canonical-payload.js';
-import { checkFrame, FRAME_HEADER_BYTES, peekSeq } from './frame.js';
+import { checkFrame, FRAME_HEADER_BYTES, PAYLOAD_PREFIX, peekSeq } from './frame.js';
 import { decodedBuffers, FrameDecoder, type DecodedFrames } from './replay-decode.js';
 
-/** What a precheck verified of one segment (P1). */
+/** What a precheck verified of one segment or of one part of it (P1, P6). */
 export interface SegmentPrecheck {
-  /** Frames verified from the start: sound, with seqs base, base + 1, … */
+  /** The seq of the first verified frame: the segment's base for a first part. */
+  firstSeq: number;
+  /** The offset of the first verified frame (where the part found none: where it stopped). */
+  firstOffset: number;
+  /** Frames verified from the first: sound, with seqs firstSeq, firstSeq + 1, … */
   frames: number;
   /** The byte offset of each verified frame. */
   offsets: Float64Array;
@@ -58,9 +70,11 @@ export interface SegmentToPrecheck {
   decode: { book: string; fromSeq: number } | null;
 }
 
-/** Where recovery asks for the precheck of a segment: null when the worker must walk it itself. */
+/** Where recovery asks for the precheck of a segment or part: null when the worker must walk it itself. */
 export interface SegmentPrechecks {
-  take(file: string): SegmentPrecheck | null;
+  /** The ranges of a segment's parts, in order (P6); one, the whole file, for most. */
+  partsOf(file: string): readonly PartRange[];
+  take(file: string, part?: number): SegmentPrecheck | null;
   close(): void;
 }
 
@@ -70,8 +84,10 @@ export const PRECHECK_FROM_BYTES = 32 * 1024 * 1024;
 export const PRECHECK_CHUNK_BYTES = 4 * 1024 * 1024;
 /** A helper with no progress for this long is given up on (P3). */
 const STALL_MS = 5000;
-/** How far past the worker's segment the helpers decode (P5). */
-const DECODE_AHEAD_SEGMENTS = 2;
+/** How many segments or parts past the worker's the helpers decode (P5). */
+const DECODE_AHEAD_ITEMS = 8;
+/** A part is this many chunks (P6). */
+const PART_CHUNKS = 4;
 
 const BEATS = 0;
 const ASKED = 1;
@@ -83,9 +99,19 @@ const TAKEN_BACK = 3;
 
 const HELPER_URL = new URL('../../workers/precheck-helper.js', import.meta.url);
 
+/** Where a precheck starts and stops in its segment (P6): a part, or the whole file. */
+export interface PartRange {
+  /** The part's frames are the first frame that starts at or after this offset, and those after it. */
+  startBytes: number;
+  /** ... up to the first frame that starts at or after this offset, which the next part holds. */
+  endBytes: number;
+}
+
+const WHOLE_FILE: PartRange = { startBytes: 0, endBytes: Number.POSITIVE_INFINITY };
+
 /**
- * Verifies the frames of one segment from its start, reading `chunkBytes` at a time (P1). Reads
- * only; throws only what the file system throws.
+ * Verifies the frames of one segment, or of one part of it, reading `chunkBytes` at a time (P1,
+ * P6). Reads only; throws only what the file system throws.
  */
 export function precheckSegment(
   file: string,
@@ -93,26 +119,33 @@ export function precheckSegment(
   chunkBytes = PRECHECK_CHUNK_BYTES,
   onChunk: () => void = () => {},
   decode: SegmentToPrecheck['decode'] = null,
+  range: PartRange = WHOLE_FILE,
 ): SegmentPrecheck {
   const decoder = decode === null ? null : new FrameDecoder(decode.book);
   const fd = fs.openSync(file, 'r');
   try {
     const fileBytes = fs.fstatSync(fd).size;
-    let buffer = Buffer.allocUnsafeSlow(Math.max(chunkBytes, FRAME_HEADER_BYTES));
+    let buffer = Buffer.allocUnsafeSlow(Math.max(chunkBytes, FRAME_HEADER_BYTES + PAYLOAD_PREFIX.length));
     let offsets = new Float64Array(1024);
-    let bufferStart = 0; // the file offset of buffer[0]
+    let bufferStart = range.startBytes; // the file offset of buffer[0]
     let filled = 0;
-    let offset = 0;
+    let offset = range.startBytes;
+    // A part after the first finds its first frame by its seq prefix and CRC (P6); a false match
+    // fails the worker's check where the parts meet.
+    let firstSeq: number | null = range.startBytes === 0 ? base : null;
     let frames = 0;
     for (;;) {
       const local = offset - bufferStart;
-      const checked = checkFrame(buffer, local, filled);
-      if ((checked.kind === 'end' || checked.kind === 'torn') && bufferStart + filled < fileBytes) {
+      const scanning = firstSeq === null;
+      const checked = scanning && !mayStartFrame(buffer, local, filled) ? NO_FRAME : checkFrame(buffer, local, filled);
+      const short = checked.kind === 'end' || checked.kind === 'torn' || (scanning && filled - local < FRAME_HEADER_BYTES + PAYLOAD_PREFIX.length);
+      if (short && bufferStart + filled < fileBytes) {
         // The frame runs past the bytes read so far: keep its start, read on.
         const needed = filled - local >= FRAME_HEADER_BYTES ? FRAME_HEADER_BYTES + buffer.readUInt32LE(local) : FRAME_HEADER_BYTES;
-        if (needed > FRAME_HEADER_BYTES + FRAME_PAYLOAD_BYTES_MAX) break; // a length no frame has: the worker decides
-        if (needed > buffer.length) {
-          const grown = Buffer.allocUnsafeSlow(needed);
+        if (needed > FRAME_HEADER_BYTES + FRAME_PAYLOAD_BYTES_MAX && !scanning) break; // a length no frame has: the worker decides
+        const keep = Math.min(Math.max(needed, FRAME_HEADER_BYTES + PAYLOAD_PREFIX.length), FRAME_HEADER_BYTES + FRAME_PAYLOAD_BYTES_MAX);
+        if (keep > buffer.length) {
+          const grown = Buffer.allocUnsafeSlow(keep);
           buffer.copy(grown, 0, local, filled);
           buffer = grown;
         } else {
@@ -126,11 +159,20 @@ export function precheckSegment(
         onChunk();
         continue;
       }
-      if (checked.kind !== 'sound') break;
       const payloadStart = local + FRAME_HEADER_BYTES;
-      const payloadEnd = payloadStart + checked.payloadBytes;
-      const seq = base + frames;
-      if (peekSeq(buffer, payloadStart, payloadEnd) !== seq) break;
+      const payloadEnd = checked.kind === 'sound' ? payloadStart + checked.payloadBytes : payloadStart;
+      const peeked = checked.kind === 'sound' ? peekSeq(buffer, payloadStart, payloadEnd) : null;
+      if (scanning) {
+        if (peeked === null) {
+          if (offset - range.startBytes >= FRAME_HEADER_BYTES + FRAME_PAYLOAD_BYTES_MAX || offset + 1 >= fileBytes) break;
+          offset++;
+          continue;
+        }
+        firstSeq = peeked;
+      }
+      if (checked.kind !== 'sound' || offset >= range.endBytes) break;
+      const seq = firstSeq! + frames;
+      if (peeked !== seq) break;
       if (decoder !== null && seq >= decode!.fromSeq) {
         const decoded = decodeCanonicalPayload(buffer, payloadStart, payloadEnd);
         if (decoded !== null) decoder.add(frames, decoded); // else the worker decodes it (D1)
@@ -143,10 +185,30 @@ export function precheckSegment(
       offsets[frames++] = offset;
       offset += FRAME_HEADER_BYTES + checked.payloadBytes;
     }
-    return { frames, offsets: offsets.slice(0, frames), verifiedEnd: offset, fileBytes, decoded: decoder?.finish(frames) ?? null };
+    return {
+      firstSeq: firstSeq ?? base,
+      firstOffset: frames === 0 ? offset : offsets[0]!,
+      frames,
+      offsets: offsets.slice(0, frames),
+      verifiedEnd: offset,
+      fileBytes,
+      decoded: decoder?.finish(frames) ?? null,
+    };
   } finally {
     fs.closeSync(fd);
   }
+}
+
+const NO_FRAME = { kind: 'corrupt', reason: 'no payload prefix' } as const;
+
+/** Whether a frame may start at `at`: a length in range and a payload that starts `{"seq":` (false when not all read yet). */
+function mayStartFrame(buffer: Buffer, at: number, filled: number): boolean {
+  const payloadAt = at + FRAME_HEADER_BYTES;
+  if (payloadAt + PAYLOAD_PREFIX.length > filled) return false;
+  const length = buffer.readUInt32LE(at);
+  if (length === 0 || length > FRAME_PAYLOAD_BYTES_MAX) return false;
+  for (let index = 0; index < PAYLOAD_PREFIX.length; index++) if (buffer[payloadAt + index] !== PAYLOAD_PREFIX[index]) return false;
+  return true;
 }
 
 /** Fills `buffer` from `at` as far as the file has bytes; returns the count read. */
@@ -160,15 +222,38 @@ function readInto(fd: number, buffer: Buffer, at: number, position: number): num
   return total;
 }
 
+/** One helper's unit of work: a segment, or one part of it (P6). */
+export interface PrecheckItem extends SegmentToPrecheck {
+  range: PartRange;
+}
+
 /**
- * Starts up to `helpersMax` helper threads that precheck `segments` (in order, each taken by one
- * helper), or returns null when they hold fewer than `fromBytes` bytes in all.
+ * The parts of a segment of `fileBytes` (P6): parts of `partBytes` for a segment the helpers decode
+ * that holds more than two of them, else the whole file.
+ */
+export function partsOf(segment: SegmentToPrecheck, fileBytes: number, partBytes: number): PartRange[] {
+  if (segment.decode === null || fileBytes <= 2 * partBytes) return [WHOLE_FILE];
+  const parts: PartRange[] = [];
+  for (let startBytes = 0; startBytes < fileBytes; startBytes += partBytes) {
+    parts.push({ startBytes, endBytes: startBytes + partBytes >= fileBytes ? Number.POSITIVE_INFINITY : startBytes + partBytes });
+  }
+  return parts;
+}
+
+/**
+ * Starts up to `helpersMax` helper threads that precheck `segments` (in order, each segment or
+ * part taken by one helper), or returns null when they hold fewer than `fromBytes` bytes in all.
  */
 export function startPrechecks(segments: readonly SegmentToPrecheck[], helpersMax: number, fromBytes: number, chunkBytes: number): HelperPrechecks | null {
   let total = 0;
-  for (const { file } of segments) total += fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0;
+  const items: PrecheckItem[] = [];
+  for (const segment of segments) {
+    const fileBytes = fs.statSync(segment.file, { throwIfNoEntry: false })?.size ?? 0;
+    total += fileBytes;
+    for (const range of partsOf(segment, fileBytes, chunkBytes * PART_CHUNKS)) items.push({ ...segment, range });
+  }
   if (segments.length === 0 || total < fromBytes) return null;
-  return new HelperPrechecks(segments, Math.min(helpersMax, os.availableParallelism(), segments.length), chunkBytes);
+  return new HelperPrechecks(items, Math.min(helpersMax, os.availableParallelism(), items.length), chunkBytes);
 }
 
 interface PrecheckMessage {
@@ -178,21 +263,27 @@ interface PrecheckMessage {
 
 export class HelperPrechecks implements SegmentPrechecks {
   readonly #cells: Int32Array;
-  readonly #indexOf = new Map<string, number>();
+  readonly #items: readonly PrecheckItem[];
+  /** A segment's first item and its parts' ranges. */
+  readonly #segmentOf = new Map<string, { first: number; parts: PartRange[] }>();
+  readonly #taken: Uint8Array;
   readonly #ports: MessagePort[] = [];
   readonly #helpers: Worker[] = [];
   readonly #results = new Map<number, SegmentPrecheck | null>();
 
-  readonly #segments: readonly SegmentToPrecheck[];
-
-  constructor(segments: readonly SegmentToPrecheck[], helpers: number, chunkBytes: number) {
-    this.#segments = segments;
-    this.#cells = new Int32Array(new SharedArrayBuffer((STATES + segments.length) * 4));
-    segments.forEach(({ file }, index) => this.#indexOf.set(file, index));
+  constructor(items: readonly PrecheckItem[], helpers: number, chunkBytes: number) {
+    this.#items = items;
+    this.#cells = new Int32Array(new SharedArrayBuffer((STATES + items.length) * 4));
+    this.#taken = new Uint8Array(items.length);
+    items.forEach(({ file, range }, index) => {
+      const segment = this.#segmentOf.get(file);
+      if (segment === undefined) this.#segmentOf.set(file, { first: index, parts: [range] });
+      else segment.parts.push(range);
+    });
     for (let helper = 0; helper < helpers; helper++) {
       const { port1, port2 } = new MessageChannel();
       try {
-        const worker = new Worker(HELPER_URL, { workerData: { cells: this.#cells, segments, chunkBytes, port: port2 }, transferList: [port2] });
+        const worker = new Worker(HELPER_URL, { workerData: { cells: this.#cells, items, chunkBytes, port: port2 }, transferList: [port2] });
         worker.unref();
         worker.on('error', () => {}); // its segments are taken back or given up on (P3)
         this.#helpers.push(worker);
@@ -204,24 +295,29 @@ export class HelperPrechecks implements SegmentPrechecks {
   }
 
   /**
-   * Segments a helper is checking or may start now; not those P5 holds back until the worker
-   * comes closer (for tests and diagnostics).
+   * Segments or parts a helper is checking or may start now; not those P5 holds back until the
+   * worker comes closer (for tests and diagnostics).
    */
   get unfinished(): number {
     const asked = Atomics.load(this.#cells, ASKED);
     let count = 0;
-    for (let index = 0; index < this.#segments.length; index++) {
+    for (let index = 0; index < this.#items.length; index++) {
       const state = Atomics.load(this.#cells, STATES + index);
-      const heldBack = this.#segments[index]!.decode !== null && index >= asked + DECODE_AHEAD_SEGMENTS;
-      if (state === CLAIMED || (state === UNCLAIMED && !heldBack)) count++;
+      if (state === CLAIMED || (state === UNCLAIMED && !heldBack(this.#items[index]!, index, asked))) count++;
     }
     return count;
   }
 
-  take(file: string): SegmentPrecheck | null {
-    const index = this.#indexOf.get(file);
-    if (index === undefined) return null;
-    this.#indexOf.delete(file);
+  partsOf(file: string): readonly PartRange[] {
+    return this.#segmentOf.get(file)?.parts ?? [WHOLE_FILE];
+  }
+
+  take(file: string, part = 0): SegmentPrecheck | null {
+    const segment = this.#segmentOf.get(file);
+    if (segment === undefined || part >= segment.parts.length) return null;
+    const index = segment.first + part;
+    if (this.#taken[index] !== 0) return null; // each result is taken once
+    this.#taken[index] = 1;
     if (index + 1 > Atomics.load(this.#cells, ASKED)) {
       Atomics.store(this.#cells, ASKED, index + 1); // P5: the helpers may decode further on
       Atomics.notify(this.#cells, ASKED);
@@ -264,25 +360,28 @@ export class HelperPrechecks implements SegmentPrechecks {
   }
 }
 
-/** A helper thread's loop (workers/precheck-helper.ts): claim the next unclaimed segment, check it, post the result. */
-export function runPrecheckHelper(cells: Int32Array, segments: readonly SegmentToPrecheck[], chunkBytes: number, port: MessagePort): void {
+/** Whether P5 keeps helpers from item `index` until the worker has asked for more than `asked` items. */
+function heldBack(item: PrecheckItem, index: number, asked: number): boolean {
+  return item.decode !== null && index >= asked + DECODE_AHEAD_ITEMS;
+}
+
+/** A helper thread's loop (workers/precheck-helper.ts): claim the next unclaimed item, check it, post the result. */
+export function runPrecheckHelper(cells: Int32Array, items: readonly PrecheckItem[], chunkBytes: number, port: MessagePort): void {
   const beat = (): void => {
     Atomics.add(cells, BEATS, 1);
   };
-  for (let index = 0; index < segments.length; index++) {
+  for (let index = 0; index < items.length; index++) {
     const cell = STATES + index;
-    const { file, base, decode } = segments[index]!;
-    if (decode !== null) {
-      // P5: wait until the worker is close enough (it takes back what it reaches first).
-      for (let asked = Atomics.load(cells, ASKED); index >= asked + DECODE_AHEAD_SEGMENTS; asked = Atomics.load(cells, ASKED)) {
-        if (Atomics.load(cells, cell) !== UNCLAIMED) break;
-        Atomics.wait(cells, ASKED, asked, 100);
-      }
+    const item = items[index]!;
+    // P5: wait until the worker is close enough (it takes back what it reaches first).
+    for (let asked = Atomics.load(cells, ASKED); heldBack(item, index, asked); asked = Atomics.load(cells, ASKED)) {
+      if (Atomics.load(cells, cell) !== UNCLAIMED) break;
+      Atomics.wait(cells, ASKED, asked, 100);
     }
     if (Atomics.compareExchange(cells, cell, UNCLAIMED, CLAIMED) !== UNCLAIMED) continue;
     let result: SegmentPrecheck | null = null;
     try {
-      result = precheckSegment(file, base, chunkBytes, beat, decode);
+      result = precheckSegment(item.file, item.base, chunkBytes, beat, item.decode, item.range);
     } catch {
       result = null; // the worker reads it and meets the error itself (P1)
     }
