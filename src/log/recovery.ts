@@ -532,12 +532,6 @@ function seqGap(book: string, file: string, offset: number, expected: number, fo
   return StoreError.corrupt(book, file, offset, recoveryMessages.seqGap(book, file, offset, expected, found));
 }
 
-/**
- * One buffer for the segments of a replay, read one after another: nothing keeps a view of a
- * segment's bytes once it is walked (decoded strings and times are copies). A fresh buffer per
- * segment (tens of MiB each) adds to the memory V8 collects for: opening a book of 1,000,000
- * transactions ran 9 or 10 full collections with one per segment, 7 with this.
- */
 /** Bytes a walk reads at a time, unless a frame needs more (see SegmentBytes). */
 const WALK_WINDOW_BYTES = 4 * 1024 * 1024;
 
@@ -604,7 +598,12 @@ class SegmentBytes {
   }
 }
 
-/** One buffer for the segments of a replay, as large as the largest. */
+/**
+ * One buffer for the segments of a replay, read one after another: nothing keeps a view of a
+ * segment's bytes once it is walked (decoded strings and times are copies). A fresh buffer per
+ * segment (tens of MiB each) adds to the memory V8 collects for: opening a book of 1,000,000
+ * transactions ran 9 or 10 full collections with one per segment, 7 with this.
+ */
 class SegmentReadBuffer {
   #buffer: Buffer | null = null;
 

@@ -24,7 +24,6 @@
  *     reading the JSON itself. A helper claims such a segment only while it is fewer than
  *     DECODE_AHEAD_ITEMS places past the last one the worker asked for: decoded columns wait in
  *     memory until the worker applies them.
-
  * P6. A large segment the helpers decode is split into parts of PART_CHUNKS chunks, each taken by
  *     one helper, so the worker applies a segment's first part while helpers decode the next ones.
  *     A part after the first begins at the first frame that starts at or after its range's start,
