@@ -31,7 +31,7 @@ import { BOOK, CASH_DEF, mkTx, seed, segmentFiles, UNSIDED, withDir } from './su
 import { eventFrame, frameOffsets, readFrames, splitPayload, xorByte } from './support/segment-files.js';
 import { decodeFrame } from '../src/log/frame.js';
 import { readTxid } from '../src/log/posting-index.js';
-import { isDebit } from '../src/log/replay-decode.js';
+import { isDebit, keyOf } from '../src/log/replay-decode.js';
 import type { Transaction } from '../src/core/types.js';
 
 const COMMITS_BEFORE_SNAPSHOT = 240;
@@ -169,7 +169,7 @@ describe('precheckSegment in parts (P6)', () => {
               for (let frame = 0; frame < part.frames; frame++) {
                 const entry = part.decoded!.entryOf[frame]!;
                 entries.push(entry < 0 ? -1 : entry);
-                if (entry >= 0) assert.equal(part.decoded!.keys[entry], whole.decoded!.keys[whole.decoded!.entryOf[seq - baseOf(file) + frame]!], what);
+                if (entry >= 0) assert.equal(keyOf(part.decoded!, entry), keyOf(whole.decoded!, whole.decoded!.entryOf[seq - baseOf(file) + frame]!), what);
               }
               offset = part.verifiedEnd;
               seq += part.frames;
@@ -212,7 +212,7 @@ describe('precheckSegment decoding (P5)', () => {
               decodedFrames++;
               assert.equal(decoded.atUs[entry], read.decoded.atUs);
               assert.equal(readTxid(decoded.txids, entry * 16), event.id);
-              assert.equal(decoded.keys[entry], event.idempotency_key);
+              assert.equal(keyOf(decoded, entry), event.idempotency_key);
               const first = entry === 0 ? 0 : decoded.postingEnds[entry - 1]!;
               const postings = [];
               for (let posting = first; posting < decoded.postingEnds[entry]!; posting++) {

@@ -17,7 +17,7 @@ import assert from 'node:assert/strict';
 import { accountKey, parseAccountKey } from '../core/account-key.js';
 import { StoreError } from '../core/errors.js';
 import { PostingIndex, postingRecordsOf, readTxid, writeTxid, type HistoryColumns } from './posting-index.js';
-import { isDebit, type DecodedFrames } from './replay-decode.js';
+import { isDebit, keyOf, type DecodedFrames } from './replay-decode.js';
 import { IdemIndex } from './idem-index.js';
 import { TxidTable } from './txid-table.js';
 import { AccountClasses, AccountState, AccountTable } from './account-table.js';
@@ -199,7 +199,7 @@ export class BookState {
     assert.equal(seq, this.seqNext);
     assert(Number.isSafeInteger(atUs));
     const txidOffset = entry * TXID_BYTES;
-    const key = decoded.keys[entry]!;
+    const key = keyOf(decoded, entry);
     const txidSeq = this.txids.getBytes(decoded.txids, txidOffset) ?? null;
     const keySeq = seq <= this.idempotency.spilledThroughSeq ? null : (this.idempotency.get(key)?.seq ?? null);
     if (txidSeq !== null || keySeq !== null) throw new RepeatError(readTxid(decoded.txids, txidOffset), key, txidSeq, keySeq);

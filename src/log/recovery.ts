@@ -260,7 +260,9 @@ function replayLog(
         log.recordFrames(base, precheck!.offsets.subarray(0, skipped));
         context.expectedSeq = base + skipped;
       }
-      log.framesEndAt(replaySegment(segment, file, final, context, walkFrom, new PartCursor(prechecks, file, segment.fileBytes, precheck)));
+      const parts = new PartCursor(prechecks, file, segment.fileBytes, precheck);
+      log.framesEndAt(replaySegment(segment, file, final, context, walkFrom, parts));
+      parts.finish();
     } finally {
       segment.close();
     }
@@ -327,6 +329,7 @@ class PartCursor {
       const part = this.#part;
       if (part !== null && offset < part.verifiedEnd) break; // the frames of this part go on past the next one's start
       this.#number++;
+      this.finish();
       const next = this.prechecks!.take(this.file, this.#number);
       const meets = next !== null && next.frames > 0 && next.firstOffset === offset && next.firstSeq === seq && next.fileBytes === this.fileBytes;
       this.#part = meets ? next : null;
@@ -336,6 +339,12 @@ class PartCursor {
     if (part === null) return null;
     const index = seq - part.firstSeq;
     return index >= 0 && index < part.frames && part.offsets[index] === offset ? part : null;
+  }
+
+  /** Done with the current part: its arrays go back to its helper (D3 of src/log/replay-decode.ts). */
+  finish(): void {
+    if (this.#part !== null) this.prechecks?.recycle(this.#part);
+    this.#part = null;
   }
 }
 

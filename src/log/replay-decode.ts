@@ -11,8 +11,9 @@
  * D2. An entry holds what BookState needs to check and apply a transaction (B5, B1): the commit
  *     time, the txid as 16 bytes, the idempotency key and the postings. Account paths and assets
  *     repeat from frame to frame, so they are sent once per segment and the postings refer to them.
- * D3. Columns are memory: the helpers decode at most DECODE_AHEAD_SEGMENTS segments beyond the one
- *     the worker is applying (segment-precheck P5).
+ * D3. Columns are memory: the helpers decode at most DECODE_AHEAD_ITEMS parts beyond the one the
+ *     worker is applying (segment-precheck P5), and the worker sends a part's columns back to its
+ *     helper once applied, to be filled again.
  */
 import type { DecodedPayload } from '../core/event-codec.js';
 import { writeTxid } from './posting-index.js';
@@ -27,7 +28,9 @@ export interface DecodedFrames {
   entryOf: Int32Array;
   atUs: Float64Array;
   txids: Uint8Array;
-  keys: string[];
+  /** The idempotency keys as UTF-8, entry e's at [keyEnds[e - 1] (0 for the first), keyEnds[e]). */
+  keyBytes: Uint8Array;
+  keyEnds: Uint32Array;
   /** Entry e's postings are [postingEnds[e - 1] (0 for the first), postingEnds[e]). */
   postingEnds: Uint32Array;
   /** Per posting: the account path and the asset, as positions in `strings`. */
@@ -40,21 +43,43 @@ export interface DecodedFrames {
 
 /** Collects the entries of one segment on a helper thread. */
 export class FrameDecoder {
-  #entryOf = new Int32Array(1024).fill(-1);
-  #atUs = new Float64Array(1024);
-  #txids = new Uint8Array(1024 * TXID_BYTES);
-  readonly #keys: string[] = [];
-  #postingEnds = new Uint32Array(1024);
-  #paths = new Uint32Array(2048);
-  #assets = new Uint32Array(2048);
-  #minors = new BigInt64Array(2048);
-  #directions = new Uint8Array(2048);
+  #entryOf: Int32Array;
+  #atUs: Float64Array;
+  #txids: Uint8Array;
+  #keyBytes: Buffer;
+  #keyEnds: Uint32Array;
+  #keyBytesUsed = 0;
+  #postingEnds: Uint32Array;
+  #paths: Uint32Array;
+  #assets: Uint32Array;
+  #minors: BigInt64Array;
+  #directions: Uint8Array;
   #entries = 0;
   #postings = 0;
   readonly #stringRefs = new Map<string, number>();
   readonly #strings: string[] = [];
 
-  constructor(readonly book: string) {}
+  /**
+   * Fills the columns of `reuse`, whole (the worker sends them back once it has applied them, D3),
+   * or new ones. Columns allocated and freed for every part are memory the C allocator keeps once
+   * freed: a full replay's resident memory grew by a third with them.
+   */
+  constructor(
+    readonly book: string,
+    reuse: DecodedFrames | null = null,
+  ) {
+    this.#entryOf = reuse === null ? new Int32Array(1024) : new Int32Array(reuse.entryOf.buffer);
+    this.#entryOf.fill(-1);
+    this.#atUs = reuse === null ? new Float64Array(1024) : new Float64Array(reuse.atUs.buffer);
+    this.#txids = reuse === null ? new Uint8Array(1024 * TXID_BYTES) : new Uint8Array(reuse.txids.buffer);
+    this.#postingEnds = reuse === null ? new Uint32Array(1024) : new Uint32Array(reuse.postingEnds.buffer);
+    this.#keyBytes = reuse === null ? Buffer.alloc(32 * 1024) : Buffer.from(reuse.keyBytes.buffer);
+    this.#keyEnds = reuse === null ? new Uint32Array(1024) : new Uint32Array(reuse.keyEnds.buffer);
+    this.#paths = reuse === null ? new Uint32Array(2048) : new Uint32Array(reuse.paths.buffer);
+    this.#assets = reuse === null ? new Uint32Array(2048) : new Uint32Array(reuse.assets.buffer);
+    this.#minors = reuse === null ? new BigInt64Array(2048) : new BigInt64Array(reuse.minors.buffer);
+    this.#directions = reuse === null ? new Uint8Array(2048) : new Uint8Array(reuse.directions.buffer);
+  }
 
   /** Adds frame `frameIndex` when D1 allows; false when the worker must decode it. */
   add(frameIndex: number, decoded: DecodedPayload): boolean {
@@ -67,7 +92,14 @@ export class FrameDecoder {
     this.#entryOf[frameIndex] = entry;
     this.#atUs[entry] = decoded.atUs;
     writeTxid(this.#txids, entry * TXID_BYTES, event.id);
-    this.#keys.push(event.idempotency_key);
+    const key = event.idempotency_key;
+    if (this.#keyBytesUsed + 3 * key.length > this.#keyBytes.length) {
+      const bigger = Buffer.alloc(Math.max(2 * this.#keyBytes.length, this.#keyBytesUsed + 3 * key.length));
+      this.#keyBytes.copy(bigger, 0, 0, this.#keyBytesUsed);
+      this.#keyBytes = bigger;
+    }
+    this.#keyBytesUsed += this.#keyBytes.write(key, this.#keyBytesUsed, 'utf8');
+    this.#keyEnds[entry] = this.#keyBytesUsed;
     const needed = this.#postings + event.postings.length;
     if (needed > this.#paths.length) this.#growPostings(needed);
     for (const posting of event.postings) {
@@ -86,18 +118,19 @@ export class FrameDecoder {
   finish(frames: number): DecodedFrames {
     const entries = this.#entries;
     const postings = this.#postings;
-    const entryOf = new Int32Array(frames).fill(-1);
-    entryOf.set(this.#entryOf.subarray(0, Math.min(frames, this.#entryOf.length)));
+    while (frames > this.#entryOf.length) this.#entryOf = grown(this.#entryOf, this.#entryOf.length * 2, -1);
+    // Views, not copies: every copy of a column is more memory the C allocator keeps once freed.
     return {
-      entryOf,
-      atUs: this.#atUs.slice(0, entries),
-      txids: this.#txids.slice(0, entries * TXID_BYTES),
-      keys: this.#keys,
-      postingEnds: this.#postingEnds.slice(0, entries),
-      paths: this.#paths.slice(0, postings),
-      assets: this.#assets.slice(0, postings),
-      minors: this.#minors.slice(0, postings),
-      directions: this.#directions.slice(0, postings),
+      entryOf: this.#entryOf.subarray(0, frames),
+      atUs: this.#atUs.subarray(0, entries),
+      txids: this.#txids.subarray(0, entries * TXID_BYTES),
+      keyBytes: new Uint8Array(this.#keyBytes.buffer, this.#keyBytes.byteOffset, this.#keyBytesUsed),
+      keyEnds: this.#keyEnds.subarray(0, entries),
+      postingEnds: this.#postingEnds.subarray(0, entries),
+      paths: this.#paths.subarray(0, postings),
+      assets: this.#assets.subarray(0, postings),
+      minors: this.#minors.subarray(0, postings),
+      directions: this.#directions.subarray(0, postings),
       strings: this.#strings,
     };
   }
@@ -117,6 +150,7 @@ export class FrameDecoder {
     this.#atUs = grown(this.#atUs, length);
     this.#txids = grown(this.#txids, length * TXID_BYTES);
     this.#postingEnds = grown(this.#postingEnds, length);
+    this.#keyEnds = grown(this.#keyEnds, length);
   }
 
   #growPostings(needed: number): void {
@@ -138,8 +172,14 @@ function grown<T extends Int32Array | Uint32Array | Uint8Array | Float64Array | 
 
 /** The buffers of `decoded`, to transfer with it. */
 export function decodedBuffers(decoded: DecodedFrames): ArrayBuffer[] {
-  const { entryOf, atUs, txids, postingEnds, paths, assets, minors, directions } = decoded;
-  return [entryOf, atUs, txids, postingEnds, paths, assets, minors, directions].map((column) => column.buffer as ArrayBuffer);
+  const { entryOf, atUs, txids, keyBytes, keyEnds, postingEnds, paths, assets, minors, directions } = decoded;
+  return [entryOf, atUs, txids, keyBytes, keyEnds, postingEnds, paths, assets, minors, directions].map((column) => column.buffer as ArrayBuffer);
+}
+
+/** The idempotency key of entry `entry`. */
+export function keyOf(decoded: DecodedFrames, entry: number): string {
+  const start = entry === 0 ? 0 : decoded.keyEnds[entry - 1]!;
+  return Buffer.from(decoded.keyBytes.buffer, decoded.keyBytes.byteOffset, decoded.keyBytes.length).toString('utf8', start, decoded.keyEnds[entry]);
 }
 
 /** Whether a posting column holds a debit. */
