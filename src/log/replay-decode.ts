@@ -19,6 +19,8 @@ import type { DecodedPayload } from '../core/event-codec.js';
 import { writeTxid } from './posting-index.js';
 
 const TXID_BYTES = 16;
+/** Bytes of segment per transaction frame, a low guess (a two-posting transaction frame is about 600). */
+export const ENTRY_BYTES_GUESS = 256;
 const DIRECTION_DEBIT = 0;
 const DIRECTION_CREDIT = 1;
 
@@ -67,18 +69,23 @@ export class FrameDecoder {
   constructor(
     readonly book: string,
     reuse: DecodedFrames | null = null,
+    segmentBytes = 0,
   ) {
-    this.#entryOf = reuse === null ? new Int32Array(1024) : new Int32Array(reuse.entryOf.buffer);
+    // New columns are sized for the segment or part at once (about what its frames can hold), so
+    // they rarely grow: each one given up for a bigger one is another such freed block.
+    const entries = Math.max(1024, Math.ceil(segmentBytes / ENTRY_BYTES_GUESS));
+    const postings = 2 * entries;
+    this.#entryOf = reuse === null ? new Int32Array(entries) : new Int32Array(reuse.entryOf.buffer);
     this.#entryOf.fill(-1);
-    this.#atUs = reuse === null ? new Float64Array(1024) : new Float64Array(reuse.atUs.buffer);
-    this.#txids = reuse === null ? new Uint8Array(1024 * TXID_BYTES) : new Uint8Array(reuse.txids.buffer);
-    this.#postingEnds = reuse === null ? new Uint32Array(1024) : new Uint32Array(reuse.postingEnds.buffer);
-    this.#keyBytes = reuse === null ? Buffer.alloc(32 * 1024) : Buffer.from(reuse.keyBytes.buffer);
-    this.#keyEnds = reuse === null ? new Uint32Array(1024) : new Uint32Array(reuse.keyEnds.buffer);
-    this.#paths = reuse === null ? new Uint32Array(2048) : new Uint32Array(reuse.paths.buffer);
-    this.#assets = reuse === null ? new Uint32Array(2048) : new Uint32Array(reuse.assets.buffer);
-    this.#minors = reuse === null ? new BigInt64Array(2048) : new BigInt64Array(reuse.minors.buffer);
-    this.#directions = reuse === null ? new Uint8Array(2048) : new Uint8Array(reuse.directions.buffer);
+    this.#atUs = reuse === null ? new Float64Array(entries) : new Float64Array(reuse.atUs.buffer);
+    this.#txids = reuse === null ? new Uint8Array(entries * TXID_BYTES) : new Uint8Array(reuse.txids.buffer);
+    this.#postingEnds = reuse === null ? new Uint32Array(entries) : new Uint32Array(reuse.postingEnds.buffer);
+    this.#keyBytes = reuse === null ? Buffer.alloc(32 * entries) : Buffer.from(reuse.keyBytes.buffer);
+    this.#keyEnds = reuse === null ? new Uint32Array(entries) : new Uint32Array(reuse.keyEnds.buffer);
+    this.#paths = reuse === null ? new Uint32Array(postings) : new Uint32Array(reuse.paths.buffer);
+    this.#assets = reuse === null ? new Uint32Array(postings) : new Uint32Array(reuse.assets.buffer);
+    this.#minors = reuse === null ? new BigInt64Array(postings) : new BigInt64Array(reuse.minors.buffer);
+    this.#directions = reuse === null ? new Uint8Array(postings) : new Uint8Array(reuse.directions.buffer);
   }
 
   /** Adds frame `frameIndex` when D1 allows; false when the worker must decode it. */

@@ -21,9 +21,9 @@
  * P4. The helpers end when the shard's recovery ends (close), finished or not.
  * P5. Segments with frames after the book's newest snapshot are also decoded by the helper that
  *     verifies them (src/log/replay-decode.ts), so a replay applies their transactions without
- *     reading the JSON itself. A helper claims such a segment only while it is fewer than
- *     DECODE_AHEAD_ITEMS places past the last one the worker asked for: decoded columns wait in
- *     memory until the worker applies them.
+ *     reading the JSON itself. Once some segment has decoded transactions, a helper claims such a
+ *     segment only while it is fewer than DECODE_AHEAD_ITEMS places past the last one the worker
+ *     asked for: decoded columns wait in memory until the worker applies them.
  * P6. A large segment the helpers decode is split into parts of PART_CHUNKS chunks, each taken by
  *     one helper, so the worker applies a segment's first part while helpers decode the next ones.
  *     A part after the first begins at the first frame that starts at or after its range's start,
@@ -42,7 +42,7 @@ import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from '
 import { FRAME_PAYLOAD_BYTES_MAX } from '../core/limits.js';
 import { decodeCanonicalPayload } from './canonical-payload.js';
 import { checkFrame, FRAME_HEADER_BYTES, PAYLOAD_PREFIX, peekSeq } from './frame.js';
-import { decodedBuffers, FrameDecoder, type DecodedFrames } from './replay-decode.js';
+import { decodedBuffers, ENTRY_BYTES_GUESS, FrameDecoder, type DecodedFrames } from './replay-decode.js';
 
 /** What a precheck verified of one segment or of one part of it (P1, P6). */
 export interface SegmentPrecheck {
@@ -98,7 +98,8 @@ const PART_CHUNKS = 4;
 
 const BEATS = 0;
 const ASKED = 1;
-const STATES = 2;
+const DECODING = 2;
+const STATES = 3;
 const UNCLAIMED = 0;
 const CLAIMED = 1;
 const DONE = 2;
@@ -136,14 +137,15 @@ export function precheckSegment(
   range: PartRange = WHOLE_FILE,
   reuse: Recycled | null = null,
 ): SegmentPrecheck {
-  const decoder = decode === null ? null : new FrameDecoder(decode.book, reuse?.decoded ?? null);
   const fd = fs.openSync(file, 'r');
   try {
     const fileBytes = fs.fstatSync(fd).size;
+    const rangeBytes = Math.max(0, Math.min(range.endBytes, fileBytes) - range.startBytes);
+    const decoder = decode === null ? null : new FrameDecoder(decode.book, reuse?.decoded ?? null, rangeBytes);
     const bufferBytes = Math.max(chunkBytes, FRAME_HEADER_BYTES + PAYLOAD_PREFIX.length);
     let buffer = spareBuffer !== null && spareBuffer.length >= bufferBytes ? spareBuffer : Buffer.allocUnsafeSlow(bufferBytes);
     spareBuffer = null;
-    let offsets = reuse === null ? new Float64Array(1024) : new Float64Array(reuse.offsets.buffer);
+    let offsets = reuse === null ? new Float64Array(Math.max(1024, Math.ceil(rangeBytes / ENTRY_BYTES_GUESS))) : new Float64Array(reuse.offsets.buffer);
     let bufferStart = range.startBytes; // the file offset of buffer[0]
     let filled = 0;
     let offset = range.startBytes;
@@ -323,7 +325,7 @@ export class HelperPrechecks implements SegmentPrechecks {
     let count = 0;
     for (let index = 0; index < this.#items.length; index++) {
       const state = Atomics.load(this.#cells, STATES + index);
-      if (state === CLAIMED || (state === UNCLAIMED && !heldBack(this.#items[index]!, index, asked))) count++;
+      if (state === CLAIMED || (state === UNCLAIMED && !heldBack(this.#cells, this.#items[index]!, index, asked))) count++;
     }
     return count;
   }
@@ -394,9 +396,14 @@ function transferOf(precheck: Pick<SegmentPrecheck, 'offsets' | 'decoded'>): Arr
   return [precheck.offsets.buffer as ArrayBuffer, ...(precheck.decoded === null ? [] : decodedBuffers(precheck.decoded))];
 }
 
-/** Whether P5 keeps helpers from item `index` until the worker has asked for more than `asked` items. */
-function heldBack(item: PrecheckItem, index: number, asked: number): boolean {
-  return item.decode !== null && index >= asked + DECODE_AHEAD_ITEMS;
+/**
+ * Whether P5 keeps helpers from item `index` until the worker has asked for more than `asked`
+ * items: only once some item has decoded transactions. Until then there are no columns to hold in
+ * memory, and the helpers verify everything while the worker loads its snapshot (the newest
+ * snapshot of a book often covers its last segment, which is then decoded to no effect).
+ */
+function heldBack(cells: Int32Array, item: PrecheckItem, index: number, asked: number): boolean {
+  return item.decode !== null && index >= asked + DECODE_AHEAD_ITEMS && Atomics.load(cells, DECODING) !== 0;
 }
 
 /** A helper thread's loop (workers/precheck-helper.ts): claim the next unclaimed item, check it, post the result. */
@@ -409,7 +416,7 @@ export function runPrecheckHelper(cells: Int32Array, items: readonly PrecheckIte
     const cell = STATES + index;
     const item = items[index]!;
     // P5: wait until the worker is close enough (it takes back what it reaches first).
-    for (let asked = Atomics.load(cells, ASKED); heldBack(item, index, asked); asked = Atomics.load(cells, ASKED)) {
+    for (let asked = Atomics.load(cells, ASKED); heldBack(cells, item, index, asked); asked = Atomics.load(cells, ASKED)) {
       if (Atomics.load(cells, cell) !== UNCLAIMED) break;
       Atomics.wait(cells, ASKED, asked, 100);
     }
@@ -421,6 +428,7 @@ export function runPrecheckHelper(cells: Int32Array, items: readonly PrecheckIte
     } catch {
       result = null; // the worker reads it and meets the error itself (P1)
     }
+    if (result?.decoded?.entryOf.some((entry) => entry >= 0)) Atomics.store(cells, DECODING, 1);
     port.postMessage({ index, result } satisfies PrecheckMessage, result === null ? [] : transferOf(result));
     beat();
     Atomics.store(cells, cell, DONE);
