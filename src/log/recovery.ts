@@ -367,17 +367,23 @@ function replaySegment(segment: SegmentBytes, file: string, final: boolean, cont
     if (part !== null) {
       // A sound frame of seq expectedSeq (P1).
       const frameIndex = expectedSeq - part.firstSeq;
+      if (expectedSeq < snapshotSeq) {
+        // It and the part's frames after it up to the snapshot's are adopted unread, at once.
+        const covered = Math.min(part.frames - frameIndex, snapshotSeq - expectedSeq);
+        log.recordFrames(expectedSeq, part.offsets.subarray(frameIndex, frameIndex + covered));
+        context.expectedSeq = expectedSeq + covered;
+        offset = frameIndex + covered < part.frames ? part.offsets[frameIndex + covered]! : part.verifiedEnd;
+        continue;
+      }
       const next = frameIndex + 1 < part.frames ? part.offsets[frameIndex + 1]! : part.verifiedEnd;
       const decoded = part.decoded;
       const entry = decoded === null ? -1 : decoded.entryOf[frameIndex]!;
-      if (expectedSeq < snapshotSeq || (entry >= 0 && expectedSeq > snapshotSeq)) {
-        if (expectedSeq > snapshotSeq) {
-          const atUs = decoded!.atUs[entry]!;
-          applyReplayed(context, expectedSeq, atUs, file, offset, () => state.applyDecoded(expectedSeq, atUs, decoded!, entry, parts.keyOfPath));
-        }
+      if (entry >= 0 && expectedSeq > snapshotSeq) {
+        const atUs = decoded!.atUs[entry]!;
+        applyReplayed(context, expectedSeq, atUs, file, offset, () => state.applyDecoded(expectedSeq, atUs, decoded!, entry, parts.keyOfPath));
         log.recordFrame(expectedSeq, offset);
         context.expectedSeq = expectedSeq + 1;
-        if (expectedSeq > snapshotSeq) spillNow(log.fileSystem, log, state.idempotency, context.idemHotCap);
+        spillNow(log.fileSystem, log, state.idempotency, context.idemHotCap);
         offset = next;
         continue;
       }

@@ -24,8 +24,9 @@
  *     reading the JSON itself. Once some segment has decoded transactions, a helper claims such a
  *     segment only while it is fewer than DECODE_AHEAD_ITEMS places past the last one the worker
  *     asked for: decoded columns wait in memory until the worker applies them.
- * P6. A large segment the helpers decode is split into parts of PART_CHUNKS chunks, each taken by
- *     one helper, so the worker applies a segment's first part while helpers decode the next ones.
+ * P6. A large segment the helpers decode from its first frame on is split into parts of
+ *     PART_CHUNKS chunks, each taken by one helper, so the worker applies a segment's first part
+ *     while helpers decode the next ones.
  *     A part after the first begins at the first frame that starts at or after its range's start,
  *     found by scanning for a sound frame with a seq, and ends where the next part begins. The
  *     worker uses a part only where it meets the frames before it exactly: it begins at the
@@ -141,7 +142,7 @@ export function precheckSegment(
   try {
     const fileBytes = fs.fstatSync(fd).size;
     const rangeBytes = Math.max(0, Math.min(range.endBytes, fileBytes) - range.startBytes);
-    const decoder = decode === null ? null : new FrameDecoder(decode.book, reuse?.decoded ?? null, rangeBytes);
+    let decoder: FrameDecoder | null = null; // made at the first frame to decode: many segments have none
     const bufferBytes = Math.max(chunkBytes, FRAME_HEADER_BYTES + PAYLOAD_PREFIX.length);
     let buffer = spareBuffer !== null && spareBuffer.length >= bufferBytes ? spareBuffer : Buffer.allocUnsafeSlow(bufferBytes);
     spareBuffer = null;
@@ -192,8 +193,9 @@ export function precheckSegment(
       if (checked.kind !== 'sound' || offset >= range.endBytes) break;
       const seq = firstSeq! + frames;
       if (peeked !== seq) break;
-      if (decoder !== null && seq >= decode!.fromSeq) {
+      if (decode !== null && seq >= decode.fromSeq) {
         const decoded = decodeCanonicalPayload(buffer, payloadStart, payloadEnd);
+        decoder ??= new FrameDecoder(decode.book, reuse?.decoded ?? null, rangeBytes);
         if (decoded !== null) decoder.add(frames, decoded); // else the worker decodes it (D1)
       }
       if (frames === offsets.length) {
@@ -249,10 +251,11 @@ export interface PrecheckItem extends SegmentToPrecheck {
 
 /**
  * The parts of a segment of `fileBytes` (P6): parts of `partBytes` for a segment the helpers decode
- * that holds more than two of them, else the whole file.
+ * from its first frame on that holds more than two of them, else the whole file.
  */
 export function partsOf(segment: SegmentToPrecheck, fileBytes: number, partBytes: number): PartRange[] {
-  if (segment.decode === null || fileBytes <= 2 * partBytes) return [WHOLE_FILE];
+  // The segment of the snapshot's own frame is mostly verified, not decoded: one helper takes it.
+  if (segment.decode === null || segment.base < segment.decode.fromSeq || fileBytes <= 2 * partBytes) return [WHOLE_FILE];
   const parts: PartRange[] = [];
   for (let startBytes = 0; startBytes < fileBytes; startBytes += partBytes) {
     parts.push({ startBytes, endBytes: startBytes + partBytes >= fileBytes ? Number.POSITIVE_INFINITY : startBytes + partBytes });
