@@ -176,10 +176,9 @@ export class BookState {
       }
       case 'transaction_posted': {
         if (event.book !== this.book) throw new ApplyError(`transaction of book ${event.book} in book ${this.book}`);
-        // B5, before anything changes (B1). A key at or below spilledThroughSeq is one replay
-        // finds already in a run, which this package checked when it first applied it.
+        // B5, before anything changes (B1).
         const txidSeq = this.txids.get(event.id) ?? null;
-        const keySeq = seq <= this.idempotency.spilledThroughSeq ? null : (this.idempotency.get(event.idempotency_key)?.seq ?? null);
+        const keySeq = this.#earlierKeySeq(seq, event.idempotency_key);
         if (txidSeq !== null || keySeq !== null) throw new RepeatError(event.id, event.idempotency_key, txidSeq, keySeq);
         outcome = this.#applyCommit(seq, atUs, effectOf(event, this.#flatKeyOf), false);
         break;
@@ -201,7 +200,7 @@ export class BookState {
     const txidOffset = entry * TXID_BYTES;
     const key = keyOf(decoded, entry);
     const txidSeq = this.txids.getBytes(decoded.txids, txidOffset) ?? null;
-    const keySeq = seq <= this.idempotency.spilledThroughSeq ? null : (this.idempotency.get(key)?.seq ?? null);
+    const keySeq = this.#earlierKeySeq(seq, key);
     if (txidSeq !== null || keySeq !== null) throw new RepeatError(readTxid(decoded.txids, txidOffset), key, txidSeq, keySeq);
     const first = entry === 0 ? 0 : decoded.postingEnds[entry - 1]!;
     const end = decoded.postingEnds[entry]!;
@@ -219,6 +218,15 @@ export class BookState {
     this.#applyEffect(seq, atUs, key, postings, false);
     this.seqNext = seq + 1;
     this.atLastUs = atUs;
+  }
+
+  /**
+   * The seq of an earlier transaction of `key`, for a replayed event of `seq` (B5). A key at or
+   * below spilledThroughSeq is one replay finds already in a run, which this package checked when
+   * it first applied it.
+   */
+  #earlierKeySeq(seq: number, key: string): number | null {
+    return seq <= this.idempotency.spilledThroughSeq ? null : (this.idempotency.get(key)?.seq ?? null);
   }
 
   /** The flat key of an account path of this book (accountKey), made once per path. */

@@ -431,7 +431,7 @@ export function runPrecheckHelper(cells: Int32Array, items: readonly PrecheckIte
     } catch {
       result = null; // the worker reads it and meets the error itself (P1)
     }
-    if (result?.decoded?.entryOf.some((entry) => entry >= 0)) Atomics.store(cells, DECODING, 1);
+    if ((result?.decoded?.atUs.length ?? 0) > 0) Atomics.store(cells, DECODING, 1); // some transaction decoded
     port.postMessage({ index, result } satisfies PrecheckMessage, result === null ? [] : transferOf(result));
     beat();
     Atomics.store(cells, cell, DONE);
