@@ -251,6 +251,35 @@ test('3.4: a malformed txid is INVALID_ARGUMENT with field id', () => {
   assertInvalid(() => txidArgument(5, 'original'), 'original');
 });
 
+test('3.4: txidArgument accepts exactly the 8-4-4-4-12 hex pattern, and lowercases only what has upper case', () => {
+  const pattern = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+  const accepts = (text: string): boolean => {
+    try {
+      txidArgument(text);
+      return true;
+    } catch (error) {
+      assert.ok(error instanceof StoreError && error.code === 'INVALID_ARGUMENT');
+      return false;
+    }
+  };
+  // Near misses of a UUID: each character drawn from hex of both cases, a hyphen and a few others.
+  const nearUuid = fc
+    .array(fc.constantFrom('0', '9', 'a', 'f', 'A', 'F', 'g', 'G', '-', ' ', '\u00e9'), { minLength: 34, maxLength: 38 })
+    .map((chars) => chars.join(''));
+  const mutatedUuid = fc
+    .tuple(fc.uuid(), fc.nat(35), fc.constantFrom('-', 'x', 'A', '0', '/', ':', '@', '`', 'G'))
+    .map(([uuid, at, char]) => uuid.slice(0, at) + char + uuid.slice(at + 1));
+  fc.assert(
+    fc.property(fc.oneof(nearUuid, mutatedUuid), (text) => {
+      assert.equal(accepts(text), pattern.test(text), text);
+      if (pattern.test(text)) assert.equal(txidArgument(text), text.toLowerCase());
+    }),
+    { numRuns: 5000 },
+  );
+  const lower = '0190f3c2-8c1e-7a4b-9d2e-3f1a2b3c4d5e';
+  assert.equal(txidArgument(lower), lower);
+});
+
 test('7.3: each malformed field is INVALID_ARGUMENT naming it', () => {
   const cases: Array<[Record<string, unknown>, string]> = [
     [draft({ idempotency_key: 5 }), 'idempotency_key'],

@@ -37,8 +37,6 @@ import {
   type Transaction,
 } from './types.js';
 
-const UUID_PATTERN = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
-
 type Fields = Record<string, unknown>;
 
 function invalid(field: string, problem: string): never {
@@ -148,8 +146,33 @@ export function countArgument(value: unknown, field: string): number {
 }
 
 export function txidArgument(value: unknown, field = 'txid'): string {
-  if (typeof value !== 'string' || !UUID_PATTERN.test(value)) invalid(field, 'must be a UUID (8-4-4-4-12 hex)');
-  return value.toLowerCase();
+  const shape = typeof value === 'string' ? uuidShape(value) : UUID_INVALID;
+  if (shape === UUID_INVALID) invalid(field, 'must be a UUID (8-4-4-4-12 hex)');
+  return shape === UUID_UPPER ? (value as string).toLowerCase() : (value as string);
+}
+
+const UUID_INVALID = 0;
+const UUID_LOWER = 1;
+const UUID_UPPER = 2;
+
+/**
+ * Whether `text` is 8-4-4-4-12 hex digits, and whether any is upper case, in one pass a character
+ * at a time: every commit checks its txid, and a regular expression plus a lower-casing cost more.
+ */
+function uuidShape(text: string): number {
+  if (text.length !== 36) return UUID_INVALID;
+  let shape = UUID_LOWER;
+  for (let index = 0; index < 36; index++) {
+    const code = text.charCodeAt(index);
+    if (index === 8 || index === 13 || index === 18 || index === 23) {
+      if (code !== 0x2d) return UUID_INVALID;
+    } else if (code >= 0x41 && code <= 0x46) {
+      shape = UUID_UPPER;
+    } else if (!((code >= 0x30 && code <= 0x39) || (code >= 0x61 && code <= 0x66))) {
+      return UUID_INVALID;
+    }
+  }
+  return shape;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -162,9 +185,12 @@ export function txidArgument(value: unknown, field = 'txid'): string {
  * without a parse.
  */
 export function normaliseMetadata(value: unknown, field = 'metadata'): { metadata: JsonValue; json: string } {
+  if (value === null) return NULL_METADATA; // most transactions: no walk, nothing allocated
   const metadata = normaliseJson(value, { field, keys: [], ancestors: new Set() });
   return { metadata, json: stringifyJson(metadata) };
 }
+
+const NULL_METADATA: { metadata: JsonValue; json: string } = Object.freeze({ metadata: null, json: 'null' });
 
 interface JsonWalk {
   field: string;
@@ -316,15 +342,13 @@ export function normaliseTransaction(value: unknown): NormalisedTransaction {
   const book = checkBook(tx.book, 'book', true);
   const id = txidArgument(tx.id, 'id');
   const idempotencyKey = keyField(tx.idempotency_key, 'idempotency_key');
-  // Array.from, not map: map skips the holes of a sparse array, and a hole is not a posting.
-  const postings = Array.from(arrayField(tx.postings, 'postings'), (posting, index) => postingField(posting, index));
-  const externalRefs = Array.from(arrayField(tx.external_refs, 'external_refs'), (ref, index): ExternalRef => {
-    const fields = objectField(ref, `external_refs[${index}]`);
-    const kind = stringField(fields.kind, `external_refs[${index}].kind`);
-    const refValue = stringField(fields.value, `external_refs[${index}].value`);
-    onlyFields(fields, EXTERNAL_REF_FIELDS, `external_refs[${index}]`);
-    return { kind, value: refValue };
-  });
+  // Every index, not map: map skips the holes of a sparse array, and a hole is not a posting.
+  const postingValues = arrayField(tx.postings, 'postings');
+  const postings: Posting[] = [];
+  for (let index = 0; index < postingValues.length; index++) postings.push(postingField(postingValues[index], index));
+  const refValues = arrayField(tx.external_refs, 'external_refs');
+  const externalRefs: ExternalRef[] = [];
+  for (let index = 0; index < refValues.length; index++) externalRefs.push(externalRefField(refValues[index], index));
   if (!('metadata' in tx)) invalid('metadata', 'is missing (use null for none)');
   const { metadata, json: metadataJson } = normaliseMetadata(tx.metadata);
   const occurredAt = tx.occurred_at;
@@ -344,6 +368,14 @@ export function normaliseTransaction(value: unknown): NormalisedTransaction {
   const eventJson = encodeTransactionPosted(normalised, metadataJson);
   checkEventSize(eventJson, 'tx');
   return { tx: normalised, eventJson };
+}
+
+function externalRefField(value: unknown, index: number): ExternalRef {
+  const fields = objectField(value, `external_refs[${index}]`);
+  const kind = stringField(fields.kind, `external_refs[${index}].kind`);
+  const refValue = stringField(fields.value, `external_refs[${index}].value`);
+  onlyFields(fields, EXTERNAL_REF_FIELDS, `external_refs[${index}]`);
+  return { kind, value: refValue };
 }
 
 /**
