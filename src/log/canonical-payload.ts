@@ -14,6 +14,7 @@
  *     index does not pin the whole payload in memory.
  */
 import { parseTimestampUs } from '../core/time.js';
+import { FNV_START, fnvStep, internedAt } from './interned-strings.js';
 import type { DecodedPayload } from '../core/event-codec.js';
 import type { Direction, JsonValue, Posting, Transaction } from '../core/types.js';
 
@@ -46,11 +47,6 @@ const EVENT_CLOSE = literal('}}'); // after the closing quote of occurred_at
 const AT_BYTES = 27;
 const TXID_CHARS = 36;
 const SAFE_DIGITS = 15; // every integer of up to 15 digits is below 2^53
-
-const INTERNED_SLOTS = 1024;
-const INTERNED_BYTES_MAX = 64;
-const internedBytes: Array<Uint8Array | undefined> = new Array(INTERNED_SLOTS);
-const internedText: string[] = new Array(INTERNED_SLOTS);
 
 // The last `at` read, as bytes, text and microseconds; seeded with a real timestamp so that no
 // payload can match the cache without being a valid one.
@@ -109,7 +105,7 @@ class Cursor {
     const { bytes, end } = this;
     if (bytes[this.position] !== QUOTE) return null;
     const start = this.position + 1;
-    let hash = 0x811c9dc5;
+    let hash = FNV_START;
     let ascii = true;
     let position = start;
     for (;; position++) {
@@ -118,27 +114,10 @@ class Cursor {
       if (code === QUOTE) break;
       if (code === BACKSLASH || code < 0x20) return null;
       if (code >= 0x80) ascii = false;
-      hash = Math.imul(hash ^ code, 0x01000193);
+      hash = fnvStep(hash, code);
     }
     this.position = position + 1;
-    const length = position - start;
-    if (length > INTERNED_BYTES_MAX) return bytes.toString(ascii ? 'latin1' : 'utf8', start, position);
-    const slot = (hash >>> 0) & (INTERNED_SLOTS - 1);
-    const cached = internedBytes[slot];
-    if (cached !== undefined && cached.length === length) {
-      let same = true;
-      for (let index = 0; index < length; index++) {
-        if (cached[index] !== bytes[start + index]) {
-          same = false;
-          break;
-        }
-      }
-      if (same) return internedText[slot]!;
-    }
-    const text = bytes.toString(ascii ? 'latin1' : 'utf8', start, position);
-    internedBytes[slot] = Uint8Array.prototype.slice.call(bytes, start, position);
-    internedText[slot] = text;
-    return text;
+    return internedAt(bytes, start, position, hash, ascii);
   }
 
   /** An integer as the writers print it (no sign on zero, no leading zeros), within 15 digits. */

@@ -29,6 +29,7 @@
 import type { PostingEffect } from './book-state.js';
 import type { Direction, Transaction } from '../core/types.js';
 import { accountKey } from '../core/account-key.js';
+import { internedString } from './interned-strings.js';
 
 /** The smallest buffer of a packer (C3): room for a few ordinary commits. */
 const MIN_BYTES = 4 * 1024;
@@ -163,7 +164,7 @@ export function unpackCommits(packed: PackedCommits, visit: (job: CommitJob, pos
     const postingCount = buffer.readUInt16LE(at + 14);
     at += FIXED_BYTES;
     let length = buffer.readUInt32LE(at);
-    const book = buffer.toString('utf8', at + 4, at + 4 + length);
+    const book = internedString(buffer, at + 4, at + 4 + length);
     at += 4 + length;
     length = buffer.readUInt32LE(at);
     const txid = buffer.toString('latin1', at + 4, at + 4 + length); // a canonical UUID: ASCII
@@ -174,10 +175,12 @@ export function unpackCommits(packed: PackedCommits, visit: (job: CommitJob, pos
     const postings: PostingEffect[] = new Array(postingCount);
     for (let posting = 0; posting < postingCount; posting++) {
       length = buffer.readUInt32LE(at);
-      const accountKeyText = buffer.toString('utf8', at + 4, at + 4 + length);
+      // Books, accounts and assets repeat from commit to commit: interned, they are neither made
+      // again nor hashed again by the maps the writer looks them up in.
+      const accountKeyText = internedString(buffer, at + 4, at + 4 + length);
       at += 4 + length;
       length = buffer.readUInt32LE(at);
-      const asset = buffer.toString('utf8', at + 4, at + 4 + length);
+      const asset = internedString(buffer, at + 4, at + 4 + length);
       at += 4 + length;
       const minor = buffer.readBigInt64LE(at);
       const direction: Direction = buffer[at + 8] === 0 ? 'debit' : 'credit';
