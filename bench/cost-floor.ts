@@ -24,6 +24,7 @@ import { LogStore } from '../src/log/log-store.js';
 import { MemoryStore } from '../src/memory/memory-store.js';
 import { okOutcome, runClosedLoop, type Operation } from './load.js';
 import { commitOperation } from './operations.js';
+import { statOf } from './report.js';
 import { benchBook, DraftFactory, runIdOf, seedBooks } from './workload.js';
 
 type Contender = 'harness' | 'front' | 'memory' | 'log';
@@ -113,10 +114,9 @@ for (let round = 0; round < options.rounds; round++) {
     process.stdout.write(`round ${round + 1} ${contender}: ${Math.round(result.opsPerS)} commits/s, ${result.cpuUsPerOp.toFixed(2)} CPU µs per commit\n`);
   }
 }
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
 process.stdout.write(`\nc${options.callers}, ${options.rounds} round(s) of ${options.windowS} s, medians\n\n| contender | commits/s | CPU µs per commit |\n|---|---:|---:|\n`);
 for (const [contender, runs] of results) {
-  const ops = median(runs.map((run) => run.opsPerS));
-  const cpu = median(runs.map((run) => run.cpuUsPerOp));
+  const ops = statOf(runs.map((run) => run.opsPerS)).median;
+  const cpu = statOf(runs.map((run) => run.cpuUsPerOp)).median;
   process.stdout.write(`| ${contender} | ${Math.round(ops).toLocaleString('en-US')} | ${cpu.toFixed(2)} |\n`);
 }
